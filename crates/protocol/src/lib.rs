@@ -1,0 +1,12 @@
+//! Wire types for the Amazon digital-goods APIs that `bevy_amazon_rewards` speaks.
+//!
+//! This crate holds only data shapes and pure validation: no Bevy, no I/O. It is shared by the game
+//! plugin (`bevy_amazon_rewards`), the local Amazon emulator (`amazon_rewards_sandbox`) and the
+//! studio backend, so that all three agree on every field by construction.
+//!
+//! Where Amazon's public record gives a contract, the types follow it; where it is silent, the
+//! sandbox defines the contract and the item says so ("sandbox-defined").
+#![forbid(missing_docs)]
+
+pub mod prime_gaming;
+pub mod sandbox_admin;

@@ -1,0 +1,149 @@
+//! The sandbox's admin JSON API (sandbox-defined): how tests, examples and the demo seed the emulated
+//! Amazon side with offers, test customers and claimed entitlements, and inspect fulfilment.
+//!
+//! Every route lives under [`ADMIN_PREFIX`]. None of this exists on real Amazon.
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every admin route.
+pub const ADMIN_PREFIX: &str = "/admin";
+
+/// `POST /admin/offers`: register a Prime Gaming offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOffer {
+    /// The offer's SKU (`VendorProductId`).
+    pub sku: String,
+    /// What the player sees on the claim page.
+    pub title: String,
+}
+
+/// An offer as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// The offer's SKU.
+    pub sku: String,
+    /// Its title.
+    pub title: String,
+}
+
+/// `POST /admin/customers`: create a test customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateCustomer {
+    /// Sign-in email, unique.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Sign-in password (sandbox only; stored hashed).
+    pub password: String,
+}
+
+/// A test customer as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Amazon-style user id, `amzn1.account.…`.
+    pub user_id: String,
+    /// Sign-in email.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// `POST /admin/customers/{user_id}/entitlements`: the customer claims an offer, as on Prime Gaming.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantEntitlement {
+    /// SKU of a registered offer.
+    pub sku: String,
+    /// How many separate entitlements to create (default 1); each gets its own id.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Answer to [`GrantEntitlement`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedEntitlements {
+    /// The ids of the entitlements created, in order.
+    pub entitlement_ids: Vec<String>,
+}
+
+/// `POST /admin/customers/{user_id}/tokens`: mint an access token for a customer without the browser login.
+/// A test helper; the plugin's normal path obtains tokens through Login with Amazon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintToken {
+    /// Lifetime in seconds (default 3600). Zero or negative mints an already expired token.
+    #[serde(default = "hour")]
+    pub expires_in: i64,
+}
+
+fn hour() -> i64 {
+    3600
+}
+
+/// Answer to [`MintToken`]: an LWA-shaped token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintedToken {
+    /// `Atza|…` access token.
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// Lifetime in seconds.
+    pub expires_in: i64,
+}
+
+/// One entitlement's fulfilment state, from `GET /admin/customers/{user_id}/entitlements`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntitlementStatus {
+    /// Entitlement id.
+    pub entitlement_id: String,
+    /// SKU of the offer.
+    pub sku: String,
+    /// Whether the game has reported it fulfilled.
+    pub fulfilled: bool,
+    /// How many Fulfill calls named this entitlement (re-reports after a crash are expected and harmless).
+    pub report_count: u32,
+}
+
+/// What a fault injected on the public API does (sandbox-defined, for testing clients against bad servers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this status and body; with `retry_after` adds a `Retry-After` header (seconds).
+    Status {
+        /// HTTP status code.
+        status: u16,
+        /// `Retry-After` seconds.
+        #[serde(default)]
+        retry_after: Option<u64>,
+    },
+    /// Answer 200 with a body that is not valid JSON.
+    MalformedJson,
+    /// Answer 200 with a JSON body cut in the middle.
+    TruncatedJson,
+    /// Answer 200 with a valid body but `Content-Type: text/html`.
+    WrongContentType,
+    /// Answer 200 with a JSON body of this many bytes.
+    Oversized {
+        /// Body size in bytes.
+        bytes: usize,
+    },
+    /// Wait this long before answering normally (a slow or hung server).
+    Delay {
+        /// Delay in milliseconds.
+        millis: u64,
+    },
+}
+
+/// `POST /admin/faults`: make the next `times` requests to `path` misbehave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectFault {
+    /// Public API path the fault applies to, e.g. `/api/entitlements`.
+    pub path: String,
+    /// How many requests it applies to.
+    #[serde(default = "one")]
+    pub times: u32,
+    /// What it does.
+    pub fault: FaultKind,
+}

@@ -1,0 +1,90 @@
+//! The sandbox's SQLite database: opening it (WAL), and its schema migrations.
+//!
+//! Migrations are numbered SQL scripts applied in order inside a transaction each and recorded in
+//! `schema_migrations`, so an existing database file is upgraded in place when the sandbox grows.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+/// Ordered schema migrations: `(version, sql)`. Append only; never edit a released one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+    CREATE TABLE customers (
+        user_id       TEXT PRIMARY KEY,
+        email         TEXT NOT NULL UNIQUE,
+        name          TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE offers (
+        sku        TEXT PRIMARY KEY,
+        title      TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE entitlements (
+        seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+        entitlement_id TEXT NOT NULL UNIQUE,
+        user_id        TEXT NOT NULL REFERENCES customers(user_id),
+        sku            TEXT NOT NULL REFERENCES offers(sku),
+        claimed_at     INTEGER NOT NULL,
+        fulfilled_at   INTEGER,
+        report_count   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX entitlements_open_by_user ON entitlements(user_id, fulfilled_at, seq);
+    CREATE TABLE access_tokens (
+        token_hash TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES customers(user_id),
+        expires_at INTEGER NOT NULL,
+        revoked    INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
+)];
+
+/// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str("sqlite:")?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let mut tx = pool.begin().await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if applied.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(crate::now_secs())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Latest schema version this build knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
+}

@@ -1,0 +1,235 @@
+//! # amazon_rewards_sandbox
+//!
+//! A local emulator of the Amazon side of `bevy_amazon_rewards`, over real HTTP on loopback with a real
+//! SQLite database, so the demo game, the tests and every user of the crate work without an Amazon account.
+//!
+//! Services emulated so far:
+//! - **Prime Gaming pull integration**: `GET /api/entitlements`, `POST /api/fulfill`, for access tokens the
+//!   sandbox issued (module [`prime_gaming`]).
+//! - **Admin API** under `/admin` to seed offers, customers and claims, mint tokens, and inject faults
+//!   (module [`admin`]; shapes in `amazon_rewards_protocol::sandbox_admin`).
+//!
+//! Start it in-process (the way the demo and the tests do):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = amazon_rewards_sandbox::Sandbox::spawn(amazon_rewards_sandbox::SandboxConfig::ephemeral()?)?;
+//! println!("sandbox at {}", sandbox.url());
+//! sandbox.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! or standalone: `cargo run -p amazon_rewards_sandbox -- --port 8787 --database sandbox.db`.
+#![forbid(missing_docs)]
+
+pub mod admin;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod faults;
+pub mod prime_gaming;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use error::SandboxError;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: SqlitePool,
+    /// Faults queued through the admin API.
+    pub faults: faults::Faults,
+}
+
+/// Where the sandbox listens and keeps its data.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Port on 127.0.0.1; 0 picks a free one. The sandbox never binds beyond loopback.
+    pub port: u16,
+    /// SQLite database file (created if missing).
+    pub database: PathBuf,
+    /// Keeps a temporary directory alive for [`SandboxConfig::ephemeral`] configs.
+    _temp_dir: Option<std::sync::Arc<TempDir>>,
+}
+
+impl SandboxConfig {
+    /// A sandbox on `port` (0 = ephemeral) storing its data in `database`.
+    pub fn new(port: u16, database: impl Into<PathBuf>) -> Self {
+        Self { port, database: database.into(), _temp_dir: None }
+    }
+
+    /// An ephemeral port and a fresh database in a temporary directory removed when the sandbox stops.
+    pub fn ephemeral() -> std::io::Result<Self> {
+        let dir = TempDir::new()?;
+        let database = dir.path.join("sandbox.db");
+        Ok(Self { port: 0, database, _temp_dir: Some(std::sync::Arc::new(dir)) })
+    }
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> std::io::Result<Self> {
+        let path = std::env::temp_dir().join(auth::random_token("amazon-sandbox-", 8));
+        std::fs::create_dir_all(&path)?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Errors starting the sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the sandbox database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The port could not be bound, or the runtime could not start.
+    #[error("cannot start the sandbox: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The full router over a database: public APIs plus `/admin`.
+pub fn router(state: AppState) -> Router {
+    let public = prime_gaming::router()
+        .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
+    Router::new()
+        .merge(public)
+        .nest(amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX, admin::router())
+        .layer(axum::middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    // The path only: query strings may carry codes or tokens and never reach the log.
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    response
+}
+
+/// A sandbox running on a Tokio runtime of the caller's (see [`serve`]).
+pub struct RunningSandbox {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _config: SandboxConfig,
+}
+
+impl RunningSandbox {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the database, binds 127.0.0.1:`config.port` and serves on the current Tokio runtime.
+pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> {
+    let pool = db::open(&config.database).await?;
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port))).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let app = router(AppState { pool: pool.clone(), faults: faults::Faults::default() });
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "sandbox server stopped with an error");
+        }
+        pool.close().await;
+    });
+    tracing::info!(%addr, "amazon sandbox listening");
+    Ok(RunningSandbox { addr, shutdown: Some(shutdown), task, _config: config })
+}
+
+/// A sandbox running on its own thread and Tokio runtime, for callers that are not async
+/// (a Bevy app, a `#[test]`). Dropping it shuts it down.
+pub struct Sandbox {
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts a sandbox on a background thread and returns once it is listening.
+    pub fn spawn(config: SandboxConfig) -> Result<Self, StartError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("amazon-sandbox")
+            .enable_all()
+            .build()?;
+        let running = runtime.block_on(serve(config))?;
+        let url = running.url();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("amazon-sandbox".into()).spawn(move || {
+            runtime.block_on(async move {
+                let _ = stopped.await;
+                running.shutdown().await;
+            });
+        })?;
+        Ok(Self { url, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Stops the server and waits for it.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,133 @@
+//! Prime Gaming pull integration: the Entitlements and Fulfill APIs, for tokens this sandbox issued.
+//!
+//! Only unfulfilled entitlements are listed ("this ensures that we don't keep returning that entitlement"),
+//! oldest first, in pages continued with the sandbox-defined `nextToken`. Fulfil reports are idempotent:
+//! reporting an entitlement again answers `SUCCESS` and only bumps its report counter.
+
+use amazon_rewards_protocol::prime_gaming::{
+    ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
+    FulfillmentStatus, FulfillmentStatusUpdateResult, NextInstruction,
+};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::authenticated_customer;
+use crate::error::{SandboxError, SandboxResult};
+
+/// Page size when the client names none.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// Largest page served.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Most updates accepted in one Fulfill call.
+pub const MAX_UPDATES_PER_CALL: usize = 1000;
+
+/// Routes of this service.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(ENTITLEMENTS_PATH, get(list_entitlements))
+        .route(FULFILL_PATH, post(fulfill))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(rename = "nextToken")]
+    next_token: Option<String>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<u32>,
+}
+
+fn parse_next_token(token: Option<&str>) -> SandboxResult<i64> {
+    match token {
+        None | Some("") => Ok(0),
+        Some(token) => token
+            .strip_prefix("after-")
+            .and_then(|seq| seq.parse::<i64>().ok())
+            .filter(|seq| *seq >= 0)
+            .ok_or_else(|| SandboxError::BadRequest("nextToken is not one this server issued".into())),
+    }
+}
+
+async fn list_entitlements(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> SandboxResult<Json<EntitlementsPage>> {
+    let user_id = authenticated_customer(&state.pool, &headers).await?;
+    let after = parse_next_token(query.next_token.as_deref())?;
+    let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, entitlement_id, sku FROM entitlements
+         WHERE user_id = ? AND fulfilled_at IS NULL AND seq > ?
+         ORDER BY seq LIMIT ?",
+    )
+    .bind(&user_id)
+    .bind(after)
+    .bind(i64::from(page_size) + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let has_more = rows.len() > page_size as usize;
+    let rows = &rows[..rows.len().min(page_size as usize)];
+    let next_token = has_more.then(|| format!("after-{}", rows.last().map(|r| r.0).unwrap_or(after)));
+    let entitlements = rows
+        .iter()
+        .map(|(_, entitlement_id, sku)| Entitlement {
+            entitlement_id: entitlement_id.clone(),
+            vendor_product_id: sku.clone(),
+            next_instruction: NextInstruction::Fulfill,
+        })
+        .collect();
+    Ok(Json(EntitlementsPage { entitlements, next_token }))
+}
+
+async fn fulfill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<FulfillRequest>, JsonRejection>,
+) -> SandboxResult<Json<FulfillResponse>> {
+    let user_id = authenticated_customer(&state.pool, &headers).await?;
+    let Json(request) = body?;
+    if request.fulfillment_status_updates.len() > MAX_UPDATES_PER_CALL {
+        return Err(SandboxError::BadRequest(format!(
+            "at most {MAX_UPDATES_PER_CALL} updates per call"
+        )));
+    }
+    let now = crate::now_secs();
+    let mut tx = state.pool.begin().await?;
+    let mut results = Vec::with_capacity(request.fulfillment_status_updates.len());
+    for update in &request.fulfillment_status_updates {
+        let error = |reason: &str| FulfillmentStatusUpdateResult {
+            entitlement_id: update.entitlement_id.clone(),
+            result: FulfillResult::Error,
+            reason: Some(reason.to_owned()),
+        };
+        if update.fulfillment_status != FulfillmentStatus::Fulfilled {
+            results.push(error("Prime Gaming entitlements can only be reported FULFILLED"));
+            continue;
+        }
+        let updated = sqlx::query(
+            "UPDATE entitlements SET report_count = report_count + 1, fulfilled_at = COALESCE(fulfilled_at, ?)
+             WHERE entitlement_id = ? AND user_id = ?",
+        )
+        .bind(now)
+        .bind(&update.entitlement_id)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 1 {
+            results.push(FulfillmentStatusUpdateResult {
+                entitlement_id: update.entitlement_id.clone(),
+                result: FulfillResult::Success,
+                reason: None,
+            });
+        } else {
+            results.push(error("UNKNOWN_ENTITLEMENT"));
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(FulfillResponse { fulfillment_status_update_results: results }))
+}

@@ -1,0 +1,131 @@
+//! Runtime settings of the plugin: where Amazon (or the sandbox, or the studio backend) is, who the game
+//! is, how often to pull, and where to keep the durable ledger.
+//!
+//! They live in the [`RewardsConfig`] resource so tests and tools can point a game at a local sandbox
+//! without code changes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::prelude::*;
+
+/// Pacing of entitlement pulls: often enough to feel instant, never hammering the service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullPacing {
+    /// Least time between the starts of two pulls. Triggers arriving sooner are coalesced into one pull
+    /// at the end of the interval. Default 5 s.
+    pub min_interval: Duration,
+    /// First retry delay after a failed pull; doubles with each consecutive failure. Default 1 s.
+    pub backoff_base: Duration,
+    /// Upper bound of the retry delay. Default 5 min.
+    pub backoff_max: Duration,
+}
+
+impl Default for PullPacing {
+    fn default() -> Self {
+        Self {
+            min_interval: Duration::from_secs(5),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A boundary between two steps of the fulfilment ledger, reported to [`RewardsConfig::step_observer`].
+///
+/// The exactly-once guarantee holds if the process dies at any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedgerStep {
+    /// A pull returned entitlements; nothing is granted yet.
+    Pulled,
+    /// Grants and their `granted` marks are on disk; the fulfilment report is not sent yet.
+    GrantPersisted,
+    /// The fulfilment report was accepted by the server; the ledger does not know yet.
+    ReportSent,
+    /// The ledger is about to record the report's confirmation.
+    ReportConfirming,
+}
+
+/// Called at each [`LedgerStep`], on whichever thread reaches it.
+pub type StepObserver = Arc<dyn Fn(LedgerStep) + Send + Sync>;
+
+/// Settings of the plugin, inserted as a resource by [`AmazonRewardsPlugin`](crate::AmazonRewardsPlugin).
+#[derive(Resource, Clone)]
+pub struct RewardsConfig {
+    /// Base URL of the entitlements service: Prime Gaming, the studio backend, or the sandbox
+    /// (e.g. `http://127.0.0.1:8787`). The paths of `amazon_rewards_protocol::prime_gaming` are appended.
+    pub entitlements_url: String,
+    /// The game's Login with Amazon client id (security profile).
+    pub client_id: String,
+    /// Pull pacing.
+    pub pacing: PullPacing,
+    /// Timeout of one HTTP request, connection included. Default 15 s.
+    pub request_timeout: Duration,
+    /// Largest response body accepted; larger bodies are refused, not buffered. Default 8 MiB.
+    pub max_response_bytes: usize,
+    /// Most pages followed in one pull (guards against a server that never stops paginating). Default 1000.
+    pub max_pages: usize,
+    /// Wall-clock budget per frame for applying grants; a large pull is spread over frames. Default 400 µs.
+    pub grant_budget_per_frame: Duration,
+    /// Most entitlements named in one Fulfill call. Default 100.
+    pub max_report_batch: usize,
+    /// Asset path of the item catalog. Default `rewards.catalog.json`.
+    pub catalog_path: String,
+    /// Directory holding the per-player ledgers. Default: the OS data dir for [`RewardsConfig::app_name`].
+    pub data_dir: Option<PathBuf>,
+    /// Application name used for the OS data dir. Default `bevy_amazon_rewards`.
+    pub app_name: String,
+    /// Observer of ledger step boundaries, for diagnostics and crash testing.
+    pub step_observer: Option<StepObserver>,
+}
+
+impl Default for RewardsConfig {
+    fn default() -> Self {
+        Self {
+            entitlements_url: "http://127.0.0.1:8787".into(),
+            client_id: String::new(),
+            pacing: PullPacing::default(),
+            request_timeout: Duration::from_secs(15),
+            max_response_bytes: 8 * 1024 * 1024,
+            max_pages: 1000,
+            grant_budget_per_frame: Duration::from_micros(400),
+            max_report_batch: 100,
+            catalog_path: "rewards.catalog.json".into(),
+            data_dir: None,
+            app_name: "bevy_amazon_rewards".into(),
+            step_observer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RewardsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RewardsConfig")
+            .field("entitlements_url", &self.entitlements_url)
+            .field("client_id", &self.client_id)
+            .field("pacing", &self.pacing)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("catalog_path", &self.catalog_path)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RewardsConfig {
+    /// The directory holding per-player ledgers: [`RewardsConfig::data_dir`] or the OS data dir.
+    pub fn resolved_data_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.data_dir {
+            return Some(dir.clone());
+        }
+        directories::ProjectDirs::from("", "", &self.app_name)
+            .map(|dirs| dirs.data_dir().join("amazon_rewards"))
+    }
+
+    pub(crate) fn observe(&self, step: LedgerStep) {
+        if let Some(observer) = &self.step_observer {
+            observer(step);
+        }
+    }
+}

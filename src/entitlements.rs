@@ -1,0 +1,91 @@
+//! The game-facing side of pulling entitlements: messages that trigger a pull, messages that report what
+//! happened, the [`RewardsStatus`] resource, and the [`AmazonRewardsAppExt`] wiring helper.
+//!
+//! Pull triggers: startup (once a ledger and a token are ready), the window regaining focus, store visits
+//! ([`StoreVisited`], or [`AmazonRewardsAppExt::pull_entitlements_on_enter`]), a new session, and explicit
+//! requests ([`PullEntitlements`]). All go through the pacing of [`crate::pacing`].
+
+use std::time::Instant;
+
+use bevy::prelude::*;
+use bevy::state::state::FreelyMutableState;
+
+use crate::error::RewardsError;
+use crate::inventory::ItemStack;
+use crate::pacing::PullReason;
+
+/// Ask for an entitlement pull now (still paced: at most one per `min_interval`).
+#[derive(Message, Debug, Clone, Copy, Default)]
+pub struct PullEntitlements;
+
+/// The player opened the in-game store: a good moment to check for new rewards.
+#[derive(Message, Debug, Clone, Copy, Default)]
+pub struct StoreVisited;
+
+/// A pull finished successfully.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct PullCompleted {
+    /// What triggered it.
+    pub reason: PullReason,
+    /// How many entitlements the service returned.
+    pub entitlements: usize,
+}
+
+/// Items were granted into the recipient's [`Inventory`](crate::inventory::Inventory).
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementGranted {
+    /// The entitlement.
+    pub entitlement_id: String,
+    /// Its SKU.
+    pub sku: String,
+    /// What it granted.
+    pub items: Vec<ItemStack>,
+}
+
+/// The service confirmed an entitlement fulfilled and the ledger recorded it; it is done for good.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementFulfilled {
+    /// The entitlement.
+    pub entitlement_id: String,
+}
+
+/// What the plugin is doing, for a status line. Changes only when something happens.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct RewardsStatus {
+    /// The ledger of the current player is loaded (pulls can start).
+    pub ledger_ready: bool,
+    /// A pull is running.
+    pub pulling: bool,
+    /// When the last pull succeeded.
+    pub last_pull: Option<Instant>,
+    /// The last error, cleared by the next successful pull.
+    pub last_error: Option<RewardsError>,
+    /// Pulled entitlements waiting to be granted.
+    pub pending_grants: usize,
+    /// Granted entitlements whose fulfilment is not confirmed yet.
+    pub pending_reports: usize,
+}
+
+/// Game-facing wiring on [`App`].
+pub trait AmazonRewardsAppExt {
+    /// Pulls entitlements whenever the game enters `state` (e.g. its store screen).
+    ///
+    /// ```
+    /// # use bevy::prelude::*;
+    /// # use bevy_amazon_rewards::prelude::*;
+    /// #[derive(States, Debug, Clone, PartialEq, Eq, Hash, Default)]
+    /// enum Screen { #[default] Title, Store }
+    /// # let mut app = App::new();
+    /// # app.add_plugins(bevy::state::app::StatesPlugin).init_state::<Screen>().add_message::<StoreVisited>();
+    /// app.pull_entitlements_on_enter(Screen::Store);
+    /// ```
+    fn pull_entitlements_on_enter<S: FreelyMutableState>(&mut self, state: S) -> &mut Self;
+}
+
+impl AmazonRewardsAppExt for App {
+    fn pull_entitlements_on_enter<S: FreelyMutableState>(&mut self, state: S) -> &mut Self {
+        self.add_systems(OnEnter(state), |mut visits: MessageWriter<StoreVisited>| {
+            visits.write(StoreVisited);
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Typed errors: what went wrong talking to a service ([`ApiError`]) and what the game is told
+//! ([`RewardsError`], a Bevy message). Nothing is dropped silently: every failed task ends in one.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+
+/// A failed HTTP exchange with an entitlements service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The connection failed or broke.
+    #[error("network error: {0}")]
+    Network(String),
+    /// No complete answer within the request timeout.
+    #[error("the service did not answer in time")]
+    Timeout,
+    /// HTTP 429 or 503: the service asks us to slow down.
+    #[error("rate limited by the service (retry after {retry_after:?})")]
+    RateLimited {
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 400/401/403 on an authenticated call: the access token is expired, revoked or unknown.
+    #[error("the access token was refused (HTTP {status})")]
+    Unauthorized {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// Any other non-success status.
+    #[error("the service answered HTTP {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The body is not JSON (by its `Content-Type`).
+    #[error("unexpected content type {0:?}")]
+    UnexpectedContentType(String),
+    /// The body is larger than `RewardsConfig::max_response_bytes`.
+    #[error("response body larger than {limit} bytes")]
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The body is not the JSON expected (malformed, truncated, wrong shape).
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// Pagination did not end within `RewardsConfig::max_pages`, or repeated a token.
+    #[error("pagination did not end: {0}")]
+    Pagination(String),
+}
+
+impl ApiError {
+    /// The delay the server asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::RateLimited { retry_after } | ApiError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether a new access token is needed before trying again.
+    pub fn needs_new_token(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { .. })
+    }
+}
+
+/// Something the plugin could not do, surfaced to the game as a message.
+///
+/// Entitlements involved are never lost: they stay unfulfilled on the service and are pulled again.
+#[derive(Message, Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewardsError {
+    /// Pulling entitlements failed; the pull is retried with backoff.
+    #[error("pulling entitlements failed: {0}")]
+    Pull(ApiError),
+    /// Reporting fulfilment failed; the report is retried with backoff.
+    #[error("reporting fulfilment failed: {0}")]
+    Report(ApiError),
+    /// The service refused the fulfilment report of one entitlement.
+    #[error("the service refused the fulfilment of {entitlement_id}: {reason}")]
+    ReportRejected {
+        /// The entitlement.
+        entitlement_id: String,
+        /// The service's reason.
+        reason: String,
+    },
+    /// An entitlement's SKU is not in the item catalog (or is not a valid SKU); it is left unfulfilled.
+    #[error("entitlement {entitlement_id} has SKU {sku:?}, which the item catalog does not know")]
+    UnknownSku {
+        /// The entitlement.
+        entitlement_id: String,
+        /// Its SKU.
+        sku: String,
+    },
+    /// No entity has the `RewardsRecipient` component (or more than one has); the entitlement is left
+    /// unfulfilled and pulled again once a recipient exists.
+    #[error("no single RewardsRecipient entity to grant entitlement {entitlement_id} to")]
+    NoRecipient {
+        /// The entitlement.
+        entitlement_id: String,
+    },
+    /// The item catalog asset failed to load.
+    #[error("the item catalog failed to load: {0}")]
+    Catalog(String),
+    /// The ledger could not be read or written (e.g. a full disk). Grants wait, unreported, and the
+    /// write is retried.
+    #[error("the rewards ledger could not be saved or loaded: {0}")]
+    Storage(String),
+}

@@ -1,0 +1,459 @@
+//! The pull → grant → report loop on the main thread: the systems that start pulls when the pacer allows,
+//! grant pulled entitlements into the recipient's inventory within a per-frame time budget, and report them
+//! fulfilled once the ledger says the grant is durable.
+//!
+//! Exactly once: an entitlement is granted only if the ledger has never seen it granted; it is reported only
+//! after its grant is on disk; a confirmed report is recorded, and a crash before that only causes a harmless
+//! re-report (the Fulfill API is idempotent).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use amazon_rewards_protocol::prime_gaming::{
+    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate, NextInstruction,
+    is_valid_sku,
+};
+use bevy::asset::LoadState;
+use bevy::prelude::*;
+use bevy::window::WindowFocused;
+
+use crate::auth::PlayerSession;
+use crate::config::{LedgerStep, RewardsConfig};
+use crate::entitlements::{
+    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
+};
+use crate::error::{ApiError, RewardsError};
+use crate::http::EntitlementsClient;
+use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, RewardsRecipient};
+use crate::ledger::{EntryState, LedgerChange, LedgerEvent, LedgerWriter, ledger_path};
+use crate::pacing::{PullPacer, PullReason, random_jitter};
+use crate::runtime::{BackgroundResult, BackgroundResults, RewardsRuntime};
+
+/// The main thread's view of fulfilment for the current session.
+#[derive(Resource)]
+pub(crate) struct Fulfilment {
+    client: EntitlementsClient,
+    ledger: LedgerWriter,
+    pacer: PullPacer,
+    /// Bumped whenever the player changes, so late results of an old session are ignored.
+    session: u64,
+    player_id: Option<String>,
+    access_token: Option<String>,
+    ledger_ready: bool,
+    /// Every entitlement the ledger knows, with its state (granted ones are never granted again).
+    states: HashMap<String, EntryState>,
+    /// The inventory as granted: restored from the ledger, plus this session's grants.
+    inventory: BTreeMap<String, u64>,
+    grant_queue: VecDeque<Entitlement>,
+    report_queue: VecDeque<String>,
+    report_in_flight: bool,
+    report_not_before: Option<Instant>,
+    report_failures: u32,
+    /// The token was refused: no pull or report until a new session.
+    token_refused: bool,
+    /// Entitlements already complained about this session (one error each, not one per frame or pull).
+    complained: HashSet<String>,
+    waiting_for_recipient: bool,
+    catalog_failure_reported: bool,
+}
+
+impl Fulfilment {
+    pub(crate) fn new(config: &RewardsConfig, ledger: LedgerWriter) -> Result<Self, ApiError> {
+        let client = EntitlementsClient::new(
+            &config.entitlements_url,
+            config.request_timeout,
+            config.max_response_bytes,
+            config.max_pages,
+        )?;
+        Ok(Self {
+            client,
+            ledger,
+            pacer: PullPacer::new(config.pacing.clone()),
+            session: 0,
+            player_id: None,
+            access_token: None,
+            ledger_ready: false,
+            states: HashMap::new(),
+            inventory: BTreeMap::new(),
+            grant_queue: VecDeque::new(),
+            report_queue: VecDeque::new(),
+            report_in_flight: false,
+            report_not_before: None,
+            report_failures: 0,
+            token_refused: false,
+            complained: HashSet::new(),
+            waiting_for_recipient: false,
+            catalog_failure_reported: false,
+        })
+    }
+
+    fn begin_session(&mut self, config: &RewardsConfig, session: Option<&PlayerSession>) -> Result<(), String> {
+        self.session += 1;
+        self.player_id = session.map(|s| s.player_id().to_owned());
+        self.access_token = session.map(|s| s.access_token().secret().to_owned());
+        self.ledger_ready = false;
+        self.states.clear();
+        self.inventory.clear();
+        self.grant_queue.clear();
+        self.report_queue.clear();
+        self.report_in_flight = false;
+        self.report_not_before = None;
+        self.report_failures = 0;
+        self.token_refused = false;
+        self.complained.clear();
+        self.pacer = PullPacer::new(config.pacing.clone());
+        if let Some(player_id) = &self.player_id {
+            let data_dir = config
+                .resolved_data_dir()
+                .ok_or_else(|| "no data directory: set RewardsConfig::data_dir".to_owned())?;
+            self.ledger.open(self.session, player_id.clone(), ledger_path(&data_dir, player_id));
+        }
+        Ok(())
+    }
+
+    fn complain_once(&mut self, entitlement_id: &str) -> bool {
+        self.complained.insert(entitlement_id.to_owned())
+    }
+
+    fn report_backoff(&self, retry_after: Option<Duration>, pacing: &crate::config::PullPacing) -> Duration {
+        let exponent = self.report_failures.saturating_sub(1).min(30);
+        let exponential = pacing.backoff_base.saturating_mul(1u32 << exponent).min(pacing.backoff_max);
+        let jittered = exponential / 2 + (exponential / 2).mul_f64(random_jitter());
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// Whether pulled entitlements wait to be granted (run condition of [`apply_grants`]).
+pub(crate) fn grants_waiting(fulfilment: Res<Fulfilment>) -> bool {
+    !fulfilment.grant_queue.is_empty()
+}
+
+/// Drains the background bridge: pull and report results, ledger answers. Runs in
+/// [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn receive_background_results(
+    mut results: ResMut<BackgroundResults>,
+    mut fulfilment: ResMut<Fulfilment>,
+    mut status: ResMut<RewardsStatus>,
+    config: Res<RewardsConfig>,
+    mut recipients: Query<&mut Inventory, With<RewardsRecipient>>,
+    mut pulled: MessageWriter<PullCompleted>,
+    mut fulfilled: MessageWriter<EntitlementFulfilled>,
+    mut errors: MessageWriter<RewardsError>,
+) {
+    while let Ok(result) = results.0.try_recv() {
+        let fulfilment = &mut *fulfilment;
+        match result {
+            BackgroundResult::PullFinished { session, reason, result } => {
+                if session != fulfilment.session {
+                    continue;
+                }
+                status.pulling = false;
+                match result {
+                    Ok(entitlements) => {
+                        fulfilment.pacer.succeeded();
+                        pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
+                        // The newest pull is the service's whole current view: it replaces what waited.
+                        fulfilment.grant_queue = entitlements.into();
+                        status.pending_grants = fulfilment.grant_queue.len();
+                        status.last_pull = Some(Instant::now());
+                        status.last_error = None;
+                    }
+                    Err(error) => {
+                        let refused = error.needs_new_token();
+                        fulfilment.token_refused |= refused;
+                        let delay =
+                            fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
+                        warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
+                        status.last_error = Some(RewardsError::Pull(error.clone()));
+                        errors.write(RewardsError::Pull(error));
+                    }
+                }
+            }
+            BackgroundResult::ReportFinished { session, entitlement_ids, result } => {
+                if session != fulfilment.session {
+                    continue;
+                }
+                fulfilment.report_in_flight = false;
+                match result {
+                    Ok(response) => {
+                        fulfilment.report_failures = 0;
+                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
+                            .fulfillment_status_update_results
+                            .into_iter()
+                            .map(|r| (r.entitlement_id, (r.result, r.reason)))
+                            .collect();
+                        let mut confirmed = Vec::new();
+                        for id in entitlement_ids {
+                            match outcomes.remove(&id) {
+                                Some((FulfillResult::Success, _)) => {
+                                    confirmed.push(LedgerChange::Reported { entitlement_id: id })
+                                }
+                                Some((FulfillResult::Error, reason)) => {
+                                    // Stays `granted` in the ledger and is reported again next session.
+                                    let reason = reason.unwrap_or_else(|| "no reason given".into());
+                                    errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
+                                }
+                                None => fulfilment.report_queue.push_back(id),
+                            }
+                        }
+                        fulfilment.ledger.record(session, confirmed);
+                    }
+                    Err(error) => {
+                        for id in entitlement_ids.into_iter().rev() {
+                            fulfilment.report_queue.push_front(id);
+                        }
+                        fulfilment.report_failures += 1;
+                        fulfilment.token_refused |= error.needs_new_token();
+                        let delay = fulfilment.report_backoff(error.retry_after(), &config.pacing);
+                        fulfilment.report_not_before = Some(Instant::now() + delay);
+                        warn!("fulfilment report failed ({error}); retrying in {delay:?}");
+                        status.last_error = Some(RewardsError::Report(error.clone()));
+                        errors.write(RewardsError::Report(error));
+                    }
+                }
+                status.pending_reports = fulfilment.report_queue.len();
+            }
+            BackgroundResult::Ledger(event) => match event {
+                LedgerEvent::Opened { session, ledger } => {
+                    if session != fulfilment.session {
+                        continue;
+                    }
+                    fulfilment.report_queue =
+                        ledger.states.iter().filter(|(_, s)| **s == EntryState::Granted).map(|(id, _)| id.clone()).collect();
+                    fulfilment.states = ledger.states;
+                    fulfilment.inventory = ledger.inventory;
+                    fulfilment.ledger_ready = true;
+                    for mut inventory in &mut recipients {
+                        inventory.replace(fulfilment.inventory.clone());
+                    }
+                    fulfilment.pacer.request(PullReason::Startup);
+                    status.ledger_ready = true;
+                    status.pending_reports = fulfilment.report_queue.len();
+                }
+                LedgerEvent::OpenFailed { session, error } => {
+                    if session == fulfilment.session {
+                        error!("rewards ledger unavailable: {error}");
+                        status.last_error = Some(RewardsError::Storage(error.clone()));
+                        errors.write(RewardsError::Storage(error));
+                    }
+                }
+                LedgerEvent::Persisted { session, granted, reported } => {
+                    if session != fulfilment.session {
+                        continue;
+                    }
+                    fulfilment.report_queue.extend(granted);
+                    for id in reported {
+                        fulfilment.states.insert(id.clone(), EntryState::Reported);
+                        fulfilled.write(EntitlementFulfilled { entitlement_id: id });
+                    }
+                    status.pending_reports = fulfilment.report_queue.len();
+                }
+                LedgerEvent::WriteFailed { session, error } => {
+                    if session == fulfilment.session {
+                        error!("{error}; retrying");
+                        status.last_error = Some(RewardsError::Storage(error.clone()));
+                        errors.write(RewardsError::Storage(error));
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Grants pulled entitlements into the recipient's inventory, as many as fit in the frame's time budget,
+/// and hands the grants to the ledger writer. Runs in [`AmazonRewardsSystems::Apply`](crate::AmazonRewardsSystems::Apply)
+/// while grants wait.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_grants(
+    mut fulfilment: ResMut<Fulfilment>,
+    mut status: ResMut<RewardsStatus>,
+    config: Res<RewardsConfig>,
+    catalog_handle: Res<CatalogHandle>,
+    catalogs: Res<Assets<ItemCatalog>>,
+    asset_server: Res<AssetServer>,
+    mut recipients: Query<&mut Inventory, With<RewardsRecipient>>,
+    mut granted: MessageWriter<EntitlementGranted>,
+    mut errors: MessageWriter<RewardsError>,
+) {
+    let fulfilment = &mut *fulfilment;
+    if !fulfilment.ledger_ready {
+        return;
+    }
+    let Some(catalog) = catalogs.get(&catalog_handle.0) else {
+        if let LoadState::Failed(error) = asset_server.load_state(&catalog_handle.0) {
+            if !fulfilment.catalog_failure_reported {
+                fulfilment.catalog_failure_reported = true;
+                error!("item catalog failed to load: {error}");
+                errors.write(RewardsError::Catalog(error.to_string()));
+            }
+        }
+        return;
+    };
+    let started = Instant::now();
+    let mut recipient = recipients.single_mut().ok();
+    let mut changes = Vec::new();
+    while let Some(entitlement) = fulfilment.grant_queue.pop_front() {
+        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction } = entitlement;
+        let state = fulfilment.states.get(&entitlement_id).copied();
+        if matches!(state, Some(EntryState::Granted | EntryState::Reported)) {
+            continue;
+        }
+        let grantable = next_instruction == NextInstruction::Fulfill
+            && is_valid_sku(&sku)
+            && catalog.items_for(&sku).is_some()
+            && recipient.is_some();
+        if !grantable {
+            if state.is_none() {
+                fulfilment.states.insert(entitlement_id.clone(), EntryState::Seen);
+                changes.push(LedgerChange::Seen { entitlement_id: entitlement_id.clone(), sku: sku.clone() });
+            }
+            if next_instruction == NextInstruction::Fulfill && fulfilment.complain_once(&entitlement_id) {
+                if recipient.is_none() {
+                    fulfilment.waiting_for_recipient = true;
+                    errors.write(RewardsError::NoRecipient { entitlement_id });
+                } else {
+                    warn!("entitlement {entitlement_id} has unknown SKU {sku:?}; left unfulfilled");
+                    errors.write(RewardsError::UnknownSku { entitlement_id, sku });
+                }
+            }
+        } else if let (Some(items), Some(inventory)) = (catalog.items_for(&sku), recipient.as_mut()) {
+            inventory.add(items);
+            for stack in items {
+                let count = fulfilment.inventory.entry(stack.item.clone()).or_default();
+                *count = count.saturating_add(stack.quantity);
+            }
+            fulfilment.states.insert(entitlement_id.clone(), EntryState::Granted);
+            changes.push(LedgerChange::Granted {
+                entitlement_id: entitlement_id.clone(),
+                sku: sku.clone(),
+                items: items.to_vec(),
+            });
+            granted.write(EntitlementGranted { entitlement_id, sku, items: items.to_vec() });
+        }
+        if started.elapsed() >= config.grant_budget_per_frame {
+            break;
+        }
+    }
+    fulfilment.ledger.record(fulfilment.session, changes);
+    status.pending_grants = fulfilment.grant_queue.len();
+}
+
+/// Gives a new recipient the inventory granted so far, and retries grants that waited for one.
+pub(crate) fn on_recipient_added(
+    added: On<Add, RewardsRecipient>,
+    mut fulfilment: ResMut<Fulfilment>,
+    mut inventories: Query<&mut Inventory>,
+) {
+    if let Ok(mut inventory) = inventories.get_mut(added.entity) {
+        if fulfilment.ledger_ready {
+            inventory.replace(fulfilment.inventory.clone());
+        }
+    }
+    if std::mem::take(&mut fulfilment.waiting_for_recipient) {
+        fulfilment.complained.clear();
+        fulfilment.pacer.request(PullReason::RecipientReady);
+    }
+}
+
+/// Turns triggers into paced pulls and sends due fulfilment reports. Runs in
+/// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn send_requests(
+    session: Option<Res<PlayerSession>>,
+    mut fulfilment: ResMut<Fulfilment>,
+    mut status: ResMut<RewardsStatus>,
+    runtime: Res<RewardsRuntime>,
+    config: Res<RewardsConfig>,
+    mut explicit: MessageReader<PullEntitlements>,
+    mut store_visits: MessageReader<StoreVisited>,
+    mut focus: MessageReader<WindowFocused>,
+    mut errors: MessageWriter<RewardsError>,
+) {
+    let fulfilment = &mut *fulfilment;
+    let session_changed = match &session {
+        Some(session) => session.is_changed(),
+        None => fulfilment.player_id.is_some(),
+    };
+    if session_changed {
+        let same_player = session.as_ref().map(|s| s.player_id()) == fulfilment.player_id.as_deref();
+        if same_player && session.is_some() {
+            // A fresh token for the same player (e.g. after a refresh): keep the ledger, resume.
+            fulfilment.access_token = session.as_ref().map(|s| s.access_token().secret().to_owned());
+            fulfilment.token_refused = false;
+            fulfilment.report_not_before = None;
+            fulfilment.pacer.request(PullReason::LoggedIn);
+        } else {
+            if let Err(error) = fulfilment.begin_session(&config, session.as_deref()) {
+                errors.write(RewardsError::Storage(error));
+            }
+            *status = RewardsStatus::default();
+            if session.is_some() {
+                fulfilment.pacer.request(PullReason::LoggedIn);
+            }
+        }
+    }
+    for _ in explicit.read() {
+        fulfilment.pacer.request(PullReason::Requested);
+    }
+    for _ in store_visits.read() {
+        fulfilment.pacer.request(PullReason::StoreVisited);
+    }
+    for event in focus.read() {
+        if event.focused {
+            fulfilment.pacer.request(PullReason::FocusRegained);
+        }
+    }
+    if !fulfilment.ledger_ready || fulfilment.token_refused {
+        return;
+    }
+    let report_due = !fulfilment.report_in_flight
+        && !fulfilment.report_queue.is_empty()
+        && fulfilment.report_not_before.is_none_or(|t| Instant::now() >= t);
+    if !fulfilment.pacer.is_pending() && !report_due {
+        return;
+    }
+    let Some(token) = fulfilment.access_token.clone() else {
+        return;
+    };
+    if fulfilment.pacer.is_pending() {
+        if let Some(reason) = fulfilment.pacer.start_if_due(Instant::now()) {
+            status.pulling = true;
+            let client = fulfilment.client.clone();
+            let session = fulfilment.session;
+            let token = token.clone();
+            let config = config.clone();
+            runtime.spawn(async move {
+                let result = client.fetch_all(&token).await;
+                if result.is_ok() {
+                    config.observe(LedgerStep::Pulled);
+                }
+                BackgroundResult::PullFinished { session, reason, result }
+            });
+        }
+    }
+    if report_due {
+        let batch: Vec<String> =
+            fulfilment.report_queue.drain(..fulfilment.report_queue.len().min(config.max_report_batch)).collect();
+        fulfilment.report_in_flight = true;
+        let request = FulfillRequest {
+            fulfillment_status_updates: batch
+                .iter()
+                .map(|id| FulfillmentStatusUpdate {
+                    entitlement_id: id.clone(),
+                    fulfillment_status: FulfillmentStatus::Fulfilled,
+                })
+                .collect(),
+        };
+        let client = fulfilment.client.clone();
+        let session = fulfilment.session;
+        let config = config.clone();
+        runtime.spawn(async move {
+            let result = client.fulfill(&token, &request).await;
+            if result.is_ok() {
+                config.observe(LedgerStep::ReportSent);
+            }
+            BackgroundResult::ReportFinished { session, entitlement_ids: batch, result }
+        });
+    }
+}

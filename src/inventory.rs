@@ -1,0 +1,192 @@
+//! What players get: the item catalog asset (SKU → items and quantities), the [`Inventory`] component, and
+//! the [`RewardsRecipient`] marker naming the entity that receives grants.
+//!
+//! The catalog is a JSON asset (`*.catalog.json`) loaded through the `AssetServer`:
+//!
+//! ```json
+//! {
+//!   "items":  { "gold": { "name": "Gold coins", "icon": "icons/gold.png" } },
+//!   "offers": { "prime-gold-pack": [ { "item": "gold", "quantity": 500 } ] }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+
+use amazon_rewards_protocol::prime_gaming::is_valid_sku;
+use bevy::asset::io::Reader;
+use bevy::asset::{AssetLoader, LoadContext};
+use bevy::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A quantity of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ItemStack {
+    /// Item id, a key of [`ItemCatalog::items`].
+    pub item: String,
+    /// How many.
+    pub quantity: u64,
+}
+
+/// How an item is shown to the player.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemDefinition {
+    /// Display name.
+    pub name: String,
+    /// Longer description.
+    #[serde(default)]
+    pub description: String,
+    /// Asset path of its icon.
+    #[serde(default)]
+    pub icon: Option<String>,
+}
+
+/// The item catalog: which items exist and what each offer (SKU) grants.
+#[derive(Asset, TypePath, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCatalog {
+    /// Items by id.
+    #[serde(default)]
+    pub items: BTreeMap<String, ItemDefinition>,
+    /// What each SKU grants.
+    #[serde(default)]
+    pub offers: BTreeMap<String, Vec<ItemStack>>,
+}
+
+impl ItemCatalog {
+    /// What `sku` grants, if the catalog knows it.
+    pub fn items_for(&self, sku: &str) -> Option<&[ItemStack]> {
+        self.offers.get(sku).map(Vec::as_slice)
+    }
+
+    /// Checks that every SKU is valid, every offer grants something, and every item it names exists.
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        for (sku, stacks) in &self.offers {
+            if !is_valid_sku(sku) {
+                return Err(CatalogError::Invalid(format!("SKU {sku:?} is not a valid VendorProductId")));
+            }
+            if stacks.is_empty() {
+                return Err(CatalogError::Invalid(format!("offer {sku:?} grants nothing")));
+            }
+            for stack in stacks {
+                if !self.items.contains_key(&stack.item) {
+                    return Err(CatalogError::Invalid(format!("offer {sku:?} names unknown item {:?}", stack.item)));
+                }
+                if stack.quantity == 0 {
+                    return Err(CatalogError::Invalid(format!("offer {sku:?} grants zero {:?}", stack.item)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a catalog failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The file could not be read.
+    #[error("cannot read the item catalog: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file is not valid catalog JSON.
+    #[error("the item catalog is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The catalog is inconsistent.
+    #[error("the item catalog is inconsistent: {0}")]
+    Invalid(String),
+}
+
+/// Loads [`ItemCatalog`]s from `*.catalog.json` files.
+#[derive(Debug, Default, TypePath)]
+pub struct ItemCatalogLoader;
+
+impl AssetLoader for ItemCatalogLoader {
+    type Asset = ItemCatalog;
+    type Settings = ();
+    type Error = CatalogError;
+
+    async fn load(
+        &self,
+        reader: &mut dyn Reader,
+        _settings: &(),
+        _load_context: &mut LoadContext<'_>,
+    ) -> Result<ItemCatalog, CatalogError> {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).await?;
+        let catalog: ItemCatalog = serde_json::from_slice(&bytes)?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    fn extensions(&self) -> &[&str] {
+        &["catalog.json"]
+    }
+}
+
+/// The handle of the catalog the plugin grants from.
+#[derive(Resource, Debug, Clone)]
+pub struct CatalogHandle(pub Handle<ItemCatalog>);
+
+/// Items granted to the player through Amazon rewards, persisted in the ledger and restored on startup.
+///
+/// Read it anywhere; only the plugin changes it (grants, and restoring the persisted state), so that what
+/// the ledger says and what the game shows never disagree.
+#[derive(Component, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    items: BTreeMap<String, u64>,
+}
+
+impl Inventory {
+    /// How many of `item` the player has.
+    pub fn count(&self, item: &str) -> u64 {
+        self.items.get(item).copied().unwrap_or(0)
+    }
+
+    /// Every item with a non-zero count, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.items.iter().filter(|(_, n)| **n > 0).map(|(id, n)| (id.as_str(), *n))
+    }
+
+    /// Whether the inventory holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
+    pub(crate) fn add(&mut self, stacks: &[ItemStack]) {
+        for stack in stacks {
+            let count = self.items.entry(stack.item.clone()).or_default();
+            *count = count.saturating_add(stack.quantity);
+        }
+    }
+
+    pub(crate) fn replace(&mut self, items: BTreeMap<String, u64>) {
+        self.items = items;
+    }
+}
+
+/// Marks the one entity that receives granted items (usually the player). It gets an [`Inventory`].
+#[derive(Component, Debug, Clone, Copy, Default)]
+#[require(Inventory)]
+pub struct RewardsRecipient;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_bad_skus_unknown_items_and_empty_offers() {
+        let good: ItemCatalog = serde_json::from_str(
+            r#"{"items":{"gold":{"name":"Gold"}},"offers":{"pack":[{"item":"gold","quantity":5}]}}"#,
+        )
+        .unwrap();
+        good.validate().unwrap();
+        assert_eq!(good.items_for("pack").unwrap()[0].quantity, 5);
+        assert!(good.items_for("nope").is_none());
+        for bad in [
+            r#"{"items":{},"offers":{"pack":[{"item":"gold","quantity":5}]}}"#,
+            r#"{"items":{"gold":{"name":"Gold"}},"offers":{"bad sku":[{"item":"gold","quantity":5}]}}"#,
+            r#"{"items":{"gold":{"name":"Gold"}},"offers":{"pack":[]}}"#,
+            r#"{"items":{"gold":{"name":"Gold"}},"offers":{"pack":[{"item":"gold","quantity":0}]}}"#,
+        ] {
+            let catalog: ItemCatalog = serde_json::from_str(bad).unwrap();
+            assert!(catalog.validate().is_err(), "{bad}");
+        }
+    }
+}

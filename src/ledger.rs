@@ -1,0 +1,400 @@
+//! The durable fulfilment ledger, one file per player under the OS data dir: each entitlement's state
+//! (`seen → granted → reported`) together with the inventory it produced.
+//!
+//! A grant and its `granted` mark reach the disk in the same atomic file replacement (write a temporary
+//! file, fsync, rename, fsync the directory), before the fulfilment report is sent. On restart, `granted`
+//! entries are re-reported, never re-granted. A single writer thread owns the file; the main thread sends
+//! it changes and learns what is durable from [`LedgerEvent`]s, so no frame waits on the disk.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::{LedgerStep, RewardsConfig};
+use crate::inventory::ItemStack;
+use crate::runtime::BackgroundResult;
+
+/// File name of a player's ledger inside their directory.
+pub const LEDGER_FILE: &str = "ledger.json";
+const FORMAT_VERSION: u32 = 1;
+/// How long the writer waits before retrying a failed write.
+const RETRY_WRITE_AFTER: Duration = Duration::from_secs(1);
+
+/// Where an entitlement stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Pulled, not granted (unknown SKU, no recipient, or not yet processed).
+    Seen,
+    /// Granted into the inventory and durable; the fulfilment report may not have been confirmed.
+    Granted,
+    /// Reported fulfilled and confirmed by the service.
+    Reported,
+}
+
+/// One entitlement's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The SKU it was for.
+    pub sku: String,
+    /// Its state.
+    pub state: EntryState,
+    /// What it granted (empty until granted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<ItemStack>,
+}
+
+/// The on-disk form of a player's ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFile {
+    /// Format version, for future migrations.
+    pub format: u32,
+    /// Whose ledger this is.
+    pub player_id: String,
+    /// Every entitlement ever seen, by id.
+    pub entitlements: BTreeMap<String, LedgerEntry>,
+    /// The persisted inventory: item id → count.
+    pub inventory: BTreeMap<String, u64>,
+}
+
+impl LedgerFile {
+    /// Reads a ledger file; a missing file is an empty ledger.
+    pub fn load(path: &Path, player_id: &str) -> Result<Self, String> {
+        match fs::read(path) {
+            Ok(bytes) => {
+                let ledger: LedgerFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is damaged ({e}); it was left untouched", path.display()))?;
+                if ledger.format > FORMAT_VERSION {
+                    return Err(format!("{} was written by a newer version (format {})", path.display(), ledger.format));
+                }
+                Ok(ledger)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(LedgerFile { format: FORMAT_VERSION, player_id: player_id.to_owned(), ..Default::default() })
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// Applies a change. Applying the same change twice has no further effect.
+    pub fn apply(&mut self, change: &LedgerChange) {
+        match change {
+            LedgerChange::Seen { entitlement_id, sku } => {
+                self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
+                    sku: sku.clone(),
+                    state: EntryState::Seen,
+                    items: Vec::new(),
+                });
+            }
+            LedgerChange::Granted { entitlement_id, sku, items } => {
+                let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
+                    sku: sku.clone(),
+                    state: EntryState::Seen,
+                    items: Vec::new(),
+                });
+                if entry.state == EntryState::Seen {
+                    entry.state = EntryState::Granted;
+                    entry.items = items.clone();
+                    for stack in items {
+                        *self.inventory.entry(stack.item.clone()).or_default() += stack.quantity;
+                    }
+                }
+            }
+            LedgerChange::Reported { entitlement_id } => {
+                if let Some(entry) = self.entitlements.get_mut(entitlement_id) {
+                    if entry.state == EntryState::Granted {
+                        entry.state = EntryState::Reported;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replaces the file at `path` atomically with this ledger, readable by the owner only.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        create_private_dir(dir)?;
+        let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        let written = (|| {
+            let mut file = private_file(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&temporary, path)?;
+            File::open(dir)?.sync_all()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temporary);
+        }
+        written
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        fs::create_dir_all(dir)
+    }
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// The ledger path of `player_id` under `data_dir`. Player ids are reduced to a safe file name.
+pub fn ledger_path(data_dir: &Path, player_id: &str) -> PathBuf {
+    let safe: String = player_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let safe = if safe.is_empty() || safe.starts_with('.') { format!("p{safe}") } else { safe };
+    data_dir.join("players").join(safe).join(LEDGER_FILE)
+}
+
+/// A change sent to the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerChange {
+    /// An entitlement was pulled.
+    Seen {
+        /// Entitlement id.
+        entitlement_id: String,
+        /// Its SKU.
+        sku: String,
+    },
+    /// An entitlement was granted these items.
+    Granted {
+        /// Entitlement id.
+        entitlement_id: String,
+        /// Its SKU.
+        sku: String,
+        /// What it granted.
+        items: Vec<ItemStack>,
+    },
+    /// The service confirmed the fulfilment report.
+    Reported {
+        /// Entitlement id.
+        entitlement_id: String,
+    },
+}
+
+/// What the main thread learns when a ledger is opened.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OpenedLedger {
+    pub inventory: BTreeMap<String, u64>,
+    pub states: HashMap<String, EntryState>,
+}
+
+/// Answers of the writer.
+pub(crate) enum LedgerEvent {
+    Opened { session: u64, ledger: OpenedLedger },
+    OpenFailed { session: u64, error: String },
+    Persisted { session: u64, granted: Vec<String>, reported: Vec<String> },
+    WriteFailed { session: u64, error: String },
+}
+
+enum LedgerCommand {
+    Open { session: u64, player_id: String, path: PathBuf },
+    Record { session: u64, changes: Vec<LedgerChange> },
+}
+
+/// The main thread's handle to the writer thread.
+pub(crate) struct LedgerWriter {
+    commands: Sender<LedgerCommand>,
+}
+
+impl LedgerWriter {
+    pub(crate) fn spawn(results: UnboundedSender<BackgroundResult>, config: RewardsConfig) -> std::io::Result<Self> {
+        let (commands, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("amazon-rewards-ledger".into())
+            .spawn(move || WriterThread { results, config, open: None, pending: Vec::new() }.run(receiver))?;
+        Ok(Self { commands })
+    }
+
+    pub(crate) fn open(&self, session: u64, player_id: String, path: PathBuf) {
+        let _ = self.commands.send(LedgerCommand::Open { session, player_id, path });
+    }
+
+    pub(crate) fn record(&self, session: u64, changes: Vec<LedgerChange>) {
+        if !changes.is_empty() {
+            let _ = self.commands.send(LedgerCommand::Record { session, changes });
+        }
+    }
+}
+
+struct OpenLedger {
+    session: u64,
+    path: PathBuf,
+    file: LedgerFile,
+}
+
+struct WriterThread {
+    results: UnboundedSender<BackgroundResult>,
+    config: RewardsConfig,
+    open: Option<OpenLedger>,
+    /// Changes applied in memory but not yet durable, in order.
+    pending: Vec<LedgerChange>,
+}
+
+impl WriterThread {
+    fn run(mut self, commands: Receiver<LedgerCommand>) {
+        loop {
+            let first = if self.pending.is_empty() {
+                match commands.recv() {
+                    Ok(command) => Some(command),
+                    Err(_) => return,
+                }
+            } else {
+                match commands.recv_timeout(RETRY_WRITE_AFTER) {
+                    Ok(command) => Some(command),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.flush();
+                        return;
+                    }
+                }
+            };
+            // Everything already queued joins this write: one file replacement for a burst of changes.
+            for command in first.into_iter().chain(commands.try_iter()) {
+                self.handle(command);
+            }
+            if !self.pending.is_empty() {
+                self.flush();
+            }
+        }
+    }
+
+    fn handle(&mut self, command: LedgerCommand) {
+        match command {
+            LedgerCommand::Open { session, player_id, path } => {
+                if !self.pending.is_empty() {
+                    self.flush();
+                }
+                self.pending.clear();
+                self.open = None;
+                let event = match LedgerFile::load(&path, &player_id) {
+                    Ok(file) => {
+                        let ledger = OpenedLedger {
+                            inventory: file.inventory.clone(),
+                            states: file.entitlements.iter().map(|(id, e)| (id.clone(), e.state)).collect(),
+                        };
+                        self.open = Some(OpenLedger { session, path, file });
+                        LedgerEvent::Opened { session, ledger }
+                    }
+                    Err(error) => LedgerEvent::OpenFailed { session, error },
+                };
+                let _ = self.results.send(BackgroundResult::Ledger(event));
+            }
+            LedgerCommand::Record { session, changes } => {
+                let Some(open) = self.open.as_mut().filter(|open| open.session == session) else {
+                    return;
+                };
+                for change in &changes {
+                    open.file.apply(change);
+                }
+                self.pending.extend(changes);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(open) = self.open.as_ref() else {
+            self.pending.clear();
+            return;
+        };
+        let confirms_reports = self.pending.iter().any(|c| matches!(c, LedgerChange::Reported { .. }));
+        if confirms_reports {
+            self.config.observe(LedgerStep::ReportConfirming);
+        }
+        match open.file.save(&open.path) {
+            Ok(()) => {
+                let mut granted = Vec::new();
+                let mut reported = Vec::new();
+                for change in self.pending.drain(..) {
+                    match change {
+                        LedgerChange::Granted { entitlement_id, .. } => granted.push(entitlement_id),
+                        LedgerChange::Reported { entitlement_id } => reported.push(entitlement_id),
+                        LedgerChange::Seen { .. } => {}
+                    }
+                }
+                if !granted.is_empty() {
+                    self.config.observe(LedgerStep::GrantPersisted);
+                }
+                let event = LedgerEvent::Persisted { session: open.session, granted, reported };
+                let _ = self.results.send(BackgroundResult::Ledger(event));
+            }
+            Err(error) => {
+                let event = LedgerEvent::WriteFailed {
+                    session: open.session,
+                    error: format!("cannot write {}: {error}", open.path.display()),
+                };
+                let _ = self.results.send(BackgroundResult::Ledger(event));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(item: &str, quantity: u64) -> ItemStack {
+        ItemStack { item: item.into(), quantity }
+    }
+
+    #[test]
+    fn granting_twice_adds_items_once_and_reporting_needs_a_grant() {
+        let mut ledger = LedgerFile::default();
+        let grant = LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gold".into(), items: vec![stack("gold", 5)] };
+        ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
+        assert!(ledger.entitlements.is_empty());
+        ledger.apply(&grant);
+        ledger.apply(&grant);
+        assert_eq!(ledger.inventory["gold"], 5);
+        ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
+        ledger.apply(&grant);
+        assert_eq!(ledger.entitlements["e1"].state, EntryState::Reported);
+        assert_eq!(ledger.inventory["gold"], 5);
+    }
+
+    #[test]
+    fn saves_atomically_owner_only_and_refuses_to_overwrite_a_damaged_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ledger_path(dir.path(), "amzn1.account.ABC/../x");
+        assert!(path.starts_with(dir.path().join("players")));
+        assert_eq!(path.parent().unwrap().parent().unwrap(), dir.path().join("players"));
+        let mut ledger = LedgerFile::load(&path, "p").unwrap();
+        ledger.apply(&LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gold".into(), items: vec![stack("gold", 2)] });
+        ledger.save(&path).unwrap();
+        assert_eq!(LedgerFile::load(&path, "p").unwrap(), ledger);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+        fs::write(&path, b"{\"format\":1,\"entitle").unwrap();
+        let error = LedgerFile::load(&path, "p").unwrap_err();
+        assert!(error.contains("damaged"), "{error}");
+        assert_eq!(fs::read(&path).unwrap(), b"{\"format\":1,\"entitle");
+    }
+}

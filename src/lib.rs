@@ -1,0 +1,165 @@
+#![doc = include_str!("../README.md")]
+#![forbid(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod entitlements;
+pub mod error;
+mod fulfilment;
+mod http;
+pub mod inventory;
+pub mod ledger;
+pub mod pacing;
+mod runtime;
+
+use bevy::asset::AssetApp;
+use bevy::prelude::*;
+use bevy::window::WindowFocused;
+
+use crate::config::{PullPacing, RewardsConfig};
+use crate::entitlements::{
+    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
+};
+use crate::error::RewardsError;
+use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
+
+/// Everything a game usually touches.
+pub mod prelude {
+    pub use crate::auth::{AccessToken, PlayerSession};
+    pub use crate::config::{PullPacing, RewardsConfig};
+    pub use crate::entitlements::{
+        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements,
+        RewardsStatus, StoreVisited,
+    };
+    pub use crate::error::{ApiError, RewardsError};
+    pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
+    pub use crate::pacing::PullReason;
+    pub use crate::{AmazonRewardsPlugin, AmazonRewardsSystems};
+}
+
+/// The plugin's systems, public so games can order against them.
+///
+/// `Receive` and `Apply` run in [`PreUpdate`], chained, so the game's `Update` sees this frame's results;
+/// `Send` runs in [`PostUpdate`], so triggers the game writes in `Update` act in the same frame.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AmazonRewardsSystems {
+    /// Drains results of background work (pulls, reports, ledger writes). [`PreUpdate`].
+    Receive,
+    /// Grants pulled entitlements into the recipient's inventory, within a per-frame budget. [`PreUpdate`].
+    Apply,
+    /// Starts paced pulls and fulfilment reports. [`PostUpdate`].
+    Send,
+}
+
+/// Adds Amazon rewards to a game: pulls entitlements, grants them into the
+/// [`RewardsRecipient`](inventory::RewardsRecipient)'s [`Inventory`](inventory::Inventory), and reports
+/// them fulfilled exactly once.
+///
+/// Needs `AssetPlugin` (for the item catalog) and, for focus-regained pulls, `WindowPlugin`; both come with
+/// `DefaultPlugins`.
+#[derive(Debug, Clone, Default)]
+pub struct AmazonRewardsPlugin {
+    /// The settings, inserted as the [`RewardsConfig`] resource. Default: [`RewardsConfig::default`].
+    pub config: RewardsConfig,
+}
+
+impl AmazonRewardsPlugin {
+    /// The plugin with default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Base URL of the entitlements service (Prime Gaming, the studio backend, or the sandbox).
+    #[must_use]
+    pub fn with_entitlements_url(mut self, url: impl Into<String>) -> Self {
+        self.config.entitlements_url = url.into();
+        self
+    }
+
+    /// The game's Login with Amazon client id.
+    #[must_use]
+    pub fn with_client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.config.client_id = client_id.into();
+        self
+    }
+
+    /// Pull pacing.
+    #[must_use]
+    pub fn with_pacing(mut self, pacing: PullPacing) -> Self {
+        self.config.pacing = pacing;
+        self
+    }
+
+    /// Directory for the per-player ledgers instead of the OS data dir.
+    #[must_use]
+    pub fn with_data_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.config.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Application name used for the OS data dir.
+    #[must_use]
+    pub fn with_app_name(mut self, name: impl Into<String>) -> Self {
+        self.config.app_name = name.into();
+        self
+    }
+
+    /// Asset path of the item catalog.
+    #[must_use]
+    pub fn with_catalog(mut self, path: impl Into<String>) -> Self {
+        self.config.catalog_path = path.into();
+        self
+    }
+
+    /// Replaces all settings.
+    #[must_use]
+    pub fn with_config(mut self, config: RewardsConfig) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+impl Plugin for AmazonRewardsPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(self.config.clone())
+            .init_resource::<RewardsStatus>()
+            .init_asset::<ItemCatalog>()
+            .register_asset_loader(ItemCatalogLoader)
+            .add_message::<PullEntitlements>()
+            .add_message::<StoreVisited>()
+            .add_message::<PullCompleted>()
+            .add_message::<EntitlementGranted>()
+            .add_message::<EntitlementFulfilled>()
+            .add_message::<RewardsError>()
+            // Registered by WindowPlugin in windowed games; registered here too so headless apps work.
+            .add_message::<WindowFocused>()
+            .configure_sets(PreUpdate, (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain())
+            .add_systems(PreStartup, start_background_work)
+            .add_systems(
+                PreUpdate,
+                (
+                    fulfilment::receive_background_results.in_set(AmazonRewardsSystems::Receive),
+                    fulfilment::apply_grants
+                        .run_if(fulfilment::grants_waiting)
+                        .in_set(AmazonRewardsSystems::Apply),
+                ),
+            )
+            .add_systems(PostUpdate, fulfilment::send_requests.in_set(AmazonRewardsSystems::Send))
+            .add_observer(fulfilment::on_recipient_added);
+    }
+}
+
+/// Starts the background runtime and ledger writer from the [`RewardsConfig`] in force at startup, and
+/// begins loading the item catalog.
+fn start_background_work(world: &mut World) {
+    let config = world.resource::<RewardsConfig>().clone();
+    let (runtime, results) = runtime::RewardsRuntime::new().expect("cannot start the rewards I/O runtime");
+    let writer = ledger::LedgerWriter::spawn(runtime.sender(), config.clone())
+        .expect("cannot start the rewards ledger writer thread");
+    let fulfilment = fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
+    let catalog = world.resource::<AssetServer>().load::<ItemCatalog>(config.catalog_path.clone());
+    world.insert_resource(CatalogHandle(catalog));
+    world.insert_resource(runtime);
+    world.insert_resource(results);
+    world.insert_resource(fulfilment);
+}

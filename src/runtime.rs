@@ -1,0 +1,70 @@
+//! The background runtime and the channel bridge: network and disk work runs on a Tokio runtime (and the
+//! ledger's writer thread) and comes back as [`BackgroundResult`]s drained by one system, so nothing
+//! blocks a frame.
+
+use std::future::Future;
+
+use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse};
+use bevy::prelude::*;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::error::ApiError;
+use crate::ledger::LedgerEvent;
+use crate::pacing::PullReason;
+
+/// A finished piece of background work.
+pub(crate) enum BackgroundResult {
+    /// A pull finished.
+    PullFinished {
+        session: u64,
+        reason: PullReason,
+        result: Result<Vec<Entitlement>, ApiError>,
+    },
+    /// A fulfilment report finished.
+    ReportFinished {
+        session: u64,
+        entitlement_ids: Vec<String>,
+        result: Result<FulfillResponse, ApiError>,
+    },
+    /// The ledger writer answered.
+    Ledger(LedgerEvent),
+}
+
+/// The Tokio runtime the plugin's network work runs on, and the sending half of the bridge.
+#[derive(Resource)]
+pub(crate) struct RewardsRuntime {
+    runtime: tokio::runtime::Runtime,
+    sender: UnboundedSender<BackgroundResult>,
+}
+
+/// The receiving half of the bridge, drained once per frame.
+#[derive(Resource)]
+pub(crate) struct BackgroundResults(pub(crate) UnboundedReceiver<BackgroundResult>);
+
+impl RewardsRuntime {
+    pub(crate) fn new() -> std::io::Result<(Self, BackgroundResults)> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("amazon-rewards-io")
+            .enable_all()
+            .build()?;
+        let (sender, receiver) = unbounded_channel();
+        Ok((Self { runtime, sender }, BackgroundResults(receiver)))
+    }
+
+    pub(crate) fn sender(&self) -> UnboundedSender<BackgroundResult> {
+        self.sender.clone()
+    }
+
+    /// Runs `work` in the background and sends its result back to the main thread.
+    pub(crate) fn spawn<F>(&self, work: F)
+    where
+        F: Future<Output = BackgroundResult> + Send + 'static,
+    {
+        let sender = self.sender.clone();
+        self.runtime.spawn(async move {
+            // The app may have exited meanwhile; then nobody is waiting for the result.
+            let _ = sender.send(work.await);
+        });
+    }
+}
