@@ -342,9 +342,13 @@ pub(crate) fn apply_grants(
 /// Gives a new recipient the inventory granted so far, and retries grants that waited for one.
 pub(crate) fn on_recipient_added(
     added: On<Add, RewardsRecipient>,
-    mut fulfilment: ResMut<Fulfilment>,
+    fulfilment: Option<ResMut<Fulfilment>>,
     mut inventories: Query<&mut Inventory>,
 ) {
+    // Before startup there is no ledger yet; opening it fills every recipient then.
+    let Some(mut fulfilment) = fulfilment else {
+        return;
+    };
     if let Ok(mut inventory) = inventories.get_mut(added.entity) {
         if fulfilment.ledger_ready {
             inventory.replace(fulfilment.inventory.clone());
