@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::prime_gaming::{
-    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate, NextInstruction,
-    is_valid_sku,
+    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate,
+    NextInstruction, is_valid_sku,
 };
 use bevy::asset::LoadState;
 use bevy::prelude::*;
@@ -20,13 +20,14 @@ use bevy::window::WindowFocused;
 use crate::auth::PlayerSession;
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::entitlements::{
-    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
+    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
+    StoreVisited,
 };
 use crate::error::{ApiError, RewardsError};
 use crate::http::EntitlementsClient;
 use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, RewardsRecipient};
 use crate::ledger::{EntryState, LedgerChange, LedgerEvent, LedgerWriter, ledger_path};
-use crate::pacing::{PullPacer, PullReason, random_jitter};
+use crate::pacing::{PullPacer, PullReason, backoff_delay, random_jitter};
 use crate::runtime::{BackgroundResult, BackgroundResults, RewardsRuntime};
 
 /// The main thread's view of fulfilment for the current session.
@@ -41,7 +42,9 @@ pub(crate) struct Fulfilment {
     access_token: Option<String>,
     ledger_ready: bool,
     /// Every entitlement the ledger knows, with its state (granted ones are never granted again).
-    states: HashMap<String, EntryState>,
+    /// A B-tree, not a hash map: a hash map's growth rehashes every key in one frame (over 1 ms at ~7k
+    /// entries), while a B-tree's cost per insert stays small and even.
+    states: BTreeMap<String, EntryState>,
     /// The inventory as granted: restored from the ledger, plus this session's grants.
     inventory: BTreeMap<String, u64>,
     grant_queue: VecDeque<Entitlement>,
@@ -55,6 +58,8 @@ pub(crate) struct Fulfilment {
     complained: HashSet<String>,
     waiting_for_recipient: bool,
     catalog_failure_reported: bool,
+    /// When this frame's receiving began, if it had anything to do: granting counts it against its budget.
+    busy_since: Option<Instant>,
 }
 
 impl Fulfilment {
@@ -73,7 +78,7 @@ impl Fulfilment {
             player_id: None,
             access_token: None,
             ledger_ready: false,
-            states: HashMap::new(),
+            states: BTreeMap::new(),
             inventory: BTreeMap::new(),
             grant_queue: VecDeque::new(),
             report_queue: VecDeque::new(),
@@ -84,10 +89,15 @@ impl Fulfilment {
             complained: HashSet::new(),
             waiting_for_recipient: false,
             catalog_failure_reported: false,
+            busy_since: None,
         })
     }
 
-    fn begin_session(&mut self, config: &RewardsConfig, session: Option<&PlayerSession>) -> Result<(), String> {
+    fn begin_session(
+        &mut self,
+        config: &RewardsConfig,
+        session: Option<&PlayerSession>,
+    ) -> Result<(), String> {
         self.session += 1;
         self.player_id = session.map(|s| s.player_id().to_owned());
         self.access_token = session.map(|s| s.access_token().secret().to_owned());
@@ -106,7 +116,11 @@ impl Fulfilment {
             let data_dir = config
                 .resolved_data_dir()
                 .ok_or_else(|| "no data directory: set RewardsConfig::data_dir".to_owned())?;
-            self.ledger.open(self.session, player_id.clone(), ledger_path(&data_dir, player_id));
+            self.ledger.open(
+                self.session,
+                player_id.clone(),
+                ledger_path(&data_dir, player_id),
+            );
         }
         Ok(())
     }
@@ -115,11 +129,13 @@ impl Fulfilment {
         self.complained.insert(entitlement_id.to_owned())
     }
 
-    fn report_backoff(&self, retry_after: Option<Duration>, pacing: &crate::config::PullPacing) -> Duration {
-        let exponent = self.report_failures.saturating_sub(1).min(30);
-        let exponential = pacing.backoff_base.saturating_mul(1u32 << exponent).min(pacing.backoff_max);
-        let jittered = exponential / 2 + (exponential / 2).mul_f64(random_jitter());
-        jittered.max(retry_after.unwrap_or_default())
+    fn report_backoff(
+        &self,
+        retry_after: Option<Duration>,
+        pacing: &crate::config::PullPacing,
+    ) -> Duration {
+        backoff_delay(pacing, self.report_failures, random_jitter())
+            .max(retry_after.unwrap_or_default())
     }
 }
 
@@ -143,8 +159,13 @@ pub(crate) fn receive_background_results(
 ) {
     while let Ok(result) = results.0.try_recv() {
         let fulfilment = &mut *fulfilment;
+        fulfilment.busy_since.get_or_insert_with(Instant::now);
         match result {
-            BackgroundResult::PullFinished { session, reason, result } => {
+            BackgroundResult::PullFinished {
+                session,
+                reason,
+                result,
+            } => {
                 if session != fulfilment.session {
                     continue;
                 }
@@ -152,7 +173,10 @@ pub(crate) fn receive_background_results(
                 match result {
                     Ok(entitlements) => {
                         fulfilment.pacer.succeeded();
-                        pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
+                        pulled.write(PullCompleted {
+                            reason,
+                            entitlements: entitlements.len(),
+                        });
                         // The newest pull is the service's whole current view: it replaces what waited.
                         fulfilment.grant_queue = entitlements.into();
                         status.pending_grants = fulfilment.grant_queue.len();
@@ -162,15 +186,25 @@ pub(crate) fn receive_background_results(
                     Err(error) => {
                         let refused = error.needs_new_token();
                         fulfilment.token_refused |= refused;
-                        let delay =
-                            fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
-                        warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
+                        let delay = fulfilment.pacer.failed(
+                            Instant::now(),
+                            error.retry_after(),
+                            !refused,
+                            random_jitter(),
+                        );
+                        warn!(
+                            "entitlement pull failed ({error}); next attempt in {delay:?} at the earliest"
+                        );
                         status.last_error = Some(RewardsError::Pull(error.clone()));
                         errors.write(RewardsError::Pull(error));
                     }
                 }
             }
-            BackgroundResult::ReportFinished { session, entitlement_ids, result } => {
+            BackgroundResult::ReportFinished {
+                session,
+                entitlement_ids,
+                result,
+            } => {
                 if session != fulfilment.session {
                     continue;
                 }
@@ -178,11 +212,12 @@ pub(crate) fn receive_background_results(
                 match result {
                     Ok(response) => {
                         fulfilment.report_failures = 0;
-                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
-                            .fulfillment_status_update_results
-                            .into_iter()
-                            .map(|r| (r.entitlement_id, (r.result, r.reason)))
-                            .collect();
+                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> =
+                            response
+                                .fulfillment_status_update_results
+                                .into_iter()
+                                .map(|r| (r.entitlement_id, (r.result, r.reason)))
+                                .collect();
                         let mut confirmed = Vec::new();
                         for id in entitlement_ids {
                             match outcomes.remove(&id) {
@@ -192,7 +227,10 @@ pub(crate) fn receive_background_results(
                                 Some((FulfillResult::Error, reason)) => {
                                     // Stays `granted` in the ledger and is reported again next session.
                                     let reason = reason.unwrap_or_else(|| "no reason given".into());
-                                    errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
+                                    errors.write(RewardsError::ReportRejected {
+                                        entitlement_id: id,
+                                        reason,
+                                    });
                                 }
                                 None => fulfilment.report_queue.push_back(id),
                             }
@@ -219,8 +257,7 @@ pub(crate) fn receive_background_results(
                     if session != fulfilment.session {
                         continue;
                     }
-                    fulfilment.report_queue =
-                        ledger.states.iter().filter(|(_, s)| **s == EntryState::Granted).map(|(id, _)| id.clone()).collect();
+                    fulfilment.report_queue = ledger.unreported.into();
                     fulfilment.states = ledger.states;
                     fulfilment.inventory = ledger.inventory;
                     fulfilment.ledger_ready = true;
@@ -238,7 +275,11 @@ pub(crate) fn receive_background_results(
                         errors.write(RewardsError::Storage(error));
                     }
                 }
-                LedgerEvent::Persisted { session, granted, reported } => {
+                LedgerEvent::Persisted {
+                    session,
+                    granted,
+                    reported,
+                } => {
                     if session != fulfilment.session {
                         continue;
                     }
@@ -277,24 +318,28 @@ pub(crate) fn apply_grants(
     mut errors: MessageWriter<RewardsError>,
 ) {
     let fulfilment = &mut *fulfilment;
+    let started = fulfilment.busy_since.take().unwrap_or_else(Instant::now);
     if !fulfilment.ledger_ready {
         return;
     }
     let Some(catalog) = catalogs.get(&catalog_handle.0) else {
-        if let LoadState::Failed(error) = asset_server.load_state(&catalog_handle.0) {
-            if !fulfilment.catalog_failure_reported {
-                fulfilment.catalog_failure_reported = true;
-                error!("item catalog failed to load: {error}");
-                errors.write(RewardsError::Catalog(error.to_string()));
-            }
+        if let LoadState::Failed(error) = asset_server.load_state(&catalog_handle.0)
+            && !fulfilment.catalog_failure_reported
+        {
+            fulfilment.catalog_failure_reported = true;
+            error!("item catalog failed to load: {error}");
+            errors.write(RewardsError::Catalog(error.to_string()));
         }
         return;
     };
-    let started = Instant::now();
     let mut recipient = recipients.single_mut().ok();
     let mut changes = Vec::new();
     while let Some(entitlement) = fulfilment.grant_queue.pop_front() {
-        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction } = entitlement;
+        let Entitlement {
+            entitlement_id,
+            vendor_product_id: sku,
+            next_instruction,
+        } = entitlement;
         let state = fulfilment.states.get(&entitlement_id).copied();
         if matches!(state, Some(EntryState::Granted | EntryState::Reported)) {
             continue;
@@ -305,31 +350,48 @@ pub(crate) fn apply_grants(
             && recipient.is_some();
         if !grantable {
             if state.is_none() {
-                fulfilment.states.insert(entitlement_id.clone(), EntryState::Seen);
-                changes.push(LedgerChange::Seen { entitlement_id: entitlement_id.clone(), sku: sku.clone() });
+                fulfilment
+                    .states
+                    .insert(entitlement_id.clone(), EntryState::Seen);
+                changes.push(LedgerChange::Seen {
+                    entitlement_id: entitlement_id.clone(),
+                    sku: sku.clone(),
+                });
             }
-            if next_instruction == NextInstruction::Fulfill && fulfilment.complain_once(&entitlement_id) {
+            if next_instruction == NextInstruction::Fulfill
+                && fulfilment.complain_once(&entitlement_id)
+            {
                 if recipient.is_none() {
                     fulfilment.waiting_for_recipient = true;
                     errors.write(RewardsError::NoRecipient { entitlement_id });
                 } else {
                     warn!("entitlement {entitlement_id} has unknown SKU {sku:?}; left unfulfilled");
-                    errors.write(RewardsError::UnknownSku { entitlement_id, sku });
+                    errors.write(RewardsError::UnknownSku {
+                        entitlement_id,
+                        sku,
+                    });
                 }
             }
-        } else if let (Some(items), Some(inventory)) = (catalog.items_for(&sku), recipient.as_mut()) {
+        } else if let (Some(items), Some(inventory)) = (catalog.items_for(&sku), recipient.as_mut())
+        {
             inventory.add(items);
             for stack in items {
                 let count = fulfilment.inventory.entry(stack.item.clone()).or_default();
                 *count = count.saturating_add(stack.quantity);
             }
-            fulfilment.states.insert(entitlement_id.clone(), EntryState::Granted);
+            fulfilment
+                .states
+                .insert(entitlement_id.clone(), EntryState::Granted);
             changes.push(LedgerChange::Granted {
                 entitlement_id: entitlement_id.clone(),
                 sku: sku.clone(),
                 items: items.to_vec(),
             });
-            granted.write(EntitlementGranted { entitlement_id, sku, items: items.to_vec() });
+            granted.write(EntitlementGranted {
+                entitlement_id,
+                sku,
+                items: items.to_vec(),
+            });
         }
         if started.elapsed() >= config.grant_budget_per_frame {
             break;
@@ -349,10 +411,10 @@ pub(crate) fn on_recipient_added(
     let Some(mut fulfilment) = fulfilment else {
         return;
     };
-    if let Ok(mut inventory) = inventories.get_mut(added.entity) {
-        if fulfilment.ledger_ready {
-            inventory.replace(fulfilment.inventory.clone());
-        }
+    if let Ok(mut inventory) = inventories.get_mut(added.entity)
+        && fulfilment.ledger_ready
+    {
+        inventory.replace(fulfilment.inventory.clone());
     }
     if std::mem::take(&mut fulfilment.waiting_for_recipient) {
         fulfilment.complained.clear();
@@ -375,15 +437,19 @@ pub(crate) fn send_requests(
     mut errors: MessageWriter<RewardsError>,
 ) {
     let fulfilment = &mut *fulfilment;
+    fulfilment.busy_since = None;
     let session_changed = match &session {
         Some(session) => session.is_changed(),
         None => fulfilment.player_id.is_some(),
     };
     if session_changed {
-        let same_player = session.as_ref().map(|s| s.player_id()) == fulfilment.player_id.as_deref();
+        let same_player =
+            session.as_ref().map(|s| s.player_id()) == fulfilment.player_id.as_deref();
         if same_player && session.is_some() {
             // A fresh token for the same player (e.g. after a refresh): keep the ledger, resume.
-            fulfilment.access_token = session.as_ref().map(|s| s.access_token().secret().to_owned());
+            fulfilment.access_token = session
+                .as_ref()
+                .map(|s| s.access_token().secret().to_owned());
             fulfilment.token_refused = false;
             fulfilment.report_not_before = None;
             fulfilment.pacer.request(PullReason::LoggedIn);
@@ -413,32 +479,40 @@ pub(crate) fn send_requests(
     }
     let report_due = !fulfilment.report_in_flight
         && !fulfilment.report_queue.is_empty()
-        && fulfilment.report_not_before.is_none_or(|t| Instant::now() >= t);
+        && fulfilment
+            .report_not_before
+            .is_none_or(|t| Instant::now() >= t);
     if !fulfilment.pacer.is_pending() && !report_due {
         return;
     }
     let Some(token) = fulfilment.access_token.clone() else {
         return;
     };
-    if fulfilment.pacer.is_pending() {
-        if let Some(reason) = fulfilment.pacer.start_if_due(Instant::now()) {
-            status.pulling = true;
-            let client = fulfilment.client.clone();
-            let session = fulfilment.session;
-            let token = token.clone();
-            let config = config.clone();
-            runtime.spawn(async move {
-                let result = client.fetch_all(&token).await;
-                if result.is_ok() {
-                    config.observe(LedgerStep::Pulled);
-                }
-                BackgroundResult::PullFinished { session, reason, result }
-            });
-        }
+    if fulfilment.pacer.is_pending()
+        && let Some(reason) = fulfilment.pacer.start_if_due(Instant::now())
+    {
+        status.pulling = true;
+        let client = fulfilment.client.clone();
+        let session = fulfilment.session;
+        let token = token.clone();
+        let config = config.clone();
+        runtime.spawn(async move {
+            let result = client.fetch_all(&token).await;
+            if result.is_ok() {
+                config.observe(LedgerStep::Pulled);
+            }
+            BackgroundResult::PullFinished {
+                session,
+                reason,
+                result,
+            }
+        });
     }
     if report_due {
-        let batch: Vec<String> =
-            fulfilment.report_queue.drain(..fulfilment.report_queue.len().min(config.max_report_batch)).collect();
+        let batch: Vec<String> = fulfilment
+            .report_queue
+            .drain(..fulfilment.report_queue.len().min(config.max_report_batch))
+            .collect();
         fulfilment.report_in_flight = true;
         let request = FulfillRequest {
             fulfillment_status_updates: batch
@@ -457,7 +531,11 @@ pub(crate) fn send_requests(
             if result.is_ok() {
                 config.observe(LedgerStep::ReportSent);
             }
-            BackgroundResult::ReportFinished { session, entitlement_ids: batch, result }
+            BackgroundResult::ReportFinished {
+                session,
+                entitlement_ids: batch,
+                result,
+            }
         });
     }
 }

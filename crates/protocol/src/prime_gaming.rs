@@ -144,8 +144,14 @@ mod tests {
                        {"EntitlementId":"e2","VendorProductId":"gem","NextInstruction":"SOMETHING_NEW"}]}"#;
         let page: EntitlementsPage = serde_json::from_str(body).unwrap();
         assert_eq!(page.entitlements.len(), 2);
-        assert_eq!(page.entitlements[0].next_instruction, NextInstruction::Fulfill);
-        assert_eq!(page.entitlements[1].next_instruction, NextInstruction::Unknown);
+        assert_eq!(
+            page.entitlements[0].next_instruction,
+            NextInstruction::Fulfill
+        );
+        assert_eq!(
+            page.entitlements[1].next_instruction,
+            NextInstruction::Unknown
+        );
         assert_eq!(page.next_token, None);
     }
 
@@ -162,7 +168,10 @@ mod tests {
             json,
             r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","FulfillmentStatus":"FULFILLED"}]}"#
         );
-        assert_eq!(serde_json::from_str::<FulfillRequest>(&json).unwrap(), request);
+        assert_eq!(
+            serde_json::from_str::<FulfillRequest>(&json).unwrap(),
+            request
+        );
     }
 
     #[test]

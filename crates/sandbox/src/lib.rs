@@ -63,14 +63,22 @@ pub struct SandboxConfig {
 impl SandboxConfig {
     /// A sandbox on `port` (0 = ephemeral) storing its data in `database`.
     pub fn new(port: u16, database: impl Into<PathBuf>) -> Self {
-        Self { port, database: database.into(), _temp_dir: None }
+        Self {
+            port,
+            database: database.into(),
+            _temp_dir: None,
+        }
     }
 
     /// An ephemeral port and a fresh database in a temporary directory removed when the sandbox stops.
     pub fn ephemeral() -> std::io::Result<Self> {
         let dir = TempDir::new()?;
         let database = dir.path.join("sandbox.db");
-        Ok(Self { port: 0, database, _temp_dir: Some(std::sync::Arc::new(dir)) })
+        Ok(Self {
+            port: 0,
+            database,
+            _temp_dir: Some(std::sync::Arc::new(dir)),
+        })
     }
 }
 
@@ -107,16 +115,24 @@ pub enum StartError {
 
 /// The full router over a database: public APIs plus `/admin`.
 pub fn router(state: AppState) -> Router {
-    let public = prime_gaming::router()
-        .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
+    let public = prime_gaming::router().layer(axum::middleware::from_fn_with_state(
+        state.faults.clone(),
+        faults::apply_faults,
+    ));
     Router::new()
         .merge(public)
-        .nest(amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX, admin::router())
+        .nest(
+            amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
+            admin::router(),
+        )
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }
 
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     // The path only: query strings may carry codes or tokens and never reach the log.
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -159,7 +175,10 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port))).await?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let app = router(AppState { pool: pool.clone(), faults: faults::Faults::default() });
+    let app = router(AppState {
+        pool: pool.clone(),
+        faults: faults::Faults::default(),
+    });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -172,7 +191,12 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
         pool.close().await;
     });
     tracing::info!(%addr, "amazon sandbox listening");
-    Ok(RunningSandbox { addr, shutdown: Some(shutdown), task, _config: config })
+    Ok(RunningSandbox {
+        addr,
+        shutdown: Some(shutdown),
+        task,
+        _config: config,
+    })
 }
 
 /// A sandbox running on its own thread and Tokio runtime, for callers that are not async
@@ -194,13 +218,19 @@ impl Sandbox {
         let running = runtime.block_on(serve(config))?;
         let url = running.url();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new().name("amazon-sandbox".into()).spawn(move || {
-            runtime.block_on(async move {
-                let _ = stopped.await;
-                running.shutdown().await;
-            });
-        })?;
-        Ok(Self { url, shutdown: Some(shutdown), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("amazon-sandbox".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = stopped.await;
+                    running.shutdown().await;
+                });
+            })?;
+        Ok(Self {
+            url,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -231,5 +261,8 @@ impl Drop for Sandbox {
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }

@@ -13,7 +13,11 @@ struct Args {
     #[arg(long, env = "AMAZON_SANDBOX_PORT", default_value_t = 8787)]
     port: u16,
     /// SQLite database file, created if missing.
-    #[arg(long, env = "AMAZON_SANDBOX_DATABASE", default_value = "amazon-sandbox.db")]
+    #[arg(
+        long,
+        env = "AMAZON_SANDBOX_DATABASE",
+        default_value = "amazon-sandbox.db"
+    )]
     database: PathBuf,
 }
 
