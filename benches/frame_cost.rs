@@ -31,10 +31,7 @@ fn asset_app() -> App {
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
-        bevy::asset::AssetPlugin {
-            file_path: assets_dir(),
-            ..default()
-        },
+        bevy::asset::AssetPlugin { file_path: assets_dir(), ..default() },
         bevy::state::app::StatesPlugin,
     ));
     app.finish();
@@ -52,10 +49,7 @@ struct PluginFrameTime {
 }
 
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -68,11 +62,7 @@ fn start_timer(mut time: ResMut<PluginFrameTime>) {
 
 fn stop_timer(mut time: ResMut<PluginFrameTime>) {
     let cpu = thread_cpu_time().saturating_sub(time.cpu_started);
-    let wall = time
-        .wall_started
-        .take()
-        .map(|t| t.elapsed())
-        .unwrap_or_default();
+    let wall = time.wall_started.take().map(|t| t.elapsed()).unwrap_or_default();
     time.cpu += cpu;
     time.wall += wall;
 }
@@ -80,17 +70,8 @@ fn stop_timer(mut time: ResMut<PluginFrameTime>) {
 fn time_plugin_systems(app: &mut App) {
     use bevy_amazon_rewards::AmazonRewardsSystems as Sets;
     app.init_resource::<PluginFrameTime>()
-        .add_systems(
-            PreUpdate,
-            (
-                start_timer.before(Sets::Receive),
-                stop_timer.after(Sets::Apply),
-            ),
-        )
-        .add_systems(
-            PostUpdate,
-            (start_timer.before(Sets::Send), stop_timer.after(Sets::Send)),
-        );
+        .add_systems(PreUpdate, (start_timer.before(Sets::Receive), stop_timer.after(Sets::Apply)))
+        .add_systems(PostUpdate, (start_timer.before(Sets::Send), stop_timer.after(Sets::Send)));
 }
 
 fn idle_frame(c: &mut Criterion) {
@@ -123,11 +104,8 @@ fn grant_10k(c: &mut Criterion) {
     let fixture = Fixture::start();
     fixture.catalog_offers();
     let mut group = c.benchmark_group("grant_10k");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(30));
-    let (mut worst_cpu, mut worst_wall, mut worst_frame) =
-        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    let (mut worst_cpu, mut worst_wall, mut worst_frame) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut frames = 0usize;
     let mut round = 0;
     group.bench_function("login_to_all_granted", |b| {
@@ -155,10 +133,7 @@ fn grant_10k(c: &mut Criterion) {
                     worst_cpu = worst_cpu.max(cpu);
                     worst_wall = worst_wall.max(std::mem::take(&mut time.wall));
                     frames += 1;
-                    assert!(
-                        started.elapsed() < Duration::from_secs(120),
-                        "10k grants took too long"
-                    );
+                    assert!(started.elapsed() < Duration::from_secs(120), "10k grants took too long");
                 }
                 total += started.elapsed();
                 assert_eq!(inventory(&mut app).count("gold"), 10_000 * 500);

@@ -19,14 +19,10 @@ use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 
 fn main() -> AppExit {
-    let sandbox = Sandbox::spawn(SandboxConfig::ephemeral().expect("temporary directory"))
-        .expect("sandbox starts");
+    let sandbox = Sandbox::spawn(SandboxConfig::ephemeral().expect("temporary directory")).expect("sandbox starts");
     println!("Amazon sandbox listening on {}", sandbox.url());
     let (player, token) = seed(sandbox.url()).expect("seeding the sandbox");
-    let data_dir = std::env::temp_dir().join(format!(
-        "bevy_amazon_rewards-pull-example-{}",
-        std::process::id()
-    ));
+    let data_dir = std::env::temp_dir().join(format!("bevy_amazon_rewards-pull-example-{}", std::process::id()));
 
     let exit = App::new()
         .add_plugins((
@@ -38,10 +34,7 @@ fn main() -> AppExit {
                 .with_client_id("amzn1.application-oa2-client.example")
                 .with_data_dir(&data_dir),
         ))
-        .insert_resource(PlayerSession::new(
-            player.user_id.clone(),
-            AccessToken::new(token),
-        ))
+        .insert_resource(PlayerSession::new(player.user_id.clone(), AccessToken::new(token)))
         .add_systems(Startup, |mut commands: Commands| {
             commands.spawn((Name::new("Player"), RewardsRecipient));
         })
@@ -53,10 +46,7 @@ fn main() -> AppExit {
 
 /// Registers offers, a customer who claimed them, and an access token (the browser login's stand-in).
 fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let http = reqwest::Client::new();
         let admin = |path: &str| format!("{url}/admin{path}");
@@ -66,10 +56,7 @@ fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
             ("prime-explorer-bundle", "Explorer bundle"),
         ] {
             http.post(admin("/offers"))
-                .json(&CreateOffer {
-                    sku: sku.into(),
-                    title: title.into(),
-                })
+                .json(&CreateOffer { sku: sku.into(), title: title.into() })
                 .send()
                 .await?
                 .error_for_status()?;
@@ -86,22 +73,12 @@ fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
             .error_for_status()?
             .json()
             .await?;
-        for sku in [
-            "prime-gold-pack",
-            "prime-gem-pouch",
-            "prime-explorer-bundle",
-        ] {
-            http.post(admin(&format!(
-                "/customers/{}/entitlements",
-                customer.user_id
-            )))
-            .json(&GrantEntitlement {
-                sku: sku.into(),
-                count: 1,
-            })
-            .send()
-            .await?
-            .error_for_status()?;
+        for sku in ["prime-gold-pack", "prime-gem-pouch", "prime-explorer-bundle"] {
+            http.post(admin(&format!("/customers/{}/entitlements", customer.user_id)))
+                .json(&GrantEntitlement { sku: sku.into(), count: 1 })
+                .send()
+                .await?
+                .error_for_status()?;
         }
         let token: MintedToken = http
             .post(admin(&format!("/customers/{}/tokens", customer.user_id)))
@@ -121,17 +98,10 @@ fn report_progress(
     mut errors: MessageReader<RewardsError>,
 ) {
     for pull in pulls.read() {
-        println!(
-            "pulled {} entitlement(s) ({:?})",
-            pull.entitlements, pull.reason
-        );
+        println!("pulled {} entitlement(s) ({:?})", pull.entitlements, pull.reason);
     }
     for grant in grants.read() {
-        let items: Vec<String> = grant
-            .items
-            .iter()
-            .map(|s| format!("{} x{}", s.item, s.quantity))
-            .collect();
+        let items: Vec<String> = grant.items.iter().map(|s| format!("{} x{}", s.item, s.quantity)).collect();
         println!("granted {} -> {}", grant.sku, items.join(", "));
     }
     for error in errors.read() {

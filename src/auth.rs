@@ -47,10 +47,7 @@ pub struct PlayerSession {
 impl PlayerSession {
     /// A session for `player_id` (the Amazon user id, `amzn1.account.…`) with `access_token`.
     pub fn new(player_id: impl Into<String>, access_token: AccessToken) -> Self {
-        Self {
-            player_id: player_id.into(),
-            access_token,
-        }
+        Self { player_id: player_id.into(), access_token }
     }
 
     /// The player's id; their ledger is kept under it.

@@ -119,8 +119,7 @@ impl RewardsConfig {
         if let Some(dir) = &self.data_dir {
             return Some(dir.clone());
         }
-        directories::ProjectDirs::from("", "", &self.app_name)
-            .map(|dirs| dirs.data_dir().join("amazon_rewards"))
+        directories::ProjectDirs::from("", "", &self.app_name).map(|dirs| dirs.data_dir().join("amazon_rewards"))
     }
 
     pub(crate) fn observe(&self, step: LedgerStep) {

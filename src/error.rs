@@ -55,9 +55,7 @@ impl ApiError {
     /// The delay the server asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::RateLimited { retry_after } | ApiError::Status { retry_after, .. } => {
-                *retry_after
-            }
+            ApiError::RateLimited { retry_after } | ApiError::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

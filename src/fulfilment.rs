@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::prime_gaming::{
-    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate,
-    NextInstruction, is_valid_sku,
+    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate, NextInstruction,
+    is_valid_sku,
 };
 use bevy::asset::LoadState;
 use bevy::prelude::*;
@@ -20,8 +20,7 @@ use bevy::window::WindowFocused;
 use crate::auth::PlayerSession;
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::entitlements::{
-    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
-    StoreVisited,
+    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
 };
 use crate::error::{ApiError, RewardsError};
 use crate::http::EntitlementsClient;
@@ -93,11 +92,7 @@ impl Fulfilment {
         })
     }
 
-    fn begin_session(
-        &mut self,
-        config: &RewardsConfig,
-        session: Option<&PlayerSession>,
-    ) -> Result<(), String> {
+    fn begin_session(&mut self, config: &RewardsConfig, session: Option<&PlayerSession>) -> Result<(), String> {
         self.session += 1;
         self.player_id = session.map(|s| s.player_id().to_owned());
         self.access_token = session.map(|s| s.access_token().secret().to_owned());
@@ -116,11 +111,7 @@ impl Fulfilment {
             let data_dir = config
                 .resolved_data_dir()
                 .ok_or_else(|| "no data directory: set RewardsConfig::data_dir".to_owned())?;
-            self.ledger.open(
-                self.session,
-                player_id.clone(),
-                ledger_path(&data_dir, player_id),
-            );
+            self.ledger.open(self.session, player_id.clone(), ledger_path(&data_dir, player_id));
         }
         Ok(())
     }
@@ -129,13 +120,8 @@ impl Fulfilment {
         self.complained.insert(entitlement_id.to_owned())
     }
 
-    fn report_backoff(
-        &self,
-        retry_after: Option<Duration>,
-        pacing: &crate::config::PullPacing,
-    ) -> Duration {
-        backoff_delay(pacing, self.report_failures, random_jitter())
-            .max(retry_after.unwrap_or_default())
+    fn report_backoff(&self, retry_after: Option<Duration>, pacing: &crate::config::PullPacing) -> Duration {
+        backoff_delay(pacing, self.report_failures, random_jitter()).max(retry_after.unwrap_or_default())
     }
 }
 
@@ -161,11 +147,7 @@ pub(crate) fn receive_background_results(
         let fulfilment = &mut *fulfilment;
         fulfilment.busy_since.get_or_insert_with(Instant::now);
         match result {
-            BackgroundResult::PullFinished {
-                session,
-                reason,
-                result,
-            } => {
+            BackgroundResult::PullFinished { session, reason, result } => {
                 if session != fulfilment.session {
                     continue;
                 }
@@ -173,10 +155,7 @@ pub(crate) fn receive_background_results(
                 match result {
                     Ok(entitlements) => {
                         fulfilment.pacer.succeeded();
-                        pulled.write(PullCompleted {
-                            reason,
-                            entitlements: entitlements.len(),
-                        });
+                        pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
                         // The newest pull is the service's whole current view: it replaces what waited.
                         fulfilment.grant_queue = entitlements.into();
                         status.pending_grants = fulfilment.grant_queue.len();
@@ -186,25 +165,15 @@ pub(crate) fn receive_background_results(
                     Err(error) => {
                         let refused = error.needs_new_token();
                         fulfilment.token_refused |= refused;
-                        let delay = fulfilment.pacer.failed(
-                            Instant::now(),
-                            error.retry_after(),
-                            !refused,
-                            random_jitter(),
-                        );
-                        warn!(
-                            "entitlement pull failed ({error}); next attempt in {delay:?} at the earliest"
-                        );
+                        let delay =
+                            fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
+                        warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
                         status.last_error = Some(RewardsError::Pull(error.clone()));
                         errors.write(RewardsError::Pull(error));
                     }
                 }
             }
-            BackgroundResult::ReportFinished {
-                session,
-                entitlement_ids,
-                result,
-            } => {
+            BackgroundResult::ReportFinished { session, entitlement_ids, result } => {
                 if session != fulfilment.session {
                     continue;
                 }
@@ -212,12 +181,11 @@ pub(crate) fn receive_background_results(
                 match result {
                     Ok(response) => {
                         fulfilment.report_failures = 0;
-                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> =
-                            response
-                                .fulfillment_status_update_results
-                                .into_iter()
-                                .map(|r| (r.entitlement_id, (r.result, r.reason)))
-                                .collect();
+                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
+                            .fulfillment_status_update_results
+                            .into_iter()
+                            .map(|r| (r.entitlement_id, (r.result, r.reason)))
+                            .collect();
                         let mut confirmed = Vec::new();
                         for id in entitlement_ids {
                             match outcomes.remove(&id) {
@@ -227,10 +195,7 @@ pub(crate) fn receive_background_results(
                                 Some((FulfillResult::Error, reason)) => {
                                     // Stays `granted` in the ledger and is reported again next session.
                                     let reason = reason.unwrap_or_else(|| "no reason given".into());
-                                    errors.write(RewardsError::ReportRejected {
-                                        entitlement_id: id,
-                                        reason,
-                                    });
+                                    errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
                                 }
                                 None => fulfilment.report_queue.push_back(id),
                             }
@@ -275,11 +240,7 @@ pub(crate) fn receive_background_results(
                         errors.write(RewardsError::Storage(error));
                     }
                 }
-                LedgerEvent::Persisted {
-                    session,
-                    granted,
-                    reported,
-                } => {
+                LedgerEvent::Persisted { session, granted, reported } => {
                     if session != fulfilment.session {
                         continue;
                     }
@@ -335,11 +296,7 @@ pub(crate) fn apply_grants(
     let mut recipient = recipients.single_mut().ok();
     let mut changes = Vec::new();
     while let Some(entitlement) = fulfilment.grant_queue.pop_front() {
-        let Entitlement {
-            entitlement_id,
-            vendor_product_id: sku,
-            next_instruction,
-        } = entitlement;
+        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction } = entitlement;
         let state = fulfilment.states.get(&entitlement_id).copied();
         if matches!(state, Some(EntryState::Granted | EntryState::Reported)) {
             continue;
@@ -350,48 +307,31 @@ pub(crate) fn apply_grants(
             && recipient.is_some();
         if !grantable {
             if state.is_none() {
-                fulfilment
-                    .states
-                    .insert(entitlement_id.clone(), EntryState::Seen);
-                changes.push(LedgerChange::Seen {
-                    entitlement_id: entitlement_id.clone(),
-                    sku: sku.clone(),
-                });
+                fulfilment.states.insert(entitlement_id.clone(), EntryState::Seen);
+                changes.push(LedgerChange::Seen { entitlement_id: entitlement_id.clone(), sku: sku.clone() });
             }
-            if next_instruction == NextInstruction::Fulfill
-                && fulfilment.complain_once(&entitlement_id)
-            {
+            if next_instruction == NextInstruction::Fulfill && fulfilment.complain_once(&entitlement_id) {
                 if recipient.is_none() {
                     fulfilment.waiting_for_recipient = true;
                     errors.write(RewardsError::NoRecipient { entitlement_id });
                 } else {
                     warn!("entitlement {entitlement_id} has unknown SKU {sku:?}; left unfulfilled");
-                    errors.write(RewardsError::UnknownSku {
-                        entitlement_id,
-                        sku,
-                    });
+                    errors.write(RewardsError::UnknownSku { entitlement_id, sku });
                 }
             }
-        } else if let (Some(items), Some(inventory)) = (catalog.items_for(&sku), recipient.as_mut())
-        {
+        } else if let (Some(items), Some(inventory)) = (catalog.items_for(&sku), recipient.as_mut()) {
             inventory.add(items);
             for stack in items {
                 let count = fulfilment.inventory.entry(stack.item.clone()).or_default();
                 *count = count.saturating_add(stack.quantity);
             }
-            fulfilment
-                .states
-                .insert(entitlement_id.clone(), EntryState::Granted);
+            fulfilment.states.insert(entitlement_id.clone(), EntryState::Granted);
             changes.push(LedgerChange::Granted {
                 entitlement_id: entitlement_id.clone(),
                 sku: sku.clone(),
                 items: items.to_vec(),
             });
-            granted.write(EntitlementGranted {
-                entitlement_id,
-                sku,
-                items: items.to_vec(),
-            });
+            granted.write(EntitlementGranted { entitlement_id, sku, items: items.to_vec() });
         }
         if started.elapsed() >= config.grant_budget_per_frame {
             break;
@@ -443,13 +383,10 @@ pub(crate) fn send_requests(
         None => fulfilment.player_id.is_some(),
     };
     if session_changed {
-        let same_player =
-            session.as_ref().map(|s| s.player_id()) == fulfilment.player_id.as_deref();
+        let same_player = session.as_ref().map(|s| s.player_id()) == fulfilment.player_id.as_deref();
         if same_player && session.is_some() {
             // A fresh token for the same player (e.g. after a refresh): keep the ledger, resume.
-            fulfilment.access_token = session
-                .as_ref()
-                .map(|s| s.access_token().secret().to_owned());
+            fulfilment.access_token = session.as_ref().map(|s| s.access_token().secret().to_owned());
             fulfilment.token_refused = false;
             fulfilment.report_not_before = None;
             fulfilment.pacer.request(PullReason::LoggedIn);
@@ -479,9 +416,7 @@ pub(crate) fn send_requests(
     }
     let report_due = !fulfilment.report_in_flight
         && !fulfilment.report_queue.is_empty()
-        && fulfilment
-            .report_not_before
-            .is_none_or(|t| Instant::now() >= t);
+        && fulfilment.report_not_before.is_none_or(|t| Instant::now() >= t);
     if !fulfilment.pacer.is_pending() && !report_due {
         return;
     }
@@ -501,18 +436,12 @@ pub(crate) fn send_requests(
             if result.is_ok() {
                 config.observe(LedgerStep::Pulled);
             }
-            BackgroundResult::PullFinished {
-                session,
-                reason,
-                result,
-            }
+            BackgroundResult::PullFinished { session, reason, result }
         });
     }
     if report_due {
-        let batch: Vec<String> = fulfilment
-            .report_queue
-            .drain(..fulfilment.report_queue.len().min(config.max_report_batch))
-            .collect();
+        let batch: Vec<String> =
+            fulfilment.report_queue.drain(..fulfilment.report_queue.len().min(config.max_report_batch)).collect();
         fulfilment.report_in_flight = true;
         let request = FulfillRequest {
             fulfillment_status_updates: batch
@@ -531,11 +460,7 @@ pub(crate) fn send_requests(
             if result.is_ok() {
                 config.observe(LedgerStep::ReportSent);
             }
-            BackgroundResult::ReportFinished {
-                session,
-                entitlement_ids: batch,
-                result,
-            }
+            BackgroundResult::ReportFinished { session, entitlement_ids: batch, result }
         });
     }
 }

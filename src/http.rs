@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use amazon_rewards_protocol::prime_gaming::{
-    ACCESS_TOKEN_HEADER, ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH,
-    FulfillRequest, FulfillResponse, NEXT_TOKEN_QUERY,
+    ACCESS_TOKEN_HEADER, ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest,
+    FulfillResponse, NEXT_TOKEN_QUERY,
 };
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
@@ -34,12 +34,7 @@ impl EntitlementsClient {
             .user_agent(concat!("bevy_amazon_rewards/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            max_response_bytes,
-            max_pages,
-        })
+        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), max_response_bytes, max_pages })
     }
 
     /// Every entitlement, following pagination to the end.
@@ -58,18 +53,13 @@ impl EntitlementsClient {
             all.extend(page.entitlements);
             match page.next_token {
                 Some(token) if Some(&token) == next_token.as_ref() => {
-                    return Err(ApiError::Pagination(
-                        "the server repeated its nextToken".into(),
-                    ));
+                    return Err(ApiError::Pagination("the server repeated its nextToken".into()));
                 }
                 Some(token) if !token.is_empty() => next_token = Some(token),
                 _ => return Ok(all),
             }
         }
-        Err(ApiError::Pagination(format!(
-            "more than {} pages",
-            self.max_pages
-        )))
+        Err(ApiError::Pagination(format!("more than {} pages", self.max_pages)))
     }
 
     /// Reports entitlements fulfilled.
@@ -86,55 +76,30 @@ impl EntitlementsClient {
         self.exchange(request).await
     }
 
-    async fn exchange<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ApiError> {
+    async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ApiError> {
         let mut response = request.send().await.map_err(map_transport_error)?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| parse_retry_after(v.to_str().ok()?));
+            let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v.to_str().ok()?));
             return Err(match status.as_u16() {
                 429 | 503 => ApiError::RateLimited { retry_after },
                 code @ (400 | 401 | 403) => ApiError::Unauthorized { status: code },
-                code => ApiError::Status {
-                    status: code,
-                    retry_after,
-                },
+                code => ApiError::Status { status: code, retry_after },
             });
         }
-        let content_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let content_type =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::UnexpectedContentType(content_type));
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_response_bytes as u64)
-        {
-            return Err(ApiError::TooLarge {
-                limit: self.max_response_bytes,
-            });
+        if response.content_length().is_some_and(|len| len > self.max_response_bytes as u64) {
+            return Err(ApiError::TooLarge { limit: self.max_response_bytes });
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(map_transport_error)? {
             if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(ApiError::TooLarge {
-                    limit: self.max_response_bytes,
-                });
+                return Err(ApiError::TooLarge { limit: self.max_response_bytes });
             }
             body.extend_from_slice(&chunk);
         }
@@ -159,10 +124,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -174,14 +136,8 @@ mod tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         let in_a_minute = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(61));
         let parsed = parse_retry_after(&in_a_minute).unwrap();
-        assert!(
-            parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(61),
-            "{parsed:?}"
-        );
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(61), "{parsed:?}");
+        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -61,27 +61,17 @@ impl ItemCatalog {
     pub fn validate(&self) -> Result<(), CatalogError> {
         for (sku, stacks) in &self.offers {
             if !is_valid_sku(sku) {
-                return Err(CatalogError::Invalid(format!(
-                    "SKU {sku:?} is not a valid VendorProductId"
-                )));
+                return Err(CatalogError::Invalid(format!("SKU {sku:?} is not a valid VendorProductId")));
             }
             if stacks.is_empty() {
-                return Err(CatalogError::Invalid(format!(
-                    "offer {sku:?} grants nothing"
-                )));
+                return Err(CatalogError::Invalid(format!("offer {sku:?} grants nothing")));
             }
             for stack in stacks {
                 if !self.items.contains_key(&stack.item) {
-                    return Err(CatalogError::Invalid(format!(
-                        "offer {sku:?} names unknown item {:?}",
-                        stack.item
-                    )));
+                    return Err(CatalogError::Invalid(format!("offer {sku:?} names unknown item {:?}", stack.item)));
                 }
                 if stack.quantity == 0 {
-                    return Err(CatalogError::Invalid(format!(
-                        "offer {sku:?} grants zero {:?}",
-                        stack.item
-                    )));
+                    return Err(CatalogError::Invalid(format!("offer {sku:?} grants zero {:?}", stack.item)));
                 }
             }
         }
@@ -151,10 +141,7 @@ impl Inventory {
 
     /// Every item with a non-zero count, by id.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.items
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|(id, n)| (id.as_str(), *n))
+        self.items.iter().filter(|(_, n)| **n > 0).map(|(id, n)| (id.as_str(), *n))
     }
 
     /// Whether the inventory holds nothing.

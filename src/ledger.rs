@@ -68,9 +68,8 @@ impl LedgerFile {
     pub fn load(path: &Path, player_id: &str) -> Result<Self, String> {
         match fs::read(path) {
             Ok(bytes) => {
-                let ledger: LedgerFile = serde_json::from_slice(&bytes).map_err(|e| {
-                    format!("{} is damaged ({e}); it was left untouched", path.display())
-                })?;
+                let ledger: LedgerFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is damaged ({e}); it was left untouched", path.display()))?;
                 if ledger.format > FORMAT_VERSION {
                     return Err(format!(
                         "{} was written by a newer version (format {})",
@@ -80,11 +79,9 @@ impl LedgerFile {
                 }
                 Ok(ledger)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LedgerFile {
-                format: FORMAT_VERSION,
-                player_id: player_id.to_owned(),
-                ..Default::default()
-            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(LedgerFile { format: FORMAT_VERSION, player_id: player_id.to_owned(), ..Default::default() })
+            }
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
     }
@@ -92,31 +89,19 @@ impl LedgerFile {
     /// Applies a change. Applying the same change twice has no further effect.
     pub fn apply(&mut self, change: &LedgerChange) {
         match change {
-            LedgerChange::Seen {
-                entitlement_id,
-                sku,
-            } => {
-                self.entitlements
-                    .entry(entitlement_id.clone())
-                    .or_insert_with(|| LedgerEntry {
-                        sku: sku.clone(),
-                        state: EntryState::Seen,
-                        items: Vec::new(),
-                    });
+            LedgerChange::Seen { entitlement_id, sku } => {
+                self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
+                    sku: sku.clone(),
+                    state: EntryState::Seen,
+                    items: Vec::new(),
+                });
             }
-            LedgerChange::Granted {
-                entitlement_id,
-                sku,
-                items,
-            } => {
-                let entry = self
-                    .entitlements
-                    .entry(entitlement_id.clone())
-                    .or_insert_with(|| LedgerEntry {
-                        sku: sku.clone(),
-                        state: EntryState::Seen,
-                        items: Vec::new(),
-                    });
+            LedgerChange::Granted { entitlement_id, sku, items } => {
+                let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
+                    sku: sku.clone(),
+                    state: EntryState::Seen,
+                    items: Vec::new(),
+                });
                 if entry.state == EntryState::Seen {
                     entry.state = EntryState::Granted;
                     entry.items = items.clone();
@@ -159,10 +144,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
     }
     #[cfg(not(unix))]
     {
@@ -185,19 +167,9 @@ fn private_file(path: &Path) -> std::io::Result<File> {
 pub fn ledger_path(data_dir: &Path, player_id: &str) -> PathBuf {
     let safe: String = player_id
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
         .collect();
-    let safe = if safe.is_empty() || safe.starts_with('.') {
-        format!("p{safe}")
-    } else {
-        safe
-    };
+    let safe = if safe.is_empty() || safe.starts_with('.') { format!("p{safe}") } else { safe };
     data_dir.join("players").join(safe).join(LEDGER_FILE)
 }
 
@@ -238,35 +210,15 @@ pub(crate) struct OpenedLedger {
 
 /// Answers of the writer.
 pub(crate) enum LedgerEvent {
-    Opened {
-        session: u64,
-        ledger: OpenedLedger,
-    },
-    OpenFailed {
-        session: u64,
-        error: String,
-    },
-    Persisted {
-        session: u64,
-        granted: Vec<String>,
-        reported: Vec<String>,
-    },
-    WriteFailed {
-        session: u64,
-        error: String,
-    },
+    Opened { session: u64, ledger: OpenedLedger },
+    OpenFailed { session: u64, error: String },
+    Persisted { session: u64, granted: Vec<String>, reported: Vec<String> },
+    WriteFailed { session: u64, error: String },
 }
 
 enum LedgerCommand {
-    Open {
-        session: u64,
-        player_id: String,
-        path: PathBuf,
-    },
-    Record {
-        session: u64,
-        changes: Vec<LedgerChange>,
-    },
+    Open { session: u64, player_id: String, path: PathBuf },
+    Record { session: u64, changes: Vec<LedgerChange> },
 }
 
 /// The main thread's handle to the writer thread.
@@ -275,38 +227,21 @@ pub(crate) struct LedgerWriter {
 }
 
 impl LedgerWriter {
-    pub(crate) fn spawn(
-        results: UnboundedSender<BackgroundResult>,
-        config: RewardsConfig,
-    ) -> std::io::Result<Self> {
+    pub(crate) fn spawn(results: UnboundedSender<BackgroundResult>, config: RewardsConfig) -> std::io::Result<Self> {
         let (commands, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("amazon-rewards-ledger".into())
-            .spawn(move || {
-                WriterThread {
-                    results,
-                    config,
-                    open: None,
-                    pending: Vec::new(),
-                }
-                .run(receiver)
-            })?;
+            .spawn(move || WriterThread { results, config, open: None, pending: Vec::new() }.run(receiver))?;
         Ok(Self { commands })
     }
 
     pub(crate) fn open(&self, session: u64, player_id: String, path: PathBuf) {
-        let _ = self.commands.send(LedgerCommand::Open {
-            session,
-            player_id,
-            path,
-        });
+        let _ = self.commands.send(LedgerCommand::Open { session, player_id, path });
     }
 
     pub(crate) fn record(&self, session: u64, changes: Vec<LedgerChange>) {
         if !changes.is_empty() {
-            let _ = self
-                .commands
-                .send(LedgerCommand::Record { session, changes });
+            let _ = self.commands.send(LedgerCommand::Record { session, changes });
         }
     }
 }
@@ -355,11 +290,7 @@ impl WriterThread {
 
     fn handle(&mut self, command: LedgerCommand) {
         match command {
-            LedgerCommand::Open {
-                session,
-                player_id,
-                path,
-            } => {
+            LedgerCommand::Open { session, player_id, path } => {
                 if !self.pending.is_empty() {
                     self.flush();
                 }
@@ -369,11 +300,7 @@ impl WriterThread {
                     Ok(file) => {
                         let ledger = OpenedLedger {
                             inventory: file.inventory.clone(),
-                            states: file
-                                .entitlements
-                                .iter()
-                                .map(|(id, e)| (id.clone(), e.state))
-                                .collect(),
+                            states: file.entitlements.iter().map(|(id, e)| (id.clone(), e.state)).collect(),
                             unreported: file
                                 .entitlements
                                 .iter()
@@ -381,11 +308,7 @@ impl WriterThread {
                                 .map(|(id, _)| id.clone())
                                 .collect(),
                         };
-                        self.open = Some(OpenLedger {
-                            session,
-                            path,
-                            file,
-                        });
+                        self.open = Some(OpenLedger { session, path, file });
                         LedgerEvent::Opened { session, ledger }
                     }
                     Err(error) => LedgerEvent::OpenFailed { session, error },
@@ -409,10 +332,7 @@ impl WriterThread {
             self.pending.clear();
             return;
         };
-        let confirms_reports = self
-            .pending
-            .iter()
-            .any(|c| matches!(c, LedgerChange::Reported { .. }));
+        let confirms_reports = self.pending.iter().any(|c| matches!(c, LedgerChange::Reported { .. }));
         if confirms_reports {
             self.config.observe(LedgerStep::ReportConfirming);
         }
@@ -422,9 +342,7 @@ impl WriterThread {
                 let mut reported = Vec::new();
                 for change in self.pending.drain(..) {
                     match change {
-                        LedgerChange::Granted { entitlement_id, .. } => {
-                            granted.push(entitlement_id)
-                        }
+                        LedgerChange::Granted { entitlement_id, .. } => granted.push(entitlement_id),
                         LedgerChange::Reported { entitlement_id } => reported.push(entitlement_id),
                         LedgerChange::Seen { .. } => {}
                     }
@@ -432,11 +350,7 @@ impl WriterThread {
                 if !granted.is_empty() {
                     self.config.observe(LedgerStep::GrantPersisted);
                 }
-                let event = LedgerEvent::Persisted {
-                    session: open.session,
-                    granted,
-                    reported,
-                };
+                let event = LedgerEvent::Persisted { session: open.session, granted, reported };
                 let _ = self.results.send(BackgroundResult::Ledger(event));
             }
             Err(error) => {
@@ -455,30 +369,20 @@ mod tests {
     use super::*;
 
     fn stack(item: &str, quantity: u64) -> ItemStack {
-        ItemStack {
-            item: item.into(),
-            quantity,
-        }
+        ItemStack { item: item.into(), quantity }
     }
 
     #[test]
     fn granting_twice_adds_items_once_and_reporting_needs_a_grant() {
         let mut ledger = LedgerFile::default();
-        let grant = LedgerChange::Granted {
-            entitlement_id: "e1".into(),
-            sku: "gold".into(),
-            items: vec![stack("gold", 5)],
-        };
-        ledger.apply(&LedgerChange::Reported {
-            entitlement_id: "e1".into(),
-        });
+        let grant =
+            LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gold".into(), items: vec![stack("gold", 5)] };
+        ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
         assert!(ledger.entitlements.is_empty());
         ledger.apply(&grant);
         ledger.apply(&grant);
         assert_eq!(ledger.inventory["gold"], 5);
-        ledger.apply(&LedgerChange::Reported {
-            entitlement_id: "e1".into(),
-        });
+        ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
         ledger.apply(&grant);
         assert_eq!(ledger.entitlements["e1"].state, EntryState::Reported);
         assert_eq!(ledger.inventory["gold"], 5);
@@ -489,10 +393,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = ledger_path(dir.path(), "amzn1.account.ABC/../x");
         assert!(path.starts_with(dir.path().join("players")));
-        assert_eq!(
-            path.parent().unwrap().parent().unwrap(),
-            dir.path().join("players")
-        );
+        assert_eq!(path.parent().unwrap().parent().unwrap(), dir.path().join("players"));
         let mut ledger = LedgerFile::load(&path, "p").unwrap();
         ledger.apply(&LedgerChange::Granted {
             entitlement_id: "e1".into(),
@@ -504,10 +405,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");

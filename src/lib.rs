@@ -18,8 +18,7 @@ use bevy::window::WindowFocused;
 
 use crate::config::{PullPacing, RewardsConfig};
 use crate::entitlements::{
-    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
-    StoreVisited,
+    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
 };
 use crate::error::RewardsError;
 use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
@@ -29,8 +28,8 @@ pub mod prelude {
     pub use crate::auth::{AccessToken, PlayerSession};
     pub use crate::config::{PullPacing, RewardsConfig};
     pub use crate::entitlements::{
-        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, PullCompleted,
-        PullEntitlements, RewardsStatus, StoreVisited,
+        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
+        StoreVisited,
     };
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
@@ -134,24 +133,16 @@ impl Plugin for AmazonRewardsPlugin {
             .add_message::<RewardsError>()
             // Registered by WindowPlugin in windowed games; registered here too so headless apps work.
             .add_message::<WindowFocused>()
-            .configure_sets(
-                PreUpdate,
-                (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain(),
-            )
+            .configure_sets(PreUpdate, (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain())
             .add_systems(PreStartup, start_background_work)
             .add_systems(
                 PreUpdate,
                 (
                     fulfilment::receive_background_results.in_set(AmazonRewardsSystems::Receive),
-                    fulfilment::apply_grants
-                        .run_if(fulfilment::grants_waiting)
-                        .in_set(AmazonRewardsSystems::Apply),
+                    fulfilment::apply_grants.run_if(fulfilment::grants_waiting).in_set(AmazonRewardsSystems::Apply),
                 ),
             )
-            .add_systems(
-                PostUpdate,
-                fulfilment::send_requests.in_set(AmazonRewardsSystems::Send),
-            )
+            .add_systems(PostUpdate, fulfilment::send_requests.in_set(AmazonRewardsSystems::Send))
             .add_observer(fulfilment::on_recipient_added);
     }
 }
@@ -160,15 +151,11 @@ impl Plugin for AmazonRewardsPlugin {
 /// begins loading the item catalog.
 fn start_background_work(world: &mut World) {
     let config = world.resource::<RewardsConfig>().clone();
-    let (runtime, results) =
-        runtime::RewardsRuntime::new().expect("cannot start the rewards I/O runtime");
+    let (runtime, results) = runtime::RewardsRuntime::new().expect("cannot start the rewards I/O runtime");
     let writer = ledger::LedgerWriter::spawn(runtime.sender(), config.clone())
         .expect("cannot start the rewards ledger writer thread");
-    let fulfilment =
-        fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
-    let catalog = world
-        .resource::<AssetServer>()
-        .load::<ItemCatalog>(config.catalog_path.clone());
+    let fulfilment = fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
+    let catalog = world.resource::<AssetServer>().load::<ItemCatalog>(config.catalog_path.clone());
     world.insert_resource(CatalogHandle(catalog));
     world.insert_resource(runtime);
     world.insert_resource(results);

@@ -43,14 +43,7 @@ pub struct PullPacer {
 impl PullPacer {
     /// A pacer with nothing pending.
     pub fn new(pacing: PullPacing) -> Self {
-        Self {
-            pacing,
-            in_flight: false,
-            pending: None,
-            follow_up: false,
-            not_before: None,
-            consecutive_failures: 0,
-        }
+        Self { pacing, in_flight: false, pending: None, follow_up: false, not_before: None, consecutive_failures: 0 }
     }
 
     /// Records a trigger. Coalesces with whatever is already pending or in flight.
@@ -105,18 +98,10 @@ impl PullPacer {
     /// The running pull failed at `now`. `jitter` in `[0, 1)` spreads retries of many clients apart.
     /// With `retry`, a new pull is scheduled after the delay; without (e.g. the token was refused), only a
     /// follow-up trigger or a new request starts one, still not before the delay. Returns the delay.
-    pub fn failed(
-        &mut self,
-        now: Instant,
-        retry_after: Option<Duration>,
-        retry: bool,
-        jitter: f64,
-    ) -> Duration {
+    pub fn failed(&mut self, now: Instant, retry_after: Option<Duration>, retry: bool, jitter: f64) -> Duration {
         self.in_flight = false;
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        let delay = self
-            .backoff(jitter)
-            .max(retry_after.unwrap_or(Duration::ZERO));
+        let delay = self.backoff(jitter).max(retry_after.unwrap_or(Duration::ZERO));
         self.not_before = Some(now + delay);
         let follow_up = std::mem::take(&mut self.follow_up);
         if retry {
@@ -137,10 +122,7 @@ impl PullPacer {
 /// `backoff_base × 2^(failures-1)` (capped at `backoff_max`), plus `jitter` (in `[0, 1)`) of the other half.
 pub(crate) fn backoff_delay(pacing: &PullPacing, failures: u32, jitter: f64) -> Duration {
     let exponent = failures.saturating_sub(1).min(30);
-    let exponential = pacing
-        .backoff_base
-        .saturating_mul(1u32 << exponent)
-        .min(pacing.backoff_max);
+    let exponential = pacing.backoff_base.saturating_mul(1u32 << exponent).min(pacing.backoff_max);
     let half = exponential / 2;
     half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
@@ -177,21 +159,10 @@ mod tests {
             pacer.request(PullReason::StoreVisited);
         }
         pacer.succeeded();
-        assert_eq!(
-            pacer.start_if_due(t0 + Duration::from_secs(1)),
-            None,
-            "min interval holds"
-        );
-        assert_eq!(
-            pacer.start_if_due(t0 + Duration::from_secs(5)),
-            Some(PullReason::FollowUp)
-        );
+        assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(1)), None, "min interval holds");
+        assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(5)), Some(PullReason::FollowUp));
         pacer.succeeded();
-        assert_eq!(
-            pacer.start_if_due(t0 + Duration::from_secs(60)),
-            None,
-            "exactly one follow-up"
-        );
+        assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(60)), None, "exactly one follow-up");
     }
 
     #[test]
@@ -233,10 +204,7 @@ mod tests {
         let delay = pacer.failed(t0, Some(Duration::from_secs(120)), true, 0.5);
         assert_eq!(delay, Duration::from_secs(120));
         assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(119)), None);
-        assert_eq!(
-            pacer.start_if_due(t0 + Duration::from_secs(120)),
-            Some(PullReason::Retry)
-        );
+        assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(120)), Some(PullReason::Retry));
     }
 
     #[test]
@@ -249,10 +217,7 @@ mod tests {
         assert!(!pacer.is_pending());
         assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(3600)), None);
         pacer.request(PullReason::LoggedIn);
-        assert_eq!(
-            pacer.start_if_due(t0 + Duration::from_secs(3600)),
-            Some(PullReason::LoggedIn)
-        );
+        assert_eq!(pacer.start_if_due(t0 + Duration::from_secs(3600)), Some(PullReason::LoggedIn));
     }
 
     #[test]

@@ -15,17 +15,9 @@ use crate::pacing::PullReason;
 /// A finished piece of background work.
 pub(crate) enum BackgroundResult {
     /// A pull finished.
-    PullFinished {
-        session: u64,
-        reason: PullReason,
-        result: Result<Vec<Entitlement>, ApiError>,
-    },
+    PullFinished { session: u64, reason: PullReason, result: Result<Vec<Entitlement>, ApiError> },
     /// A fulfilment report finished.
-    ReportFinished {
-        session: u64,
-        entitlement_ids: Vec<String>,
-        result: Result<FulfillResponse, ApiError>,
-    },
+    ReportFinished { session: u64, entitlement_ids: Vec<String>, result: Result<FulfillResponse, ApiError> },
     /// The ledger writer answered.
     Ledger(LedgerEvent),
 }

@@ -15,11 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Runs a player with 3 gold packs against a sandbox whose `path` first answers with `fault`; returns the
 /// errors seen. Asserts that everything ends granted once and fulfilled.
-fn survive(
-    path: &str,
-    fault: FaultKind,
-    tweak: impl FnOnce(&mut RewardsConfig),
-) -> (Vec<RewardsError>, App) {
+fn survive(path: &str, fault: FaultKind, tweak: impl FnOnce(&mut RewardsConfig)) -> (Vec<RewardsError>, App) {
     let fixture = Fixture::start();
     fixture.catalog_offers();
     let player = fixture.customer("faults@example.com");
@@ -35,14 +31,8 @@ fn survive(
     collect::<EntitlementFulfilled>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
-    run_until(&mut app, WAIT, "recovered and fulfilled", |app| {
-        collected::<EntitlementFulfilled>(app).len() == 3
-    });
-    assert_eq!(
-        collected::<EntitlementGranted>(&app).len(),
-        3,
-        "granted once each"
-    );
+    run_until(&mut app, WAIT, "recovered and fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 3);
+    assert_eq!(collected::<EntitlementGranted>(&app).len(), 3, "granted once each");
     assert_eq!(inventory(&mut app).count("gold"), 1500);
     let statuses = fixture.statuses(&player.user_id);
     assert!(statuses.iter().all(|s| s.fulfilled), "{statuses:?}");
@@ -72,38 +62,19 @@ fn truncated_json_is_a_typed_error_then_retried() {
 #[test]
 fn a_wrong_content_type_is_refused_then_retried() {
     let (errors, _) = survive(ENTITLEMENTS_PATH, FaultKind::WrongContentType, |_| {});
-    expect_single_pull_error(
-        &errors,
-        |e| matches!(e, ApiError::UnexpectedContentType(t) if t == "text/html"),
-    );
+    expect_single_pull_error(&errors, |e| matches!(e, ApiError::UnexpectedContentType(t) if t == "text/html"));
 }
 
 #[test]
 fn server_errors_back_off_then_retry() {
-    let (errors, _) = survive(
-        ENTITLEMENTS_PATH,
-        FaultKind::Status {
-            status: 500,
-            retry_after: None,
-        },
-        |_| {},
-    );
-    expect_single_pull_error(&errors, |e| {
-        matches!(e, ApiError::Status { status: 500, .. })
-    });
+    let (errors, _) = survive(ENTITLEMENTS_PATH, FaultKind::Status { status: 500, retry_after: None }, |_| {});
+    expect_single_pull_error(&errors, |e| matches!(e, ApiError::Status { status: 500, .. }));
 }
 
 #[test]
 fn too_many_requests_honours_retry_after() {
     let started = Instant::now();
-    let (errors, app) = survive(
-        ENTITLEMENTS_PATH,
-        FaultKind::Status {
-            status: 429,
-            retry_after: Some(1),
-        },
-        |_| {},
-    );
+    let (errors, app) = survive(ENTITLEMENTS_PATH, FaultKind::Status { status: 429, retry_after: Some(1) }, |_| {});
     expect_single_pull_error(
         &errors,
         |e| matches!(e, ApiError::RateLimited { retry_after: Some(d) } if *d == Duration::from_secs(1)),
@@ -115,99 +86,48 @@ fn too_many_requests_honours_retry_after() {
 
 #[test]
 fn an_oversized_body_is_refused_without_buffering_it() {
-    let (errors, _) = survive(
-        ENTITLEMENTS_PATH,
-        FaultKind::Oversized {
-            bytes: 3 * 1024 * 1024,
-        },
-        |config| {
-            config.max_response_bytes = 64 * 1024;
-        },
-    );
-    expect_single_pull_error(&errors, |e| {
-        matches!(e, ApiError::TooLarge { limit: 65536 })
+    let (errors, _) = survive(ENTITLEMENTS_PATH, FaultKind::Oversized { bytes: 3 * 1024 * 1024 }, |config| {
+        config.max_response_bytes = 64 * 1024;
     });
+    expect_single_pull_error(&errors, |e| matches!(e, ApiError::TooLarge { limit: 65536 }));
 }
 
 #[test]
 fn a_hung_server_times_out_then_retries() {
-    let (errors, _) = survive(
-        ENTITLEMENTS_PATH,
-        FaultKind::Delay { millis: 3_000 },
-        |config| {
-            config.request_timeout = Duration::from_millis(300);
-        },
-    );
+    let (errors, _) = survive(ENTITLEMENTS_PATH, FaultKind::Delay { millis: 3_000 }, |config| {
+        config.request_timeout = Duration::from_millis(300);
+    });
     expect_single_pull_error(&errors, |e| matches!(e, ApiError::Timeout));
 }
 
 #[test]
 fn a_failed_fulfilment_report_is_retried_and_nothing_is_granted_twice() {
-    let (errors, _) = survive(
-        FULFILL_PATH,
-        FaultKind::Status {
-            status: 503,
-            retry_after: None,
-        },
-        |_| {},
-    );
+    let (errors, _) = survive(FULFILL_PATH, FaultKind::Status { status: 503, retry_after: None }, |_| {});
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        matches!(
-            &errors[0],
-            RewardsError::Report(ApiError::RateLimited { .. })
-        ),
-        "{errors:?}"
-    );
+    assert!(matches!(&errors[0], RewardsError::Report(ApiError::RateLimited { .. })), "{errors:?}");
 }
 
 #[test]
 fn a_malformed_fulfilment_answer_is_retried() {
     let (errors, _) = survive(FULFILL_PATH, FaultKind::TruncatedJson, |_| {});
-    assert!(
-        matches!(
-            errors.as_slice(),
-            [RewardsError::Report(ApiError::Malformed(_))]
-        ),
-        "{errors:?}"
-    );
+    assert!(matches!(errors.as_slice(), [RewardsError::Report(ApiError::Malformed(_))]), "{errors:?}");
 }
 
 #[test]
 fn an_unreachable_service_is_a_network_error_with_backoff() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data = tempfile::tempdir().unwrap();
-    let mut app = headless_app(test_config(
-        &format!("http://127.0.0.1:{port}"),
-        data.path(),
-    ));
+    let mut app = headless_app(test_config(&format!("http://127.0.0.1:{port}"), data.path()));
     collect::<RewardsError>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, "amzn1.account.OFFLINE", "Atza|offline");
-    run_until(&mut app, WAIT, "three failed attempts", |app| {
-        collected::<RewardsError>(app).len() >= 3
-    });
-    assert!(
-        collected::<RewardsError>(&app)
-            .iter()
-            .all(|e| matches!(e, RewardsError::Pull(ApiError::Network(_))))
-    );
+    run_until(&mut app, WAIT, "three failed attempts", |app| collected::<RewardsError>(app).len() >= 3);
+    assert!(collected::<RewardsError>(&app).iter().all(|e| matches!(e, RewardsError::Pull(ApiError::Network(_)))));
     let status = app.world().resource::<RewardsStatus>();
-    assert!(matches!(
-        status.last_error,
-        Some(RewardsError::Pull(ApiError::Network(_)))
-    ));
+    assert!(matches!(status.last_error, Some(RewardsError::Pull(ApiError::Network(_)))));
     // No token or secret leaks into error text.
-    assert!(
-        collected::<RewardsError>(&app)
-            .iter()
-            .all(|e| !e.to_string().contains("Atza|"))
-    );
+    assert!(collected::<RewardsError>(&app).iter().all(|e| !e.to_string().contains("Atza|")));
 }
 
 #[test]
@@ -225,28 +145,12 @@ fn a_damaged_ledger_is_left_untouched_and_reported() {
     collect::<RewardsError>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
-    run_until(&mut app, WAIT, "storage error", |app| {
-        !collected::<RewardsError>(app).is_empty()
-    });
+    run_until(&mut app, WAIT, "storage error", |app| !collected::<RewardsError>(app).is_empty());
     run_for(&mut app, Duration::from_millis(200));
-    assert!(
-        matches!(collected::<RewardsError>(&app), [RewardsError::Storage(msg)] if msg.contains("damaged"))
-    );
-    assert!(
-        inventory(&mut app).is_empty(),
-        "nothing granted without a ledger"
-    );
-    assert!(
-        fixture
-            .statuses(&player.user_id)
-            .iter()
-            .all(|s| !s.fulfilled),
-        "nothing reported"
-    );
-    assert_eq!(
-        std::fs::read(&path).unwrap(),
-        b"{\"format\":1,\"entitlements\":{\"e"
-    );
+    assert!(matches!(collected::<RewardsError>(&app), [RewardsError::Storage(msg)] if msg.contains("damaged")));
+    assert!(inventory(&mut app).is_empty(), "nothing granted without a ledger");
+    assert!(fixture.statuses(&player.user_id).iter().all(|s| !s.fulfilled), "nothing reported");
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"format\":1,\"entitlements\":{\"e");
 }
 
 #[test]
@@ -268,28 +172,17 @@ fn a_ledger_write_failure_holds_reports_back_until_it_can_be_saved() {
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
     run_until(&mut app, WAIT, "storage errors", |app| {
-        collected::<RewardsError>(app)
-            .iter()
-            .any(|e| matches!(e, RewardsError::Storage(_)))
+        collected::<RewardsError>(app).iter().any(|e| matches!(e, RewardsError::Storage(_)))
     });
     run_for(&mut app, Duration::from_millis(300));
     assert!(
-        fixture
-            .statuses(&player.user_id)
-            .iter()
-            .all(|s| !s.fulfilled && s.report_count == 0),
+        fixture.statuses(&player.user_id).iter().all(|s| !s.fulfilled && s.report_count == 0),
         "not reported while the grant is not durable"
     );
     assert!(!path.exists());
     // The disk recovers: the writer's retry saves the grants, then they are reported.
     std::fs::remove_dir(&blocker).unwrap();
-    run_until(&mut app, WAIT, "fulfilled after recovery", |app| {
-        collected::<EntitlementFulfilled>(app).len() == 2
-    });
+    run_until(&mut app, WAIT, "fulfilled after recovery", |app| collected::<EntitlementFulfilled>(app).len() == 2);
     assert_eq!(inventory(&mut app).count("gem"), 50);
-    assert!(
-        collected::<RewardsError>(&app)
-            .iter()
-            .all(|e| matches!(e, RewardsError::Storage(_)))
-    );
+    assert!(collected::<RewardsError>(&app).iter().all(|e| matches!(e, RewardsError::Storage(_))));
 }

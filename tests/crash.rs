@@ -67,25 +67,14 @@ fn crash_child() {
         if settled(&app)
             && let Ok(ledger) = LedgerFile::load(&path, &player)
         {
-            let reported = ledger
-                .entitlements
-                .values()
-                .filter(|e| e.state == EntryState::Reported)
-                .count();
+            let reported = ledger.entitlements.values().filter(|e| e.state == EntryState::Reported).count();
             if reported == expected {
                 break;
             }
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "child did not settle"
-        );
+        assert!(start.elapsed() < Duration::from_secs(60), "child did not settle");
     }
-    assert!(
-        collected::<RewardsError>(&app).is_empty(),
-        "{:?}",
-        collected::<RewardsError>(&app)
-    );
+    assert!(collected::<RewardsError>(&app).is_empty(), "{:?}", collected::<RewardsError>(&app));
     println!("{DONE}");
 }
 
@@ -99,13 +88,7 @@ fn spawn_child(
 ) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([CHILD_TEST, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env("CRASH_SANDBOX_URL", fixture.url())
         .env("CRASH_PLAYER", player)
         .env("CRASH_TOKEN", token)
@@ -147,9 +130,7 @@ fn wait_for_line(child: &mut Child, line: &str) -> Result<String, String> {
         Ok(Err(seen)) => {
             let mut stderr = String::new();
             let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            Err(format!(
-                "child ended without {line:?}\nstdout:\n{seen}\nstderr:\n{stderr}"
-            ))
+            Err(format!("child ended without {line:?}\nstdout:\n{seen}\nstderr:\n{stderr}"))
         }
         Err(_) => Err(format!("no {line:?} from the child within 90 s")),
     }
@@ -158,13 +139,8 @@ fn wait_for_line(child: &mut Child, line: &str) -> Result<String, String> {
 fn crash_then_recover(at: &[LedgerStep]) {
     let fixture = Fixture::start();
     fixture.catalog_offers();
-    let player = fixture.customer(&format!(
-        "crash-{}@example.com",
-        at.iter()
-            .map(|s| step_name(*s))
-            .collect::<Vec<_>>()
-            .join("-")
-    ));
+    let player = fixture
+        .customer(&format!("crash-{}@example.com", at.iter().map(|s| step_name(*s)).collect::<Vec<_>>().join("-")));
     // 230 entitlements: 3 pages, several grant batches, dozens of report batches.
     fixture.grant(&player.user_id, GOLD, 120);
     fixture.grant(&player.user_id, GEMS, 100);
@@ -175,14 +151,7 @@ fn crash_then_recover(at: &[LedgerStep]) {
 
     let ledger_file = ledger_path(data.path(), &player.user_id);
     for (attempt, step) in at.iter().enumerate() {
-        let mut child = spawn_child(
-            &fixture,
-            &player.user_id,
-            &token,
-            data.path(),
-            expected,
-            Some(*step),
-        );
+        let mut child = spawn_child(&fixture, &player.user_id, &token, data.path(), expected, Some(*step));
         let reached = wait_for_line(&mut child, MARKER);
         child.kill().expect("SIGKILL the child"); // Child::kill sends SIGKILL on Unix.
         let status = child.wait().unwrap();
@@ -201,52 +170,26 @@ fn crash_then_recover(at: &[LedgerStep]) {
         }
     }
 
-    let mut child = spawn_child(
-        &fixture,
-        &player.user_id,
-        &token,
-        data.path(),
-        expected,
-        None,
-    );
+    let mut child = spawn_child(&fixture, &player.user_id, &token, data.path(), expected, None);
     let settled = wait_for_line(&mut child, DONE);
     let status = child.wait().unwrap();
     settled.unwrap_or_else(|e| panic!("{e}"));
     assert!(status.success());
 
-    let ledger =
-        LedgerFile::load(&ledger_path(data.path(), &player.user_id), &player.user_id).unwrap();
+    let ledger = LedgerFile::load(&ledger_path(data.path(), &player.user_id), &player.user_id).unwrap();
     assert_eq!(ledger.entitlements.len(), expected);
-    assert!(
-        ledger
-            .entitlements
-            .values()
-            .all(|e| e.state == EntryState::Reported)
-    );
-    assert_eq!(
-        ledger.inventory.get("gold").copied(),
-        Some(120 * 500 + 10 * 100),
-        "gold granted exactly once each"
-    );
+    assert!(ledger.entitlements.values().all(|e| e.state == EntryState::Reported));
+    assert_eq!(ledger.inventory.get("gold").copied(), Some(120 * 500 + 10 * 100), "gold granted exactly once each");
     assert_eq!(ledger.inventory.get("gem").copied(), Some(100 * 25));
     assert_eq!(ledger.inventory.get("sword").copied(), Some(10));
     assert_eq!(ledger.inventory.get("outfit").copied(), Some(10));
     let statuses = fixture.statuses(&player.user_id);
     assert_eq!(statuses.len(), expected);
-    assert!(
-        statuses.iter().all(|s| s.fulfilled),
-        "every entitlement reported fulfilled on the sandbox"
-    );
-    if at
-        .iter()
-        .any(|s| matches!(s, LedgerStep::ReportSent | LedgerStep::ReportConfirming))
-    {
+    assert!(statuses.iter().all(|s| s.fulfilled), "every entitlement reported fulfilled on the sandbox");
+    if at.iter().any(|s| matches!(s, LedgerStep::ReportSent | LedgerStep::ReportConfirming)) {
         // The crash window between the server's answer and the ledger's record was hit: the batch in it was
         // reported again after the restart, harmlessly, instead of being granted again.
-        assert!(
-            statuses.iter().any(|s| s.report_count >= 2),
-            "a re-report after the crash"
-        );
+        assert!(statuses.iter().any(|s| s.report_count >= 2), "a re-report after the crash");
     }
 }
 
@@ -256,21 +199,11 @@ fn assert_first_crash_left(
     ledger: LedgerFile,
     statuses: &[amazon_rewards_protocol::sandbox_admin::EntitlementStatus],
 ) {
-    let count = |state| {
-        ledger
-            .entitlements
-            .values()
-            .filter(|e| e.state == state)
-            .count()
-    };
+    let count = |state| ledger.entitlements.values().filter(|e| e.state == state).count();
     let fulfilled = statuses.iter().filter(|s| s.fulfilled).count();
     match step {
         LedgerStep::Pulled => {
-            assert_eq!(
-                count(EntryState::Granted) + count(EntryState::Reported),
-                0,
-                "nothing granted yet"
-            );
+            assert_eq!(count(EntryState::Granted) + count(EntryState::Reported), 0, "nothing granted yet");
             assert!(ledger.inventory.is_empty());
             assert_eq!(fulfilled, 0);
         }
@@ -281,11 +214,7 @@ fn assert_first_crash_left(
         }
         LedgerStep::ReportSent | LedgerStep::ReportConfirming => {
             assert!(fulfilled > 0, "the service has the report");
-            assert_eq!(
-                count(EntryState::Reported),
-                0,
-                "the ledger has not recorded it"
-            );
+            assert_eq!(count(EntryState::Reported), 0, "the ledger has not recorded it");
             assert!(count(EntryState::Granted) >= fulfilled);
         }
     }

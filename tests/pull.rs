@@ -31,27 +31,18 @@ fn entitlements_are_pulled_granted_and_reported_exactly_once_across_pages() {
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
 
-    run_until(&mut app, WAIT, "all 250 fulfilled", |app| {
-        collected::<EntitlementFulfilled>(app).len() == 250
-    });
+    run_until(&mut app, WAIT, "all 250 fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 250);
     let inventory = inventory(&mut app);
     assert_eq!(inventory.count("gold"), 200 * 500 + 2 * 100);
     assert_eq!(inventory.count("gem"), 48 * 25);
     assert_eq!(inventory.count("sword"), 2);
     assert_eq!(inventory.count("outfit"), 2);
     assert_eq!(collected::<EntitlementGranted>(&app).len(), 250);
-    assert!(
-        collected::<RewardsError>(&app).is_empty(),
-        "{:?}",
-        collected::<RewardsError>(&app)
-    );
+    assert!(collected::<RewardsError>(&app).is_empty(), "{:?}", collected::<RewardsError>(&app));
 
     let statuses = fixture.statuses(&player.user_id);
     assert_eq!(statuses.len(), 250);
-    assert!(
-        statuses.iter().all(|s| s.fulfilled && s.report_count == 1),
-        "each reported exactly once"
-    );
+    assert!(statuses.iter().all(|s| s.fulfilled && s.report_count == 1), "each reported exactly once");
 
     // More pulls find nothing new and grant nothing twice.
     app.world_mut().write_message(PullEntitlements);
@@ -59,19 +50,10 @@ fn entitlements_are_pulled_granted_and_reported_exactly_once_across_pages() {
     assert_eq!(collected::<EntitlementGranted>(&app).len(), 250);
 
     // The ledger on disk agrees with the inventory.
-    let ledger =
-        LedgerFile::load(&ledger_path(data.path(), &player.user_id), &player.user_id).unwrap();
+    let ledger = LedgerFile::load(&ledger_path(data.path(), &player.user_id), &player.user_id).unwrap();
     assert_eq!(ledger.entitlements.len(), 250);
-    assert!(
-        ledger
-            .entitlements
-            .values()
-            .all(|e| e.state == EntryState::Reported)
-    );
-    assert_eq!(
-        ledger.inventory.get("gold").copied(),
-        Some(inventory.count("gold"))
-    );
+    assert!(ledger.entitlements.values().all(|e| e.state == EntryState::Reported));
+    assert_eq!(ledger.inventory.get("gold").copied(), Some(inventory.count("gold")));
 }
 
 #[test]
@@ -88,9 +70,7 @@ fn the_inventory_survives_a_restart_without_granting_again() {
         collect::<EntitlementFulfilled>(&mut app);
         spawn_recipient(&mut app);
         login(&mut app, &player.user_id, &token);
-        run_until(&mut app, WAIT, "3 fulfilled", |app| {
-            collected::<EntitlementFulfilled>(app).len() == 3
-        });
+        run_until(&mut app, WAIT, "3 fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 3);
     }
 
     let mut app = headless_app(test_config(&fixture.url(), data.path()));
@@ -98,18 +78,13 @@ fn the_inventory_survives_a_restart_without_granting_again() {
     collect::<PullCompleted>(&mut app);
     login(&mut app, &player.user_id, &token);
     // The recipient appears late, after the ledger is loaded: it still gets the restored inventory.
-    run_until(&mut app, WAIT, "first pull", |app| {
-        !collected::<PullCompleted>(app).is_empty()
-    });
+    run_until(&mut app, WAIT, "first pull", |app| !collected::<PullCompleted>(app).is_empty());
     spawn_recipient(&mut app);
     app.update();
     let inventory = inventory(&mut app);
     assert_eq!(inventory.count("sword"), 3);
     assert_eq!(inventory.count("gold"), 300);
-    assert!(
-        collected::<EntitlementGranted>(&app).is_empty(),
-        "nothing granted twice"
-    );
+    assert!(collected::<EntitlementGranted>(&app).is_empty(), "nothing granted twice");
 }
 
 #[test]
@@ -128,32 +103,18 @@ fn an_unknown_sku_is_reported_as_an_error_and_left_unfulfilled() {
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
 
-    run_until(&mut app, WAIT, "gold fulfilled", |app| {
-        collected::<EntitlementFulfilled>(app).len() == 1
-    });
+    run_until(&mut app, WAIT, "gold fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 1);
     // Pull a few more times: the unknown SKU is complained about once, never granted, never reported.
     for _ in 0..3 {
         app.world_mut().write_message(PullEntitlements);
         run_for(&mut app, Duration::from_millis(120));
     }
     let errors = collected::<RewardsError>(&app);
-    assert_eq!(
-        errors,
-        &[RewardsError::UnknownSku {
-            entitlement_id: mystery.clone(),
-            sku: "mystery-box".into()
-        }]
-    );
+    assert_eq!(errors, &[RewardsError::UnknownSku { entitlement_id: mystery.clone(), sku: "mystery-box".into() }]);
     assert_eq!(inventory(&mut app).count("gold"), 500);
     let statuses = fixture.statuses(&player.user_id);
-    let mystery_status = statuses
-        .iter()
-        .find(|s| s.entitlement_id == mystery)
-        .unwrap();
-    assert!(
-        !mystery_status.fulfilled && mystery_status.report_count == 0,
-        "not lost, not reported"
-    );
+    let mystery_status = statuses.iter().find(|s| s.entitlement_id == mystery).unwrap();
+    assert!(!mystery_status.fulfilled && mystery_status.report_count == 0, "not lost, not reported");
 }
 
 #[test]
@@ -169,23 +130,11 @@ fn without_a_recipient_nothing_is_granted_until_one_appears() {
     collect::<EntitlementFulfilled>(&mut app);
     login(&mut app, &player.user_id, &token);
 
-    run_until(&mut app, WAIT, "no-recipient errors", |app| {
-        collected::<RewardsError>(app).len() == 2
-    });
+    run_until(&mut app, WAIT, "no-recipient errors", |app| collected::<RewardsError>(app).len() == 2);
     for (error, id) in collected::<RewardsError>(&app).iter().zip(&ids) {
-        assert_eq!(
-            error,
-            &RewardsError::NoRecipient {
-                entitlement_id: id.clone()
-            }
-        );
+        assert_eq!(error, &RewardsError::NoRecipient { entitlement_id: id.clone() });
     }
-    assert!(
-        fixture
-            .statuses(&player.user_id)
-            .iter()
-            .all(|s| !s.fulfilled && s.report_count == 0)
-    );
+    assert!(fixture.statuses(&player.user_id).iter().all(|s| !s.fulfilled && s.report_count == 0));
 
     spawn_recipient(&mut app);
     run_until(&mut app, WAIT, "granted once a recipient exists", |app| {
@@ -209,19 +158,13 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
     let token = fixture.token(&player.user_id, 3600);
     let data = tempfile::tempdir().unwrap();
     let mut app = headless_app(test_config(&fixture.url(), data.path()));
-    app.init_state::<Screen>()
-        .pull_entitlements_on_enter(Screen::Store);
+    app.init_state::<Screen>().pull_entitlements_on_enter(Screen::Store);
     collect::<PullCompleted>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
-    run_until(&mut app, WAIT, "startup pull", |app| {
-        !collected::<PullCompleted>(app).is_empty()
-    });
+    run_until(&mut app, WAIT, "startup pull", |app| !collected::<PullCompleted>(app).is_empty());
     let first = collected::<PullCompleted>(&app)[0].reason;
-    assert!(
-        matches!(first, PullReason::LoggedIn | PullReason::Startup),
-        "{first:?}"
-    );
+    assert!(matches!(first, PullReason::LoggedIn | PullReason::Startup), "{first:?}");
 
     let expect_pull = |app: &mut App, trigger: &dyn Fn(&mut App), reason: PullReason| {
         // Each new claim is seen by the pull the trigger causes.
@@ -229,9 +172,7 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
         let before = collected::<PullCompleted>(app).len();
         run_for(app, Duration::from_millis(60)); // past the minimum interval
         trigger(app);
-        run_until(app, WAIT, "a triggered pull", |app| {
-            collected::<PullCompleted>(app).len() > before
-        });
+        run_until(app, WAIT, "a triggered pull", |app| collected::<PullCompleted>(app).len() > before);
         let pull = collected::<PullCompleted>(app)[before].clone();
         assert_eq!(pull.reason, reason);
         assert_eq!(pull.entitlements, 1);
@@ -240,14 +181,8 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
     expect_pull(
         &mut app,
         &|app| {
-            app.world_mut().write_message(WindowFocused {
-                window,
-                focused: false,
-            });
-            app.world_mut().write_message(WindowFocused {
-                window,
-                focused: true,
-            });
+            app.world_mut().write_message(WindowFocused { window, focused: false });
+            app.world_mut().write_message(WindowFocused { window, focused: true });
         },
         PullReason::FocusRegained,
     );
@@ -261,9 +196,7 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
     expect_pull(
         &mut app,
         &|app| {
-            app.world_mut()
-                .resource_mut::<NextState<Screen>>()
-                .set(Screen::Store);
+            app.world_mut().resource_mut::<NextState<Screen>>().set(Screen::Store);
         },
         PullReason::StoreVisited,
     );
@@ -274,9 +207,7 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
         },
         PullReason::Requested,
     );
-    run_until(&mut app, WAIT, "all fulfilled", |_| {
-        all_fulfilled(&fixture, &player.user_id)
-    });
+    run_until(&mut app, WAIT, "all fulfilled", |_| all_fulfilled(&fixture, &player.user_id));
     assert_eq!(inventory(&mut app).count("gold"), 4 * 500);
 }
 
@@ -302,10 +233,7 @@ fn a_burst_of_triggers_is_coalesced() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let pulls = collected::<PullCompleted>(&app).len();
-    assert!(
-        (1..=2).contains(&pulls),
-        "100 triggers in under a second made {pulls} pulls"
-    );
+    assert!((1..=2).contains(&pulls), "100 triggers in under a second made {pulls} pulls");
 }
 
 #[test]
@@ -321,9 +249,7 @@ fn a_refused_token_stops_pulling_until_a_new_session_arrives() {
     collect::<EntitlementFulfilled>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &expired);
-    run_until(&mut app, WAIT, "token refused", |app| {
-        !collected::<RewardsError>(app).is_empty()
-    });
+    run_until(&mut app, WAIT, "token refused", |app| !collected::<RewardsError>(app).is_empty());
     run_for(&mut app, Duration::from_millis(300));
     assert_eq!(
         collected::<RewardsError>(&app),
@@ -332,7 +258,5 @@ fn a_refused_token_stops_pulling_until_a_new_session_arrives() {
     );
     let fresh = fixture.token(&player.user_id, 3600);
     login(&mut app, &player.user_id, &fresh);
-    run_until(&mut app, WAIT, "fulfilled with the new token", |app| {
-        collected::<EntitlementFulfilled>(app).len() == 1
-    });
+    run_until(&mut app, WAIT, "fulfilled with the new token", |app| collected::<EntitlementFulfilled>(app).len() == 1);
 }

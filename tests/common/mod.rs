@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, Customer, EntitlementStatus, FaultKind, GrantEntitlement,
-    GrantedEntitlements, InjectFault, MintToken, MintedToken,
+    CreateCustomer, CreateOffer, Customer, EntitlementStatus, FaultKind, GrantEntitlement, GrantedEntitlements,
+    InjectFault, MintToken, MintedToken,
 };
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
 use bevy::prelude::*;
@@ -32,15 +32,8 @@ impl Fixture {
 
     pub fn start_with(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::spawn(config).expect("sandbox starts");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        Self {
-            sandbox,
-            runtime,
-            http: reqwest::Client::new(),
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        Self { sandbox, runtime, http: reqwest::Client::new() }
     }
 
     pub fn url(&self) -> String {
@@ -50,13 +43,7 @@ impl Fixture {
     fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> R {
         let url = format!("{}/admin{path}", self.sandbox.url());
         self.runtime.block_on(async {
-            let response = self
-                .http
-                .post(&url)
-                .json(body)
-                .send()
-                .await
-                .expect("admin call");
+            let response = self.http.post(&url).json(body).send().await.expect("admin call");
             let status = response.status();
             let text = response.text().await.unwrap();
             assert!(status.is_success(), "POST {path}: {status} {text}");
@@ -65,13 +52,8 @@ impl Fixture {
     }
 
     pub fn offer(&self, sku: &str) {
-        let _: serde_json::Value = self.post(
-            "/offers",
-            &CreateOffer {
-                sku: sku.into(),
-                title: format!("Offer {sku}"),
-            },
-        );
+        let _: serde_json::Value =
+            self.post("/offers", &CreateOffer { sku: sku.into(), title: format!("Offer {sku}") });
     }
 
     /// Registers the shipped catalog's offers.
@@ -84,59 +66,28 @@ impl Fixture {
     pub fn customer(&self, email: &str) -> Customer {
         self.post(
             "/customers",
-            &CreateCustomer {
-                email: email.into(),
-                name: "Test Player".into(),
-                password: "pw".into(),
-            },
+            &CreateCustomer { email: email.into(), name: "Test Player".into(), password: "pw".into() },
         )
     }
 
     pub fn grant(&self, user_id: &str, sku: &str, count: u32) -> Vec<String> {
-        let granted: GrantedEntitlements = self.post(
-            &format!("/customers/{user_id}/entitlements"),
-            &GrantEntitlement {
-                sku: sku.into(),
-                count,
-            },
-        );
+        let granted: GrantedEntitlements =
+            self.post(&format!("/customers/{user_id}/entitlements"), &GrantEntitlement { sku: sku.into(), count });
         granted.entitlement_ids
     }
 
     pub fn token(&self, user_id: &str, expires_in: i64) -> String {
-        let minted: MintedToken = self.post(
-            &format!("/customers/{user_id}/tokens"),
-            &MintToken { expires_in },
-        );
+        let minted: MintedToken = self.post(&format!("/customers/{user_id}/tokens"), &MintToken { expires_in });
         minted.access_token
     }
 
     pub fn fault(&self, path: &str, times: u32, fault: FaultKind) {
-        let _: serde_json::Value = self.post(
-            "/faults",
-            &InjectFault {
-                path: path.into(),
-                times,
-                fault,
-            },
-        );
+        let _: serde_json::Value = self.post("/faults", &InjectFault { path: path.into(), times, fault });
     }
 
     pub fn statuses(&self, user_id: &str) -> Vec<EntitlementStatus> {
-        let url = format!(
-            "{}/admin/customers/{user_id}/entitlements",
-            self.sandbox.url()
-        );
-        self.runtime.block_on(async {
-            self.http
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        })
+        let url = format!("{}/admin/customers/{user_id}/entitlements", self.sandbox.url());
+        self.runtime.block_on(async { self.http.get(&url).send().await.unwrap().json().await.unwrap() })
     }
 }
 
@@ -161,10 +112,7 @@ pub fn test_config(sandbox_url: &str, data_dir: &Path) -> RewardsConfig {
 }
 
 pub fn assets_dir() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("assets")
-        .to_string_lossy()
-        .into_owned()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets").to_string_lossy().into_owned()
 }
 
 /// A headless app with the plugin, reading the shipped assets.
@@ -172,10 +120,7 @@ pub fn headless_app(config: RewardsConfig) -> App {
     let mut app = App::new();
     app.add_plugins((
         MinimalPlugins,
-        bevy::asset::AssetPlugin {
-            file_path: assets_dir(),
-            ..default()
-        },
+        bevy::asset::AssetPlugin { file_path: assets_dir(), ..default() },
         bevy::state::app::StatesPlugin,
         AmazonRewardsPlugin::default().with_config(config),
     ));
@@ -190,12 +135,9 @@ pub struct Collected<M: Message + Clone>(pub Vec<M>);
 
 pub fn collect<M: Message + Clone>(app: &mut App) {
     app.insert_resource(Collected::<M>(Vec::new()));
-    app.add_systems(
-        Last,
-        |mut reader: MessageReader<M>, mut collected: ResMut<Collected<M>>| {
-            collected.0.extend(reader.read().cloned());
-        },
-    );
+    app.add_systems(Last, |mut reader: MessageReader<M>, mut collected: ResMut<Collected<M>>| {
+        collected.0.extend(reader.read().cloned());
+    });
 }
 
 pub fn collected<M: Message + Clone>(app: &App) -> &[M] {
@@ -203,22 +145,14 @@ pub fn collected<M: Message + Clone>(app: &App) -> &[M] {
 }
 
 /// Updates the app until `done` holds, failing after `timeout`.
-pub fn run_until(
-    app: &mut App,
-    timeout: Duration,
-    what: &str,
-    mut done: impl FnMut(&mut App) -> bool,
-) {
+pub fn run_until(app: &mut App, timeout: Duration, what: &str, mut done: impl FnMut(&mut App) -> bool) {
     let start = Instant::now();
     loop {
         app.update();
         if done(app) {
             return;
         }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for: {what}"
-        );
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
 }
@@ -237,9 +171,7 @@ pub fn spawn_recipient(app: &mut App) -> Entity {
 }
 
 pub fn inventory(app: &mut App) -> Inventory {
-    let mut query = app
-        .world_mut()
-        .query_filtered::<&Inventory, With<RewardsRecipient>>();
+    let mut query = app.world_mut().query_filtered::<&Inventory, With<RewardsRecipient>>();
     query.single(app.world()).expect("one recipient").clone()
 }
 
@@ -255,8 +187,5 @@ pub fn all_fulfilled(fixture: &Fixture, user_id: &str) -> bool {
 /// Whether the app has nothing left to grant or report.
 pub fn settled(app: &App) -> bool {
     let status = app.world().resource::<RewardsStatus>();
-    status.ledger_ready
-        && !status.pulling
-        && status.pending_grants == 0
-        && status.pending_reports == 0
+    status.ledger_ready && !status.pulling && status.pending_grants == 0 && status.pending_reports == 0
 }

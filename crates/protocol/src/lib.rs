@@ -8,5 +8,6 @@
 //! sandbox defines the contract and the item says so ("sandbox-defined").
 #![forbid(missing_docs)]
 
+pub mod lwa;
 pub mod prime_gaming;
 pub mod sandbox_admin;

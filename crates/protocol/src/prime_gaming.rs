@@ -129,9 +129,7 @@ pub struct FulfillResponse {
 pub fn is_valid_sku(sku: &str) -> bool {
     !sku.is_empty()
         && sku.len() <= MAX_SKU_LEN
-        && sku
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+        && sku.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
 }
 
 #[cfg(test)]
@@ -144,14 +142,8 @@ mod tests {
                        {"EntitlementId":"e2","VendorProductId":"gem","NextInstruction":"SOMETHING_NEW"}]}"#;
         let page: EntitlementsPage = serde_json::from_str(body).unwrap();
         assert_eq!(page.entitlements.len(), 2);
-        assert_eq!(
-            page.entitlements[0].next_instruction,
-            NextInstruction::Fulfill
-        );
-        assert_eq!(
-            page.entitlements[1].next_instruction,
-            NextInstruction::Unknown
-        );
+        assert_eq!(page.entitlements[0].next_instruction, NextInstruction::Fulfill);
+        assert_eq!(page.entitlements[1].next_instruction, NextInstruction::Unknown);
         assert_eq!(page.next_token, None);
     }
 
@@ -164,14 +156,8 @@ mod tests {
             }],
         };
         let json = serde_json::to_string(&request).unwrap();
-        assert_eq!(
-            json,
-            r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","FulfillmentStatus":"FULFILLED"}]}"#
-        );
-        assert_eq!(
-            serde_json::from_str::<FulfillRequest>(&json).unwrap(),
-            request
-        );
+        assert_eq!(json, r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","FulfillmentStatus":"FULFILLED"}]}"#);
+        assert_eq!(serde_json::from_str::<FulfillRequest>(&json).unwrap(), request);
     }
 
     #[test]

@@ -129,6 +129,13 @@ pub enum FaultKind {
         /// Body size in bytes.
         bytes: usize,
     },
+    /// Answer with this status and this JSON body (e.g. an OAuth error such as `slow_down`).
+    Json {
+        /// HTTP status code.
+        status: u16,
+        /// The body, sent as `application/json`.
+        body: serde_json::Value,
+    },
     /// Wait this long before answering normally (a slow or hung server).
     Delay {
         /// Delay in milliseconds.
@@ -146,4 +153,20 @@ pub struct InjectFault {
     pub times: u32,
     /// What it does.
     pub fault: FaultKind,
+}
+
+/// `POST /admin/clients`: register a Login with Amazon client (a game's security profile).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterClient {
+    /// `amzn1.application-oa2-client.…`.
+    pub client_id: String,
+    /// Confidential clients (a studio backend) have one; public clients (a game) do not.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Allowed redirect URIs. For loopback IP URIs (`http://127.0.0.1/…`, `http://[::1]/…`) any port matches
+    /// (RFC 8252 §7.3); scheme, host, path and query must match exactly.
+    pub redirect_uris: Vec<String>,
+    /// Name shown on the consent page.
+    #[serde(default)]
+    pub name: String,
 }

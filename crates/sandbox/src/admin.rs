@@ -5,8 +5,8 @@
 
 use amazon_rewards_protocol::prime_gaming::is_valid_sku;
 use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, Customer, EntitlementStatus, GrantEntitlement,
-    GrantedEntitlements, InjectFault, MintToken, MintedToken, Offer,
+    CreateCustomer, CreateOffer, Customer, EntitlementStatus, GrantEntitlement, GrantedEntitlements, InjectFault,
+    MintToken, MintedToken, Offer,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -26,10 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/offers", post(create_offer).get(list_offers))
         .route("/customers", post(create_customer).get(list_customers))
-        .route(
-            "/customers/{user_id}/entitlements",
-            post(grant_entitlements).get(entitlement_status),
-        )
+        .route("/customers/{user_id}/entitlements", post(grant_entitlements).get(entitlement_status))
         .route("/customers/{user_id}/tokens", post(mint_token))
         .route("/faults", post(inject_fault).delete(clear_faults))
 }
@@ -54,24 +51,13 @@ async fn create_offer(
     .bind(crate::now_secs())
     .execute(&state.pool)
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Offer {
-            sku: offer.sku,
-            title: offer.title,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Offer { sku: offer.sku, title: offer.title })))
 }
 
 async fn list_offers(State(state): State<AppState>) -> SandboxResult<Json<Vec<Offer>>> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT sku, title FROM offers ORDER BY sku")
-        .fetch_all(&state.pool)
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(sku, title)| Offer { sku, title })
-            .collect(),
-    ))
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT sku, title FROM offers ORDER BY sku").fetch_all(&state.pool).await?;
+    Ok(Json(rows.into_iter().map(|(sku, title)| Offer { sku, title }).collect()))
 }
 
 async fn create_customer(
@@ -80,18 +66,11 @@ async fn create_customer(
 ) -> SandboxResult<(StatusCode, Json<Customer>)> {
     let Json(customer) = body?;
     if !customer.email.contains('@') || customer.password.is_empty() {
-        return Err(SandboxError::BadRequest(
-            "a customer needs an email and a password".into(),
-        ));
+        return Err(SandboxError::BadRequest("a customer needs an email and a password".into()));
     }
-    let user_id = random_token("amzn1.account.", 13)
-        .to_uppercase()
-        .replace("AMZN1.ACCOUNT.", "amzn1.account.");
+    let user_id = random_token("amzn1.account.", 13).to_uppercase().replace("AMZN1.ACCOUNT.", "amzn1.account.");
     let salt = random_token("", 8);
-    let password_hash = format!(
-        "{salt}${}",
-        hash_secret(&format!("{salt}{}", customer.password))
-    );
+    let password_hash = format!("{salt}${}", hash_secret(&format!("{salt}{}", customer.password)));
     let inserted = sqlx::query(
         "INSERT INTO customers (user_id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(email) DO NOTHING",
@@ -104,19 +83,9 @@ async fn create_customer(
     .execute(&state.pool)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(SandboxError::Conflict(format!(
-            "a customer with email {} exists",
-            customer.email
-        )));
+        return Err(SandboxError::Conflict(format!("a customer with email {} exists", customer.email)));
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(Customer {
-            user_id,
-            email: customer.email,
-            name: customer.name,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(Customer { user_id, email: customer.email, name: customer.name })))
 }
 
 async fn list_customers(State(state): State<AppState>) -> SandboxResult<Json<Vec<Customer>>> {
@@ -124,15 +93,7 @@ async fn list_customers(State(state): State<AppState>) -> SandboxResult<Json<Vec
         sqlx::query_as("SELECT user_id, email, name FROM customers ORDER BY created_at, email")
             .fetch_all(&state.pool)
             .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|(user_id, email, name)| Customer {
-                user_id,
-                email,
-                name,
-            })
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(|(user_id, email, name)| Customer { user_id, email, name }).collect()))
 }
 
 async fn require_customer(state: &AppState, user_id: &str) -> SandboxResult<()> {
@@ -140,9 +101,7 @@ async fn require_customer(state: &AppState, user_id: &str) -> SandboxResult<()> 
         .bind(user_id)
         .fetch_optional(&state.pool)
         .await?;
-    exists
-        .map(|_| ())
-        .ok_or_else(|| SandboxError::NotFound(format!("customer {user_id}")))
+    exists.map(|_| ()).ok_or_else(|| SandboxError::NotFound(format!("customer {user_id}")))
 }
 
 async fn grant_entitlements(
@@ -152,15 +111,11 @@ async fn grant_entitlements(
 ) -> SandboxResult<(StatusCode, Json<GrantedEntitlements>)> {
     let Json(grant) = body?;
     if grant.count == 0 || grant.count > MAX_GRANT_COUNT {
-        return Err(SandboxError::BadRequest(format!(
-            "count must be 1..={MAX_GRANT_COUNT}"
-        )));
+        return Err(SandboxError::BadRequest(format!("count must be 1..={MAX_GRANT_COUNT}")));
     }
     require_customer(&state, &user_id).await?;
-    let offer: Option<i64> = sqlx::query_scalar("SELECT 1 FROM offers WHERE sku = ?")
-        .bind(&grant.sku)
-        .fetch_optional(&state.pool)
-        .await?;
+    let offer: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM offers WHERE sku = ?").bind(&grant.sku).fetch_optional(&state.pool).await?;
     if offer.is_none() {
         return Err(SandboxError::NotFound(format!("offer {}", grant.sku)));
     }
@@ -179,10 +134,7 @@ async fn grant_entitlements(
         entitlement_ids.push(entitlement_id);
     }
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(GrantedEntitlements { entitlement_ids }),
-    ))
+    Ok((StatusCode::CREATED, Json(GrantedEntitlements { entitlement_ids })))
 }
 
 async fn entitlement_status(
@@ -198,14 +150,12 @@ async fn entitlement_status(
     .await?;
     Ok(Json(
         rows.into_iter()
-            .map(
-                |(entitlement_id, sku, fulfilled_at, report_count)| EntitlementStatus {
-                    entitlement_id,
-                    sku,
-                    fulfilled: fulfilled_at.is_some(),
-                    report_count: u32::try_from(report_count).unwrap_or(u32::MAX),
-                },
-            )
+            .map(|(entitlement_id, sku, fulfilled_at, report_count)| EntitlementStatus {
+                entitlement_id,
+                sku,
+                fulfilled: fulfilled_at.is_some(),
+                report_count: u32::try_from(report_count).unwrap_or(u32::MAX),
+            })
             .collect(),
     ))
 }
@@ -220,11 +170,7 @@ async fn mint_token(
     let access_token = issue_access_token(&state.pool, &user_id, mint.expires_in).await?;
     Ok((
         StatusCode::CREATED,
-        Json(MintedToken {
-            access_token,
-            token_type: "bearer".into(),
-            expires_in: mint.expires_in,
-        }),
+        Json(MintedToken { access_token, token_type: "bearer".into(), expires_in: mint.expires_in }),
     ))
 }
 

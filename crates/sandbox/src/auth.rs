@@ -25,11 +25,7 @@ pub fn random_token(prefix: &str, bytes: usize) -> String {
 }
 
 /// Issues an access token for `user_id` valid for `expires_in` seconds (≤ 0: already expired).
-pub async fn issue_access_token(
-    pool: &SqlitePool,
-    user_id: &str,
-    expires_in: i64,
-) -> SandboxResult<String> {
+pub async fn issue_access_token(pool: &SqlitePool, user_id: &str, expires_in: i64) -> SandboxResult<String> {
     let token = random_token("Atza|", 32);
     sqlx::query("INSERT INTO access_tokens (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
         .bind(hash_secret(&token))
@@ -45,31 +41,22 @@ fn presented_token(headers: &HeaderMap) -> Option<&str> {
     if let Some(value) = headers.get(amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER) {
         return value.to_str().ok();
     }
-    let authorization = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let authorization = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
 /// The customer whose valid access token the request carries.
-pub async fn authenticated_customer(
-    pool: &SqlitePool,
-    headers: &HeaderMap,
-) -> SandboxResult<String> {
+pub async fn authenticated_customer(pool: &SqlitePool, headers: &HeaderMap) -> SandboxResult<String> {
     let token = presented_token(headers).ok_or(SandboxError::MissingToken)?;
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Err(SandboxError::InvalidToken);
     }
-    let user: Option<String> = sqlx::query_scalar(
-        "SELECT user_id FROM access_tokens WHERE token_hash = ? AND revoked = 0 AND expires_at > ?",
-    )
-    .bind(hash_secret(token))
-    .bind(crate::now_secs())
-    .fetch_optional(pool)
-    .await?;
+    let user: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM access_tokens WHERE token_hash = ? AND revoked = 0 AND expires_at > ?")
+            .bind(hash_secret(token))
+            .bind(crate::now_secs())
+            .fetch_optional(pool)
+            .await?;
     user.ok_or(SandboxError::InvalidToken)
 }

@@ -7,14 +7,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 /// Ordered schema migrations: `(version, sql)`. Append only; never edit a released one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE customers (
         user_id       TEXT PRIMARY KEY,
         email         TEXT NOT NULL UNIQUE,
@@ -44,7 +43,61 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         revoked    INTEGER NOT NULL DEFAULT 0
     );
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    CREATE TABLE oauth_clients (
+        client_id     TEXT PRIMARY KEY,
+        secret_hash   TEXT,
+        redirect_uris TEXT NOT NULL,
+        name          TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE signin_tickets (
+        ticket_hash TEXT PRIMARY KEY,
+        user_id     TEXT NOT NULL REFERENCES customers(user_id),
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE TABLE auth_codes (
+        code_hash      TEXT PRIMARY KEY,
+        client_id      TEXT NOT NULL,
+        user_id        TEXT NOT NULL REFERENCES customers(user_id),
+        redirect_uri   TEXT NOT NULL,
+        scope          TEXT NOT NULL,
+        code_challenge TEXT NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        used_at        INTEGER
+    );
+    CREATE TABLE refresh_tokens (
+        token_hash TEXT PRIMARY KEY,
+        client_id  TEXT NOT NULL,
+        user_id    TEXT NOT NULL REFERENCES customers(user_id),
+        scope      TEXT NOT NULL,
+        family     TEXT NOT NULL,
+        used       INTEGER NOT NULL DEFAULT 0,
+        revoked    INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE device_codes (
+        device_code_hash TEXT PRIMARY KEY,
+        user_code        TEXT NOT NULL UNIQUE,
+        client_id        TEXT NOT NULL,
+        scope            TEXT NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        interval_secs    INTEGER NOT NULL,
+        last_poll_ms     INTEGER,
+        user_id          TEXT REFERENCES customers(user_id),
+        denied           INTEGER NOT NULL DEFAULT 0,
+        consumed         INTEGER NOT NULL DEFAULT 0
+    );
+    ALTER TABLE access_tokens ADD COLUMN client_id TEXT;
+    ALTER TABLE access_tokens ADD COLUMN family TEXT;
+    ALTER TABLE access_tokens ADD COLUMN scope TEXT;
+    CREATE INDEX access_tokens_by_family ON access_tokens(family);
+    CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
+    "#,
+    ),
+];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.
 pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
@@ -55,10 +108,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool, sqlx::Error> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
-        .await?;
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
     migrate(&pool).await?;
     Ok(pool)
 }
@@ -71,11 +121,10 @@ async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     .await?;
     for (version, sql) in MIGRATIONS {
         let mut tx = pool.begin().await?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
         if applied.is_some() {
             continue;
         }

@@ -51,11 +51,7 @@ impl IntoResponse for SandboxError {
         if let SandboxError::Database(error) = &self {
             tracing::error!(%error, "database error");
         }
-        (
-            status,
-            Json(json!({"error": code, "error_description": self.to_string()})),
-        )
-            .into_response()
+        (status, Json(json!({"error": code, "error_description": self.to_string()}))).into_response()
     }
 }
 

@@ -22,10 +22,7 @@ pub struct Faults {
 impl Faults {
     /// Queues `fault.times` copies of the fault for its path.
     pub fn inject(&self, fault: InjectFault) {
-        let mut queued = self
-            .queued
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queued = self.queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let queue = queued.entry(fault.path).or_default();
         for _ in 0..fault.times {
             queue.push_back(fault.fault.clone());
@@ -34,17 +31,11 @@ impl Faults {
 
     /// Drops every queued fault.
     pub fn clear(&self) {
-        self.queued
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clear();
+        self.queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     fn take(&self, path: &str) -> Option<FaultKind> {
-        let mut queued = self
-            .queued
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queued = self.queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let queue = queued.get_mut(path)?;
         let fault = queue.pop_front();
         if queue.is_empty() {
@@ -57,10 +48,7 @@ impl Faults {
 fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -70,46 +58,33 @@ pub async fn apply_faults(State(faults): State<Faults>, request: Request, next: 
         return next.run(request).await;
     };
     match fault {
-        FaultKind::Status {
-            status,
-            retry_after,
-        } => {
+        FaultKind::Status { status, retry_after } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = json_response(
-                status,
-                format!(r#"{{"error":"injected","error_description":"injected {status}"}}"#),
-            );
+            let mut response =
+                json_response(status, format!(r#"{{"error":"injected","error_description":"injected {status}"}}"#));
             if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             response
         }
-        FaultKind::MalformedJson => json_response(
-            StatusCode::OK,
-            r#"{"Entitlements": [ {"EntitlementId": oops"#,
-        ),
-        FaultKind::TruncatedJson => json_response(
-            StatusCode::OK,
-            r#"{"Entitlements":[{"EntitlementId":"e1","VendorProductId":"go"#,
-        ),
+        FaultKind::MalformedJson => json_response(StatusCode::OK, r#"{"Entitlements": [ {"EntitlementId": oops"#),
+        FaultKind::TruncatedJson => {
+            json_response(StatusCode::OK, r#"{"Entitlements":[{"EntitlementId":"e1","VendorProductId":"go"#)
+        }
         FaultKind::WrongContentType => {
             let mut response = next.run(request).await;
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             response
         }
         FaultKind::Oversized { bytes } => {
             let mut body = String::with_capacity(bytes + 32);
             body.push_str(r#"{"Entitlements":[],"Padding":""#);
-            body.extend(std::iter::repeat_n(
-                'x',
-                bytes.saturating_sub(body.len() + 2),
-            ));
+            body.extend(std::iter::repeat_n('x', bytes.saturating_sub(body.len() + 2)));
             body.push_str("\"}");
             json_response(StatusCode::OK, body)
+        }
+        FaultKind::Json { status, body } => {
+            json_response(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body.to_string())
         }
         FaultKind::Delay { millis } => {
             tokio::time::sleep(Duration::from_millis(millis)).await;

@@ -6,6 +6,9 @@
 //! Services emulated so far:
 //! - **Prime Gaming pull integration**: `GET /api/entitlements`, `POST /api/fulfill`, for access tokens the
 //!   sandbox issued (module [`prime_gaming`]).
+//! - **Login with Amazon**: `/ap/oa` sign-in and consent pages, `/auth/o2/token` (authorization code with
+//!   PKCE S256, refresh with rotation, device code), `/auth/o2/create/codepair` with its `/code` page, and
+//!   `/user/profile` (module [`lwa`]).
 //! - **Admin API** under `/admin` to seed offers, customers and claims, mint tokens, and inject faults
 //!   (module [`admin`]; shapes in `amazon_rewards_protocol::sandbox_admin`).
 //!
@@ -27,6 +30,8 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod faults;
+pub mod lwa;
+pub mod pages;
 pub mod prime_gaming;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -47,6 +52,10 @@ pub struct AppState {
     pub pool: SqlitePool,
     /// Faults queued through the admin API.
     pub faults: faults::Faults,
+    /// Login with Amazon lifetimes and pacing.
+    pub lwa: std::sync::Arc<lwa::LwaSettings>,
+    /// The sandbox's own base URL (for links such as the device `verification_uri`).
+    pub base_url: std::sync::Arc<str>,
 }
 
 /// Where the sandbox listens and keeps its data.
@@ -56,6 +65,8 @@ pub struct SandboxConfig {
     pub port: u16,
     /// SQLite database file (created if missing).
     pub database: PathBuf,
+    /// Login with Amazon lifetimes and pacing.
+    pub lwa: lwa::LwaSettings,
     /// Keeps a temporary directory alive for [`SandboxConfig::ephemeral`] configs.
     _temp_dir: Option<std::sync::Arc<TempDir>>,
 }
@@ -63,22 +74,14 @@ pub struct SandboxConfig {
 impl SandboxConfig {
     /// A sandbox on `port` (0 = ephemeral) storing its data in `database`.
     pub fn new(port: u16, database: impl Into<PathBuf>) -> Self {
-        Self {
-            port,
-            database: database.into(),
-            _temp_dir: None,
-        }
+        Self { port, database: database.into(), lwa: lwa::LwaSettings::default(), _temp_dir: None }
     }
 
     /// An ephemeral port and a fresh database in a temporary directory removed when the sandbox stops.
     pub fn ephemeral() -> std::io::Result<Self> {
         let dir = TempDir::new()?;
         let database = dir.path.join("sandbox.db");
-        Ok(Self {
-            port: 0,
-            database,
-            _temp_dir: Some(std::sync::Arc::new(dir)),
-        })
+        Ok(Self { port: 0, database, lwa: lwa::LwaSettings::default(), _temp_dir: Some(std::sync::Arc::new(dir)) })
     }
 }
 
@@ -115,24 +118,17 @@ pub enum StartError {
 
 /// The full router over a database: public APIs plus `/admin`.
 pub fn router(state: AppState) -> Router {
-    let public = prime_gaming::router().layer(axum::middleware::from_fn_with_state(
-        state.faults.clone(),
-        faults::apply_faults,
-    ));
+    let public = prime_gaming::router()
+        .merge(lwa::router())
+        .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     Router::new()
         .merge(public)
-        .nest(
-            amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
-            admin::router(),
-        )
+        .nest(amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX, admin::router().merge(lwa::admin_router()))
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }
 
-async fn trace_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     // The path only: query strings may carry codes or tokens and never reach the log.
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -178,6 +174,8 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
     let app = router(AppState {
         pool: pool.clone(),
         faults: faults::Faults::default(),
+        lwa: std::sync::Arc::new(config.lwa.clone()),
+        base_url: format!("http://{addr}").into(),
     });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -191,12 +189,7 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
         pool.close().await;
     });
     tracing::info!(%addr, "amazon sandbox listening");
-    Ok(RunningSandbox {
-        addr,
-        shutdown: Some(shutdown),
-        task,
-        _config: config,
-    })
+    Ok(RunningSandbox { addr, shutdown: Some(shutdown), task, _config: config })
 }
 
 /// A sandbox running on its own thread and Tokio runtime, for callers that are not async
@@ -218,19 +211,13 @@ impl Sandbox {
         let running = runtime.block_on(serve(config))?;
         let url = running.url();
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("amazon-sandbox".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let _ = stopped.await;
-                    running.shutdown().await;
-                });
-            })?;
-        Ok(Self {
-            url,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        let thread = std::thread::Builder::new().name("amazon-sandbox".into()).spawn(move || {
+            runtime.block_on(async move {
+                let _ = stopped.await;
+                running.shutdown().await;
+            });
+        })?;
+        Ok(Self { url, shutdown: Some(shutdown), thread: Some(thread) })
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -259,10 +246,12 @@ impl Drop for Sandbox {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

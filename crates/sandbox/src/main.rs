@@ -13,11 +13,7 @@ struct Args {
     #[arg(long, env = "AMAZON_SANDBOX_PORT", default_value_t = 8787)]
     port: u16,
     /// SQLite database file, created if missing.
-    #[arg(
-        long,
-        env = "AMAZON_SANDBOX_DATABASE",
-        default_value = "amazon-sandbox.db"
-    )]
+    #[arg(long, env = "AMAZON_SANDBOX_DATABASE", default_value = "amazon-sandbox.db")]
     database: PathBuf,
 }
 
@@ -25,9 +21,7 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
     let sandbox = serve(SandboxConfig::new(args.port, args.database)).await?;

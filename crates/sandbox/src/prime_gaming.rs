@@ -5,9 +5,8 @@
 //! reporting an entitlement again answers `SUCCESS` and only bumps its report counter.
 
 use amazon_rewards_protocol::prime_gaming::{
-    ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest,
-    FulfillResponse, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdateResult,
-    NextInstruction,
+    ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
+    FulfillmentStatus, FulfillmentStatusUpdateResult, NextInstruction,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
@@ -29,9 +28,7 @@ pub const MAX_UPDATES_PER_CALL: usize = 1000;
 
 /// Routes of this service.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(ENTITLEMENTS_PATH, get(list_entitlements))
-        .route(FULFILL_PATH, post(fulfill))
+    Router::new().route(ENTITLEMENTS_PATH, get(list_entitlements)).route(FULFILL_PATH, post(fulfill))
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,9 +46,7 @@ fn parse_next_token(token: Option<&str>) -> SandboxResult<i64> {
             .strip_prefix("after-")
             .and_then(|seq| seq.parse::<i64>().ok())
             .filter(|seq| *seq >= 0)
-            .ok_or_else(|| {
-                SandboxError::BadRequest("nextToken is not one this server issued".into())
-            }),
+            .ok_or_else(|| SandboxError::BadRequest("nextToken is not one this server issued".into())),
     }
 }
 
@@ -62,10 +57,7 @@ async fn list_entitlements(
 ) -> SandboxResult<Json<EntitlementsPage>> {
     let user_id = authenticated_customer(&state.pool, &headers).await?;
     let after = parse_next_token(query.next_token.as_deref())?;
-    let page_size = query
-        .page_size
-        .unwrap_or(DEFAULT_PAGE_SIZE)
-        .clamp(1, MAX_PAGE_SIZE);
+    let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT seq, entitlement_id, sku FROM entitlements
          WHERE user_id = ? AND fulfilled_at IS NULL AND seq > ?
@@ -78,8 +70,7 @@ async fn list_entitlements(
     .await?;
     let has_more = rows.len() > page_size as usize;
     let rows = &rows[..rows.len().min(page_size as usize)];
-    let next_token =
-        has_more.then(|| format!("after-{}", rows.last().map(|r| r.0).unwrap_or(after)));
+    let next_token = has_more.then(|| format!("after-{}", rows.last().map(|r| r.0).unwrap_or(after)));
     let entitlements = rows
         .iter()
         .map(|(_, entitlement_id, sku)| Entitlement {
@@ -88,10 +79,7 @@ async fn list_entitlements(
             next_instruction: NextInstruction::Fulfill,
         })
         .collect();
-    Ok(Json(EntitlementsPage {
-        entitlements,
-        next_token,
-    }))
+    Ok(Json(EntitlementsPage { entitlements, next_token }))
 }
 
 async fn fulfill(
@@ -102,9 +90,7 @@ async fn fulfill(
     let user_id = authenticated_customer(&state.pool, &headers).await?;
     let Json(request) = body?;
     if request.fulfillment_status_updates.len() > MAX_UPDATES_PER_CALL {
-        return Err(SandboxError::BadRequest(format!(
-            "at most {MAX_UPDATES_PER_CALL} updates per call"
-        )));
+        return Err(SandboxError::BadRequest(format!("at most {MAX_UPDATES_PER_CALL} updates per call")));
     }
     let now = crate::now_secs();
     let mut tx = state.pool.begin().await?;
@@ -116,9 +102,7 @@ async fn fulfill(
             reason: Some(reason.to_owned()),
         };
         if update.fulfillment_status != FulfillmentStatus::Fulfilled {
-            results.push(error(
-                "Prime Gaming entitlements can only be reported FULFILLED",
-            ));
+            results.push(error("Prime Gaming entitlements can only be reported FULFILLED"));
             continue;
         }
         let updated = sqlx::query(
@@ -141,7 +125,5 @@ async fn fulfill(
         }
     }
     tx.commit().await?;
-    Ok(Json(FulfillResponse {
-        fulfillment_status_update_results: results,
-    }))
+    Ok(Json(FulfillResponse { fulfillment_status_update_results: results }))
 }

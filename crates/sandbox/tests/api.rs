@@ -1,12 +1,12 @@
 //! The sandbox's HTTP API, over real HTTP on loopback, with its database file.
 
 use amazon_rewards_protocol::prime_gaming::{
-    ACCESS_TOKEN_HEADER, EntitlementsPage, FulfillRequest, FulfillResponse, FulfillResult,
-    FulfillmentStatus, FulfillmentStatusUpdate,
+    ACCESS_TOKEN_HEADER, EntitlementsPage, FulfillRequest, FulfillResponse, FulfillResult, FulfillmentStatus,
+    FulfillmentStatusUpdate,
 };
 use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, Customer, EntitlementStatus, GrantEntitlement,
-    GrantedEntitlements, MintToken, MintedToken,
+    CreateCustomer, CreateOffer, Customer, EntitlementStatus, GrantEntitlement, GrantedEntitlements, MintToken,
+    MintedToken,
 };
 use amazon_rewards_sandbox::{SandboxConfig, serve};
 use reqwest::StatusCode;
@@ -19,45 +19,23 @@ struct Client {
 
 impl Client {
     async fn admin<B: serde::Serialize>(&self, path: &str, body: &B) -> reqwest::Response {
-        self.http
-            .post(format!("{}/admin{path}", self.url))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(format!("{}/admin{path}", self.url)).json(body).send().await.unwrap()
     }
 
     async fn customer(&self, email: &str) -> Customer {
-        let body = CreateCustomer {
-            email: email.into(),
-            name: "N".into(),
-            password: "pw".into(),
-        };
+        let body = CreateCustomer { email: email.into(), name: "N".into(), password: "pw".into() };
         self.admin("/customers", &body).await.json().await.unwrap()
     }
 
     async fn token(&self, user: &str, expires_in: i64) -> String {
-        let minted: MintedToken = self
-            .admin(
-                &format!("/customers/{user}/tokens"),
-                &MintToken { expires_in },
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let minted: MintedToken =
+            self.admin(&format!("/customers/{user}/tokens"), &MintToken { expires_in }).await.json().await.unwrap();
         minted.access_token
     }
 
     async fn grant(&self, user: &str, sku: &str, count: u32) -> Vec<String> {
         let granted: GrantedEntitlements = self
-            .admin(
-                &format!("/customers/{user}/entitlements"),
-                &GrantEntitlement {
-                    sku: sku.into(),
-                    count,
-                },
-            )
+            .admin(&format!("/customers/{user}/entitlements"), &GrantEntitlement { sku: sku.into(), count })
             .await
             .json()
             .await
@@ -100,35 +78,14 @@ impl Client {
 #[tokio::test]
 async fn admin_input_is_validated() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db")))
-        .await
-        .unwrap();
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: sandbox.url(),
-    };
-    let bad_sku = c
-        .admin(
-            "/offers",
-            &CreateOffer {
-                sku: "no spaces".into(),
-                title: "t".into(),
-            },
-        )
-        .await;
+    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db"))).await.unwrap();
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
+    let bad_sku = c.admin("/offers", &CreateOffer { sku: "no spaces".into(), title: "t".into() }).await;
     assert_eq!(bad_sku.status(), StatusCode::BAD_REQUEST);
     let body: Value = bad_sku.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
     assert_eq!(
-        c.admin(
-            "/offers",
-            &CreateOffer {
-                sku: "ok-1".into(),
-                title: "t".into()
-            }
-        )
-        .await
-        .status(),
+        c.admin("/offers", &CreateOffer { sku: "ok-1".into(), title: "t".into() }).await.status(),
         StatusCode::CREATED
     );
     let alice = c.customer("alice@example.com").await;
@@ -136,27 +93,13 @@ async fn admin_input_is_validated() {
     let again = c
         .admin(
             "/customers",
-            &CreateCustomer {
-                email: "alice@example.com".into(),
-                name: "A".into(),
-                password: "x".into(),
-            },
+            &CreateCustomer { email: "alice@example.com".into(), name: "A".into(), password: "x".into() },
         )
         .await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    let unknown_offer = c
-        .admin(
-            &format!("/customers/{}/entitlements", alice.user_id),
-            &json!({"sku": "nope"}),
-        )
-        .await;
+    let unknown_offer = c.admin(&format!("/customers/{}/entitlements", alice.user_id), &json!({"sku": "nope"})).await;
     assert_eq!(unknown_offer.status(), StatusCode::NOT_FOUND);
-    let unknown_customer = c
-        .admin(
-            "/customers/amzn1.account.NOPE/entitlements",
-            &json!({"sku": "ok-1"}),
-        )
-        .await;
+    let unknown_customer = c.admin("/customers/amzn1.account.NOPE/entitlements", &json!({"sku": "ok-1"})).await;
     assert_eq!(unknown_customer.status(), StatusCode::NOT_FOUND);
     let malformed = c
         .http
@@ -167,12 +110,8 @@ async fn admin_input_is_validated() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
-    let zero = c
-        .admin(
-            &format!("/customers/{}/entitlements", alice.user_id),
-            &json!({"sku": "ok-1", "count": 0}),
-        )
-        .await;
+    let zero =
+        c.admin(&format!("/customers/{}/entitlements", alice.user_id), &json!({"sku": "ok-1", "count": 0})).await;
     assert_eq!(zero.status(), StatusCode::BAD_REQUEST);
     sandbox.shutdown().await;
 }
@@ -180,56 +119,23 @@ async fn admin_input_is_validated() {
 #[tokio::test]
 async fn entitlements_need_a_valid_token_of_this_customer() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db")))
-        .await
-        .unwrap();
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: sandbox.url(),
-    };
-    c.admin(
-        "/offers",
-        &CreateOffer {
-            sku: "gold".into(),
-            title: "Gold".into(),
-        },
-    )
-    .await;
+    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db"))).await.unwrap();
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
+    c.admin("/offers", &CreateOffer { sku: "gold".into(), title: "Gold".into() }).await;
     let alice = c.customer("alice@example.com").await;
     let bob = c.customer("bob@example.com").await;
     let alice_ids = c.grant(&alice.user_id, "gold", 2).await;
     let bob_token = c.token(&bob.user_id, 3600).await;
     let expired = c.token(&alice.user_id, -5).await;
 
-    let missing = c
-        .http
-        .get(format!("{}/api/entitlements", c.url))
-        .send()
-        .await
-        .unwrap();
+    let missing = c.http.get(format!("{}/api/entitlements", c.url)).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        c.list("Atza|forged", "").await.status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        c.list(&expired, "").await.status(),
-        StatusCode::BAD_REQUEST,
-        "expired → 400 as on Amazon"
-    );
-    assert_eq!(
-        c.list(&"A".repeat(5000), "").await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(c.list("Atza|forged", "").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(c.list(&expired, "").await.status(), StatusCode::BAD_REQUEST, "expired → 400 as on Amazon");
+    assert_eq!(c.list(&"A".repeat(5000), "").await.status(), StatusCode::BAD_REQUEST);
 
     // Bearer works too.
-    let bearer = c
-        .http
-        .get(format!("{}/api/entitlements", c.url))
-        .bearer_auth(&bob_token)
-        .send()
-        .await
-        .unwrap();
+    let bearer = c.http.get(format!("{}/api/entitlements", c.url)).bearer_auth(&bob_token).send().await.unwrap();
     assert_eq!(bearer.status(), StatusCode::OK);
     let bob_page: EntitlementsPage = bearer.json().await.unwrap();
     assert!(bob_page.entitlements.is_empty(), "bob sees none of alice's");
@@ -240,8 +146,7 @@ async fn entitlements_need_a_valid_token_of_this_customer() {
         response
             .fulfillment_status_update_results
             .iter()
-            .all(|r| r.result == FulfillResult::Error
-                && r.reason.as_deref() == Some("UNKNOWN_ENTITLEMENT"))
+            .all(|r| r.result == FulfillResult::Error && r.reason.as_deref() == Some("UNKNOWN_ENTITLEMENT"))
     );
     sandbox.shutdown().await;
 }
@@ -249,21 +154,9 @@ async fn entitlements_need_a_valid_token_of_this_customer() {
 #[tokio::test]
 async fn listing_pages_and_fulfilment_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
-    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db")))
-        .await
-        .unwrap();
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: sandbox.url(),
-    };
-    c.admin(
-        "/offers",
-        &CreateOffer {
-            sku: "gold".into(),
-            title: "Gold".into(),
-        },
-    )
-    .await;
+    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db"))).await.unwrap();
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
+    c.admin("/offers", &CreateOffer { sku: "gold".into(), title: "Gold".into() }).await;
     let alice = c.customer("alice@example.com").await;
     let ids = c.grant(&alice.user_id, "gold", 25).await;
     let token = c.token(&alice.user_id, 3600).await;
@@ -273,12 +166,7 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
     loop {
         let response = c.list(&token, &query).await;
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
-        );
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
         let page: EntitlementsPage = response.json().await.unwrap();
         assert!(page.entitlements.len() <= 10);
         seen.extend(page.entitlements.into_iter().map(|e| e.entitlement_id));
@@ -288,38 +176,18 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
         }
     }
     assert_eq!(seen, ids, "every entitlement once, oldest first");
-    assert_eq!(
-        c.list(&token, "?nextToken=garbage").await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(c.list(&token, "?nextToken=garbage").await.status(), StatusCode::BAD_REQUEST);
 
     let first = c.fulfill(&token, &ids[..5]).await;
-    assert!(
-        first
-            .fulfillment_status_update_results
-            .iter()
-            .all(|r| r.result == FulfillResult::Success)
-    );
+    assert!(first.fulfillment_status_update_results.iter().all(|r| r.result == FulfillResult::Success));
     let again = c.fulfill(&token, &ids[..5]).await;
-    assert!(
-        again
-            .fulfillment_status_update_results
-            .iter()
-            .all(|r| r.result == FulfillResult::Success)
-    );
+    assert!(again.fulfillment_status_update_results.iter().all(|r| r.result == FulfillResult::Success));
     let page: EntitlementsPage = c.list(&token, "?pageSize=1000").await.json().await.unwrap();
-    assert_eq!(
-        page.entitlements.len(),
-        20,
-        "fulfilled entitlements are no longer returned"
-    );
+    assert_eq!(page.entitlements.len(), 20, "fulfilled entitlements are no longer returned");
 
     let statuses: Vec<EntitlementStatus> = c
         .http
-        .get(format!(
-            "{}/admin/customers/{}/entitlements",
-            c.url, alice.user_id
-        ))
+        .get(format!("{}/admin/customers/{}/entitlements", c.url, alice.user_id))
         .send()
         .await
         .unwrap()
@@ -339,16 +207,10 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
             .send()
     };
     assert_eq!(
-        post("{\"FulfillmentStatusUpdates\":[", "application/json")
-            .await
-            .unwrap()
-            .status(),
+        post("{\"FulfillmentStatusUpdates\":[", "application/json").await.unwrap().status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        post("{}", "text/plain").await.unwrap().status(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE
-    );
+    assert_eq!(post("{}", "text/plain").await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let revoked = c
         .http
         .post(format!("{}/api/fulfill", c.url))
@@ -358,13 +220,9 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
         .await
         .unwrap();
     let revoked: FulfillResponse = revoked.json().await.unwrap();
-    assert_eq!(
-        revoked.fulfillment_status_update_results[0].result,
-        FulfillResult::Error
-    );
-    let too_many: Vec<Value> = (0..1001)
-        .map(|i| json!({"EntitlementId": format!("x{i}"), "FulfillmentStatus": "FULFILLED"}))
-        .collect();
+    assert_eq!(revoked.fulfillment_status_update_results[0].result, FulfillResult::Error);
+    let too_many: Vec<Value> =
+        (0..1001).map(|i| json!({"EntitlementId": format!("x{i}"), "FulfillmentStatus": "FULFILLED"})).collect();
     let response = c
         .http
         .post(format!("{}/api/fulfill", c.url))
@@ -382,18 +240,8 @@ async fn data_survives_a_restart_on_the_same_database_file() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("persist.db");
     let sandbox = serve(SandboxConfig::new(0, &database)).await.unwrap();
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: sandbox.url(),
-    };
-    c.admin(
-        "/offers",
-        &CreateOffer {
-            sku: "gold".into(),
-            title: "Gold".into(),
-        },
-    )
-    .await;
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
+    c.admin("/offers", &CreateOffer { sku: "gold".into(), title: "Gold".into() }).await;
     let alice = c.customer("alice@example.com").await;
     let ids = c.grant(&alice.user_id, "gold", 3).await;
     let token = c.token(&alice.user_id, 3600).await;
@@ -402,28 +250,17 @@ async fn data_survives_a_restart_on_the_same_database_file() {
     sandbox.shutdown().await;
 
     let sandbox = serve(SandboxConfig::new(0, &database)).await.unwrap();
-    let c = Client {
-        http: reqwest::Client::new(),
-        url: sandbox.url(),
-    };
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
     let page: EntitlementsPage = c.list(&token, "").await.json().await.unwrap();
-    assert_eq!(
-        page.entitlements
-            .iter()
-            .map(|e| e.entitlement_id.clone())
-            .collect::<Vec<_>>(),
-        ids[1..]
-    );
+    assert_eq!(page.entitlements.iter().map(|e| e.entitlement_id.clone()).collect::<Vec<_>>(), ids[1..]);
     sandbox.shutdown().await;
 
     let pool = amazon_rewards_sandbox::db::open(&database).await.unwrap();
-    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version").fetch_all(&pool).await.unwrap();
     assert_eq!(
         versions,
-        vec![amazon_rewards_sandbox::db::latest_version()],
+        (1..=amazon_rewards_sandbox::db::latest_version()).collect::<Vec<_>>(),
         "each migration applied once"
     );
 }
