@@ -50,6 +50,60 @@ pub enum LedgerStep {
 /// Called at each [`LedgerStep`], on whichever thread reaches it.
 pub type StepObserver = Arc<dyn Fn(LedgerStep) + Send + Sync>;
 
+/// Login with Amazon settings.
+#[derive(Clone)]
+pub struct LoginConfig {
+    /// The authorization page, `https://www.amazon.com/ap/oa` in production.
+    pub authorize_url: String,
+    /// Base of the token, code-pair and profile endpoints, `https://api.amazon.com` in production.
+    pub api_url: String,
+    /// Scopes asked for. Default `games::prime profile`.
+    pub scopes: Vec<String>,
+    /// Path of the loopback redirect URI (`http://127.0.0.1:{port}{path}`); register
+    /// `http://127.0.0.1{path}` with the security profile. Default `/amazon-rewards/callback`.
+    pub redirect_path: String,
+    /// How long the loopback listener waits for the player to finish in the browser. Default 5 min.
+    pub browser_timeout: Duration,
+    /// Refresh the access token this long before it expires. Default 5 min.
+    pub refresh_margin: Duration,
+    /// How the browser is opened. Default: the system browser.
+    pub open_browser: crate::auth::BrowserOpener,
+    /// Resume the last signed-in player's saved session at startup. Default true.
+    pub restore_session: bool,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            authorize_url: "https://www.amazon.com/ap/oa".into(),
+            api_url: "https://api.amazon.com".into(),
+            scopes: vec![
+                amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into(),
+                amazon_rewards_protocol::lwa::SCOPE_PROFILE.into(),
+            ],
+            redirect_path: "/amazon-rewards/callback".into(),
+            browser_timeout: Duration::from_secs(300),
+            refresh_margin: Duration::from_secs(300),
+            open_browser: crate::auth::system_browser(),
+            restore_session: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for LoginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginConfig")
+            .field("authorize_url", &self.authorize_url)
+            .field("api_url", &self.api_url)
+            .field("scopes", &self.scopes)
+            .field("redirect_path", &self.redirect_path)
+            .field("browser_timeout", &self.browser_timeout)
+            .field("refresh_margin", &self.refresh_margin)
+            .field("restore_session", &self.restore_session)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Settings of the plugin, inserted as a resource by [`AmazonRewardsPlugin`](crate::AmazonRewardsPlugin).
 #[derive(Resource, Clone)]
 pub struct RewardsConfig {
@@ -58,6 +112,8 @@ pub struct RewardsConfig {
     pub entitlements_url: String,
     /// The game's Login with Amazon client id (security profile).
     pub client_id: String,
+    /// Login with Amazon endpoints and behaviour.
+    pub login: LoginConfig,
     /// Pull pacing.
     pub pacing: PullPacing,
     /// Timeout of one HTTP request, connection included. Default 15 s.
@@ -85,6 +141,7 @@ impl Default for RewardsConfig {
         Self {
             entitlements_url: "http://127.0.0.1:8787".into(),
             client_id: String::new(),
+            login: LoginConfig::default(),
             pacing: PullPacing::default(),
             request_timeout: Duration::from_secs(15),
             max_response_bytes: 8 * 1024 * 1024,
@@ -104,6 +161,7 @@ impl std::fmt::Debug for RewardsConfig {
         f.debug_struct("RewardsConfig")
             .field("entitlements_url", &self.entitlements_url)
             .field("client_id", &self.client_id)
+            .field("login", &self.login)
             .field("pacing", &self.pacing)
             .field("request_timeout", &self.request_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
@@ -114,6 +172,14 @@ impl std::fmt::Debug for RewardsConfig {
 }
 
 impl RewardsConfig {
+    /// Points every Amazon endpoint (entitlements and Login with Amazon) at one base URL, e.g. the sandbox.
+    pub fn use_amazon_at(&mut self, base_url: &str) {
+        let base = base_url.trim_end_matches('/');
+        self.entitlements_url = base.to_owned();
+        self.login.authorize_url = format!("{base}{}", amazon_rewards_protocol::lwa::AUTHORIZE_PATH);
+        self.login.api_url = base.to_owned();
+    }
+
     /// The directory holding per-player ledgers: [`RewardsConfig::data_dir`] or the OS data dir.
     pub fn resolved_data_dir(&self) -> Option<PathBuf> {
         if let Some(dir) = &self.data_dir {

@@ -17,7 +17,7 @@ use bevy::asset::LoadState;
 use bevy::prelude::*;
 use bevy::window::WindowFocused;
 
-use crate::auth::PlayerSession;
+use crate::auth::{LoginInbox, PlayerSession};
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::entitlements::{
     EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
@@ -142,6 +142,7 @@ pub(crate) fn receive_background_results(
     mut pulled: MessageWriter<PullCompleted>,
     mut fulfilled: MessageWriter<EntitlementFulfilled>,
     mut errors: MessageWriter<RewardsError>,
+    mut login_inbox: ResMut<LoginInbox>,
 ) {
     while let Ok(result) = results.0.try_recv() {
         let fulfilment = &mut *fulfilment;
@@ -217,6 +218,7 @@ pub(crate) fn receive_background_results(
                 }
                 status.pending_reports = fulfilment.report_queue.len();
             }
+            BackgroundResult::Login(update) => login_inbox.0.push(update),
             BackgroundResult::Ledger(event) => match event {
                 LedgerEvent::Opened { session, ledger } => {
                     if session != fulfilment.session {

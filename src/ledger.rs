@@ -7,8 +7,7 @@
 //! it changes and learns what is durable from [`LedgerEvent`]s, so no frame waits on the disk.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
@@ -122,55 +121,14 @@ impl LedgerFile {
 
     /// Replaces the file at `path` atomically with this ledger, readable by the owner only.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        create_private_dir(dir)?;
-        let temporary = path.with_extension(format!("json.tmp-{}", std::process::id()));
         let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        let written = (|| {
-            let mut file = private_file(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            fs::rename(&temporary, path)?;
-            File::open(dir)?.sync_all()
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&temporary);
-        }
-        written
+        crate::storage::write_private(path, &bytes)
     }
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-    }
-    #[cfg(not(unix))]
-    {
-        fs::create_dir_all(dir)
-    }
-}
-
-fn private_file(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// The ledger path of `player_id` under `data_dir`. Player ids are reduced to a safe file name.
+/// The ledger path of `player_id` under `data_dir`.
 pub fn ledger_path(data_dir: &Path, player_id: &str) -> PathBuf {
-    let safe: String = player_id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
-        .collect();
-    let safe = if safe.is_empty() || safe.starts_with('.') { format!("p{safe}") } else { safe };
-    data_dir.join("players").join(safe).join(LEDGER_FILE)
+    crate::storage::player_dir(data_dir, player_id).join(LEDGER_FILE)
 }
 
 /// A change sent to the writer.

@@ -11,11 +11,13 @@ pub mod inventory;
 pub mod ledger;
 pub mod pacing;
 mod runtime;
+mod storage;
 
 use bevy::asset::AssetApp;
 use bevy::prelude::*;
 use bevy::window::WindowFocused;
 
+use crate::auth::{LoginEvent, LoginInbox, LoginRequest, LoginState};
 use crate::config::{PullPacing, RewardsConfig};
 use crate::entitlements::{
     EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
@@ -25,8 +27,10 @@ use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
 
 /// Everything a game usually touches.
 pub mod prelude {
-    pub use crate::auth::{AccessToken, PlayerSession};
-    pub use crate::config::{PullPacing, RewardsConfig};
+    pub use crate::auth::{
+        AccessToken, AmazonAccount, LoginError, LoginEvent, LoginMethod, LoginRequest, LoginState, PlayerSession,
+    };
+    pub use crate::config::{LoginConfig, PullPacing, RewardsConfig};
     pub use crate::entitlements::{
         AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
         StoreVisited,
@@ -73,6 +77,13 @@ impl AmazonRewardsPlugin {
     #[must_use]
     pub fn with_entitlements_url(mut self, url: impl Into<String>) -> Self {
         self.config.entitlements_url = url.into();
+        self
+    }
+
+    /// Points every Amazon endpoint (entitlements, Login with Amazon) at one base URL, such as the sandbox's.
+    #[must_use]
+    pub fn with_amazon_at(mut self, base_url: &str) -> Self {
+        self.config.use_amazon_at(base_url);
         self
     }
 
@@ -123,6 +134,9 @@ impl Plugin for AmazonRewardsPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(self.config.clone())
             .init_resource::<RewardsStatus>()
+            .init_resource::<LoginInbox>()
+            .add_message::<LoginRequest>()
+            .add_message::<LoginEvent>()
             .init_asset::<ItemCatalog>()
             .register_asset_loader(ItemCatalogLoader)
             .add_message::<PullEntitlements>()
@@ -138,12 +152,23 @@ impl Plugin for AmazonRewardsPlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    fulfilment::receive_background_results.in_set(AmazonRewardsSystems::Receive),
+                    (fulfilment::receive_background_results, auth::drive_login)
+                        .chain()
+                        .in_set(AmazonRewardsSystems::Receive),
                     fulfilment::apply_grants.run_if(fulfilment::grants_waiting).in_set(AmazonRewardsSystems::Apply),
                 ),
             )
             .add_systems(PostUpdate, fulfilment::send_requests.in_set(AmazonRewardsSystems::Send))
             .add_observer(fulfilment::on_recipient_added);
+    }
+
+    fn finish(&self, app: &mut App) {
+        // After every plugin is built, so the game may add DefaultPlugins (with StatesPlugin) before or after us.
+        if app.is_plugin_added::<bevy::state::app::StatesPlugin>() {
+            app.init_state::<LoginState>();
+        } else {
+            warn!("StatesPlugin is missing: LoginState is not tracked (LoginEvent messages still are)");
+        }
     }
 }
 
@@ -155,6 +180,11 @@ fn start_background_work(world: &mut World) {
     let writer = ledger::LedgerWriter::spawn(runtime.sender(), config.clone())
         .expect("cannot start the rewards ledger writer thread");
     let fulfilment = fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
+    let mut login = auth::LoginFlow::new(&config).expect("cannot build the login HTTP client");
+    if config.login.restore_session {
+        login.restore(&runtime);
+    }
+    world.insert_resource(login);
     let catalog = world.resource::<AssetServer>().load::<ItemCatalog>(config.catalog_path.clone());
     world.insert_resource(CatalogHandle(catalog));
     world.insert_resource(runtime);

@@ -8,6 +8,7 @@ use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse};
 use bevy::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use crate::auth::LoginUpdate;
 use crate::error::ApiError;
 use crate::ledger::LedgerEvent;
 use crate::pacing::PullReason;
@@ -20,6 +21,8 @@ pub(crate) enum BackgroundResult {
     ReportFinished { session: u64, entitlement_ids: Vec<String>, result: Result<FulfillResponse, ApiError> },
     /// The ledger writer answered.
     Ledger(LedgerEvent),
+    /// Login progress or results.
+    Login(LoginUpdate),
 }
 
 /// The Tokio runtime the plugin's network work runs on, and the sending half of the bridge.
@@ -49,14 +52,24 @@ impl RewardsRuntime {
     }
 
     /// Runs `work` in the background and sends its result back to the main thread.
-    pub(crate) fn spawn<F>(&self, work: F)
+    pub(crate) fn spawn<F>(&self, work: F) -> tokio::task::AbortHandle
     where
         F: Future<Output = BackgroundResult> + Send + 'static,
     {
         let sender = self.sender.clone();
-        self.runtime.spawn(async move {
-            // The app may have exited meanwhile; then nobody is waiting for the result.
-            let _ = sender.send(work.await);
-        });
+        self.runtime
+            .spawn(async move {
+                // The app may have exited meanwhile; then nobody is waiting for the result.
+                let _ = sender.send(work.await);
+            })
+            .abort_handle()
+    }
+
+    /// Runs `work` in the background with no result for the main thread.
+    pub(crate) fn spawn_detached<F>(&self, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(work);
     }
 }

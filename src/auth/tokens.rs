@@ -1,0 +1,76 @@
+//! The token store: a player's Login with Amazon tokens and profile in `players/<id>/tokens.json` under the
+//! data dir (owner-only, replaced atomically), plus a `current_player` file naming who to sign back in.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage;
+
+const TOKENS_FILE: &str = "tokens.json";
+const CURRENT_PLAYER_FILE: &str = "current_player";
+
+/// What is kept for a signed-in player. `Debug` never shows the tokens.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredTokens {
+    pub user_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    pub access_token: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for StoredTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTokens")
+            .field("user_id", &self.user_id)
+            .field("expires_at", &self.expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Where `user_id`'s tokens live.
+pub fn tokens_path(data_dir: &Path, user_id: &str) -> PathBuf {
+    storage::player_dir(data_dir, user_id).join(TOKENS_FILE)
+}
+
+/// Saves the tokens and makes their player the one restored at the next start.
+pub(crate) fn save(data_dir: &Path, tokens: &StoredTokens) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(tokens).map_err(std::io::Error::other)?;
+    storage::write_private(&tokens_path(data_dir, &tokens.user_id), &bytes)?;
+    storage::write_private(&data_dir.join(CURRENT_PLAYER_FILE), tokens.user_id.as_bytes())
+}
+
+/// The tokens of the player who was signed in last, if any.
+pub(crate) fn load_current(data_dir: &Path) -> std::io::Result<Option<StoredTokens>> {
+    let user_id = match std::fs::read_to_string(data_dir.join(CURRENT_PLAYER_FILE)) {
+        Ok(user_id) => user_id,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match std::fs::read(tokens_path(data_dir, user_id.trim())) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Forgets `user_id`'s tokens (sign-out, or a refresh token the server refused).
+pub(crate) fn delete(data_dir: &Path, user_id: &str) -> std::io::Result<()> {
+    storage::remove(&tokens_path(data_dir, user_id))?;
+    let current = data_dir.join(CURRENT_PLAYER_FILE);
+    if std::fs::read_to_string(&current).is_ok_and(|id| id.trim() == user_id) {
+        storage::remove(&current)?;
+    }
+    Ok(())
+}
