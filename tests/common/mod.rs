@@ -189,3 +189,124 @@ pub fn settled(app: &App) -> bool {
     let status = app.world().resource::<RewardsStatus>();
     status.ledger_ready && !status.pulling && status.pending_grants == 0 && status.pending_reports == 0
 }
+
+pub mod webdriver;
+
+/// The client id the login tests register, and the redirect URI of its security profile.
+pub const CLIENT_ID: &str = "amzn1.application-oa2-client.test";
+pub const REGISTERED_REDIRECT: &str = "http://127.0.0.1/amazon-rewards/callback";
+
+impl Fixture {
+    /// Registers the game's LWA client with the loopback redirect URI.
+    pub fn register_client(&self) {
+        let client = amazon_rewards_protocol::sandbox_admin::RegisterClient {
+            client_id: CLIENT_ID.into(),
+            client_secret: None,
+            redirect_uris: vec![REGISTERED_REDIRECT.into()],
+            name: "Rewards Test Game".into(),
+        };
+        let url = format!("{}/admin/clients", self.sandbox.url());
+        let status = self.runtime.block_on(async { self.http.post(&url).json(&client).send().await.unwrap().status() });
+        assert!(status.is_success(), "{status}");
+    }
+
+    /// Plays the browser's part over plain HTTP: signs in on the authorize page and allows access.
+    /// Returns the redirect URL (to the game's loopback listener) carrying the code.
+    pub fn consent_over_http(&self, authorize_url: &str, email: &str, password: &str) -> String {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        self.runtime.block_on(async {
+            let authorize = url::Url::parse(authorize_url).unwrap();
+            let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+            form.push(("email".into(), email.into()));
+            form.push(("password".into(), password.into()));
+            let consent = http.post(format!("{}/ap/signin", self.sandbox.url())).form(&form).send().await.unwrap();
+            assert!(consent.status().is_success(), "sign-in: {}", consent.status());
+            let html = consent.text().await.unwrap();
+            let ticket = html.split(r#"name="ticket" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+            form.retain(|(k, _)| k != "email" && k != "password");
+            form.push(("ticket".into(), ticket));
+            form.push(("decision".into(), "allow".into()));
+            let answer = http.post(format!("{}/ap/consent", self.sandbox.url())).form(&form).send().await.unwrap();
+            answer.headers()["location"].to_str().unwrap().to_owned()
+        })
+    }
+
+    /// A full sign-in over HTTP (authorization code + PKCE), as a game would do it: returns the tokens.
+    pub fn tokens_over_http(&self, email: &str, password: &str) -> amazon_rewards_protocol::lwa::TokenResponse {
+        use base64::Engine;
+        use sha2::Digest;
+        let verifier = "k".repeat(64);
+        let challenge =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:1/amazon-rewards/callback";
+        let mut authorize = url::Url::parse(&format!("{}/ap/oa", self.sandbox.url())).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("scope", "games::prime profile")
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "s")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let location = url::Url::parse(&self.consent_over_http(authorize.as_str(), email, password)).unwrap();
+        let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let url = format!("{}/auth/o2/token", self.sandbox.url());
+        self.runtime.block_on(async {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", CLIENT_ID),
+            ];
+            self.http.post(&url).form(&form).send().await.unwrap().json().await.unwrap()
+        })
+    }
+
+    /// Runs a GET on the sandbox admin API.
+    pub fn admin_get(&self, path: &str) -> serde_json::Value {
+        let url = format!("{}/admin{path}", self.sandbox.url());
+        self.runtime.block_on(async { self.http.get(&url).send().await.unwrap().json().await.unwrap() })
+    }
+
+    /// Submits the device-code page as the player would.
+    pub fn enter_device_code(&self, user_code: &str, email: &str, password: &str) {
+        let url = format!("{}/code", self.sandbox.url());
+        let status = self.runtime.block_on(async {
+            let form = [("user_code", user_code), ("email", email), ("password", password), ("decision", "allow")];
+            self.http.post(&url).form(&form).send().await.unwrap().status()
+        });
+        assert!(status.is_success(), "{status}");
+    }
+}
+
+/// A config pointing every endpoint at the sandbox, with the test client id.
+pub fn login_config(sandbox_url: &str, data_dir: &Path) -> RewardsConfig {
+    let mut config = test_config(sandbox_url, data_dir);
+    config.use_amazon_at(sandbox_url);
+    config.client_id = CLIENT_ID.into();
+    config
+}
+
+/// Writes a saved session as the plugin does, so a test can start "already signed in".
+pub fn save_session(
+    data_dir: &Path,
+    user_id: &str,
+    name: &str,
+    access_token: &str,
+    expires_in: i64,
+    refresh_token: &str,
+) {
+    let expires_at = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+        + expires_in)
+        .max(0);
+    let tokens = serde_json::json!({
+        "user_id": user_id, "name": name, "email": null,
+        "access_token": access_token, "expires_at": expires_at, "refresh_token": refresh_token,
+    });
+    let path = bevy_amazon_rewards::auth::tokens::tokens_path(data_dir, user_id);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_vec(&tokens).unwrap()).unwrap();
+    std::fs::write(data_dir.join("current_player"), user_id).unwrap();
+}

@@ -86,6 +86,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         expires_at       INTEGER NOT NULL,
         interval_secs    INTEGER NOT NULL,
         last_poll_ms     INTEGER,
+        poll_count       INTEGER NOT NULL DEFAULT 0,
         user_id          TEXT REFERENCES customers(user_id),
         denied           INTEGER NOT NULL DEFAULT 0,
         consumed         INTEGER NOT NULL DEFAULT 0

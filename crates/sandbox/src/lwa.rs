@@ -55,6 +55,11 @@ impl Default for LwaSettings {
     }
 }
 
+/// `auth_codes` row: client, user, redirect URI, scope, challenge, expiry, use time.
+type AuthCodeRow = (String, String, String, String, String, i64, Option<i64>);
+/// `device_codes` row: client, scope, expiry, interval, last poll (ms), approving user, denied, consumed.
+type DeviceCodeRow = (String, String, i64, i64, Option<i64>, Option<String>, i64, i64);
+
 /// Seconds a sign-in ticket (between the sign-in and consent pages) is valid.
 const TICKET_LIFETIME: i64 = 600;
 
@@ -72,7 +77,26 @@ pub fn router() -> Router<AppState> {
 
 /// Admin routes, nested under `/admin`.
 pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/clients", post(register_client))
+    Router::new().route("/clients", post(register_client)).route("/device-codes/{user_code}", get(device_code_status))
+}
+
+/// `GET /admin/device-codes/{user_code}`: how a device sign-in stands (sandbox-defined, for tests and demos).
+async fn device_code_status(
+    State(state): State<AppState>,
+    axum::extract::Path(user_code): axum::extract::Path<String>,
+) -> SandboxResult<Json<serde_json::Value>> {
+    let row: Option<(i64, Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT poll_count, user_id, denied, consumed, interval_secs FROM device_codes WHERE user_code = ?",
+    )
+    .bind(&user_code)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (polls, user_id, denied, consumed, interval) =
+        row.ok_or_else(|| SandboxError::NotFound(format!("device code {user_code}")))?;
+    Ok(Json(serde_json::json!({
+        "user_code": user_code, "polls": polls, "approved": user_id.is_some(),
+        "denied": denied != 0, "consumed": consumed != 0, "interval": interval,
+    })))
 }
 
 async fn register_client(
@@ -548,7 +572,7 @@ async fn exchange_code(
 ) -> Result<TokenResponse, OAuthError> {
     let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let code_hash = hash_secret(param("code"));
-    let row: Option<(String, String, String, String, String, i64, Option<i64>)> = sqlx::query_as(
+    let row: Option<AuthCodeRow> = sqlx::query_as(
         "SELECT client_id, user_id, redirect_uri, scope, code_challenge, expires_at, used_at FROM auth_codes WHERE code_hash = ?",
     )
     .bind(&code_hash)
@@ -614,7 +638,7 @@ async fn refresh(state: &AppState, client_id: &str, refresh_token: &str) -> Resu
 
 async fn poll_device_code(state: &AppState, client_id: &str, device_code: &str) -> Result<TokenResponse, OAuthError> {
     let code_hash = hash_secret(device_code);
-    let row: Option<(String, String, i64, i64, Option<i64>, Option<String>, i64, i64)> = sqlx::query_as(
+    let row: Option<DeviceCodeRow> = sqlx::query_as(
         "SELECT client_id, scope, expires_at, interval_secs, last_poll_ms, user_id, denied, consumed
          FROM device_codes WHERE device_code_hash = ?",
     )
@@ -634,7 +658,7 @@ async fn poll_device_code(state: &AppState, client_id: &str, device_code: &str) 
         return Err(OAuthError::new("expired_token", "the device code expired; start again"));
     }
     let now_ms = crate::now_millis();
-    sqlx::query("UPDATE device_codes SET last_poll_ms = ? WHERE device_code_hash = ?")
+    sqlx::query("UPDATE device_codes SET last_poll_ms = ?, poll_count = poll_count + 1 WHERE device_code_hash = ?")
         .bind(now_ms)
         .bind(&code_hash)
         .execute(&state.pool)
