@@ -13,11 +13,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::inventory::ItemStack;
-use crate::runtime::BackgroundResult;
+use crate::runtime::{BackgroundResult, ResultSender};
 
 /// File name of a player's ledger inside their directory.
 pub const LEDGER_FILE: &str = "ledger.json";
@@ -185,7 +184,7 @@ pub(crate) struct LedgerWriter {
 }
 
 impl LedgerWriter {
-    pub(crate) fn spawn(results: UnboundedSender<BackgroundResult>, config: RewardsConfig) -> std::io::Result<Self> {
+    pub(crate) fn spawn(results: ResultSender, config: RewardsConfig) -> std::io::Result<Self> {
         let (commands, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("amazon-rewards-ledger".into())
@@ -211,7 +210,7 @@ struct OpenLedger {
 }
 
 struct WriterThread {
-    results: UnboundedSender<BackgroundResult>,
+    results: ResultSender,
     config: RewardsConfig,
     open: Option<OpenLedger>,
     /// Changes applied in memory but not yet durable, in order.
@@ -271,7 +270,7 @@ impl WriterThread {
                     }
                     Err(error) => LedgerEvent::OpenFailed { session, error },
                 };
-                let _ = self.results.send(BackgroundResult::Ledger(event));
+                self.results.send(BackgroundResult::Ledger(event));
             }
             LedgerCommand::Record { session, changes } => {
                 let Some(open) = self.open.as_mut().filter(|open| open.session == session) else {
@@ -309,14 +308,14 @@ impl WriterThread {
                     self.config.observe(LedgerStep::GrantPersisted);
                 }
                 let event = LedgerEvent::Persisted { session: open.session, granted, reported };
-                let _ = self.results.send(BackgroundResult::Ledger(event));
+                self.results.send(BackgroundResult::Ledger(event));
             }
             Err(error) => {
                 let event = LedgerEvent::WriteFailed {
                     session: open.session,
                     error: format!("cannot write {}: {error}", open.path.display()),
                 };
-                let _ = self.results.send(BackgroundResult::Ledger(event));
+                self.results.send(BackgroundResult::Ledger(event));
             }
         }
     }

@@ -185,6 +185,13 @@ fn start_background_work(world: &mut World) {
         login.restore(&runtime);
     }
     world.insert_resource(login);
+    #[cfg(feature = "winit")]
+    if let Some(proxy) = world.get_resource::<bevy::winit::EventLoopProxyWrapper>() {
+        let proxy = (**proxy).clone();
+        runtime.set_waker(move || {
+            let _ = proxy.send_event(bevy::winit::WinitUserEvent::WakeUp);
+        });
+    }
     let catalog = world.resource::<AssetServer>().load::<ItemCatalog>(config.catalog_path.clone());
     world.insert_resource(CatalogHandle(catalog));
     world.insert_resource(runtime);

@@ -3,6 +3,7 @@
 //! blocks a frame.
 
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
 use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse};
 use bevy::prelude::*;
@@ -25,11 +26,33 @@ pub(crate) enum BackgroundResult {
     Login(LoginUpdate),
 }
 
+/// Wakes the app's event loop (set with the `winit` feature), so a result is applied at once even when a
+/// reactive loop is asleep because the window is unfocused.
+type Waker = Arc<OnceLock<Box<dyn Fn() + Send + Sync>>>;
+
+/// The sending half of the bridge: sends a result, then wakes the event loop.
+#[derive(Clone)]
+pub(crate) struct ResultSender {
+    sender: UnboundedSender<BackgroundResult>,
+    waker: Waker,
+}
+
+impl ResultSender {
+    pub(crate) fn send(&self, result: BackgroundResult) {
+        // The app may have exited meanwhile; then nobody is waiting for the result.
+        if self.sender.send(result).is_ok() {
+            if let Some(wake) = self.waker.get() {
+                wake();
+            }
+        }
+    }
+}
+
 /// The Tokio runtime the plugin's network work runs on, and the sending half of the bridge.
 #[derive(Resource)]
 pub(crate) struct RewardsRuntime {
     runtime: tokio::runtime::Runtime,
-    sender: UnboundedSender<BackgroundResult>,
+    sender: ResultSender,
 }
 
 /// The receiving half of the bridge, drained once per frame.
@@ -44,11 +67,18 @@ impl RewardsRuntime {
             .enable_all()
             .build()?;
         let (sender, receiver) = unbounded_channel();
+        let sender = ResultSender { sender, waker: Arc::new(OnceLock::new()) };
         Ok((Self { runtime, sender }, BackgroundResults(receiver)))
     }
 
-    pub(crate) fn sender(&self) -> UnboundedSender<BackgroundResult> {
+    pub(crate) fn sender(&self) -> ResultSender {
         self.sender.clone()
+    }
+
+    /// Sets how the event loop is woken when a result arrives (once).
+    #[cfg_attr(not(feature = "winit"), allow(dead_code))]
+    pub(crate) fn set_waker(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let _ = self.sender.waker.set(Box::new(wake));
     }
 
     /// Runs `work` in the background and sends its result back to the main thread.
@@ -58,10 +88,7 @@ impl RewardsRuntime {
     {
         let sender = self.sender.clone();
         self.runtime
-            .spawn(async move {
-                // The app may have exited meanwhile; then nobody is waiting for the result.
-                let _ = sender.send(work.await);
-            })
+            .spawn(async move { sender.send(work.await) })
             .abort_handle()
     }
 

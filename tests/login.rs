@@ -437,7 +437,8 @@ fn a_refused_refresh_asks_the_player_to_sign_in_again_and_loses_nothing() {
     app.update();
     assert_eq!(login_state(&app), LoginState::LoggedOut);
     assert!(app.world().get_resource::<PlayerSession>().is_none());
-    assert!(!tokens_path(data.path(), &player.user_id).exists(), "dead tokens are forgotten");
+    let token_file = tokens_path(data.path(), &player.user_id);
+    run_until(&mut app, WAIT, "dead tokens forgotten", |_| !token_file.exists());
     let statuses = fixture.statuses(&player.user_id);
     assert_eq!(statuses[0].entitlement_id, ids[0]);
     assert!(!statuses[0].fulfilled, "still waiting on the service for the next sign-in");

@@ -293,7 +293,7 @@ impl LoginFlow {
         let endpoints = self.endpoints.clone();
         let sender = runtime.sender();
         let progress = move |progress| {
-            let _ = sender.send(BackgroundResult::Login(LoginUpdate::Progress { attempt, progress }));
+            sender.send(BackgroundResult::Login(LoginUpdate::Progress { attempt, progress }));
         };
         self.running = Some(runtime.spawn(async move {
             let result = match method {
