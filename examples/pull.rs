@@ -1,8 +1,10 @@
 //! Headless tour of the pull → grant → fulfil loop.
 //!
 //! Starts the Amazon sandbox in-process on an ephemeral port, seeds a test customer who has claimed three
-//! Prime Gaming offers, then runs a Bevy app with the plugin: it pulls the entitlements, grants them into the
-//! player's inventory, reports them fulfilled, prints the inventory and exits 0.
+//! Prime Gaming offers, then runs a Bevy app with the plugin: it signs the player in with Login with Amazon
+//! (a scripted "player" answers the sandbox's sign-in and consent pages over HTTP, where a real game opens
+//! the system browser), pulls the entitlements, grants them into the player's inventory, reports them
+//! fulfilled, prints the inventory and exits 0.
 //!
 //! ```sh
 //! cargo run --example pull
@@ -10,9 +12,9 @@
 
 use std::time::Duration;
 
-use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, Customer, GrantEntitlement, MintToken, MintedToken,
-};
+use std::sync::Arc;
+
+use amazon_rewards_protocol::sandbox_admin::{CreateCustomer, CreateOffer, GrantEntitlement, RegisterClient};
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
@@ -21,7 +23,7 @@ use bevy_amazon_rewards::prelude::*;
 fn main() -> AppExit {
     let sandbox = Sandbox::spawn(SandboxConfig::ephemeral().expect("temporary directory")).expect("sandbox starts");
     println!("Amazon sandbox listening on {}", sandbox.url());
-    let (player, token) = seed(sandbox.url()).expect("seeding the sandbox");
+    seed(sandbox.url()).expect("seeding the sandbox");
     let data_dir = std::env::temp_dir().join(format!("bevy_amazon_rewards-pull-example-{}", std::process::id()));
 
     let exit = App::new()
@@ -29,14 +31,16 @@ fn main() -> AppExit {
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(10))),
             bevy::asset::AssetPlugin::default(),
             bevy::log::LogPlugin::default(),
+            bevy::state::app::StatesPlugin,
             AmazonRewardsPlugin::new()
-                .with_entitlements_url(sandbox.url())
-                .with_client_id("amzn1.application-oa2-client.example")
-                .with_data_dir(&data_dir),
+                .with_amazon_at(sandbox.url())
+                .with_client_id(CLIENT_ID)
+                .with_data_dir(&data_dir)
+                .with_browser(scripted_player(sandbox.url().to_owned())),
         ))
-        .insert_resource(PlayerSession::new(player.user_id.clone(), AccessToken::new(token)))
-        .add_systems(Startup, |mut commands: Commands| {
+        .add_systems(Startup, |mut commands: Commands, mut login: MessageWriter<LoginRequest>| {
             commands.spawn((Name::new("Player"), RewardsRecipient));
+            login.write(LoginRequest::WithBrowser);
         })
         .add_systems(Update, (report_progress, exit_when_done))
         .run();
@@ -44,8 +48,10 @@ fn main() -> AppExit {
     exit
 }
 
-/// Registers offers, a customer who claimed them, and an access token (the browser login's stand-in).
-fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
+const CLIENT_ID: &str = "amzn1.application-oa2-client.example";
+
+/// Registers the game's Login with Amazon client, offers, and a customer who claimed them.
+fn seed(url: &str) -> Result<(), reqwest::Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let http = reqwest::Client::new();
@@ -61,7 +67,17 @@ fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
                 .await?
                 .error_for_status()?;
         }
-        let customer: Customer = http
+        http.post(admin("/clients"))
+            .json(&RegisterClient {
+                client_id: CLIENT_ID.into(),
+                client_secret: None,
+                redirect_uris: vec!["http://127.0.0.1/amazon-rewards/callback".into()],
+                name: "Pull example".into(),
+            })
+            .send()
+            .await?
+            .error_for_status()?;
+        let customer: amazon_rewards_protocol::sandbox_admin::Customer = http
             .post(admin("/customers"))
             .json(&CreateCustomer {
                 email: "player@example.com".into(),
@@ -80,23 +96,60 @@ fn seed(url: &str) -> Result<(Customer, String), reqwest::Error> {
                 .await?
                 .error_for_status()?;
         }
-        let token: MintedToken = http
-            .post(admin(&format!("/customers/{}/tokens", customer.user_id)))
-            .json(&MintToken { expires_in: 3600 })
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok((customer, token.access_token))
+        Ok(())
+    })
+}
+
+/// Stands in for the system browser: a player who signs in on the sandbox's page, allows access, and is
+/// redirected back to the game's loopback listener.
+fn scripted_player(sandbox: String) -> bevy_amazon_rewards::auth::BrowserOpener {
+    Arc::new(move |authorize_url: &str| {
+        let (sandbox, authorize_url) = (sandbox.clone(), authorize_url.to_owned());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let signed_in = runtime.block_on(async {
+                let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+                let query = authorize_url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+                let mut form: Vec<(String, String)> =
+                    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+                form.push(("email".into(), "player@example.com".into()));
+                form.push(("password".into(), "hunter2".into()));
+                let consent_page = http.post(format!("{sandbox}/ap/signin")).form(&form).send().await?.text().await?;
+                let ticket = consent_page
+                    .split(r#"name="ticket" value=""#)
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                form.retain(|(name, _)| name != "email" && name != "password");
+                form.push(("ticket".into(), ticket));
+                form.push(("decision".into(), "allow".into()));
+                let consent = http.post(format!("{sandbox}/ap/consent")).form(&form).send().await?;
+                let back_to_game = consent.headers()["location"].to_str().unwrap_or_default().to_owned();
+                http.get(back_to_game).send().await?.error_for_status()
+            });
+            if let Err(error) = signed_in {
+                eprintln!("the scripted player could not sign in: {error}");
+            }
+        });
+        Ok(())
     })
 }
 
 fn report_progress(
+    mut logins: MessageReader<LoginEvent>,
     mut pulls: MessageReader<PullCompleted>,
     mut grants: MessageReader<EntitlementGranted>,
     mut errors: MessageReader<RewardsError>,
 ) {
+    for login in logins.read() {
+        match login {
+            LoginEvent::BrowserOpened { .. } => println!("sign-in page opened"),
+            LoginEvent::SignedIn(account) => println!("signed in as {} ({})", account.name, account.user_id),
+            LoginEvent::Failed(error) => eprintln!("sign-in failed: {error}"),
+            _ => {}
+        }
+    }
     for pull in pulls.read() {
         println!("pulled {} entitlement(s) ({:?})", pull.entitlements, pull.reason);
     }

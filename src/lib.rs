@@ -94,6 +94,13 @@ impl AmazonRewardsPlugin {
         self
     }
 
+    /// How the browser is opened for the sign-in (default: the system browser).
+    #[must_use]
+    pub fn with_browser(mut self, opener: auth::BrowserOpener) -> Self {
+        self.config.login.open_browser = opener;
+        self
+    }
+
     /// Pull pacing.
     #[must_use]
     pub fn with_pacing(mut self, pacing: PullPacing) -> Self {

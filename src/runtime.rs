@@ -87,9 +87,7 @@ impl RewardsRuntime {
         F: Future<Output = BackgroundResult> + Send + 'static,
     {
         let sender = self.sender.clone();
-        self.runtime
-            .spawn(async move { sender.send(work.await) })
-            .abort_handle()
+        self.runtime.spawn(async move { sender.send(work.await) }).abort_handle()
     }
 
     /// Runs `work` in the background with no result for the main thread.
