@@ -40,10 +40,10 @@ pub(crate) struct ResultSender {
 impl ResultSender {
     pub(crate) fn send(&self, result: BackgroundResult) {
         // The app may have exited meanwhile; then nobody is waiting for the result.
-        if self.sender.send(result).is_ok() {
-            if let Some(wake) = self.waker.get() {
-                wake();
-            }
+        if self.sender.send(result).is_ok()
+            && let Some(wake) = self.waker.get()
+        {
+            wake();
         }
     }
 }
