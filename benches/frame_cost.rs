@@ -130,8 +130,16 @@ fn grant_10k(c: &mut Criterion) {
                     worst_frame = worst_frame.max(frame.elapsed());
                     let mut time = app.world_mut().resource_mut::<PluginFrameTime>();
                     let cpu = std::mem::take(&mut time.cpu);
+                    let wall = std::mem::take(&mut time.wall);
+                    if cpu > Duration::from_micros(600) && std::env::var("DEBUG_FRAMES").is_ok() {
+                        let s = app.world().resource::<RewardsStatus>().clone();
+                        eprintln!(
+                            "DEBUG frame {frames}: cpu {cpu:?} grants {} reports {}",
+                            s.pending_grants, s.pending_reports
+                        );
+                    }
                     worst_cpu = worst_cpu.max(cpu);
-                    worst_wall = worst_wall.max(std::mem::take(&mut time.wall));
+                    worst_wall = worst_wall.max(wall);
                     frames += 1;
                     assert!(started.elapsed() < Duration::from_secs(120), "10k grants took too long");
                 }

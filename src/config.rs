@@ -122,7 +122,7 @@ pub struct RewardsConfig {
     pub max_response_bytes: usize,
     /// Most pages followed in one pull (guards against a server that never stops paginating). Default 1000.
     pub max_pages: usize,
-    /// Wall-clock budget per frame for applying grants; a large pull is spread over frames. Default 400 µs.
+    /// Wall-clock budget per frame for applying grants; a large pull is spread over frames. Default 250 µs.
     pub grant_budget_per_frame: Duration,
     /// Most entitlements named in one Fulfill call. Default 100.
     pub max_report_batch: usize,
@@ -146,7 +146,7 @@ impl Default for RewardsConfig {
             request_timeout: Duration::from_secs(15),
             max_response_bytes: 8 * 1024 * 1024,
             max_pages: 1000,
-            grant_budget_per_frame: Duration::from_micros(400),
+            grant_budget_per_frame: Duration::from_micros(250),
             max_report_batch: 100,
             catalog_path: "rewards.catalog.json".into(),
             data_dir: None,

@@ -14,10 +14,11 @@ use amazon_rewards_protocol::prime_gaming::{
     is_valid_sku,
 };
 use bevy::asset::LoadState;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy::window::WindowFocused;
 
-use crate::auth::{LoginInbox, PlayerSession};
+use crate::auth::{LoginUpdate, PlayerSession};
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::entitlements::{
     EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
@@ -125,143 +126,153 @@ impl Fulfilment {
     }
 }
 
-/// Whether pulled entitlements wait to be granted (run condition of [`apply_grants`]).
-pub(crate) fn grants_waiting(fulfilment: Res<Fulfilment>) -> bool {
-    !fulfilment.grant_queue.is_empty()
+/// What [`Receiver::receive`] works with.
+#[derive(SystemParam)]
+pub(crate) struct Receiver<'w, 's> {
+    results: ResMut<'w, BackgroundResults>,
+    fulfilment: ResMut<'w, Fulfilment>,
+    status: ResMut<'w, RewardsStatus>,
+    config: Res<'w, RewardsConfig>,
+    recipients: Query<'w, 's, &'static mut Inventory, With<RewardsRecipient>>,
+    pulled: MessageWriter<'w, PullCompleted>,
+    fulfilled: MessageWriter<'w, EntitlementFulfilled>,
+    errors: MessageWriter<'w, RewardsError>,
 }
 
-/// Drains the background bridge: pull and report results, ledger answers. Runs in
-/// [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn receive_background_results(
-    mut results: ResMut<BackgroundResults>,
-    mut fulfilment: ResMut<Fulfilment>,
-    mut status: ResMut<RewardsStatus>,
-    config: Res<RewardsConfig>,
-    mut recipients: Query<&mut Inventory, With<RewardsRecipient>>,
-    mut pulled: MessageWriter<PullCompleted>,
-    mut fulfilled: MessageWriter<EntitlementFulfilled>,
-    mut errors: MessageWriter<RewardsError>,
-    mut login_inbox: ResMut<LoginInbox>,
-) {
-    while let Ok(result) = results.0.try_recv() {
-        let fulfilment = &mut *fulfilment;
-        fulfilment.busy_since.get_or_insert_with(Instant::now);
-        match result {
-            BackgroundResult::PullFinished { session, reason, result } => {
-                if session != fulfilment.session {
-                    continue;
-                }
-                status.pulling = false;
-                match result {
-                    Ok(entitlements) => {
-                        fulfilment.pacer.succeeded();
-                        pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
-                        // The newest pull is the service's whole current view: it replaces what waited.
-                        fulfilment.grant_queue = entitlements.into();
-                        status.pending_grants = fulfilment.grant_queue.len();
-                        status.last_pull = Some(Instant::now());
-                        status.last_error = None;
+impl Receiver<'_, '_> {
+    /// Drains the background bridge: pull and report results, ledger answers. Returns what concerns the
+    /// login. Called from the plugin's receive system in
+    /// [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
+    pub(crate) fn receive(&mut self) -> Vec<LoginUpdate> {
+        let Receiver { results, fulfilment, status, config, recipients, pulled, fulfilled, errors } = self;
+        let mut login_updates = Vec::new();
+        while let Ok(result) = results.0.try_recv() {
+            let fulfilment = &mut **fulfilment;
+            fulfilment.busy_since.get_or_insert_with(Instant::now);
+            match result {
+                BackgroundResult::PullFinished { session, reason, result } => {
+                    if session != fulfilment.session {
+                        continue;
                     }
-                    Err(error) => {
-                        let refused = error.needs_new_token();
-                        fulfilment.token_refused |= refused;
-                        let delay =
-                            fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
-                        warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
-                        status.last_error = Some(RewardsError::Pull(error.clone()));
-                        errors.write(RewardsError::Pull(error));
-                    }
-                }
-            }
-            BackgroundResult::ReportFinished { session, entitlement_ids, result } => {
-                if session != fulfilment.session {
-                    continue;
-                }
-                fulfilment.report_in_flight = false;
-                match result {
-                    Ok(response) => {
-                        fulfilment.report_failures = 0;
-                        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
-                            .fulfillment_status_update_results
-                            .into_iter()
-                            .map(|r| (r.entitlement_id, (r.result, r.reason)))
-                            .collect();
-                        let mut confirmed = Vec::new();
-                        for id in entitlement_ids {
-                            match outcomes.remove(&id) {
-                                Some((FulfillResult::Success, _)) => {
-                                    confirmed.push(LedgerChange::Reported { entitlement_id: id })
-                                }
-                                Some((FulfillResult::Error, reason)) => {
-                                    // Stays `granted` in the ledger and is reported again next session.
-                                    let reason = reason.unwrap_or_else(|| "no reason given".into());
-                                    errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
-                                }
-                                None => fulfilment.report_queue.push_back(id),
+                    status.pulling = false;
+                    match result {
+                        Ok(entitlements) => {
+                            login_updates.push(LoginUpdate::PullSucceeded);
+                            fulfilment.pacer.succeeded();
+                            pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
+                            // The newest pull is the service's whole current view: it replaces what waited.
+                            fulfilment.grant_queue = entitlements.into();
+                            status.pending_grants = fulfilment.grant_queue.len();
+                            status.last_pull = Some(Instant::now());
+                            status.last_error = None;
+                        }
+                        Err(error) => {
+                            let refused = error.needs_new_token();
+                            if refused {
+                                login_updates.push(LoginUpdate::TokenRefused);
                             }
+                            fulfilment.token_refused |= refused;
+                            let delay =
+                                fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
+                            warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
+                            status.last_error = Some(RewardsError::Pull(error.clone()));
+                            errors.write(RewardsError::Pull(error));
                         }
-                        fulfilment.ledger.record(session, confirmed);
-                    }
-                    Err(error) => {
-                        for id in entitlement_ids.into_iter().rev() {
-                            fulfilment.report_queue.push_front(id);
-                        }
-                        fulfilment.report_failures += 1;
-                        fulfilment.token_refused |= error.needs_new_token();
-                        let delay = fulfilment.report_backoff(error.retry_after(), &config.pacing);
-                        fulfilment.report_not_before = Some(Instant::now() + delay);
-                        warn!("fulfilment report failed ({error}); retrying in {delay:?}");
-                        status.last_error = Some(RewardsError::Report(error.clone()));
-                        errors.write(RewardsError::Report(error));
                     }
                 }
-                status.pending_reports = fulfilment.report_queue.len();
+                BackgroundResult::ReportFinished { session, entitlement_ids, result } => {
+                    if session != fulfilment.session {
+                        continue;
+                    }
+                    fulfilment.report_in_flight = false;
+                    match result {
+                        Ok(response) => {
+                            fulfilment.report_failures = 0;
+                            let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
+                                .fulfillment_status_update_results
+                                .into_iter()
+                                .map(|r| (r.entitlement_id, (r.result, r.reason)))
+                                .collect();
+                            let mut confirmed = Vec::new();
+                            for id in entitlement_ids {
+                                match outcomes.remove(&id) {
+                                    Some((FulfillResult::Success, _)) => {
+                                        confirmed.push(LedgerChange::Reported { entitlement_id: id })
+                                    }
+                                    Some((FulfillResult::Error, reason)) => {
+                                        // Stays `granted` in the ledger and is reported again next session.
+                                        let reason = reason.unwrap_or_else(|| "no reason given".into());
+                                        errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
+                                    }
+                                    None => fulfilment.report_queue.push_back(id),
+                                }
+                            }
+                            fulfilment.ledger.record(session, confirmed);
+                        }
+                        Err(error) => {
+                            for id in entitlement_ids.into_iter().rev() {
+                                fulfilment.report_queue.push_front(id);
+                            }
+                            fulfilment.report_failures += 1;
+                            if error.needs_new_token() {
+                                login_updates.push(LoginUpdate::TokenRefused);
+                            }
+                            fulfilment.token_refused |= error.needs_new_token();
+                            let delay = fulfilment.report_backoff(error.retry_after(), &config.pacing);
+                            fulfilment.report_not_before = Some(Instant::now() + delay);
+                            warn!("fulfilment report failed ({error}); retrying in {delay:?}");
+                            status.last_error = Some(RewardsError::Report(error.clone()));
+                            errors.write(RewardsError::Report(error));
+                        }
+                    }
+                    status.pending_reports = fulfilment.report_queue.len();
+                }
+                BackgroundResult::Login(update) => login_updates.push(update),
+                BackgroundResult::Ledger(event) => match event {
+                    LedgerEvent::Opened { session, ledger } => {
+                        if session != fulfilment.session {
+                            continue;
+                        }
+                        fulfilment.report_queue = ledger.unreported.into();
+                        fulfilment.states = ledger.states;
+                        fulfilment.inventory = ledger.inventory;
+                        fulfilment.ledger_ready = true;
+                        for mut inventory in recipients.iter_mut() {
+                            inventory.replace(fulfilment.inventory.clone());
+                        }
+                        fulfilment.pacer.request(PullReason::Startup);
+                        status.ledger_ready = true;
+                        status.pending_reports = fulfilment.report_queue.len();
+                    }
+                    LedgerEvent::OpenFailed { session, error } => {
+                        if session == fulfilment.session {
+                            error!("rewards ledger unavailable: {error}");
+                            status.last_error = Some(RewardsError::Storage(error.clone()));
+                            errors.write(RewardsError::Storage(error));
+                        }
+                    }
+                    LedgerEvent::Persisted { session, granted, reported } => {
+                        if session != fulfilment.session {
+                            continue;
+                        }
+                        fulfilment.report_queue.extend(granted);
+                        for id in reported {
+                            fulfilment.states.insert(id.clone(), EntryState::Reported);
+                            fulfilled.write(EntitlementFulfilled { entitlement_id: id });
+                        }
+                        status.pending_reports = fulfilment.report_queue.len();
+                    }
+                    LedgerEvent::WriteFailed { session, error } => {
+                        if session == fulfilment.session {
+                            error!("{error}; retrying");
+                            status.last_error = Some(RewardsError::Storage(error.clone()));
+                            errors.write(RewardsError::Storage(error));
+                        }
+                    }
+                },
             }
-            BackgroundResult::Login(update) => login_inbox.0.push(update),
-            BackgroundResult::Ledger(event) => match event {
-                LedgerEvent::Opened { session, ledger } => {
-                    if session != fulfilment.session {
-                        continue;
-                    }
-                    fulfilment.report_queue = ledger.unreported.into();
-                    fulfilment.states = ledger.states;
-                    fulfilment.inventory = ledger.inventory;
-                    fulfilment.ledger_ready = true;
-                    for mut inventory in &mut recipients {
-                        inventory.replace(fulfilment.inventory.clone());
-                    }
-                    fulfilment.pacer.request(PullReason::Startup);
-                    status.ledger_ready = true;
-                    status.pending_reports = fulfilment.report_queue.len();
-                }
-                LedgerEvent::OpenFailed { session, error } => {
-                    if session == fulfilment.session {
-                        error!("rewards ledger unavailable: {error}");
-                        status.last_error = Some(RewardsError::Storage(error.clone()));
-                        errors.write(RewardsError::Storage(error));
-                    }
-                }
-                LedgerEvent::Persisted { session, granted, reported } => {
-                    if session != fulfilment.session {
-                        continue;
-                    }
-                    fulfilment.report_queue.extend(granted);
-                    for id in reported {
-                        fulfilment.states.insert(id.clone(), EntryState::Reported);
-                        fulfilled.write(EntitlementFulfilled { entitlement_id: id });
-                    }
-                    status.pending_reports = fulfilment.report_queue.len();
-                }
-                LedgerEvent::WriteFailed { session, error } => {
-                    if session == fulfilment.session {
-                        error!("{error}; retrying");
-                        status.last_error = Some(RewardsError::Storage(error.clone()));
-                        errors.write(RewardsError::Storage(error));
-                    }
-                }
-            },
         }
+        login_updates
     }
 }
 
@@ -280,6 +291,9 @@ pub(crate) fn apply_grants(
     mut granted: MessageWriter<EntitlementGranted>,
     mut errors: MessageWriter<RewardsError>,
 ) {
+    if fulfilment.grant_queue.is_empty() {
+        return;
+    }
     let fulfilment = &mut *fulfilment;
     let started = fulfilment.busy_since.take().unwrap_or_else(Instant::now);
     if !fulfilment.ledger_ready {

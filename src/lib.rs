@@ -17,7 +17,7 @@ use bevy::asset::AssetApp;
 use bevy::prelude::*;
 use bevy::window::WindowFocused;
 
-use crate::auth::{LoginEvent, LoginInbox, LoginRequest, LoginState};
+use crate::auth::{LoginEvent, LoginRequest, LoginState};
 use crate::config::{PullPacing, RewardsConfig};
 use crate::entitlements::{
     EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
@@ -141,7 +141,6 @@ impl Plugin for AmazonRewardsPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(self.config.clone())
             .init_resource::<RewardsStatus>()
-            .init_resource::<LoginInbox>()
             .add_message::<LoginRequest>()
             .add_message::<LoginEvent>()
             .init_asset::<ItemCatalog>()
@@ -159,10 +158,8 @@ impl Plugin for AmazonRewardsPlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    (fulfilment::receive_background_results, auth::drive_login)
-                        .chain()
-                        .in_set(AmazonRewardsSystems::Receive),
-                    fulfilment::apply_grants.run_if(fulfilment::grants_waiting).in_set(AmazonRewardsSystems::Apply),
+                    receive_results.in_set(AmazonRewardsSystems::Receive),
+                    fulfilment::apply_grants.in_set(AmazonRewardsSystems::Apply),
                 ),
             )
             .add_systems(PostUpdate, fulfilment::send_requests.in_set(AmazonRewardsSystems::Send))
@@ -177,6 +174,13 @@ impl Plugin for AmazonRewardsPlugin {
             warn!("StatesPlugin is missing: LoginState is not tracked (LoginEvent messages still are)");
         }
     }
+}
+
+/// Drains the background bridge once per frame: fulfilment results first, then the login, which learns of
+/// refused tokens and successful pulls from them. One system, so an idle frame pays for one.
+fn receive_results(mut background: fulfilment::Receiver, mut login: auth::LoginDriver) {
+    let login_updates = background.receive();
+    login.drive(login_updates);
 }
 
 /// Starts the background runtime and ledger writer from the [`RewardsConfig`] in force at startup, and

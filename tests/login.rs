@@ -443,3 +443,34 @@ fn a_refused_refresh_asks_the_player_to_sign_in_again_and_loses_nothing() {
     assert_eq!(statuses[0].entitlement_id, ids[0]);
     assert!(!statuses[0].fulfilled, "still waiting on the service for the next sign-in");
 }
+
+#[test]
+fn the_access_token_is_refreshed_before_it_expires() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let player = fixture.customer("proactive@example.com");
+    let tokens = fixture.tokens_over_http("proactive@example.com", "pw");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = login_config(&fixture.url(), data.path());
+    config.login.refresh_margin = Duration::from_secs(60);
+    // Valid for 62 s: due for refresh 2 s from now, long before it would be refused.
+    save_session(
+        data.path(),
+        &player.user_id,
+        "Test Player",
+        &tokens.access_token,
+        62,
+        tokens.refresh_token.as_deref().unwrap(),
+    );
+    let mut app = app_with(config);
+    run_until(&mut app, WAIT, "resumed", |app| signed_in(app).is_some());
+    let first = app.world().resource::<PlayerSession>().access_token().clone();
+    let started = Instant::now();
+    run_until(&mut app, WAIT, "refreshed", |app| app.world().resource::<PlayerSession>().access_token() != &first);
+    assert!(started.elapsed() >= Duration::from_millis(500), "waited for the refresh margin");
+    assert!(collected::<RewardsError>(&app).is_empty(), "never refused: {:?}", collected::<RewardsError>(&app));
+    assert_eq!(login_state(&app), LoginState::LoggedIn);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tokens_path(data.path(), &player.user_id)).unwrap()).unwrap();
+    assert_eq!(saved["access_token"].as_str(), Some(app.world().resource::<PlayerSession>().access_token().secret()));
+}

@@ -70,9 +70,9 @@ pub mod tokens;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bevy::ecs::system::SystemParam;
+
 use crate::config::RewardsConfig;
-use crate::entitlements::PullCompleted;
-use crate::error::{ApiError, RewardsError};
 use crate::runtime::{BackgroundResult, RewardsRuntime};
 use flow::{FlowProgress, LwaEndpoints};
 use tokens::{StoredTokens, now_unix};
@@ -206,15 +206,24 @@ pub enum LoginEvent {
 
 /// Updates from login work on the background runtime.
 pub(crate) enum LoginUpdate {
-    Progress { attempt: u64, progress: FlowProgress },
-    Finished { attempt: u64, result: Result<StoredTokens, LoginError> },
+    Progress {
+        attempt: u64,
+        progress: FlowProgress,
+    },
+    Finished {
+        attempt: u64,
+        result: Result<StoredTokens, LoginError>,
+    },
     Restored(Result<Option<StoredTokens>, String>),
-    Refreshed { generation: u64, result: Result<StoredTokens, LoginError> },
+    Refreshed {
+        generation: u64,
+        result: Result<StoredTokens, LoginError>,
+    },
+    /// The entitlements service refused the access token (from the fulfilment side).
+    TokenRefused,
+    /// A pull succeeded with the current token (from the fulfilment side).
+    PullSucceeded,
 }
-
-/// Login updates forwarded by the bridge, waiting for [`drive_login`].
-#[derive(Resource, Default)]
-pub(crate) struct LoginInbox(pub(crate) Vec<LoginUpdate>);
 
 /// The main thread's login state.
 #[derive(Resource)]
@@ -368,157 +377,165 @@ fn set_state(next: &mut Option<ResMut<NextState<LoginState>>>, state: LoginState
     }
 }
 
-/// Runs the login: requests from the game, progress and results from the background, refreshes when the
-/// token nears expiry or is refused. Runs in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn drive_login(
-    mut commands: Commands,
-    mut flow: ResMut<LoginFlow>,
-    mut inbox: ResMut<LoginInbox>,
-    runtime: Res<RewardsRuntime>,
-    mut requests: MessageReader<LoginRequest>,
-    mut errors: MessageReader<RewardsError>,
-    mut pulls: MessageReader<PullCompleted>,
-    mut events: MessageWriter<LoginEvent>,
-    mut next: Option<ResMut<NextState<LoginState>>>,
-) {
-    let flow = &mut *flow;
-    for request in requests.read() {
-        match request {
-            LoginRequest::WithBrowser | LoginRequest::WithDeviceCode => {
-                let method =
-                    if *request == LoginRequest::WithBrowser { LoginMethod::Browser } else { LoginMethod::DeviceCode };
-                flow.start(&runtime, method);
-                events.write(LoginEvent::Started(method));
-                set_state(&mut next, LoginState::SigningIn);
-            }
-            LoginRequest::Cancel => {
-                if let Some(running) = flow.running.take() {
-                    running.abort();
-                    flow.attempt += 1;
-                    events.write(LoginEvent::Cancelled);
-                    set_state(
-                        &mut next,
-                        if flow.tokens.is_some() { LoginState::LoggedIn } else { LoginState::LoggedOut },
-                    );
-                }
-            }
-            LoginRequest::SignOut => {
-                flow.forget(&mut commands, &runtime);
-                events.write(LoginEvent::SignedOut);
-                set_state(&mut next, LoginState::LoggedOut);
-            }
+/// What [`LoginDriver::drive`] works with.
+#[derive(SystemParam)]
+pub(crate) struct LoginDriver<'w, 's> {
+    commands: Commands<'w, 's>,
+    flow: ResMut<'w, LoginFlow>,
+    runtime: Res<'w, RewardsRuntime>,
+    requests: MessageReader<'w, 's, LoginRequest>,
+    events: MessageWriter<'w, LoginEvent>,
+    next: Option<ResMut<'w, NextState<LoginState>>>,
+}
+
+impl LoginDriver<'_, '_> {
+    /// Runs the login: requests from the game, progress and results from the background (and, from the
+    /// fulfilment side, refused tokens and successful pulls), refreshes when the token nears expiry or is
+    /// refused. Called from the plugin's receive system in
+    /// [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
+    pub(crate) fn drive(&mut self, updates: Vec<LoginUpdate>) {
+        if updates.is_empty() && self.requests.is_empty() {
+            return;
         }
-    }
-    if pulls.read().count() > 0 {
-        flow.refreshed_after_refusal = false;
-    }
-    let refused = errors.read().any(|e| {
-        matches!(
-            e,
-            RewardsError::Pull(ApiError::Unauthorized { .. }) | RewardsError::Report(ApiError::Unauthorized { .. })
-        )
-    });
-    if refused && flow.tokens.is_some() && !flow.refreshing {
-        if flow.refreshed_after_refusal || flow.tokens.as_ref().is_some_and(|t| t.refresh_token.is_none()) {
-            let reason = LoginError::Provider {
-                error: "invalid_token".into(),
-                description: "the access token was refused".into(),
-            };
-            flow.forget(&mut commands, &runtime);
-            events.write(LoginEvent::ReloginRequired(reason));
-            set_state(&mut next, LoginState::LoggedOut);
-        } else {
-            flow.refreshing = true;
-            flow.refreshed_after_refusal = true;
-            flow.schedule_refresh(&runtime, Duration::ZERO);
-        }
-    }
-    if inbox.0.is_empty() {
-        return;
-    }
-    for update in std::mem::take(&mut inbox.0) {
-        match update {
-            LoginUpdate::Progress { attempt, progress } if attempt == flow.attempt => match progress {
-                FlowProgress::BrowserOpened { url } => {
-                    events.write(LoginEvent::BrowserOpened { url });
+        let LoginDriver { commands, flow, runtime, requests, events, next } = self;
+        let flow = &mut **flow;
+        for request in requests.read() {
+            match request {
+                LoginRequest::WithBrowser | LoginRequest::WithDeviceCode => {
+                    let method = if *request == LoginRequest::WithBrowser {
+                        LoginMethod::Browser
+                    } else {
+                        LoginMethod::DeviceCode
+                    };
+                    flow.start(runtime, method);
+                    events.write(LoginEvent::Started(method));
+                    set_state(next, LoginState::SigningIn);
                 }
-                FlowProgress::DeviceCodeReady { user_code, verification_uri, expires_in } => {
-                    events.write(LoginEvent::DeviceCodeReady { user_code, verification_uri, expires_in });
-                }
-            },
-            LoginUpdate::Progress { .. } => {}
-            LoginUpdate::Finished { attempt, result } if attempt == flow.attempt => {
-                flow.running = None;
-                match result {
-                    Ok(tokens) => {
-                        flow.refreshed_after_refusal = false;
-                        let account = flow.adopt(&mut commands, &runtime, tokens);
-                        info!("linked Amazon account of {}", account.name);
-                        events.write(LoginEvent::SignedIn(account));
-                        set_state(&mut next, LoginState::LoggedIn);
-                    }
-                    Err(error) => {
-                        warn!("sign-in failed: {error}");
-                        events.write(LoginEvent::Failed(error));
+                LoginRequest::Cancel => {
+                    if let Some(running) = flow.running.take() {
+                        running.abort();
+                        flow.attempt += 1;
+                        events.write(LoginEvent::Cancelled);
                         set_state(
-                            &mut next,
+                            next,
                             if flow.tokens.is_some() { LoginState::LoggedIn } else { LoginState::LoggedOut },
                         );
                     }
                 }
+                LoginRequest::SignOut => {
+                    flow.forget(commands, &runtime);
+                    events.write(LoginEvent::SignedOut);
+                    set_state(next, LoginState::LoggedOut);
+                }
             }
-            LoginUpdate::Finished { .. } => {}
-            LoginUpdate::Restored(loaded) => match loaded {
-                Ok(Some(tokens)) if flow.tokens.is_none() && flow.running.is_none() => {
-                    if tokens.expires_at > now_unix() + flow.refresh_margin.as_secs() {
-                        flow.resuming = false;
-                        let account = flow.adopt(&mut commands, &runtime, tokens);
-                        events.write(LoginEvent::Resumed(account));
-                        set_state(&mut next, LoginState::LoggedIn);
-                    } else if tokens.refresh_token.is_some() {
-                        flow.tokens = Some(tokens);
-                        flow.refreshing = true;
-                        flow.schedule_refresh(&runtime, Duration::ZERO);
-                        set_state(&mut next, LoginState::SigningIn);
-                    } else {
-                        flow.resuming = false;
+        }
+        let mut refused = false;
+        let mut updates_left = Vec::with_capacity(updates.len());
+        for update in updates {
+            match update {
+                LoginUpdate::PullSucceeded => flow.refreshed_after_refusal = false,
+                LoginUpdate::TokenRefused => refused = true,
+                other => updates_left.push(other),
+            }
+        }
+        if refused && flow.tokens.is_some() && !flow.refreshing {
+            if flow.refreshed_after_refusal || flow.tokens.as_ref().is_some_and(|t| t.refresh_token.is_none()) {
+                let reason = LoginError::Provider {
+                    error: "invalid_token".into(),
+                    description: "the access token was refused".into(),
+                };
+                flow.forget(commands, &runtime);
+                events.write(LoginEvent::ReloginRequired(reason));
+                set_state(next, LoginState::LoggedOut);
+            } else {
+                flow.refreshing = true;
+                flow.refreshed_after_refusal = true;
+                flow.schedule_refresh(runtime, Duration::ZERO);
+            }
+        }
+        for update in updates_left {
+            match update {
+                LoginUpdate::Progress { attempt, progress } if attempt == flow.attempt => match progress {
+                    FlowProgress::BrowserOpened { url } => {
+                        events.write(LoginEvent::BrowserOpened { url });
                     }
-                }
-                Ok(_) => flow.resuming = false,
-                Err(error) => {
-                    flow.resuming = false;
-                    warn!("the saved Amazon session could not be read: {error}");
-                    events.write(LoginEvent::Failed(LoginError::Storage(error)));
-                }
-            },
-            LoginUpdate::Refreshed { generation, result } if generation == flow.generation => {
-                flow.refresh_task = None;
-                match result {
-                    Ok(tokens) => {
-                        let account = flow.adopt(&mut commands, &runtime, tokens);
-                        if std::mem::take(&mut flow.resuming) {
-                            events.write(LoginEvent::Resumed(account));
-                            set_state(&mut next, LoginState::LoggedIn);
+                    FlowProgress::DeviceCodeReady { user_code, verification_uri, expires_in } => {
+                        events.write(LoginEvent::DeviceCodeReady { user_code, verification_uri, expires_in });
+                    }
+                },
+                LoginUpdate::Progress { .. } => {}
+                LoginUpdate::Finished { attempt, result } if attempt == flow.attempt => {
+                    flow.running = None;
+                    match result {
+                        Ok(tokens) => {
+                            flow.refreshed_after_refusal = false;
+                            let account = flow.adopt(commands, &runtime, tokens);
+                            info!("linked Amazon account of {}", account.name);
+                            events.write(LoginEvent::SignedIn(account));
+                            set_state(next, LoginState::LoggedIn);
+                        }
+                        Err(error) => {
+                            warn!("sign-in failed: {error}");
+                            events.write(LoginEvent::Failed(error));
+                            set_state(
+                                next,
+                                if flow.tokens.is_some() { LoginState::LoggedIn } else { LoginState::LoggedOut },
+                            );
                         }
                     }
-                    Err(error @ LoginError::Provider { .. }) => {
-                        // The refresh token itself was refused: only a new sign-in helps.
-                        warn!("the Amazon session ended: {error}");
-                        flow.resuming = false;
-                        flow.forget(&mut commands, &runtime);
-                        events.write(LoginEvent::ReloginRequired(error));
-                        set_state(&mut next, LoginState::LoggedOut);
+                }
+                LoginUpdate::Finished { .. } => {}
+                LoginUpdate::Restored(loaded) => match loaded {
+                    Ok(Some(tokens)) if flow.tokens.is_none() && flow.running.is_none() => {
+                        if tokens.expires_at > now_unix() + flow.refresh_margin.as_secs() {
+                            flow.resuming = false;
+                            let account = flow.adopt(commands, &runtime, tokens);
+                            events.write(LoginEvent::Resumed(account));
+                            set_state(next, LoginState::LoggedIn);
+                        } else if tokens.refresh_token.is_some() {
+                            flow.tokens = Some(tokens);
+                            flow.refreshing = true;
+                            flow.schedule_refresh(runtime, Duration::ZERO);
+                            set_state(next, LoginState::SigningIn);
+                        } else {
+                            flow.resuming = false;
+                        }
                     }
+                    Ok(_) => flow.resuming = false,
                     Err(error) => {
-                        // Offline or a hiccup: keep the session and try again shortly.
-                        warn!("refreshing the Amazon session failed ({error}); retrying in 30 s");
-                        flow.refreshing = false;
-                        flow.schedule_refresh(&runtime, Duration::from_secs(30));
+                        flow.resuming = false;
+                        warn!("the saved Amazon session could not be read: {error}");
+                        events.write(LoginEvent::Failed(LoginError::Storage(error)));
+                    }
+                },
+                LoginUpdate::Refreshed { generation, result } if generation == flow.generation => {
+                    flow.refresh_task = None;
+                    match result {
+                        Ok(tokens) => {
+                            let account = flow.adopt(commands, &runtime, tokens);
+                            if std::mem::take(&mut flow.resuming) {
+                                events.write(LoginEvent::Resumed(account));
+                                set_state(next, LoginState::LoggedIn);
+                            }
+                        }
+                        Err(error @ LoginError::Provider { .. }) => {
+                            // The refresh token itself was refused: only a new sign-in helps.
+                            warn!("the Amazon session ended: {error}");
+                            flow.resuming = false;
+                            flow.forget(commands, &runtime);
+                            events.write(LoginEvent::ReloginRequired(error));
+                            set_state(next, LoginState::LoggedOut);
+                        }
+                        Err(error) => {
+                            // Offline or a hiccup: keep the session and try again shortly.
+                            warn!("refreshing the Amazon session failed ({error}); retrying in 30 s");
+                            flow.refreshing = false;
+                            flow.schedule_refresh(runtime, Duration::from_secs(30));
+                        }
                     }
                 }
+                LoginUpdate::Refreshed { .. } | LoginUpdate::TokenRefused | LoginUpdate::PullSucceeded => {}
             }
-            LoginUpdate::Refreshed { .. } => {}
         }
     }
 }

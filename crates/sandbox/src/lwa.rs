@@ -17,7 +17,7 @@ use amazon_rewards_protocol::sandbox_admin::RegisterClient;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
@@ -224,7 +224,8 @@ impl AuthorizeParams {
                 query.append_pair("state", state);
             }
         }
-        Redirect::to(url.as_str()).into_response()
+        // 302 Found, as Login with Amazon answers (303 would also do; 307 would re-post the form).
+        (StatusCode::FOUND, [(header::LOCATION, url.as_str().to_owned())]).into_response()
     }
 }
 

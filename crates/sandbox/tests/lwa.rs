@@ -78,7 +78,7 @@ impl Lwa {
         form.push(("ticket", ticket));
         form.push(("decision", decision.into()));
         let answer = self.http.post(self.url("/ap/consent")).form(&form).send().await.unwrap();
-        assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+        assert_eq!(answer.status(), StatusCode::FOUND);
         answer.headers()["location"].to_str().unwrap().to_owned()
     }
 
