@@ -1,8 +1,9 @@
 //! What the plugin costs a frame.
 //!
-//! - `idle_frame`: one `App::update` of a bare `MinimalPlugins` app, of the same plus `AssetPlugin` (the
-//!   plugin's prerequisite), and of that plus `AmazonRewardsPlugin` logged in with nothing to do, measured in
-//!   the same run. Target: under 1 µs added per frame by the plugin.
+//! - `idle_frame`: one `App::update` of a bare `MinimalPlugins` app, of the same plus `AssetPlugin` and
+//!   `StatesPlugin` (the plugin's prerequisites), of that plus one `States` type (Bevy's own cost of a state
+//!   such as `LoginState`), and of the prerequisites plus `AmazonRewardsPlugin` logged in with nothing to do,
+//!   measured in the same run. Target: under 1 µs added per frame by the plugin.
 //! - `grant_10k`: a pull that returns 10,000 entitlements from the sandbox (100 pages): total time from login
 //!   to all 10,000 granted (criterion), and per frame the time spent inside the plugin's system sets —
 //!   main-thread CPU time and wall time — printed as the worst frame (target ≤ 1 ms). Wall time on this
@@ -96,6 +97,10 @@ fn idle_frame(c: &mut Criterion) {
     group.bench_function("bare_minimal_plugins", |b| b.iter(|| bare.update()));
     let mut assets = asset_app();
     group.bench_function("minimal_plus_asset_plugin", |b| b.iter(|| assets.update()));
+    // The same baseline plus one more `States` type, as `LoginState` adds: Bevy's own per-state cost.
+    let mut with_state = asset_app();
+    with_state.init_state::<LoginState>();
+    group.bench_function("minimal_plus_asset_plus_one_state", |b| b.iter(|| with_state.update()));
     group.bench_function("with_amazon_rewards_idle", |b| b.iter(|| rewards.update()));
     group.finish();
 }
