@@ -423,7 +423,7 @@ impl LoginDriver<'_, '_> {
                     }
                 }
                 LoginRequest::SignOut => {
-                    flow.forget(commands, &runtime);
+                    flow.forget(commands, runtime);
                     events.write(LoginEvent::SignedOut);
                     set_state(next, LoginState::LoggedOut);
                 }
@@ -444,7 +444,7 @@ impl LoginDriver<'_, '_> {
                     error: "invalid_token".into(),
                     description: "the access token was refused".into(),
                 };
-                flow.forget(commands, &runtime);
+                flow.forget(commands, runtime);
                 events.write(LoginEvent::ReloginRequired(reason));
                 set_state(next, LoginState::LoggedOut);
             } else {
@@ -469,7 +469,7 @@ impl LoginDriver<'_, '_> {
                     match result {
                         Ok(tokens) => {
                             flow.refreshed_after_refusal = false;
-                            let account = flow.adopt(commands, &runtime, tokens);
+                            let account = flow.adopt(commands, runtime, tokens);
                             info!("linked Amazon account of {}", account.name);
                             events.write(LoginEvent::SignedIn(account));
                             set_state(next, LoginState::LoggedIn);
@@ -489,7 +489,7 @@ impl LoginDriver<'_, '_> {
                     Ok(Some(tokens)) if flow.tokens.is_none() && flow.running.is_none() => {
                         if tokens.expires_at > now_unix() + flow.refresh_margin.as_secs() {
                             flow.resuming = false;
-                            let account = flow.adopt(commands, &runtime, tokens);
+                            let account = flow.adopt(commands, runtime, tokens);
                             events.write(LoginEvent::Resumed(account));
                             set_state(next, LoginState::LoggedIn);
                         } else if tokens.refresh_token.is_some() {
@@ -512,7 +512,7 @@ impl LoginDriver<'_, '_> {
                     flow.refresh_task = None;
                     match result {
                         Ok(tokens) => {
-                            let account = flow.adopt(commands, &runtime, tokens);
+                            let account = flow.adopt(commands, runtime, tokens);
                             if std::mem::take(&mut flow.resuming) {
                                 events.write(LoginEvent::Resumed(account));
                                 set_state(next, LoginState::LoggedIn);
@@ -522,7 +522,7 @@ impl LoginDriver<'_, '_> {
                             // The refresh token itself was refused: only a new sign-in helps.
                             warn!("the Amazon session ended: {error}");
                             flow.resuming = false;
-                            flow.forget(commands, &runtime);
+                            flow.forget(commands, runtime);
                             events.write(LoginEvent::ReloginRequired(error));
                             set_state(next, LoginState::LoggedOut);
                         }
