@@ -4,10 +4,15 @@
 //! plugin (`bevy_amazon_rewards`), the local Amazon emulator (`amazon_rewards_sandbox`) and the
 //! studio backend, so that all three agree on every field by construction.
 //!
+//! Modules: [`prime_gaming`] (entitlements and fulfilment), [`lwa`] (Login with Amazon), [`instant_access`]
+//! (the calls Amazon makes to a vendor) with its request signature [`dta1`], and [`sandbox_admin`].
+//!
 //! Where Amazon's public record gives a contract, the types follow it; where it is silent, the
 //! sandbox defines the contract and the item says so ("sandbox-defined").
 #![forbid(missing_docs)]
 
+pub mod dta1;
+pub mod instant_access;
 pub mod lwa;
 pub mod prime_gaming;
 pub mod sandbox_admin;

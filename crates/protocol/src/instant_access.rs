@@ -1,0 +1,361 @@
+//! Amazon Instant Access: the JSON calls Amazon makes to a vendor's two endpoints (account linking and
+//! fulfilment) and their answers, from Amazon's official SDKs. Requests are signed with [`crate::dta1`].
+//!
+//! The JSON `operation` picks the call. Operation names and enum values are read case-insensitively and
+//! unknown fields are ignored, as the SDKs do. Every answer is HTTP 200 with a `response` code, `FAIL_*`
+//! included; a bad signature is 403 and unreadable JSON 400.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Path of the account-linking endpoint on the studio backend.
+pub const LINKING_PATH: &str = "/instant-access/linking";
+/// Path of the fulfilment endpoint on the studio backend.
+pub const FULFILLMENT_PATH: &str = "/instant-access/fulfillment";
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The wire name.
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Reads a wire name, ignoring case.
+            pub fn parse(text: &str) -> Option<Self> {
+                $(if text.eq_ignore_ascii_case($text) { return Some(Self::$variant); })+
+                None
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Self::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name))))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Why a purchase is being fulfilled.
+    PurchaseReason {
+        /// Deliver the product.
+        Fulfill = "FULFILL",
+    }
+);
+wire_enum!(
+    /// Why a purchase is being revoked.
+    RevokeReason {
+        /// Customer service refunded it.
+        CustomerServiceRequest = "CUSTOMER_SERVICE_REQUEST",
+        /// The payment failed.
+        PaymentProblem = "PAYMENT_PROBLEM",
+    }
+);
+wire_enum!(
+    /// Why a subscription ended.
+    DeactivateReason {
+        /// Not renewed at period end.
+        NotRenewed = "NOT_RENEWED",
+        /// The customer cancelled.
+        UserRequest = "USER_REQUEST",
+        /// Customer service ended it.
+        CustomerServiceRequest = "CUSTOMER_SERVICE_REQUEST",
+        /// The payment failed.
+        PaymentProblem = "PAYMENT_PROBLEM",
+        /// The vendor could not fulfil it.
+        UnableToFulfill = "UNABLE_TO_FULFILL",
+        /// Test traffic.
+        Testing = "TESTING",
+    }
+);
+wire_enum!(
+    /// Which period a deactivation happened in.
+    SubscriptionPeriod {
+        /// In the grace period after a failed renewal.
+        GracePeriod = "GRACE_PERIOD",
+        /// In a paid period.
+        Regular = "REGULAR",
+        /// Before it started.
+        NotStarted = "NOT_STARTED",
+        /// In the free trial.
+        FreeTrial = "FREE_TRIAL",
+    }
+);
+wire_enum!(
+    /// The `response` code of an answer.
+    ResponseCode {
+        /// Done.
+        Ok = "OK",
+        /// Account linking: the customer's details match no account.
+        FailAccountInvalid = "FAIL_ACCOUNT_INVALID",
+        /// The user may not buy this.
+        FailUserNotEligible = "FAIL_USER_NOT_ELIGIBLE",
+        /// The user id is unknown.
+        FailUserInvalid = "FAIL_USER_INVALID",
+        /// Revoke: the purchase token is unknown.
+        FailInvalidPurchaseToken = "FAIL_INVALID_PURCHASE_TOKEN",
+        /// Subscription: the subscription id is unknown.
+        FailInvalidSubscription = "FAIL_INVALID_SUBSCRIPTION",
+        /// Anything else.
+        FailOther = "FAIL_OTHER",
+    }
+);
+
+/// A call from Amazon to the vendor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstantAccessRequest {
+    /// Account linking: which user is this customer? Fields are what the customer typed.
+    GetUserId {
+        /// First field.
+        info_field1: Option<String>,
+        /// Second field.
+        info_field2: Option<String>,
+        /// Third field.
+        info_field3: Option<String>,
+    },
+    /// Fulfil a purchase.
+    Purchase {
+        /// Always `FULFILL`.
+        reason: PurchaseReason,
+        /// The vendor's product (SKU).
+        product_id: String,
+        /// The linked user.
+        user_id: String,
+        /// Identifies the transaction: a repeated call with the same token must not grant twice.
+        purchase_token: String,
+    },
+    /// Take a purchase back.
+    Revoke {
+        /// Why.
+        reason: RevokeReason,
+        /// The vendor's product.
+        product_id: String,
+        /// The linked user.
+        user_id: String,
+        /// The purchase being revoked.
+        purchase_token: String,
+    },
+    /// A subscription started.
+    SubscriptionActivate {
+        /// Identifies the subscription.
+        subscription_id: String,
+        /// The vendor's product.
+        product_id: String,
+        /// The linked user.
+        user_id: String,
+    },
+    /// A subscription ended.
+    SubscriptionDeactivate {
+        /// The subscription.
+        subscription_id: String,
+        /// Why.
+        reason: DeactivateReason,
+        /// When.
+        period: SubscriptionPeriod,
+    },
+}
+
+/// Why a request body could not be read (answered with HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not a JSON object.
+    #[error("the body is not a JSON object: {0}")]
+    NotJson(String),
+    /// No or unknown `operation`.
+    #[error("unknown operation {0:?}")]
+    UnknownOperation(String),
+    /// A required field is missing or not a string.
+    #[error("field {0} is missing or not a string")]
+    MissingField(&'static str),
+    /// A field has an unknown enum value.
+    #[error("field {field} has unknown value {value:?}")]
+    BadValue {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+}
+
+fn field(object: &Map<String, Value>, name: &'static str) -> Result<String, RequestError> {
+    object.get(name).and_then(Value::as_str).map(str::to_owned).ok_or(RequestError::MissingField(name))
+}
+
+fn optional(object: &Map<String, Value>, name: &str) -> Option<String> {
+    object.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn parsed<T>(object: &Map<String, Value>, name: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, RequestError> {
+    let value = field(object, name)?;
+    parse(&value).ok_or(RequestError::BadValue { field: name, value })
+}
+
+impl InstantAccessRequest {
+    /// Reads a request body.
+    pub fn from_json(body: &[u8]) -> Result<Self, RequestError> {
+        let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::NotJson(e.to_string()))?;
+        let object = value.as_object().ok_or_else(|| RequestError::NotJson("not an object".into()))?;
+        let operation = optional(object, "operation").unwrap_or_default();
+        let is = |name: &str| operation.eq_ignore_ascii_case(name);
+        if is("GetUserId") {
+            Ok(Self::GetUserId {
+                info_field1: optional(object, "infoField1"),
+                info_field2: optional(object, "infoField2"),
+                info_field3: optional(object, "infoField3"),
+            })
+        } else if is("Purchase") {
+            Ok(Self::Purchase {
+                reason: parsed(object, "reason", PurchaseReason::parse)?,
+                product_id: field(object, "productId")?,
+                user_id: field(object, "userId")?,
+                purchase_token: field(object, "purchaseToken")?,
+            })
+        } else if is("Revoke") {
+            Ok(Self::Revoke {
+                reason: parsed(object, "reason", RevokeReason::parse)?,
+                product_id: field(object, "productId")?,
+                user_id: field(object, "userId")?,
+                purchase_token: field(object, "purchaseToken")?,
+            })
+        } else if is("SubscriptionActivate") {
+            Ok(Self::SubscriptionActivate {
+                subscription_id: field(object, "subscriptionId")?,
+                product_id: field(object, "productId")?,
+                user_id: field(object, "userId")?,
+            })
+        } else if is("SubscriptionDeactivate") {
+            Ok(Self::SubscriptionDeactivate {
+                subscription_id: field(object, "subscriptionId")?,
+                reason: parsed(object, "reason", DeactivateReason::parse)?,
+                period: parsed(object, "period", SubscriptionPeriod::parse)?,
+            })
+        } else {
+            Err(RequestError::UnknownOperation(operation))
+        }
+    }
+
+    /// The request as Amazon sends it.
+    pub fn to_json(&self) -> Value {
+        use serde_json::json;
+        match self {
+            Self::GetUserId { info_field1, info_field2, info_field3 } => json!({
+                "operation": "GetUserId", "infoField1": info_field1, "infoField2": info_field2, "infoField3": info_field3,
+            }),
+            Self::Purchase { reason, product_id, user_id, purchase_token } => json!({
+                "operation": "Purchase", "reason": reason, "productId": product_id, "userId": user_id,
+                "purchaseToken": purchase_token,
+            }),
+            Self::Revoke { reason, product_id, user_id, purchase_token } => json!({
+                "operation": "Revoke", "reason": reason, "productId": product_id, "userId": user_id,
+                "purchaseToken": purchase_token,
+            }),
+            Self::SubscriptionActivate { subscription_id, product_id, user_id } => json!({
+                "operation": "SubscriptionActivate", "subscriptionId": subscription_id, "productId": product_id,
+                "userId": user_id,
+            }),
+            Self::SubscriptionDeactivate { subscription_id, reason, period } => json!({
+                "operation": "SubscriptionDeactivate", "subscriptionId": subscription_id, "reason": reason,
+                "period": period,
+            }),
+        }
+    }
+}
+
+/// An answer to Amazon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstantAccessResponse {
+    /// The outcome.
+    pub response: ResponseCode,
+    /// The linked user, for an `OK` answer to `GetUserId`.
+    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl InstantAccessResponse {
+    /// An answer with just a code.
+    pub fn code(response: ResponseCode) -> Self {
+        Self { response, user_id: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_and_enums_are_case_insensitive_and_unknown_fields_ignored() {
+        let purchase = InstantAccessRequest::from_json(
+            br#"{"operation":"purchase","reason":"fulfill","productId":"gold","userId":"u1","purchaseToken":"t1","newField":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            purchase,
+            InstantAccessRequest::Purchase {
+                reason: PurchaseReason::Fulfill,
+                product_id: "gold".into(),
+                user_id: "u1".into(),
+                purchase_token: "t1".into()
+            }
+        );
+        let deactivate = InstantAccessRequest::from_json(
+            br#"{"operation":"SUBSCRIPTIONDEACTIVATE","subscriptionId":"s","reason":"Payment_Problem","period":"grace_period"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            deactivate,
+            InstantAccessRequest::SubscriptionDeactivate {
+                reason: DeactivateReason::PaymentProblem,
+                period: SubscriptionPeriod::GracePeriod,
+                ..
+            }
+        ));
+        for request in [purchase, deactivate] {
+            let round = InstantAccessRequest::from_json(request.to_json().to_string().as_bytes()).unwrap();
+            assert_eq!(round, request);
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_typed() {
+        assert!(matches!(InstantAccessRequest::from_json(b"{nope"), Err(RequestError::NotJson(_))));
+        assert!(matches!(InstantAccessRequest::from_json(b"[]"), Err(RequestError::NotJson(_))));
+        assert!(matches!(
+            InstantAccessRequest::from_json(br#"{"operation":"Teleport"}"#),
+            Err(RequestError::UnknownOperation(_))
+        ));
+        assert_eq!(
+            InstantAccessRequest::from_json(
+                br#"{"operation":"Revoke","reason":"BORED","productId":"p","userId":"u","purchaseToken":"t"}"#
+            ),
+            Err(RequestError::BadValue { field: "reason", value: "BORED".into() })
+        );
+        assert_eq!(
+            InstantAccessRequest::from_json(
+                br#"{"operation":"Purchase","reason":"FULFILL","productId":"p","userId":"u"}"#
+            ),
+            Err(RequestError::MissingField("purchaseToken"))
+        );
+    }
+
+    #[test]
+    fn responses_serialize_as_the_sdk_does() {
+        let linked = InstantAccessResponse { response: ResponseCode::Ok, user_id: Some("u1".into()) };
+        assert_eq!(serde_json::to_string(&linked).unwrap(), r#"{"response":"OK","userId":"u1"}"#);
+        let failed = InstantAccessResponse::code(ResponseCode::FailInvalidPurchaseToken);
+        assert_eq!(serde_json::to_string(&failed).unwrap(), r#"{"response":"FAIL_INVALID_PURCHASE_TOKEN"}"#);
+        let read: InstantAccessResponse = serde_json::from_str(r#"{"response":"fail_other"}"#).unwrap();
+        assert_eq!(read.response, ResponseCode::FailOther);
+    }
+}
