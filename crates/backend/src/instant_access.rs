@@ -1,0 +1,248 @@
+//! Amazon Instant Access on the studio's side: the account-linking and fulfilment endpoints Amazon calls.
+//!
+//! Every request is verified with DTA1-HMAC-SHA256 against the key store (403 when the signature, its date or
+//! its key is wrong), read leniently (400 only for unreadable JSON), and answered HTTP 200 with a `response`
+//! code. `purchaseToken` and `subscriptionId` make every call idempotent, also under concurrent identical calls
+//! from several backend processes: the database's unique keys decide, not a read-then-write.
+
+use amazon_rewards_protocol::dta1::{AmzDate, KeyStore, verify};
+use amazon_rewards_protocol::instant_access::{
+    FULFILLMENT_PATH, InstantAccessRequest, InstantAccessResponse, LINKING_PATH, ResponseCode,
+};
+use amazon_rewards_protocol::prime_gaming::is_valid_sku;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use sqlx::AnyPool;
+
+use crate::AppState;
+
+/// Routes of the two Instant Access endpoints.
+pub fn router() -> Router<AppState> {
+    Router::new().route(LINKING_PATH, post(linking)).route(FULFILLMENT_PATH, post(fulfillment))
+}
+
+/// Largest request body read.
+const MAX_BODY: usize = 64 * 1024;
+
+enum Refusal {
+    Forbidden(String),
+    BadRequest(String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Refusal::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            Refusal::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+        };
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    }
+}
+
+/// Verifies the signature and reads the request.
+fn authenticate(
+    keys: &KeyStore,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<InstantAccessRequest, Refusal> {
+    if body.len() > MAX_BODY {
+        return Err(Refusal::BadRequest("body too large".into()));
+    }
+    let pairs: Vec<(&str, &str)> =
+        headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect();
+    verify(method.as_str(), path, &pairs, body, keys, AmzDate::now()).map_err(|e| {
+        tracing::warn!(path, reason = %e, "refused an Instant Access call");
+        Refusal::Forbidden(e.to_string())
+    })?;
+    InstantAccessRequest::from_json(body).map_err(|e| Refusal::BadRequest(e.to_string()))
+}
+
+async fn linking(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match authenticate(&state.keys, &method, LINKING_PATH, &headers, &body) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    answer(&state.pool, request, true).await
+}
+
+async fn fulfillment(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match authenticate(&state.keys, &method, FULFILLMENT_PATH, &headers, &body) {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
+    answer(&state.pool, request, false).await
+}
+
+async fn answer(pool: &AnyPool, request: InstantAccessRequest, linking_endpoint: bool) -> Response {
+    let is_linking = matches!(request, InstantAccessRequest::GetUserId { .. });
+    let result = if is_linking != linking_endpoint {
+        Ok(InstantAccessResponse::code(ResponseCode::FailOther))
+    } else {
+        handle(pool, request).await
+    };
+    match result {
+        Ok(response) => (StatusCode::OK, Json(response)).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "Instant Access call failed on the database");
+            // Amazon retries on errors; FAIL_OTHER would be final, so a transient failure is a 500.
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "database error"}))).into_response()
+        }
+    }
+}
+
+/// Handles one verified request.
+pub async fn handle(pool: &AnyPool, request: InstantAccessRequest) -> Result<InstantAccessResponse, sqlx::Error> {
+    use InstantAccessRequest::*;
+    Ok(match request {
+        GetUserId { info_field1, .. } => get_user_id(pool, info_field1.as_deref().unwrap_or_default()).await?,
+        Purchase { product_id, user_id, purchase_token, .. } => {
+            InstantAccessResponse::code(purchase(pool, &user_id, &product_id, &purchase_token).await?)
+        }
+        Revoke { reason, user_id, purchase_token, .. } => {
+            InstantAccessResponse::code(revoke(pool, &user_id, &purchase_token, reason.as_str()).await?)
+        }
+        SubscriptionActivate { subscription_id, product_id, user_id } => {
+            InstantAccessResponse::code(activate(pool, &subscription_id, &product_id, &user_id).await?)
+        }
+        SubscriptionDeactivate { subscription_id, reason, period } => {
+            InstantAccessResponse::code(deactivate(pool, &subscription_id, reason.as_str(), period.as_str()).await?)
+        }
+    })
+}
+
+async fn get_user_id(pool: &AnyPool, username: &str) -> Result<InstantAccessResponse, sqlx::Error> {
+    let user: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE username = $1")
+        .bind(username.trim())
+        .fetch_optional(pool)
+        .await?;
+    Ok(match user {
+        Some(user_id) => InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user_id) },
+        None => InstantAccessResponse::code(ResponseCode::FailAccountInvalid),
+    })
+}
+
+async fn account_exists(pool: &AnyPool, user_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Records a purchase once per token. A repeat with the same token, user and product is `OK` again.
+pub async fn purchase(
+    pool: &AnyPool,
+    user_id: &str,
+    product_id: &str,
+    token: &str,
+) -> Result<ResponseCode, sqlx::Error> {
+    if token.is_empty() || !is_valid_sku(product_id) {
+        return Ok(ResponseCode::FailOther);
+    }
+    if !account_exists(pool, user_id).await? {
+        return Ok(ResponseCode::FailUserInvalid);
+    }
+    sqlx::query(
+        "INSERT INTO ia_purchases (purchase_token, user_id, product_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (purchase_token) DO NOTHING",
+    )
+    .bind(token)
+    .bind(user_id)
+    .bind(product_id)
+    .bind(crate::now_secs())
+    .execute(pool)
+    .await?;
+    let (owner, product): (String, String) =
+        sqlx::query_as("SELECT user_id, product_id FROM ia_purchases WHERE purchase_token = $1")
+            .bind(token)
+            .fetch_one(pool)
+            .await?;
+    Ok(if owner == user_id && product == product_id { ResponseCode::Ok } else { ResponseCode::FailOther })
+}
+
+/// Revokes a purchase once. Revoking again is `OK`; an unknown token is `FAIL_INVALID_PURCHASE_TOKEN`.
+pub async fn revoke(pool: &AnyPool, user_id: &str, token: &str, reason: &str) -> Result<ResponseCode, sqlx::Error> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM ia_purchases WHERE purchase_token = $1")
+        .bind(token)
+        .fetch_optional(pool)
+        .await?;
+    match owner {
+        None => Ok(ResponseCode::FailInvalidPurchaseToken),
+        Some(owner) if owner != user_id => Ok(ResponseCode::FailUserInvalid),
+        Some(_) => {
+            sqlx::query(
+                "UPDATE ia_purchases SET revoked = 1, revoke_reason = $1, revoked_at = $2
+                 WHERE purchase_token = $3 AND revoked = 0",
+            )
+            .bind(reason)
+            .bind(crate::now_secs())
+            .bind(token)
+            .execute(pool)
+            .await?;
+            Ok(ResponseCode::Ok)
+        }
+    }
+}
+
+async fn activate(
+    pool: &AnyPool,
+    subscription_id: &str,
+    product_id: &str,
+    user_id: &str,
+) -> Result<ResponseCode, sqlx::Error> {
+    if subscription_id.is_empty() || !is_valid_sku(product_id) {
+        return Ok(ResponseCode::FailOther);
+    }
+    if !account_exists(pool, user_id).await? {
+        return Ok(ResponseCode::FailUserInvalid);
+    }
+    sqlx::query(
+        "INSERT INTO ia_subscriptions (subscription_id, user_id, product_id, active, activated_at) VALUES ($1, $2, $3, 1, $4)
+         ON CONFLICT (subscription_id) DO NOTHING",
+    )
+    .bind(subscription_id)
+    .bind(user_id)
+    .bind(product_id)
+    .bind(crate::now_secs())
+    .execute(pool)
+    .await?;
+    let (owner, product): (String, String) =
+        sqlx::query_as("SELECT user_id, product_id FROM ia_subscriptions WHERE subscription_id = $1")
+            .bind(subscription_id)
+            .fetch_one(pool)
+            .await?;
+    Ok(if owner == user_id && product == product_id { ResponseCode::Ok } else { ResponseCode::FailOther })
+}
+
+async fn deactivate(
+    pool: &AnyPool,
+    subscription_id: &str,
+    reason: &str,
+    period: &str,
+) -> Result<ResponseCode, sqlx::Error> {
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT subscription_id FROM ia_subscriptions WHERE subscription_id = $1")
+            .bind(subscription_id)
+            .fetch_optional(pool)
+            .await?;
+    if found.is_none() {
+        return Ok(ResponseCode::FailInvalidSubscription);
+    }
+    sqlx::query(
+        "UPDATE ia_subscriptions SET active = 0, deactivate_reason = $1, period = $2, deactivated_at = $3
+         WHERE subscription_id = $4 AND active = 1",
+    )
+    .bind(reason)
+    .bind(period)
+    .bind(crate::now_secs())
+    .bind(subscription_id)
+    .execute(pool)
+    .await?;
+    Ok(ResponseCode::Ok)
+}

@@ -1,0 +1,132 @@
+//! # amazon_rewards_backend
+//!
+//! The studio backend of `bevy_amazon_rewards`: it holds what must never ship inside a game client. Today it
+//! serves Amazon Instant Access — the account-linking and fulfilment endpoints Amazon calls, each request
+//! verified with DTA1-HMAC-SHA256 and every purchase, revocation and subscription change idempotent — on a
+//! real database: a SQLite file by default, PostgreSQL by URL for studios running several backend processes.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use amazon_rewards_backend::{BackendConfig, serve};
+//! use amazon_rewards_protocol::dta1::KeyStore;
+//! let keys = KeyStore::parse("SECRETKEY PUBLICKEYID\n")?;
+//! let backend = serve(BackendConfig::new("127.0.0.1:0".parse()?, "sqlite://backend.db", keys)).await?;
+//! println!("Instant Access endpoints under {}", backend.url());
+//! # Ok(()) }
+//! ```
+#![forbid(missing_docs)]
+
+pub mod accounts;
+pub mod db;
+pub mod instant_access;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use amazon_rewards_protocol::dta1::KeyStore;
+use axum::Router;
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub pool: AnyPool,
+    /// Instant Access signing keys.
+    pub keys: Arc<KeyStore>,
+}
+
+/// How the backend runs.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// Listen address (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// `sqlite://path.db` or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Instant Access key store.
+    pub keys: KeyStore,
+}
+
+impl BackendConfig {
+    /// A backend listening on `listen`, storing in `database_url`, verifying with `keys`.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>, keys: KeyStore) -> Self {
+        Self { listen, database_url: database_url.into(), keys }
+    }
+}
+
+/// Errors starting the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the backend database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The address could not be bound.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The full router.
+pub fn router(state: AppState) -> Router {
+    Router::new().merge(instant_access::router()).nest("/admin", accounts::admin_router()).with_state(state)
+}
+
+/// A running backend.
+pub struct RunningBackend {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    /// The database, for inspection by tests and tools.
+    pub pool: AnyPool,
+}
+
+impl RunningBackend {
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, finishes in-flight requests, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Opens the database, binds, and serves on the current Tokio runtime.
+pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> {
+    let pool = db::open(&config.database_url).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys) });
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "backend stopped with an error");
+        }
+    });
+    tracing::info!(%addr, "rewards backend listening");
+    Ok(RunningBackend { addr, shutdown: Some(shutdown), task, pool })
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// `bytes` random bytes, hex-encoded.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,110 @@
+//! `rewards-backend`: the studio backend as a program, and a signing tool for Instant Access requests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use amazon_rewards_backend::{BackendConfig, serve};
+use amazon_rewards_protocol::dta1::{AmzDate, Credential, KeyStore, sign};
+use clap::{Parser, Subcommand};
+
+/// The studio backend of bevy_amazon_rewards.
+#[derive(Debug, Parser)]
+#[command(name = "rewards-backend", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Instant Access endpoints (POST /instant-access/linking and /instant-access/fulfillment).
+    Serve {
+        /// Listen address; port 0 picks a free one (the address is printed on stdout).
+        #[arg(long, env = "REWARDS_BACKEND_LISTEN", default_value = "127.0.0.1:8788")]
+        listen: SocketAddr,
+        /// `sqlite://backend.db` (default) or `postgres://user:password@host/database`.
+        #[arg(long, env = "REWARDS_BACKEND_DATABASE", default_value = "sqlite://rewards-backend.db")]
+        database: String,
+        /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
+        #[arg(long, env = "REWARDS_BACKEND_KEYS")]
+        keys: PathBuf,
+    },
+    /// Sign (and optionally send) an Instant Access request, to poke an endpoint by hand.
+    #[command(name = "instant-access", subcommand)]
+    InstantAccess(InstantAccessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum InstantAccessCommand {
+    /// Print the headers that sign BODY for URL.
+    Sign(SignArgs),
+    /// Sign BODY and POST it to URL; print the status and answer.
+    Send(SignArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// Full endpoint URL, e.g. http://127.0.0.1:8788/instant-access/fulfillment.
+    url: String,
+    /// JSON body, e.g. '{"operation":"Purchase",...}'; `-` reads stdin.
+    body: String,
+    /// Public key id.
+    #[arg(long, env = "INSTANT_ACCESS_KEY_ID")]
+    key_id: String,
+    /// Secret key.
+    #[arg(long, env = "INSTANT_ACCESS_SECRET")]
+    secret: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    match Cli::parse().command {
+        Command::Serve { listen, database, keys } => {
+            let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
+            if keys.is_empty() {
+                return Err("the key store holds no key".into());
+            }
+            let backend = serve(BackendConfig::new(listen, database, keys)).await?;
+            println!("rewards-backend listening on {}", backend.url());
+            tokio::signal::ctrl_c().await?;
+            backend.shutdown().await;
+        }
+        Command::InstantAccess(command) => {
+            let (args, send) = match command {
+                InstantAccessCommand::Sign(args) => (args, false),
+                InstantAccessCommand::Send(args) => (args, true),
+            };
+            let body = if args.body == "-" { std::io::read_to_string(std::io::stdin())? } else { args.body };
+            let url = reqwest::Url::parse(&args.url)?;
+            let signed = sign(
+                "POST",
+                url.path(),
+                "application/json",
+                body.as_bytes(),
+                &Credential::new(args.key_id, args.secret),
+                AmzDate::now(),
+            );
+            if send {
+                let response = reqwest::Client::new()
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-amz-date", &signed.x_amz_date)
+                    .header("authorization", &signed.authorization)
+                    .body(body)
+                    .send()
+                    .await?;
+                println!("HTTP {}", response.status().as_u16());
+                println!("{}", response.text().await?);
+            } else {
+                println!("Content-Type: application/json");
+                println!("x-amz-date: {}", signed.x_amz_date);
+                println!("Authorization: {}", signed.authorization);
+            }
+        }
+    }
+    Ok(())
+}
