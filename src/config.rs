@@ -39,7 +39,7 @@ impl Default for PullPacing {
 pub enum LedgerStep {
     /// A pull returned entitlements; nothing is granted yet.
     Pulled,
-    /// Grants and their `granted` marks are on disk; the fulfilment report is not sent yet.
+    /// Grants (or revocations) and their marks are on disk, items included; the report is not sent yet.
     GrantPersisted,
     /// The fulfilment report was accepted by the server; the ledger does not know yet.
     ReportSent,

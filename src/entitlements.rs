@@ -38,8 +38,26 @@ pub struct EntitlementGranted {
     pub entitlement_id: String,
     /// Its SKU.
     pub sku: String,
+    /// Where it came from (`PRIME_GAMING`, `INSTANT_ACCESS`, `SUBSCRIPTION`), when the service says.
+    pub source: Option<String>,
     /// What it granted.
     pub items: Vec<ItemStack>,
+}
+
+/// An entitlement was revoked (refund, payment problem, ended subscription): its items were taken out of the
+/// recipient's [`Inventory`](crate::inventory::Inventory), never below zero.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct EntitlementRevoked {
+    /// The entitlement.
+    pub entitlement_id: String,
+    /// Its SKU.
+    pub sku: String,
+    /// Where it came from (`INSTANT_ACCESS`, `SUBSCRIPTION`, …), when the service says.
+    pub source: Option<String>,
+    /// What was taken back.
+    pub taken: Vec<ItemStack>,
+    /// What could not be taken back because the player no longer had it (already spent).
+    pub missing: Vec<ItemStack>,
 }
 
 /// The service confirmed an entitlement fulfilled and the ledger recorded it; it is done for good.

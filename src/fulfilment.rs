@@ -21,11 +21,12 @@ use bevy::window::WindowFocused;
 use crate::auth::{LoginUpdate, PlayerSession};
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::entitlements::{
-    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
+    EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted, PullEntitlements, RewardsStatus,
+    StoreVisited,
 };
 use crate::error::{ApiError, RewardsError};
 use crate::http::EntitlementsClient;
-use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, RewardsRecipient};
+use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, ItemStack, RewardsRecipient};
 use crate::ledger::{EntryState, LedgerChange, LedgerEvent, LedgerWriter, ledger_path};
 use crate::pacing::{PullPacer, PullReason, backoff_delay, random_jitter};
 use crate::runtime::{BackgroundResult, BackgroundResults, RewardsRuntime};
@@ -48,7 +49,8 @@ pub(crate) struct Fulfilment {
     /// The inventory as granted: restored from the ledger, plus this session's grants.
     inventory: BTreeMap<String, u64>,
     grant_queue: VecDeque<Entitlement>,
-    report_queue: VecDeque<String>,
+    /// Durable grants and revocations waiting to be reported, with the status to report.
+    report_queue: VecDeque<(String, FulfillmentStatus)>,
     report_in_flight: bool,
     report_not_before: Option<Instant>,
     report_failures: u32,
@@ -194,24 +196,27 @@ impl Receiver<'_, '_> {
                                 .map(|r| (r.entitlement_id, (r.result, r.reason)))
                                 .collect();
                             let mut confirmed = Vec::new();
-                            for id in entitlement_ids {
+                            for (id, reported_as) in entitlement_ids {
                                 match outcomes.remove(&id) {
-                                    Some((FulfillResult::Success, _)) => {
-                                        confirmed.push(LedgerChange::Reported { entitlement_id: id })
-                                    }
+                                    Some((FulfillResult::Success, _)) => confirmed.push(match reported_as {
+                                        FulfillmentStatus::Fulfilled => LedgerChange::Reported { entitlement_id: id },
+                                        FulfillmentStatus::Revoked => {
+                                            LedgerChange::RevokeReported { entitlement_id: id }
+                                        }
+                                    }),
                                     Some((FulfillResult::Error, reason)) => {
-                                        // Stays `granted` in the ledger and is reported again next session.
+                                        // Stays unconfirmed in the ledger and is reported again next session.
                                         let reason = reason.unwrap_or_else(|| "no reason given".into());
                                         errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
                                     }
-                                    None => fulfilment.report_queue.push_back(id),
+                                    None => fulfilment.report_queue.push_back((id, reported_as)),
                                 }
                             }
                             fulfilment.ledger.record(session, confirmed);
                         }
                         Err(error) => {
-                            for id in entitlement_ids.into_iter().rev() {
-                                fulfilment.report_queue.push_front(id);
+                            for entry in entitlement_ids.into_iter().rev() {
+                                fulfilment.report_queue.push_front(entry);
                             }
                             fulfilment.report_failures += 1;
                             if error.needs_new_token() {
@@ -251,14 +256,18 @@ impl Receiver<'_, '_> {
                             errors.write(RewardsError::Storage(error));
                         }
                     }
-                    LedgerEvent::Persisted { session, granted, reported } => {
+                    LedgerEvent::Persisted { session, durable, confirmed } => {
                         if session != fulfilment.session {
                             continue;
                         }
-                        fulfilment.report_queue.extend(granted);
-                        for id in reported {
-                            fulfilment.states.insert(id.clone(), EntryState::Reported);
-                            fulfilled.write(EntitlementFulfilled { entitlement_id: id });
+                        fulfilment.report_queue.extend(durable);
+                        for (id, status) in confirmed {
+                            if status == FulfillmentStatus::Revoked {
+                                fulfilment.states.insert(id, EntryState::RevokeReported);
+                            } else {
+                                fulfilment.states.insert(id.clone(), EntryState::Reported);
+                                fulfilled.write(EntitlementFulfilled { entitlement_id: id });
+                            }
                         }
                         status.pending_reports = fulfilment.report_queue.len();
                     }
@@ -289,6 +298,7 @@ pub(crate) fn apply_grants(
     asset_server: Res<AssetServer>,
     mut recipients: Query<&mut Inventory, With<RewardsRecipient>>,
     mut granted: MessageWriter<EntitlementGranted>,
+    mut revoked: MessageWriter<EntitlementRevoked>,
     mut errors: MessageWriter<RewardsError>,
 ) {
     if fulfilment.grant_queue.is_empty() {
@@ -312,8 +322,39 @@ pub(crate) fn apply_grants(
     let mut recipient = recipients.single_mut().ok();
     let mut changes = Vec::new();
     while let Some(entitlement) = fulfilment.grant_queue.pop_front() {
-        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction } = entitlement;
+        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction, source } = entitlement;
         let state = fulfilment.states.get(&entitlement_id).copied();
+        if matches!(state, Some(EntryState::Revoked | EntryState::RevokeReported)) {
+            // Final: a revoked entitlement is never granted again nor taken back twice.
+            continue;
+        }
+        if next_instruction == NextInstruction::Revoke {
+            let granted_items = match state {
+                Some(EntryState::Granted | EntryState::Reported) => {
+                    catalog.items_for(&sku).unwrap_or_default().to_vec()
+                }
+                _ => Vec::new(),
+            };
+            let (taken, missing) = match recipient.as_mut() {
+                Some(inventory) => inventory.remove(&granted_items),
+                None => take_from(&mut fulfilment.inventory.clone(), &granted_items),
+            };
+            take_from(&mut fulfilment.inventory, &taken);
+            if !missing.is_empty() {
+                warn!("entitlement {entitlement_id} revoked, but the player no longer had all of it: {missing:?}");
+            }
+            fulfilment.states.insert(entitlement_id.clone(), EntryState::Revoked);
+            changes.push(LedgerChange::Revoked {
+                entitlement_id: entitlement_id.clone(),
+                sku: sku.clone(),
+                taken: taken.clone(),
+            });
+            revoked.write(EntitlementRevoked { entitlement_id, sku, source, taken, missing });
+            if started.elapsed() >= config.grant_budget_per_frame {
+                break;
+            }
+            continue;
+        }
         if matches!(state, Some(EntryState::Granted | EntryState::Reported)) {
             continue;
         }
@@ -347,7 +388,7 @@ pub(crate) fn apply_grants(
                 sku: sku.clone(),
                 items: items.to_vec(),
             });
-            granted.write(EntitlementGranted { entitlement_id, sku, items: items.to_vec() });
+            granted.write(EntitlementGranted { entitlement_id, sku, source, items: items.to_vec() });
         }
         if started.elapsed() >= config.grant_budget_per_frame {
             break;
@@ -355,6 +396,24 @@ pub(crate) fn apply_grants(
     }
     fulfilment.ledger.record(fulfilment.session, changes);
     status.pending_grants = fulfilment.grant_queue.len();
+}
+
+/// Takes `stacks` out of `inventory` (never below zero); returns what was taken.
+fn take_from(inventory: &mut BTreeMap<String, u64>, stacks: &[ItemStack]) -> (Vec<ItemStack>, Vec<ItemStack>) {
+    let mut taken = Vec::new();
+    let mut missing = Vec::new();
+    for stack in stacks {
+        let count = inventory.entry(stack.item.clone()).or_default();
+        let take = stack.quantity.min(*count);
+        *count -= take;
+        if take > 0 {
+            taken.push(ItemStack { item: stack.item.clone(), quantity: take });
+        }
+        if take < stack.quantity {
+            missing.push(ItemStack { item: stack.item.clone(), quantity: stack.quantity - take });
+        }
+    }
+    (taken, missing)
 }
 
 /// Gives a new recipient the inventory granted so far, and retries grants that waited for one.
@@ -456,16 +515,13 @@ pub(crate) fn send_requests(
         });
     }
     if report_due {
-        let batch: Vec<String> =
+        let batch: Vec<(String, FulfillmentStatus)> =
             fulfilment.report_queue.drain(..fulfilment.report_queue.len().min(config.max_report_batch)).collect();
         fulfilment.report_in_flight = true;
         let request = FulfillRequest {
             fulfillment_status_updates: batch
                 .iter()
-                .map(|id| FulfillmentStatusUpdate {
-                    entitlement_id: id.clone(),
-                    fulfillment_status: FulfillmentStatus::Fulfilled,
-                })
+                .map(|(id, status)| FulfillmentStatusUpdate { entitlement_id: id.clone(), fulfillment_status: *status })
                 .collect(),
         };
         let client = fulfilment.client.clone();

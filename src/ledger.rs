@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use amazon_rewards_protocol::prime_gaming::FulfillmentStatus;
+
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::inventory::ItemStack;
 use crate::runtime::{BackgroundResult, ResultSender};
@@ -34,6 +36,11 @@ pub enum EntryState {
     Granted,
     /// Reported fulfilled and confirmed by the service.
     Reported,
+    /// Revoked (refund, payment problem, ended subscription): its items were taken back, durably; the
+    /// revocation may not have been confirmed.
+    Revoked,
+    /// The revocation was reported and confirmed. Final.
+    RevokeReported,
 }
 
 /// One entitlement's record.
@@ -46,6 +53,9 @@ pub struct LedgerEntry {
     /// What it granted (empty until granted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<ItemStack>,
+    /// What its revocation took back (never more than the inventory held).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taken: Vec<ItemStack>,
 }
 
 /// The on-disk form of a player's ledger.
@@ -88,18 +98,10 @@ impl LedgerFile {
     pub fn apply(&mut self, change: &LedgerChange) {
         match change {
             LedgerChange::Seen { entitlement_id, sku } => {
-                self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
-                    sku: sku.clone(),
-                    state: EntryState::Seen,
-                    items: Vec::new(),
-                });
+                self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry::seen(sku));
             }
             LedgerChange::Granted { entitlement_id, sku, items } => {
-                let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry {
-                    sku: sku.clone(),
-                    state: EntryState::Seen,
-                    items: Vec::new(),
-                });
+                let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry::seen(sku));
                 if entry.state == EntryState::Seen {
                     entry.state = EntryState::Granted;
                     entry.items = items.clone();
@@ -113,6 +115,25 @@ impl LedgerFile {
                     && entry.state == EntryState::Granted
                 {
                     entry.state = EntryState::Reported;
+                }
+            }
+            LedgerChange::Revoked { entitlement_id, sku, taken } => {
+                let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry::seen(sku));
+                if matches!(entry.state, EntryState::Seen | EntryState::Granted | EntryState::Reported) {
+                    entry.state = EntryState::Revoked;
+                    entry.taken = taken.clone();
+                    for stack in taken {
+                        if let Some(count) = self.inventory.get_mut(&stack.item) {
+                            *count = count.saturating_sub(stack.quantity);
+                        }
+                    }
+                }
+            }
+            LedgerChange::RevokeReported { entitlement_id } => {
+                if let Some(entry) = self.entitlements.get_mut(entitlement_id)
+                    && entry.state == EntryState::Revoked
+                {
+                    entry.state = EntryState::RevokeReported;
                 }
             }
         }
@@ -154,6 +175,26 @@ pub enum LedgerChange {
         /// Entitlement id.
         entitlement_id: String,
     },
+    /// An entitlement was revoked and these items taken back.
+    Revoked {
+        /// Entitlement id.
+        entitlement_id: String,
+        /// Its SKU.
+        sku: String,
+        /// What was taken back.
+        taken: Vec<ItemStack>,
+    },
+    /// The service confirmed the revocation report.
+    RevokeReported {
+        /// Entitlement id.
+        entitlement_id: String,
+    },
+}
+
+impl LedgerEntry {
+    fn seen(sku: &str) -> Self {
+        Self { sku: sku.to_owned(), state: EntryState::Seen, items: Vec::new(), taken: Vec::new() }
+    }
 }
 
 /// What the main thread learns when a ledger is opened.
@@ -161,15 +202,15 @@ pub enum LedgerChange {
 pub(crate) struct OpenedLedger {
     pub inventory: BTreeMap<String, u64>,
     pub states: BTreeMap<String, EntryState>,
-    /// Granted but not confirmed reported: to be reported again, never granted again.
-    pub unreported: Vec<String>,
+    /// Granted or revoked but not confirmed reported: to be reported again, never applied again.
+    pub unreported: Vec<(String, FulfillmentStatus)>,
 }
 
 /// Answers of the writer.
 pub(crate) enum LedgerEvent {
     Opened { session: u64, ledger: OpenedLedger },
     OpenFailed { session: u64, error: String },
-    Persisted { session: u64, granted: Vec<String>, reported: Vec<String> },
+    Persisted { session: u64, durable: Vec<(String, FulfillmentStatus)>, confirmed: Vec<(String, FulfillmentStatus)> },
     WriteFailed { session: u64, error: String },
 }
 
@@ -261,8 +302,11 @@ impl WriterThread {
                             unreported: file
                                 .entitlements
                                 .iter()
-                                .filter(|(_, e)| e.state == EntryState::Granted)
-                                .map(|(id, _)| id.clone())
+                                .filter_map(|(id, e)| match e.state {
+                                    EntryState::Granted => Some((id.clone(), FulfillmentStatus::Fulfilled)),
+                                    EntryState::Revoked => Some((id.clone(), FulfillmentStatus::Revoked)),
+                                    _ => None,
+                                })
                                 .collect(),
                         };
                         self.open = Some(OpenLedger { session, path, file });
@@ -289,25 +333,41 @@ impl WriterThread {
             self.pending.clear();
             return;
         };
-        let confirms_reports = self.pending.iter().any(|c| matches!(c, LedgerChange::Reported { .. }));
+        let confirms_reports = self
+            .pending
+            .iter()
+            .any(|c| matches!(c, LedgerChange::Reported { .. } | LedgerChange::RevokeReported { .. }));
         if confirms_reports {
             self.config.observe(LedgerStep::ReportConfirming);
         }
         match open.file.save(&open.path) {
             Ok(()) => {
-                let mut granted = Vec::new();
-                let mut reported = Vec::new();
+                let mut durable = Vec::new();
+                let mut confirmed = Vec::new();
+                let mut grants = false;
                 for change in self.pending.drain(..) {
                     match change {
-                        LedgerChange::Granted { entitlement_id, .. } => granted.push(entitlement_id),
-                        LedgerChange::Reported { entitlement_id } => reported.push(entitlement_id),
+                        LedgerChange::Granted { entitlement_id, .. } => {
+                            grants = true;
+                            durable.push((entitlement_id, FulfillmentStatus::Fulfilled));
+                        }
+                        LedgerChange::Revoked { entitlement_id, .. } => {
+                            grants = true;
+                            durable.push((entitlement_id, FulfillmentStatus::Revoked));
+                        }
+                        LedgerChange::Reported { entitlement_id } => {
+                            confirmed.push((entitlement_id, FulfillmentStatus::Fulfilled))
+                        }
+                        LedgerChange::RevokeReported { entitlement_id } => {
+                            confirmed.push((entitlement_id, FulfillmentStatus::Revoked))
+                        }
                         LedgerChange::Seen { .. } => {}
                     }
                 }
-                if !granted.is_empty() {
+                if grants {
                     self.config.observe(LedgerStep::GrantPersisted);
                 }
-                let event = LedgerEvent::Persisted { session: open.session, granted, reported };
+                let event = LedgerEvent::Persisted { session: open.session, durable, confirmed };
                 self.results.send(BackgroundResult::Ledger(event));
             }
             Err(error) => {

@@ -20,7 +20,8 @@ use bevy::window::WindowFocused;
 use crate::auth::{LoginEvent, LoginRequest, LoginState};
 use crate::config::{PullPacing, RewardsConfig};
 use crate::entitlements::{
-    EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus, StoreVisited,
+    EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted, PullEntitlements, RewardsStatus,
+    StoreVisited,
 };
 use crate::error::RewardsError;
 use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
@@ -32,8 +33,8 @@ pub mod prelude {
     };
     pub use crate::config::{LoginConfig, PullPacing, RewardsConfig};
     pub use crate::entitlements::{
-        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, PullCompleted, PullEntitlements, RewardsStatus,
-        StoreVisited,
+        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted,
+        PullEntitlements, RewardsStatus, StoreVisited,
     };
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
@@ -150,6 +151,7 @@ impl Plugin for AmazonRewardsPlugin {
             .add_message::<PullCompleted>()
             .add_message::<EntitlementGranted>()
             .add_message::<EntitlementFulfilled>()
+            .add_message::<EntitlementRevoked>()
             .add_message::<RewardsError>()
             // Registered by WindowPlugin in windowed games; registered here too so headless apps work.
             .add_message::<WindowFocused>()

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse};
+use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse, FulfillmentStatus};
 use bevy::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -19,7 +19,11 @@ pub(crate) enum BackgroundResult {
     /// A pull finished.
     PullFinished { session: u64, reason: PullReason, result: Result<Vec<Entitlement>, ApiError> },
     /// A fulfilment report finished.
-    ReportFinished { session: u64, entitlement_ids: Vec<String>, result: Result<FulfillResponse, ApiError> },
+    ReportFinished {
+        session: u64,
+        entitlement_ids: Vec<(String, FulfillmentStatus)>,
+        result: Result<FulfillResponse, ApiError>,
+    },
     /// The ledger writer answered.
     Ledger(LedgerEvent),
     /// Login progress or results.

@@ -45,6 +45,10 @@ pub struct Entitlement {
     pub vendor_product_id: String,
     /// What to do with it.
     pub next_instruction: NextInstruction,
+    /// Where it comes from, in the studio backend's feed (`PRIME_GAMING`, `INSTANT_ACCESS`, `SUBSCRIPTION`);
+    /// absent from Prime Gaming's own API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A page of the Entitlements API response.

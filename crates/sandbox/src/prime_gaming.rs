@@ -77,6 +77,7 @@ async fn list_entitlements(
             entitlement_id: entitlement_id.clone(),
             vendor_product_id: sku.clone(),
             next_instruction: NextInstruction::Fulfill,
+            source: None,
         })
         .collect();
     Ok(Json(EntitlementsPage { entitlements, next_token }))
