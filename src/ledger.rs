@@ -406,6 +406,39 @@ mod tests {
     }
 
     #[test]
+    fn revocation_takes_back_once_never_below_zero_and_is_final() {
+        let mut ledger = LedgerFile::default();
+        let grant =
+            LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gems".into(), items: vec![stack("gem", 100)] };
+        ledger.apply(&grant);
+        ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
+        let revoke =
+            LedgerChange::Revoked { entitlement_id: "e1".into(), sku: "gems".into(), taken: vec![stack("gem", 100)] };
+        ledger.apply(&revoke);
+        ledger.apply(&revoke);
+        assert_eq!(ledger.inventory["gem"], 0, "taken back once");
+        ledger.apply(&grant);
+        assert_eq!(ledger.inventory["gem"], 0, "a revoked entitlement is never granted again");
+        assert_eq!(ledger.entitlements["e1"].state, EntryState::Revoked);
+        ledger.apply(&LedgerChange::RevokeReported { entitlement_id: "e1".into() });
+        assert_eq!(ledger.entitlements["e1"].state, EntryState::RevokeReported);
+        // Taking more than is held stops at zero.
+        let mut short = LedgerFile::default();
+        short.inventory.insert("gem".into(), 3);
+        short.apply(&LedgerChange::Revoked {
+            entitlement_id: "e2".into(),
+            sku: "gems".into(),
+            taken: vec![stack("gem", 5)],
+        });
+        assert_eq!(short.inventory["gem"], 0);
+        // A revocation of something never granted just records it.
+        let mut never = LedgerFile::default();
+        never.apply(&LedgerChange::Revoked { entitlement_id: "e3".into(), sku: "gems".into(), taken: vec![] });
+        assert_eq!(never.entitlements["e3"].state, EntryState::Revoked);
+        assert!(never.inventory.is_empty());
+    }
+
+    #[test]
     fn saves_atomically_owner_only_and_refuses_to_overwrite_a_damaged_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = ledger_path(dir.path(), "amzn1.account.ABC/../x");

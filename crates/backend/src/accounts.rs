@@ -15,6 +15,9 @@ use crate::AppState;
 pub struct CreateAccount {
     /// What the customer types into Amazon's linking form (`infoField1`).
     pub username: String,
+    /// The player's Amazon identity (LWA profile `user_id`), so the game can fetch what was bought.
+    #[serde(default)]
+    pub amazon_user_id: Option<String>,
 }
 
 /// A game account.
@@ -42,10 +45,12 @@ async fn create_account(
     }
     let user_id = format!("player-{}", crate::random_hex(12));
     let inserted = sqlx::query(
-        "INSERT INTO accounts (user_id, username, created_at) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING",
+        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (username) DO NOTHING",
     )
     .bind(&user_id)
     .bind(&username)
+    .bind(request.amazon_user_id.as_deref())
     .bind(crate::now_secs())
     .execute(&state.pool)
     .await

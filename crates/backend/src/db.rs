@@ -8,9 +8,10 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
 /// Ordered schema migrations, portable between SQLite and PostgreSQL. Append only.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE accounts (
         user_id        TEXT PRIMARY KEY,
         username       TEXT NOT NULL UNIQUE,
@@ -39,7 +40,18 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX ia_subscriptions_by_user ON ia_subscriptions(user_id);
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    ALTER TABLE ia_purchases ADD COLUMN fulfilled_at BIGINT;
+    ALTER TABLE ia_purchases ADD COLUMN revoke_reported_at BIGINT;
+    ALTER TABLE ia_subscriptions ADD COLUMN fulfilled_at BIGINT;
+    ALTER TABLE ia_subscriptions ADD COLUMN revoke_reported_at BIGINT;
+    CREATE INDEX accounts_by_amazon_user ON accounts(amazon_user_id);
+    "#,
+    ),
+];
 
 /// Whether `url` names a SQLite database.
 pub fn is_sqlite(url: &str) -> bool {

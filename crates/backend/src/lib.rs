@@ -18,6 +18,7 @@
 
 pub mod accounts;
 pub mod db;
+pub mod feed;
 pub mod instant_access;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub pool: AnyPool,
     /// Instant Access signing keys.
     pub keys: Arc<KeyStore>,
+    /// Verifies players' access tokens for the entitlements feed.
+    pub tokens: feed::SharedVerifier,
 }
 
 /// How the backend runs.
@@ -48,12 +51,15 @@ pub struct BackendConfig {
     pub database_url: String,
     /// Instant Access key store.
     pub keys: KeyStore,
+    /// Login with Amazon profile endpoint that vouches for players' access tokens
+    /// (`https://api.amazon.com/user/profile`, or the sandbox's). Without it the feed refuses every token.
+    pub lwa_profile_url: Option<String>,
 }
 
 impl BackendConfig {
     /// A backend listening on `listen`, storing in `database_url`, verifying with `keys`.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>, keys: KeyStore) -> Self {
-        Self { listen, database_url: database_url.into(), keys }
+        Self { listen, database_url: database_url.into(), keys, lwa_profile_url: None }
     }
 }
 
@@ -70,7 +76,11 @@ pub enum StartError {
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(instant_access::router()).nest("/admin", accounts::admin_router()).with_state(state)
+    Router::new()
+        .merge(instant_access::router())
+        .merge(feed::router())
+        .nest("/admin", accounts::admin_router())
+        .with_state(state)
 }
 
 /// A running backend.
@@ -103,7 +113,8 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys) });
+    let tokens = Arc::new(feed::TokenVerifier::new(config.lwa_profile_url.clone()));
+    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

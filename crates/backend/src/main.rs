@@ -28,6 +28,9 @@ enum Command {
         /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
         #[arg(long, env = "REWARDS_BACKEND_KEYS")]
         keys: PathBuf,
+        /// Login with Amazon profile endpoint that vouches for players' tokens on the entitlements feed.
+        #[arg(long, env = "REWARDS_BACKEND_LWA_PROFILE_URL", default_value = "https://api.amazon.com/user/profile")]
+        lwa_profile_url: String,
     },
     /// Sign (and optionally send) an Instant Access request, to poke an endpoint by hand.
     #[command(name = "instant-access", subcommand)]
@@ -63,12 +66,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
-        Command::Serve { listen, database, keys } => {
+        Command::Serve { listen, database, keys, lwa_profile_url } => {
             let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
             if keys.is_empty() {
                 return Err("the key store holds no key".into());
             }
-            let backend = serve(BackendConfig::new(listen, database, keys)).await?;
+            let mut config = BackendConfig::new(listen, database, keys);
+            config.lwa_profile_url = Some(lwa_profile_url);
+            let backend = serve(config).await?;
             println!("rewards-backend listening on {}", backend.url());
             tokio::signal::ctrl_c().await?;
             backend.shutdown().await;

@@ -1,0 +1,253 @@
+//! The entitlements feed for the game: the same shape as Prime Gaming's (`GET /api/entitlements`,
+//! `POST /api/fulfill`), authenticated by the player's Login with Amazon access token (checked against the LWA
+//! profile endpoint and cached), serving what the player bought through Instant Access and their
+//! subscriptions, each with its source. Revoked purchases and ended subscriptions come with
+//! `NextInstruction: REVOKE` until the game reports the revocation done.
+//!
+//! Not yet served: Prime Gaming entitlements relayed server-side (the game pulls those from Amazon directly).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use amazon_rewards_protocol::prime_gaming::{
+    ACCESS_TOKEN_HEADER, ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest,
+    FulfillResponse, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdateResult, NextInstruction,
+};
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use sha2::{Digest, Sha256};
+use sqlx::AnyPool;
+use tokio::sync::Mutex;
+
+use crate::AppState;
+
+/// How long a verified access token is trusted without asking LWA again.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
+/// Most updates accepted in one fulfil call.
+const MAX_UPDATES: usize = 1000;
+
+/// Source names in the feed.
+pub const SOURCE_INSTANT_ACCESS: &str = "INSTANT_ACCESS";
+/// Source of subscription entitlements.
+pub const SOURCE_SUBSCRIPTION: &str = "SUBSCRIPTION";
+
+/// Verifies players' access tokens with Login with Amazon, caching answers by token hash.
+pub struct TokenVerifier {
+    profile_url: Option<String>,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl TokenVerifier {
+    /// A verifier asking `profile_url` (e.g. `https://api.amazon.com/user/profile`); `None` refuses every token.
+    pub fn new(profile_url: Option<String>) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        Self { profile_url, http, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// The Amazon user id of the token's owner.
+    async fn amazon_user(&self, token: &str) -> Result<String, FeedError> {
+        let key = hex::encode(Sha256::digest(token.as_bytes()));
+        if let Some((user, at)) = self.cache.lock().await.get(&key)
+            && at.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Ok(user.clone());
+        }
+        let url = self.profile_url.as_deref().ok_or(FeedError::InvalidToken)?;
+        let response = self.http.get(url).bearer_auth(token).send().await.map_err(|_| FeedError::Unavailable)?;
+        match response.status().as_u16() {
+            200 => {}
+            400 | 401 | 403 => return Err(FeedError::InvalidToken),
+            _ => return Err(FeedError::Unavailable),
+        }
+        let profile: amazon_rewards_protocol::lwa::Profile =
+            response.json().await.map_err(|_| FeedError::Unavailable)?;
+        let mut cache = self.cache.lock().await;
+        if cache.len() > 100_000 {
+            cache.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        }
+        cache.insert(key, (profile.user_id.clone(), Instant::now()));
+        Ok(profile.user_id)
+    }
+}
+
+/// Why a feed request failed.
+#[derive(Debug)]
+enum FeedError {
+    MissingToken,
+    /// Amazon answers expired or unknown tokens with 400; so does the feed.
+    InvalidToken,
+    Unavailable,
+    BadRequest(String),
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for FeedError {
+    fn from(error: sqlx::Error) -> Self {
+        FeedError::Database(error)
+    }
+}
+
+impl IntoResponse for FeedError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            FeedError::MissingToken => (StatusCode::UNAUTHORIZED, "invalid_request", "missing access token".to_owned()),
+            FeedError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "access token refused".to_owned()),
+            FeedError::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "cannot verify the token now".to_owned())
+            }
+            FeedError::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request", message),
+            FeedError::Database(error) => {
+                tracing::error!(%error, "feed database error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "database error".to_owned())
+            }
+        };
+        (status, Json(serde_json::json!({"error": code, "error_description": description}))).into_response()
+    }
+}
+
+/// Routes of the feed.
+pub fn router() -> Router<AppState> {
+    Router::new().route(ENTITLEMENTS_PATH, get(entitlements)).route(FULFILL_PATH, post(fulfill))
+}
+
+/// The game account linked to the request's Amazon identity, if any.
+async fn player(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, FeedError> {
+    let token = headers
+        .get(ACCESS_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty() && t.len() <= amazon_rewards_protocol::lwa::MAX_TOKEN_BYTES)
+        .ok_or(FeedError::MissingToken)?;
+    let amazon_user = state.tokens.amazon_user(token).await?;
+    Ok(sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
+        .bind(amazon_user)
+        .fetch_optional(&state.pool)
+        .await?)
+}
+
+async fn entitlements(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<EntitlementsPage>, FeedError> {
+    let Some(user_id) = player(&state, &headers).await? else {
+        return Ok(Json(EntitlementsPage::default()));
+    };
+    Ok(Json(EntitlementsPage { entitlements: feed(&state.pool, &user_id).await?, next_token: None }))
+}
+
+/// Key, product, revoked/active flag, fulfilled at, revocation reported at.
+type FeedRow = (String, String, i64, Option<i64>, Option<i64>);
+
+/// What the game should do now, for one player.
+pub async fn feed(pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, sqlx::Error> {
+    let mut entitlements = Vec::new();
+    let purchases: Vec<FeedRow> = sqlx::query_as(
+        "SELECT purchase_token, product_id, revoked, fulfilled_at, revoke_reported_at FROM ia_purchases
+         WHERE user_id = $1 ORDER BY created_at, purchase_token",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    for (token, product, revoked, fulfilled_at, revoke_reported_at) in purchases {
+        let instruction = match (revoked != 0, fulfilled_at, revoke_reported_at) {
+            // Revoked: REVOKE until reported, even if the fulfilment report never arrived (the game may have
+            // granted it all the same).
+            (true, _, None) => NextInstruction::Revoke,
+            (false, None, _) => NextInstruction::Fulfill,
+            _ => continue,
+        };
+        entitlements.push(Entitlement {
+            entitlement_id: format!("ia:{token}"),
+            vendor_product_id: product,
+            next_instruction: instruction,
+            source: Some(SOURCE_INSTANT_ACCESS.into()),
+        });
+    }
+    let subscriptions: Vec<FeedRow> = sqlx::query_as(
+        "SELECT subscription_id, product_id, active, fulfilled_at, revoke_reported_at FROM ia_subscriptions
+         WHERE user_id = $1 ORDER BY activated_at, subscription_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    for (id, product, active, fulfilled_at, revoke_reported_at) in subscriptions {
+        let instruction = match (active != 0, fulfilled_at, revoke_reported_at) {
+            (false, _, None) => NextInstruction::Revoke,
+            (true, None, _) => NextInstruction::Fulfill,
+            _ => continue,
+        };
+        entitlements.push(Entitlement {
+            entitlement_id: format!("sub:{id}"),
+            vendor_product_id: product,
+            next_instruction: instruction,
+            source: Some(SOURCE_SUBSCRIPTION.into()),
+        });
+    }
+    Ok(entitlements)
+}
+
+async fn fulfill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<FulfillRequest>, JsonRejection>,
+) -> Result<Json<FulfillResponse>, FeedError> {
+    let user_id = player(&state, &headers).await?;
+    let Json(request) = body.map_err(|e| FeedError::BadRequest(e.body_text()))?;
+    if request.fulfillment_status_updates.len() > MAX_UPDATES {
+        return Err(FeedError::BadRequest(format!("at most {MAX_UPDATES} updates per call")));
+    }
+    let now = crate::now_secs();
+    let mut results = Vec::with_capacity(request.fulfillment_status_updates.len());
+    for update in request.fulfillment_status_updates {
+        let recorded = match &user_id {
+            Some(user_id) => {
+                record(&state.pool, user_id, &update.entitlement_id, update.fulfillment_status, now).await?
+            }
+            None => false,
+        };
+        results.push(FulfillmentStatusUpdateResult {
+            entitlement_id: update.entitlement_id,
+            result: if recorded { FulfillResult::Success } else { FulfillResult::Error },
+            reason: (!recorded).then(|| "UNKNOWN_ENTITLEMENT".to_owned()),
+        });
+    }
+    Ok(Json(FulfillResponse { fulfillment_status_update_results: results }))
+}
+
+/// Records a report; reporting the same thing again is a success that changes nothing.
+async fn record(
+    pool: &AnyPool,
+    user_id: &str,
+    entitlement_id: &str,
+    status: FulfillmentStatus,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (sql, key) = match (entitlement_id.split_once(':'), status) {
+        (Some(("ia", token)), FulfillmentStatus::Fulfilled) => (
+            "UPDATE ia_purchases SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE purchase_token = $2 AND user_id = $3",
+            token,
+        ),
+        (Some(("ia", token)), FulfillmentStatus::Revoked) => (
+            "UPDATE ia_purchases SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE purchase_token = $2 AND user_id = $3 AND revoked = 1",
+            token,
+        ),
+        (Some(("sub", id)), FulfillmentStatus::Fulfilled) => (
+            "UPDATE ia_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE subscription_id = $2 AND user_id = $3",
+            id,
+        ),
+        (Some(("sub", id)), FulfillmentStatus::Revoked) => (
+            "UPDATE ia_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE subscription_id = $2 AND user_id = $3 AND active = 0",
+            id,
+        ),
+        _ => return Ok(false),
+    };
+    let updated = sqlx::query(sql).bind(now).bind(key).bind(user_id).execute(pool).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Shared verifier type.
+pub type SharedVerifier = Arc<TokenVerifier>;

@@ -1,0 +1,161 @@
+//! The game through the studio backend: an Instant Access purchase signed as Amazon signs it reaches the
+//! backend, the game pulls it from the backend's feed, grants and reports it; a revocation takes it back and
+//! is reported once; the same for a subscription. The player's token is vouched for by the sandbox's LWA.
+
+mod common;
+
+use std::time::Duration;
+
+use amazon_rewards_backend::{BackendConfig, RunningBackend, serve};
+use amazon_rewards_protocol::dta1::{AmzDate, Credential, KeyStore, sign};
+use amazon_rewards_protocol::instant_access::FULFILLMENT_PATH;
+use bevy::prelude::*;
+use bevy_amazon_rewards::prelude::*;
+use common::*;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Studio {
+    runtime: tokio::runtime::Runtime,
+    backend: RunningBackend,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Studio {
+    fn start(sandbox_url: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = BackendConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            format!("sqlite://{}", dir.path().join("studio.db").display()),
+            KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
+        );
+        config.lwa_profile_url = Some(format!("{sandbox_url}/user/profile"));
+        let backend = runtime.block_on(serve(config)).unwrap();
+        Self { runtime, backend, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    fn link_account(&self, username: &str, amazon_user_id: &str) -> String {
+        let url = format!("{}/admin/accounts", self.backend.url());
+        let body = json!({"username": username, "amazon_user_id": amazon_user_id});
+        let account: Value = self
+            .runtime
+            .block_on(async { self.http.post(url).json(&body).send().await.unwrap().json().await.unwrap() });
+        account["user_id"].as_str().unwrap().to_owned()
+    }
+
+    /// A call as Amazon makes it: signed with DTA1.
+    fn amazon_calls(&self, body: Value) {
+        let body = body.to_string();
+        let signed = sign(
+            "POST",
+            FULFILLMENT_PATH,
+            "application/json",
+            body.as_bytes(),
+            &Credential::new("AMAZONKEY", "AMAZONSECRET"),
+            AmzDate::now(),
+        );
+        let url = format!("{}{FULFILLMENT_PATH}", self.backend.url());
+        let answer: Value = self.runtime.block_on(async {
+            self.http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-amz-date", signed.x_amz_date)
+                .header("authorization", signed.authorization)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        assert_eq!(answer["response"], "OK", "{answer}");
+    }
+
+    fn column(&self, sql: &'static str, key: &str) -> Option<i64> {
+        self.runtime.block_on(async {
+            sqlx::query_scalar::<_, Option<i64>>(sql).bind(key).fetch_one(&self.backend.pool).await.unwrap()
+        })
+    }
+}
+
+#[test]
+fn purchases_and_subscriptions_from_the_backend_are_granted_then_revoked_once() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("buyer@example.com");
+    let token = fixture.tokens_over_http("buyer@example.com", "pw").access_token;
+    let studio = Studio::start(&fixture.url());
+    let player = studio.link_account("buyer", &customer.user_id);
+
+    studio.amazon_calls(json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "pt-1"}));
+    studio.amazon_calls(json!({"operation": "SubscriptionActivate", "subscriptionId": "sub-1", "productId": "season-pass", "userId": player}));
+
+    let data = tempfile::tempdir().unwrap();
+    // The game talks to the studio backend instead of Amazon: a configuration change only.
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementGranted>(&mut app);
+    collect::<EntitlementFulfilled>(&mut app);
+    collect::<EntitlementRevoked>(&mut app);
+    collect::<RewardsError>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+
+    run_until(&mut app, WAIT, "both fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 2);
+    let inventory_now = inventory(&mut app);
+    assert_eq!((inventory_now.count("gem"), inventory_now.count("season_badge")), (100, 1));
+    let sources: Vec<_> = collected::<EntitlementGranted>(&app).iter().map(|g| g.source.clone().unwrap()).collect();
+    assert_eq!(sources, ["INSTANT_ACCESS", "SUBSCRIPTION"]);
+    assert!(studio.column("SELECT fulfilled_at FROM ia_purchases WHERE purchase_token = $1", "pt-1").is_some());
+
+    // Customer service refunds the purchase; the subscription is not renewed.
+    studio.amazon_calls(json!({"operation": "Revoke", "reason": "CUSTOMER_SERVICE_REQUEST", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "pt-1"}));
+    studio.amazon_calls(json!({"operation": "SubscriptionDeactivate", "subscriptionId": "sub-1", "reason": "NOT_RENEWED", "period": "REGULAR"}));
+    run_for(&mut app, Duration::from_millis(60));
+    app.world_mut().write_message(StoreVisited);
+    run_until(&mut app, WAIT, "both revoked", |app| collected::<EntitlementRevoked>(app).len() == 2);
+    let revoked = collected::<EntitlementRevoked>(&app);
+    assert_eq!(revoked[0].taken, vec![ItemStack { item: "gem".into(), quantity: 100 }]);
+    assert!(revoked.iter().all(|r| r.missing.is_empty()));
+    let inventory_now = inventory(&mut app);
+    assert_eq!((inventory_now.count("gem"), inventory_now.count("season_badge")), (0, 0));
+    run_until(&mut app, WAIT, "revocations reported", |_| {
+        studio.column("SELECT revoke_reported_at FROM ia_purchases WHERE purchase_token = $1", "pt-1").is_some()
+            && studio
+                .column("SELECT revoke_reported_at FROM ia_subscriptions WHERE subscription_id = $1", "sub-1")
+                .is_some()
+    });
+
+    // Nothing is taken twice, and nothing comes back after a restart.
+    app.world_mut().write_message(PullEntitlements);
+    run_for(&mut app, Duration::from_millis(300));
+    assert_eq!(collected::<EntitlementRevoked>(&app).len(), 2);
+    assert!(collected::<RewardsError>(&app).is_empty(), "{:?}", collected::<RewardsError>(&app));
+    drop(app);
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementGranted>(&mut app);
+    collect::<PullCompleted>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "a pull after restart", |app| !collected::<PullCompleted>(app).is_empty());
+    assert_eq!(collected::<PullCompleted>(&app)[0].entitlements, 0, "the feed is empty once everything is reported");
+    assert!(collected::<EntitlementGranted>(&app).is_empty());
+    assert_eq!(inventory(&mut app).count("gem"), 0);
+}
+
+#[test]
+fn the_feed_refuses_tokens_lwa_does_not_vouch_for() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let studio = Studio::start(&fixture.url());
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<RewardsError>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, "amzn1.account.FORGED", "Atza|forged");
+    run_until(&mut app, WAIT, "refused", |app| !collected::<RewardsError>(app).is_empty());
+    assert_eq!(collected::<RewardsError>(&app), &[RewardsError::Pull(ApiError::Unauthorized { status: 400 })]);
+}
