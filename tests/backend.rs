@@ -159,3 +159,139 @@ fn the_feed_refuses_tokens_lwa_does_not_vouch_for() {
     run_until(&mut app, WAIT, "refused", |app| !collected::<RewardsError>(app).is_empty());
     assert_eq!(collected::<RewardsError>(&app), &[RewardsError::Pull(ApiError::Unauthorized { status: 400 })]);
 }
+
+impl Studio {
+    /// Tells the sandbox (as Amazon) where the game's Instant Access endpoints are, and what it sells.
+    fn register_with(&self, fixture: &Fixture, backend_url: &str) {
+        let vendor = amazon_rewards_protocol::sandbox_admin::InstantAccessVendor {
+            linking_url: format!("{backend_url}/instant-access/linking"),
+            fulfillment_url: format!("{backend_url}/instant-access/fulfillment"),
+            key_id: "AMAZONKEY".into(),
+            secret: "AMAZONSECRET".into(),
+        };
+        let product = amazon_rewards_protocol::sandbox_admin::InstantAccessProduct {
+            product_id: "ia-gem-crate".into(),
+            title: "Crate of 100 gems".into(),
+            price_cents: 499,
+            subscription: false,
+        };
+        self.runtime.block_on(async {
+            let status = self
+                .http
+                .post(format!("{}/admin/instant-access/vendor", fixture.url()))
+                .json(&vendor)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert!(status.is_success());
+            let status = self
+                .http
+                .post(format!("{}/admin/instant-access/products", fixture.url()))
+                .json(&product)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert!(status.is_success());
+        });
+    }
+}
+
+#[test]
+fn buy_on_the_amazon_page_in_a_real_browser_then_refund() {
+    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("shopper@example.com");
+    let token = fixture.tokens_over_http("shopper@example.com", "pw").access_token;
+    let studio = Studio::start(&fixture.url());
+    studio.link_account("shopper", &customer.user_id);
+    studio.register_with(&fixture, &studio.backend.url());
+
+    let browser = webdriver::Browser::launch();
+    browser.goto(&format!("{}/instant-access/store", fixture.url()));
+    browser.wait_for_text("Crate of 100 gems", Duration::from_secs(20));
+    browser.click("#product-ia-gem-crate");
+    browser.type_into("#username", "shopper");
+    browser.type_into("#email", "shopper@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#buy");
+    browser.wait_for_text("Your order", Duration::from_secs(20));
+    let order_url = browser.current_url();
+    browser.reload_until(&order_url, r#"<b id="status">delivered</b>"#, Duration::from_secs(20));
+
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementFulfilled>(&mut app);
+    collect::<EntitlementRevoked>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "the purchase arrives", |app| collected::<EntitlementFulfilled>(app).len() == 1);
+    assert_eq!(inventory(&mut app).count("gem"), 100);
+
+    // Customer service refunds it on the order page.
+    browser.goto(&order_url);
+    browser.click("#refund");
+    browser.reload_until(&order_url, r#"<b id="status">revoked</b>"#, Duration::from_secs(20));
+    run_for(&mut app, Duration::from_millis(60));
+    app.world_mut().write_message(StoreVisited);
+    run_until(&mut app, WAIT, "taken back", |app| collected::<EntitlementRevoked>(app).len() == 1);
+    assert_eq!(inventory(&mut app).count("gem"), 0);
+}
+
+#[test]
+fn deliveries_retry_until_the_backend_answers() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("patient@example.com");
+    let studio = Studio::start(&fixture.url());
+    let player = studio.link_account("patient", &customer.user_id);
+    // Amazon already linked this customer; the game's fulfilment endpoint is down at first.
+    let down = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    studio.register_with(&fixture, &studio.backend.url());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let order_url = studio.runtime.block_on(async {
+        let form = [
+            ("product_id", "ia-gem-crate"),
+            ("username", "patient"),
+            ("email", "patient@example.com"),
+            ("password", "pw"),
+        ];
+        // First purchase while everything is up, to link the account.
+        let first = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
+        assert_eq!(first.status().as_u16(), 303);
+        let vendor = amazon_rewards_protocol::sandbox_admin::InstantAccessVendor {
+            linking_url: format!("{down}/instant-access/linking"),
+            fulfillment_url: format!("{down}/instant-access/fulfillment"),
+            key_id: "AMAZONKEY".into(),
+            secret: "AMAZONSECRET".into(),
+        };
+        http.post(format!("{}/admin/instant-access/vendor", fixture.url())).json(&vendor).send().await.unwrap();
+        let second = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
+        format!("{}{}", fixture.url(), second.headers()["location"].to_str().unwrap())
+    });
+    let page = |url: &str| studio.runtime.block_on(async { http.get(url).send().await.unwrap().text().await.unwrap() });
+    let started = std::time::Instant::now();
+    while !page(&order_url).contains("not reached") {
+        assert!(started.elapsed() < WAIT, "the failed attempt is shown");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(page(&order_url).contains(r#"<b id="status">pending</b>"#));
+    // The backend is reachable again: the next retry delivers.
+    studio.register_with(&fixture, &studio.backend.url());
+    while !page(&order_url).contains(r#"<b id="status">delivered</b>"#) {
+        assert!(started.elapsed() < WAIT, "delivered after a retry: {}", page(&order_url));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let shown = page(&order_url);
+    assert!(shown.contains("Purchase — answered after") && !shown.contains("after 1 attempt"), "{shown}");
+    assert_eq!(
+        studio.column("SELECT COUNT(*) FROM ia_purchases WHERE user_id = $1", &player),
+        Some(2),
+        "both purchases arrived, each once"
+    );
+}

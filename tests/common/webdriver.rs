@@ -114,6 +114,22 @@ impl Browser {
         self.call("POST", &self.session_path(&format!("/element/{element}/click")), None);
     }
 
+    /// Reloads `url` until its source contains `text` (for pages whose state changes on the server).
+    pub fn reload_until(&self, url: &str, text: &str, timeout: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            self.goto(url);
+            let source = self.page_source();
+            if source.contains(text) {
+                return source;
+            }
+            let status =
+                source.split("<main>").nth(1).unwrap_or(&source).split("</main>").next().unwrap_or_default().to_owned();
+            assert!(started.elapsed() < timeout, "{url} never showed {text:?}; it shows:\n{status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the page source contains `text`.
     pub fn wait_for_text(&self, text: &str, timeout: Duration) -> String {
         let started = Instant::now();

@@ -170,3 +170,31 @@ pub struct RegisterClient {
     #[serde(default)]
     pub name: String,
 }
+
+/// `POST /admin/instant-access/vendor`: where the sandbox (as Amazon) sends Instant Access calls for the game,
+/// and the key it signs them with (the vendor's key store holds the same pair).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstantAccessVendor {
+    /// The vendor's account-linking endpoint, e.g. `http://127.0.0.1:8788/instant-access/linking`.
+    pub linking_url: String,
+    /// The vendor's fulfilment endpoint.
+    pub fulfillment_url: String,
+    /// Public key id.
+    pub key_id: String,
+    /// Secret key.
+    pub secret: String,
+}
+
+/// `POST /admin/instant-access/products`: a product sold on the "buy on Amazon" page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstantAccessProduct {
+    /// The vendor's SKU.
+    pub product_id: String,
+    /// What the customer sees.
+    pub title: String,
+    /// Price in cents (display only).
+    pub price_cents: i64,
+    /// A subscription (activate / deactivate) rather than a one-off purchase.
+    #[serde(default)]
+    pub subscription: bool,
+}

@@ -98,6 +98,49 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family);
     "#,
     ),
+    (
+        3,
+        r#"
+    CREATE TABLE ia_vendor (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        linking_url     TEXT NOT NULL,
+        fulfillment_url TEXT NOT NULL,
+        key_id          TEXT NOT NULL,
+        secret          TEXT NOT NULL
+    );
+    CREATE TABLE ia_products (
+        product_id   TEXT PRIMARY KEY,
+        title        TEXT NOT NULL,
+        price_cents  INTEGER NOT NULL,
+        subscription INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE ia_links (
+        customer_id    TEXT PRIMARY KEY REFERENCES customers(user_id),
+        vendor_user_id TEXT NOT NULL
+    );
+    CREATE TABLE ia_orders (
+        order_key       TEXT PRIMARY KEY,
+        customer_id     TEXT NOT NULL REFERENCES customers(user_id),
+        vendor_user_id  TEXT NOT NULL,
+        product_id      TEXT NOT NULL,
+        subscription    INTEGER NOT NULL,
+        purchase_token  TEXT NOT NULL UNIQUE,
+        status          TEXT NOT NULL,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE TABLE ia_deliveries (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_key       TEXT NOT NULL REFERENCES ia_orders(order_key),
+        operation       TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_result     TEXT
+    );
+    CREATE INDEX ia_deliveries_due ON ia_deliveries(state, next_attempt_ms);
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

@@ -30,6 +30,7 @@ pub mod auth;
 pub mod db;
 pub mod error;
 pub mod faults;
+pub mod instant_access;
 pub mod lwa;
 pub mod pages;
 pub mod prime_gaming;
@@ -56,6 +57,10 @@ pub struct AppState {
     pub lwa: std::sync::Arc<lwa::LwaSettings>,
     /// The sandbox's own base URL (for links such as the device `verification_uri`).
     pub base_url: std::sync::Arc<str>,
+    /// Client for calls to the game's backend (Instant Access).
+    pub http: reqwest::Client,
+    /// Wakes the Instant Access delivery worker.
+    pub deliveries: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Where the sandbox listens and keeps its data.
@@ -120,10 +125,14 @@ pub enum StartError {
 pub fn router(state: AppState) -> Router {
     let public = prime_gaming::router()
         .merge(lwa::router())
+        .merge(instant_access::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     Router::new()
         .merge(public)
-        .nest(amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX, admin::router().merge(lwa::admin_router()))
+        .nest(
+            amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
+            admin::router().merge(lwa::admin_router()).merge(instant_access::admin_router()),
+        )
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }
@@ -171,12 +180,20 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port))).await?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let app = router(AppState {
+    let state = AppState {
         pool: pool.clone(),
         faults: faults::Faults::default(),
         lwa: std::sync::Arc::new(config.lwa.clone()),
         base_url: format!("http://{addr}").into(),
-    });
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(std::io::Error::other)?,
+        deliveries: std::sync::Arc::new(tokio::sync::Notify::new()),
+    };
+    let worker = tokio::spawn(instant_access::delivery_worker(state.clone()));
+    let app = router(state);
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -186,6 +203,7 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
         if let Err(error) = served {
             tracing::error!(%error, "sandbox server stopped with an error");
         }
+        worker.abort();
         pool.close().await;
     });
     tracing::info!(%addr, "amazon sandbox listening");
