@@ -15,6 +15,29 @@ use common::*;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
+const BACKEND_CLIENT: &str = "amzn1.application-oa2-client.studio-backend";
+const BACKEND_SECRET: &str = "studio-backend-secret";
+
+/// Registers the backend's confidential LWA client with the sandbox (loopback redirect: any port matches).
+fn register_backend_client(fixture: &Fixture) {
+    let client = amazon_rewards_protocol::sandbox_admin::RegisterClient {
+        client_id: BACKEND_CLIENT.into(),
+        client_secret: Some(BACKEND_SECRET.into()),
+        redirect_uris: vec!["http://127.0.0.1/accounts/callback".into()],
+        name: "Studio accounts".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/admin/clients", fixture.url()))
+            .json(&client)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(status.is_success());
+}
 
 struct Studio {
     runtime: tokio::runtime::Runtime,
@@ -33,6 +56,15 @@ impl Studio {
             KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
         );
         config.lwa_profile_url = Some(format!("{sandbox_url}/user/profile"));
+        // The backend's own security profile, for its new-account page (a confidential client).
+        config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
+            authorize_url: format!("{sandbox_url}/ap/oa"),
+            api_url: sandbox_url.to_owned(),
+            client_id: BACKEND_CLIENT.into(),
+            client_secret: BACKEND_SECRET.into(),
+            public_url: String::new(),
+            return_origins: vec![sandbox_url.to_owned()],
+        });
         let backend = runtime.block_on(serve(config)).unwrap();
         Self { runtime, backend, http: reqwest::Client::new(), _dir: dir }
     }
@@ -168,6 +200,7 @@ impl Studio {
             fulfillment_url: format!("{backend_url}/instant-access/fulfillment"),
             key_id: "AMAZONKEY".into(),
             secret: "AMAZONSECRET".into(),
+            new_account_url: Some(format!("{backend_url}/accounts/new")),
         };
         let product = amazon_rewards_protocol::sandbox_admin::InstantAccessProduct {
             product_id: "ia-gem-crate".into(),
@@ -269,6 +302,7 @@ fn deliveries_retry_until_the_backend_answers() {
             fulfillment_url: format!("{down}/instant-access/fulfillment"),
             key_id: "AMAZONKEY".into(),
             secret: "AMAZONSECRET".into(),
+            new_account_url: None,
         };
         http.post(format!("{}/admin/instant-access/vendor", fixture.url())).json(&vendor).send().await.unwrap();
         let second = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
@@ -294,4 +328,90 @@ fn deliveries_retry_until_the_backend_answers() {
         Some(2),
         "both purchases arrived, each once"
     );
+}
+
+#[test]
+fn a_new_customer_creates_a_game_account_with_login_with_amazon_then_buys() {
+    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    let fixture = Fixture::start();
+    fixture.register_client();
+    register_backend_client(&fixture);
+    let customer = fixture.customer("newcomer@example.com");
+    let studio = Studio::start(&fixture.url());
+    studio.register_with(&fixture, &studio.backend.url());
+
+    let browser = webdriver::Browser::launch();
+    browser.goto(&format!("{}/instant-access/store", fixture.url()));
+    browser.wait_for_text("Crate of 100 gems", Duration::from_secs(20));
+    browser.type_into("#username", "newcomer");
+    browser.type_into("#email", "newcomer@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#buy");
+    browser.wait_for_text("Create a game account", Duration::from_secs(20));
+    browser.click("#create-account");
+    browser.wait_for_text("Choose a player name", Duration::from_secs(20));
+    browser.type_into("#username", "newcomer");
+    browser.click("#create");
+    // Login with Amazon, as the backend's confidential client.
+    browser.wait_for_text("Sign in", Duration::from_secs(20));
+    browser.type_into("#email", "newcomer@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#signInSubmit");
+    browser.wait_for_text("Allow access", Duration::from_secs(20));
+    browser.click("#allow");
+    // Back on Amazon's store, with the new account filled in.
+    browser.wait_for_text("is ready. Finish your purchase", Duration::from_secs(20));
+    assert!(browser.current_url().starts_with(&format!("{}/instant-access/store?linked=newcomer", fixture.url())));
+    browser.type_into("#email", "newcomer@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#buy");
+    browser.wait_for_text("Your order", Duration::from_secs(20));
+    let order_url = browser.current_url();
+    browser.reload_until(&order_url, r#"<b id="status">delivered</b>"#, Duration::from_secs(20));
+
+    // The account is tied to the customer's Amazon identity, and the backend holds their refresh token.
+    let linked: Option<String> = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT amazon_user_id FROM accounts WHERE username = $1")
+            .bind("newcomer")
+            .fetch_one(&studio.backend.pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(linked.as_deref(), Some(customer.user_id.as_str()));
+    let refresh_tokens: i64 = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT COUNT(*) FROM lwa_tokens").fetch_one(&studio.backend.pool).await.unwrap()
+    });
+    assert_eq!(refresh_tokens, 1);
+
+    // So the game, signed in with the same Amazon account, receives the purchase.
+    let token = fixture.tokens_over_http("newcomer@example.com", "pw").access_token;
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementFulfilled>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "the purchase arrives", |app| collected::<EntitlementFulfilled>(app).len() == 1);
+    assert_eq!(inventory(&mut app).count("gem"), 100);
+}
+
+#[test]
+fn the_new_account_page_is_no_open_redirect_and_signups_are_single_use() {
+    let fixture = Fixture::start();
+    let studio = Studio::start(&fixture.url());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let get = |url: String| studio.runtime.block_on(async { http.get(url).send().await.unwrap().status().as_u16() });
+    let backend = studio.backend.url();
+    assert_eq!(get(format!("{backend}/accounts/new?return_url=https://evil.example/steal")), 400);
+    assert_eq!(get(format!("{backend}/accounts/new?return_url={}/instant-access/store", fixture.url())), 200);
+    assert_eq!(get(format!("{backend}/accounts/callback?code=x&state=never-issued")), 400);
+    let post = studio.runtime.block_on(async {
+        http.post(format!("{backend}/accounts/new"))
+            .form(&[("username", "bad name!"), ("return_url", &format!("{}/instant-access/store", fixture.url()))])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(post, 400, "names are validated");
 }

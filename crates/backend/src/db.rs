@@ -51,6 +51,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX accounts_by_amazon_user ON accounts(amazon_user_id);
     "#,
     ),
+    (
+        3,
+        r#"
+    CREATE TABLE account_signups (
+        state         TEXT PRIMARY KEY,
+        username      TEXT NOT NULL,
+        return_url    TEXT NOT NULL,
+        pkce_verifier TEXT NOT NULL,
+        created_at    BIGINT NOT NULL
+    );
+    CREATE TABLE lwa_tokens (
+        user_id       TEXT PRIMARY KEY REFERENCES accounts(user_id),
+        refresh_token TEXT NOT NULL,
+        updated_at    BIGINT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// Whether `url` names a SQLite database.

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod db;
 pub mod feed;
 pub mod instant_access;
+pub mod signup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     /// Verifies players' access tokens for the entitlements feed.
     pub tokens: feed::SharedVerifier,
+    /// The backend's own Login with Amazon client, for the new-account page.
+    pub lwa: Option<Arc<signup::LwaClient>>,
+    /// HTTP client for OAuth calls (follows no redirects).
+    pub oauth_http: reqwest::Client,
 }
 
 /// How the backend runs.
@@ -54,12 +59,14 @@ pub struct BackendConfig {
     /// Login with Amazon profile endpoint that vouches for players' access tokens
     /// (`https://api.amazon.com/user/profile`, or the sandbox's). Without it the feed refuses every token.
     pub lwa_profile_url: Option<String>,
+    /// The backend's Login with Amazon client for the new-account page; without it the page is unavailable.
+    pub lwa_client: Option<signup::LwaClient>,
 }
 
 impl BackendConfig {
     /// A backend listening on `listen`, storing in `database_url`, verifying with `keys`.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>, keys: KeyStore) -> Self {
-        Self { listen, database_url: database_url.into(), keys, lwa_profile_url: None }
+        Self { listen, database_url: database_url.into(), keys, lwa_profile_url: None, lwa_client: None }
     }
 }
 
@@ -79,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(instant_access::router())
         .merge(feed::router())
+        .merge(signup::router())
         .nest("/admin", accounts::admin_router())
         .with_state(state)
 }
@@ -114,7 +122,23 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let tokens = Arc::new(feed::TokenVerifier::new(config.lwa_profile_url.clone()));
-    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens });
+    let oauth_http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let app = router(AppState {
+        pool: pool.clone(),
+        keys: Arc::new(config.keys),
+        tokens,
+        lwa: config.lwa_client.map(|mut client| {
+            if client.public_url.is_empty() {
+                client.public_url = format!("http://{addr}");
+            }
+            Arc::new(client)
+        }),
+        oauth_http,
+    });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

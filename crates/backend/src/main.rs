@@ -31,6 +31,29 @@ enum Command {
         /// Login with Amazon profile endpoint that vouches for players' tokens on the entitlements feed.
         #[arg(long, env = "REWARDS_BACKEND_LWA_PROFILE_URL", default_value = "https://api.amazon.com/user/profile")]
         lwa_profile_url: String,
+        /// The backend's own LWA client id (enables the new-account page with `--lwa-client-secret`).
+        #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_ID")]
+        lwa_client_id: Option<String>,
+        /// The backend's LWA client secret.
+        #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_SECRET", hide_env_values = true)]
+        lwa_client_secret: Option<String>,
+        /// LWA authorization page.
+        #[arg(long, env = "REWARDS_BACKEND_LWA_AUTHORIZE_URL", default_value = "https://www.amazon.com/ap/oa")]
+        lwa_authorize_url: String,
+        /// Base of LWA's token and profile endpoints.
+        #[arg(long, env = "REWARDS_BACKEND_LWA_API_URL", default_value = "https://api.amazon.com")]
+        lwa_api_url: String,
+        /// The backend's public base URL (default: the listen address).
+        #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Origins the new-account page may send customers back to (Amazon's).
+        #[arg(
+            long = "return-origin",
+            env = "REWARDS_BACKEND_RETURN_ORIGINS",
+            value_delimiter = ',',
+            default_value = "https://www.amazon.com"
+        )]
+        return_origins: Vec<String>,
     },
     /// Sign (and optionally send) an Instant Access request, to poke an endpoint by hand.
     #[command(name = "instant-access", subcommand)]
@@ -66,13 +89,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
-        Command::Serve { listen, database, keys, lwa_profile_url } => {
+        Command::Serve {
+            listen,
+            database,
+            keys,
+            lwa_profile_url,
+            lwa_client_id,
+            lwa_client_secret,
+            lwa_authorize_url,
+            lwa_api_url,
+            public_url,
+            return_origins,
+        } => {
             let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
             if keys.is_empty() {
                 return Err("the key store holds no key".into());
             }
             let mut config = BackendConfig::new(listen, database, keys);
             config.lwa_profile_url = Some(lwa_profile_url);
+            if let (Some(client_id), Some(client_secret)) = (lwa_client_id, lwa_client_secret) {
+                config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
+                    authorize_url: lwa_authorize_url,
+                    api_url: lwa_api_url,
+                    client_id,
+                    client_secret,
+                    public_url: public_url.unwrap_or_default(),
+                    return_origins,
+                });
+            }
             let backend = serve(config).await?;
             println!("rewards-backend listening on {}", backend.url());
             tokio::signal::ctrl_c().await?;

@@ -183,6 +183,9 @@ pub struct InstantAccessVendor {
     pub key_id: String,
     /// Secret key.
     pub secret: String,
+    /// The vendor's new-account page, offered when account linking finds no account (`return_url` is appended).
+    #[serde(default)]
+    pub new_account_url: Option<String>,
 }
 
 /// `POST /admin/instant-access/products`: a product sold on the "buy on Amazon" page.

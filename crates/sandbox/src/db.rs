@@ -106,7 +106,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         linking_url     TEXT NOT NULL,
         fulfillment_url TEXT NOT NULL,
         key_id          TEXT NOT NULL,
-        secret          TEXT NOT NULL
+        secret          TEXT NOT NULL,
+        new_account_url TEXT
     );
     CREATE TABLE ia_products (
         product_id   TEXT PRIMARY KEY,

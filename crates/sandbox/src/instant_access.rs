@@ -14,7 +14,7 @@ use amazon_rewards_protocol::instant_access::{
 use amazon_rewards_protocol::prime_gaming::is_valid_sku;
 use amazon_rewards_protocol::sandbox_admin::{InstantAccessProduct, InstantAccessVendor};
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,14 +53,15 @@ async fn set_vendor(
         url::Url::parse(url).map_err(|_| SandboxError::BadRequest(format!("{url:?} is not a URL")))?;
     }
     sqlx::query(
-        "INSERT INTO ia_vendor (id, linking_url, fulfillment_url, key_id, secret) VALUES (1, ?, ?, ?, ?)
+        "INSERT INTO ia_vendor (id, linking_url, fulfillment_url, key_id, secret, new_account_url) VALUES (1, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET linking_url = excluded.linking_url, fulfillment_url = excluded.fulfillment_url,
-             key_id = excluded.key_id, secret = excluded.secret",
+             key_id = excluded.key_id, secret = excluded.secret, new_account_url = excluded.new_account_url",
     )
     .bind(&vendor.linking_url)
     .bind(&vendor.fulfillment_url)
     .bind(&vendor.key_id)
     .bind(&vendor.secret)
+    .bind(&vendor.new_account_url)
     .execute(&state.pool)
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -92,7 +93,14 @@ fn price(cents: i64, subscription: bool) -> String {
     format!("${}.{:02}{}", cents / 100, cents % 100, if subscription { " / month" } else { "" })
 }
 
-async fn store(State(state): State<AppState>) -> SandboxResult<Html<String>> {
+#[derive(Debug, Default, Deserialize)]
+struct StoreQuery {
+    /// Set when the vendor's new-account page sends the customer back.
+    #[serde(default)]
+    linked: Option<String>,
+}
+
+async fn store(State(state): State<AppState>, Query(query): Query<StoreQuery>) -> SandboxResult<Html<String>> {
     let products: Vec<(String, String, i64, bool)> =
         sqlx::query_as("SELECT product_id, title, price_cents, subscription FROM ia_products ORDER BY title")
             .fetch_all(&state.pool)
@@ -110,15 +118,22 @@ async fn store(State(state): State<AppState>) -> SandboxResult<Html<String>> {
             )
         })
         .collect();
+    let linked = query.linked.unwrap_or_default();
+    let welcome = if linked.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p id="welcome">Your game account <b>{}</b> is ready. Finish your purchase.</p>"#, escape(&linked))
+    };
     Ok(page(
         "Buy for your game",
         &format!(
-            r#"<form method="post" action="/instant-access/buy">{choices}
-<label for="username">Your game account name</label><input id="username" name="username" type="text" required>
+            r#"{welcome}<form method="post" action="/instant-access/buy">{choices}
+<label for="username">Your game account name</label><input id="username" name="username" type="text" value="{linked}" required>
 <label for="email">Amazon email</label><input id="email" name="email" type="email" required>
 <label for="password">Password</label><input id="password" name="password" type="password" required>
 <button id="buy" type="submit">Buy now</button></form>
-<p class="note">Sandbox: no money changes hands. The first purchase links your Amazon account to the game account.</p>"#
+<p class="note">Sandbox: no money changes hands. The first purchase links your Amazon account to the game account.</p>"#,
+            linked = escape(&linked),
         ),
     ))
 }
@@ -147,6 +162,13 @@ fn problem(status: StatusCode, message: &str) -> Response {
         ),
     )
         .into_response()
+}
+
+async fn new_account_url(pool: &SqlitePool) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT new_account_url FROM ia_vendor WHERE id = 1")
+        .fetch_optional(pool)
+        .await?
+        .flatten())
 }
 
 async fn vendor(pool: &SqlitePool) -> Result<Option<(String, String, Credential)>, sqlx::Error> {
@@ -235,10 +257,20 @@ async fn place_order(state: &AppState, form: BuyForm) -> Result<Result<String, R
                     user
                 }
                 Ok(answer) => {
-                    return Ok(Err(problem(
-                        StatusCode::BAD_REQUEST,
-                        &format!("The game found no account named {:?} ({}).", form.username, answer.response.as_str()),
-                    )));
+                    let message =
+                        format!("The game found no account named {:?} ({}).", form.username, answer.response.as_str());
+                    let Some(new_account) = new_account_url(&state.pool).await? else {
+                        return Ok(Err(problem(StatusCode::BAD_REQUEST, &message)));
+                    };
+                    let mut link = url::Url::parse(&new_account).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                    link.query_pairs_mut()
+                        .append_pair("return_url", &format!("{}/instant-access/store", state.base_url));
+                    let body = format!(
+                        r#"<p class="error">{}</p><p><a id="create-account" href="{}">Create a game account</a> and come back.</p>"#,
+                        escape(&message),
+                        escape(link.as_str())
+                    );
+                    return Ok(Err((StatusCode::BAD_REQUEST, page("Link your game account", &body)).into_response()));
                 }
                 Err(error) => {
                     return Ok(Err(problem(

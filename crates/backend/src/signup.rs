@@ -1,0 +1,321 @@
+//! The new-account page: Amazon's account-linking flow sends a customer who has no game account here, with a
+//! `return_url`. They pick a name, sign in with Login with Amazon (the backend is a confidential client:
+//! client secret + PKCE), and get a game account tied to their Amazon identity, so the game can later fetch
+//! what they bought; the backend keeps their refresh token (never the game). Then they go back to Amazon.
+
+use amazon_rewards_protocol::lwa::{PROFILE_PATH, Profile, TOKEN_PATH};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, TokenResponse, TokenUrl,
+};
+use serde::Deserialize;
+
+use crate::AppState;
+
+/// The backend's Login with Amazon security profile, for the new-account page.
+#[derive(Clone)]
+pub struct LwaClient {
+    /// Authorization page, `https://www.amazon.com/ap/oa` in production.
+    pub authorize_url: String,
+    /// Base of the token and profile endpoints, `https://api.amazon.com`.
+    pub api_url: String,
+    /// The backend's client id.
+    pub client_id: String,
+    /// The backend's client secret.
+    pub client_secret: String,
+    /// The backend's public base URL (empty: the listen address); `{public_url}/accounts/callback` is
+    /// registered as redirect URI.
+    pub public_url: String,
+    /// Origins `return_url` may point to (Amazon's); anything else is refused, so the page is no open redirect.
+    pub return_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for LwaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LwaClient")
+            .field("client_id", &self.client_id)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signups older than this are refused at the callback.
+const SIGNUP_LIFETIME: i64 = 15 * 60;
+
+/// Routes of the page.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/accounts/new", get(new_account).post(start_signup)).route("/accounts/callback", get(callback))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:420px;margin:40px auto;color:#1b1b1b}}
+label{{display:block;margin:12px 0 4px;font-weight:600}}input{{width:100%;padding:8px;box-sizing:border-box}}
+button{{margin-top:16px;padding:8px 16px}}.error{{color:#b00020}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>"#,
+        title = escape(title)
+    ))
+}
+
+fn form(return_url: &str, error: Option<&str>) -> Html<String> {
+    let error = error.map(|e| format!(r#"<p class="error">{}</p>"#, escape(e))).unwrap_or_default();
+    page(
+        "Create your game account",
+        &format!(
+            r#"{error}<form method="post" action="/accounts/new">
+<input type="hidden" name="return_url" value="{return_url}">
+<label for="username">Choose a player name</label><input id="username" name="username" required maxlength="32">
+<button id="create" type="submit">Continue with Login with Amazon</button></form>"#,
+            return_url = escape(return_url)
+        ),
+    )
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, page("Account problem", &format!(r#"<p class="error">{}</p>"#, escape(message)))).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NewAccountQuery {
+    #[serde(default)]
+    return_url: String,
+}
+
+fn return_url_allowed(client: &LwaClient, url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let origin = parsed.origin().ascii_serialization();
+    client.return_origins.iter().any(|allowed| allowed.trim_end_matches('/') == origin)
+}
+
+async fn new_account(State(state): State<AppState>, Query(query): Query<NewAccountQuery>) -> Response {
+    let Some(client) = state.lwa.as_deref() else {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
+    };
+    if !return_url_allowed(client, &query.return_url) {
+        return problem(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
+    }
+    form(&query.return_url, None).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct SignupForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    return_url: String,
+}
+
+fn oauth_client(
+    client: &LwaClient,
+) -> Result<
+    oauth2::Client<
+        oauth2::basic::BasicErrorResponse,
+        oauth2::basic::BasicTokenResponse,
+        oauth2::basic::BasicTokenIntrospectionResponse,
+        oauth2::StandardRevocableToken,
+        oauth2::basic::BasicRevocationErrorResponse,
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >,
+    String,
+> {
+    let api = client.api_url.trim_end_matches('/');
+    Ok(BasicClient::new(ClientId::new(client.client_id.clone()))
+        .set_client_secret(ClientSecret::new(client.client_secret.clone()))
+        .set_auth_uri(AuthUrl::new(client.authorize_url.clone()).map_err(|e| e.to_string())?)
+        .set_token_uri(TokenUrl::new(format!("{api}{TOKEN_PATH}")).map_err(|e| e.to_string())?)
+        .set_redirect_uri(
+            RedirectUrl::new(format!("{}/accounts/callback", client.public_url.trim_end_matches('/')))
+                .map_err(|e| e.to_string())?,
+        ))
+}
+
+async fn start_signup(State(state): State<AppState>, form_data: Result<Form<SignupForm>, FormRejection>) -> Response {
+    let Some(client) = state.lwa.as_deref() else {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
+    };
+    let Ok(Form(signup)) = form_data else {
+        return problem(StatusCode::BAD_REQUEST, "The form was malformed.");
+    };
+    if !return_url_allowed(client, &signup.return_url) {
+        return problem(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
+    }
+    let username = signup.username.trim().to_owned();
+    if username.is_empty()
+        || username.len() > 32
+        || !username.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return (StatusCode::BAD_REQUEST, form(&signup.return_url, Some("Use 1-32 letters, digits, - or _.")))
+            .into_response();
+    }
+    let taken: Result<Option<String>, _> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE username = $1")
+        .bind(&username)
+        .fetch_optional(&state.pool)
+        .await;
+    match taken {
+        Ok(Some(_)) => {
+            return (StatusCode::CONFLICT, form(&signup.return_url, Some("That name is taken."))).into_response();
+        }
+        Ok(None) => {}
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+    }
+    let oauth = match oauth_client(client) {
+        Ok(oauth) => oauth,
+        Err(error) => {
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
+        }
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize, csrf) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PROFILE.into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let stored = sqlx::query(
+        "INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(csrf.secret())
+    .bind(&username)
+    .bind(&signup.return_url)
+    .bind(verifier.secret())
+    .bind(crate::now_secs())
+    .execute(&state.pool)
+    .await;
+    if stored.is_err() {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.");
+    }
+    (StatusCode::FOUND, [(header::LOCATION, authorize.to_string())]).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Response {
+    let Some(client) = state.lwa.as_deref() else {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
+    };
+    // Single use: the signup is taken out as it is checked, whatever happens next.
+    let signup: Result<Option<(String, String, String, i64)>, _> = sqlx::query_as(
+        "DELETE FROM account_signups WHERE state = $1 RETURNING username, return_url, pkce_verifier, created_at",
+    )
+    .bind(&query.state)
+    .fetch_optional(&state.pool)
+    .await;
+    let (username, return_url, verifier, created_at) = match signup {
+        Ok(Some(row)) if crate::now_secs() - row.3 <= SIGNUP_LIFETIME => row,
+        Ok(_) => {
+            return problem(StatusCode::BAD_REQUEST, "This sign-up is unknown or expired. Start again from Amazon.");
+        }
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+    };
+    let _ = created_at;
+    if query.error.is_some() {
+        return problem(StatusCode::BAD_REQUEST, "Sign-in with Amazon was cancelled; no account was created.");
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty()) else {
+        return problem(StatusCode::BAD_REQUEST, "The sign-in answer carried no code.");
+    };
+    let oauth = match oauth_client(client) {
+        Ok(oauth) => oauth,
+        Err(error) => {
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
+        }
+    };
+    let token = match oauth
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&state.oauth_http)
+        .await
+    {
+        Ok(token) => token,
+        Err(error) => {
+            tracing::warn!(error = %error, "sign-up code exchange failed");
+            return problem(StatusCode::BAD_GATEWAY, "Login with Amazon did not confirm the sign-in. Try again.");
+        }
+    };
+    let profile: Profile = match state
+        .oauth_http
+        .get(format!("{}{PROFILE_PATH}", client.api_url.trim_end_matches('/')))
+        .bearer_auth(token.access_token().secret())
+        .send()
+        .await
+    {
+        Ok(response) if response.status().is_success() => match response.json().await {
+            Ok(profile) => profile,
+            Err(_) => return problem(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unreadable."),
+        },
+        _ => return problem(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable."),
+    };
+    let existing: Result<Option<String>, _> =
+        sqlx::query_scalar("SELECT username FROM accounts WHERE amazon_user_id = $1")
+            .bind(&profile.user_id)
+            .fetch_optional(&state.pool)
+            .await;
+    match existing {
+        Ok(Some(name)) => {
+            return problem(
+                StatusCode::CONFLICT,
+                &format!("This Amazon account already has the game account {name:?}."),
+            );
+        }
+        Ok(None) => {}
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+    }
+    let user_id = format!("player-{}", crate::random_hex(12));
+    let created = sqlx::query(
+        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(&user_id)
+    .bind(&username)
+    .bind(&profile.user_id)
+    .bind(crate::now_secs())
+    .execute(&state.pool)
+    .await;
+    match created {
+        Ok(done) if done.rows_affected() == 1 => {}
+        Ok(_) => return problem(StatusCode::CONFLICT, "That name was taken meanwhile. Start again from Amazon."),
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+    }
+    if let Some(refresh) = token.refresh_token() {
+        let _ = sqlx::query(
+            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET refresh_token = EXCLUDED.refresh_token, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(&user_id)
+        .bind(refresh.secret())
+        .bind(crate::now_secs())
+        .execute(&state.pool)
+        .await;
+    }
+    tracing::info!(user_id, "game account created and linked to an Amazon identity");
+    let mut back = match url::Url::parse(&return_url) {
+        Ok(url) => url,
+        Err(_) => return problem(StatusCode::BAD_REQUEST, "The return address is invalid."),
+    };
+    back.query_pairs_mut().append_pair("linked", &username);
+    (StatusCode::FOUND, [(header::LOCATION, back.to_string())]).into_response()
+}
