@@ -46,6 +46,20 @@ impl std::fmt::Debug for LwaClient {
     }
 }
 
+/// The backend's OAuth client: authorization and token endpoints set.
+type ConfidentialClient = oauth2::Client<
+    oauth2::basic::BasicErrorResponse,
+    oauth2::basic::BasicTokenResponse,
+    oauth2::basic::BasicTokenIntrospectionResponse,
+    oauth2::StandardRevocableToken,
+    oauth2::basic::BasicRevocationErrorResponse,
+    oauth2::EndpointSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+>;
+
 /// Signups older than this are refused at the callback.
 const SIGNUP_LIFETIME: i64 = 15 * 60;
 
@@ -119,23 +133,7 @@ struct SignupForm {
     return_url: String,
 }
 
-fn oauth_client(
-    client: &LwaClient,
-) -> Result<
-    oauth2::Client<
-        oauth2::basic::BasicErrorResponse,
-        oauth2::basic::BasicTokenResponse,
-        oauth2::basic::BasicTokenIntrospectionResponse,
-        oauth2::StandardRevocableToken,
-        oauth2::basic::BasicRevocationErrorResponse,
-        oauth2::EndpointSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointNotSet,
-        oauth2::EndpointSet,
-    >,
-    String,
-> {
+fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, String> {
     let api = client.api_url.trim_end_matches('/');
     Ok(BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_client_secret(ClientSecret::new(client.client_secret.clone()))
