@@ -56,6 +56,7 @@ impl Studio {
             KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
         );
         config.lwa_profile_url = Some(format!("{sandbox_url}/user/profile"));
+        config.prime_gaming_url = Some(sandbox_url.to_owned());
         // The backend's own security profile, for its new-account page (a confidential client).
         config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
             authorize_url: format!("{sandbox_url}/ap/oa"),
@@ -414,4 +415,93 @@ fn the_new_account_page_is_no_open_redirect_and_signups_are_single_use() {
             .as_u16()
     });
     assert_eq!(post, 400, "names are validated");
+}
+
+/// What the new-account page obtains: a refresh token of the backend's confidential client for `email`.
+fn backend_refresh_token(fixture: &Fixture, email: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = "b".repeat(64);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:9/accounts/callback";
+    let mut authorize = url::Url::parse(&format!("{}/ap/oa", fixture.url())).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", BACKEND_CLIENT)
+        .append_pair("scope", "games::prime profile")
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect)
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let location = url::Url::parse(&fixture.consent_over_http(authorize.as_str(), email, "pw")).unwrap();
+    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tokens: Value = runtime.block_on(async {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.as_str()),
+            ("client_id", BACKEND_CLIENT),
+            ("client_secret", BACKEND_SECRET),
+        ];
+        reqwest::Client::new()
+            .post(format!("{}/auth/o2/token", fixture.url()))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    tokens["refresh_token"].as_str().expect("a refresh token").to_owned()
+}
+
+#[test]
+fn prime_gaming_entitlements_are_relayed_through_the_backend() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    fixture.register_client();
+    register_backend_client(&fixture);
+    let customer = fixture.customer("relayed@example.com");
+    fixture.grant(&customer.user_id, GOLD, 2);
+    let studio = Studio::start(&fixture.url());
+    let player = studio.link_account("relayed", &customer.user_id);
+    let refresh = backend_refresh_token(&fixture, "relayed@example.com");
+    studio.runtime.block_on(async {
+        sqlx::query("INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, 0)")
+            .bind(&player)
+            .bind(&refresh)
+            .execute(&studio.backend.pool)
+            .await
+            .unwrap();
+    });
+    studio.amazon_calls(json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "mixed-1"}));
+
+    let token = fixture.tokens_over_http("relayed@example.com", "pw").access_token;
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementGranted>(&mut app);
+    collect::<EntitlementFulfilled>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "all three fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 3);
+    let mut sources: Vec<_> = collected::<EntitlementGranted>(&app).iter().map(|g| g.source.clone().unwrap()).collect();
+    sources.sort();
+    assert_eq!(sources, ["INSTANT_ACCESS", "PRIME_GAMING", "PRIME_GAMING"]);
+    assert_eq!(inventory(&mut app).count("gold"), 1000);
+    assert_eq!(inventory(&mut app).count("gem"), 100);
+    // The backend reported them to Prime Gaming, once each, and rotated its refresh token on the way.
+    let statuses = fixture.statuses(&customer.user_id);
+    assert!(statuses.iter().all(|s| s.fulfilled && s.report_count == 1), "{statuses:?}");
+    let stored: String = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT refresh_token FROM lwa_tokens WHERE user_id = $1")
+            .bind(&player)
+            .fetch_one(&studio.backend.pool)
+            .await
+            .unwrap()
+    });
+    assert_ne!(stored, refresh, "rotated");
 }

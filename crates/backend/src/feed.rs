@@ -4,7 +4,8 @@
 //! subscriptions, each with its source. Revoked purchases and ended subscriptions come with
 //! `NextInstruction: REVOKE` until the game reports the revocation done.
 //!
-//! Not yet served: Prime Gaming entitlements relayed server-side (the game pulls those from Amazon directly).
+//! With a Prime Gaming relay configured, the player's Prime Gaming entitlements are merged in (ids `pg:…`),
+//! and their reports relayed (see [`crate::prime_relay`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -134,7 +135,15 @@ async fn entitlements(State(state): State<AppState>, headers: HeaderMap) -> Resu
     let Some(user_id) = player(&state, &headers).await? else {
         return Ok(Json(EntitlementsPage::default()));
     };
-    Ok(Json(EntitlementsPage { entitlements: feed(&state.pool, &user_id).await?, next_token: None }))
+    let mut entitlements = feed(&state.pool, &user_id).await?;
+    if let Some(prime) = &state.prime {
+        match prime.entitlements(&state.pool, &user_id).await {
+            Ok(relayed) => entitlements.extend(relayed),
+            // The rest of the feed is still served; the game pulls again later.
+            Err(error) => tracing::warn!(%error, "Prime Gaming relay unavailable"),
+        }
+    }
+    Ok(Json(EntitlementsPage { entitlements, next_token: None }))
 }
 
 /// Key, product, revoked/active flag, fulfilled at, revocation reported at.
@@ -199,8 +208,35 @@ async fn fulfill(
         return Err(FeedError::BadRequest(format!("at most {MAX_UPDATES} updates per call")));
     }
     let now = crate::now_secs();
-    let mut results = Vec::with_capacity(request.fulfillment_status_updates.len());
-    for update in request.fulfillment_status_updates {
+    let (relayed, own): (Vec<_>, Vec<_>) = request
+        .fulfillment_status_updates
+        .into_iter()
+        .partition(|u| u.entitlement_id.starts_with(crate::prime_relay::ID_PREFIX));
+    let mut results = Vec::with_capacity(relayed.len() + own.len());
+    if !relayed.is_empty() {
+        // Relayed first: if Prime Gaming is down the whole call fails and the game retries (recording is idempotent).
+        let (Some(prime), Some(user_id)) = (&state.prime, &user_id) else {
+            return Err(FeedError::BadRequest("no Prime Gaming relay for this player".into()));
+        };
+        let request = FulfillRequest {
+            fulfillment_status_updates: relayed
+                .into_iter()
+                .map(|mut u| {
+                    u.entitlement_id = u.entitlement_id[crate::prime_relay::ID_PREFIX.len()..].to_owned();
+                    u
+                })
+                .collect(),
+        };
+        let answer = prime.fulfill(&state.pool, user_id, &request).await.map_err(|error| {
+            tracing::warn!(%error, "Prime Gaming relay could not report fulfilment");
+            FeedError::Unavailable
+        })?;
+        results.extend(answer.fulfillment_status_update_results.into_iter().map(|mut r| {
+            r.entitlement_id = format!("{}{}", crate::prime_relay::ID_PREFIX, r.entitlement_id);
+            r
+        }));
+    }
+    for update in own {
         let recorded = match &user_id {
             Some(user_id) => {
                 record(&state.pool, user_id, &update.entitlement_id, update.fulfillment_status, now).await?

@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod db;
 pub mod feed;
 pub mod instant_access;
+pub mod prime_relay;
 pub mod signup;
 
 use std::net::SocketAddr;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub lwa: Option<Arc<signup::LwaClient>>,
     /// HTTP client for OAuth calls (follows no redirects).
     pub oauth_http: reqwest::Client,
+    /// Prime Gaming relay, when configured.
+    pub prime: Option<Arc<prime_relay::PrimeRelay>>,
 }
 
 /// How the backend runs.
@@ -61,12 +64,21 @@ pub struct BackendConfig {
     pub lwa_profile_url: Option<String>,
     /// The backend's Login with Amazon client for the new-account page; without it the page is unavailable.
     pub lwa_client: Option<signup::LwaClient>,
+    /// Prime Gaming API base URL to relay players' entitlements from (needs `lwa_client`).
+    pub prime_gaming_url: Option<String>,
 }
 
 impl BackendConfig {
     /// A backend listening on `listen`, storing in `database_url`, verifying with `keys`.
     pub fn new(listen: SocketAddr, database_url: impl Into<String>, keys: KeyStore) -> Self {
-        Self { listen, database_url: database_url.into(), keys, lwa_profile_url: None, lwa_client: None }
+        Self {
+            listen,
+            database_url: database_url.into(),
+            keys,
+            lwa_profile_url: None,
+            lwa_client: None,
+            prime_gaming_url: None,
+        }
     }
 }
 
@@ -127,18 +139,19 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         .timeout(std::time::Duration::from_secs(15))
         .build()
         .map_err(std::io::Error::other)?;
-    let app = router(AppState {
-        pool: pool.clone(),
-        keys: Arc::new(config.keys),
-        tokens,
-        lwa: config.lwa_client.map(|mut client| {
-            if client.public_url.is_empty() {
-                client.public_url = format!("http://{addr}");
-            }
-            Arc::new(client)
-        }),
-        oauth_http,
+    let lwa = config.lwa_client.map(|mut client| {
+        if client.public_url.is_empty() {
+            client.public_url = format!("http://{addr}");
+        }
+        Arc::new(client)
     });
+    let prime = match (&config.prime_gaming_url, &lwa) {
+        (Some(url), Some(lwa)) => {
+            Some(Arc::new(prime_relay::PrimeRelay::new(url.clone(), lwa.clone(), oauth_http.clone())))
+        }
+        _ => None,
+    };
+    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens, lwa, oauth_http, prime });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

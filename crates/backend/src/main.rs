@@ -46,6 +46,9 @@ enum Command {
         /// The backend's public base URL (default: the listen address).
         #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Prime Gaming API base URL: relay players' Prime Gaming entitlements (needs the LWA client).
+        #[arg(long, env = "REWARDS_BACKEND_PRIME_GAMING_URL")]
+        prime_gaming_url: Option<String>,
         /// Origins the new-account page may send customers back to (Amazon's).
         #[arg(
             long = "return-origin",
@@ -100,6 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lwa_api_url,
             public_url,
             return_origins,
+            prime_gaming_url,
         } => {
             let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
             if keys.is_empty() {
@@ -107,6 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let mut config = BackendConfig::new(listen, database, keys);
             config.lwa_profile_url = Some(lwa_profile_url);
+            config.prime_gaming_url = prime_gaming_url;
             if let (Some(client_id), Some(client_secret)) = (lwa_client_id, lwa_client_secret) {
                 config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
                     authorize_url: lwa_authorize_url,

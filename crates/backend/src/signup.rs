@@ -47,7 +47,7 @@ impl std::fmt::Debug for LwaClient {
 }
 
 /// The backend's OAuth client: authorization and token endpoints set.
-type ConfidentialClient = oauth2::Client<
+pub(crate) type ConfidentialClient = oauth2::Client<
     oauth2::basic::BasicErrorResponse,
     oauth2::basic::BasicTokenResponse,
     oauth2::basic::BasicTokenIntrospectionResponse,
@@ -133,7 +133,7 @@ struct SignupForm {
     return_url: String,
 }
 
-fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, String> {
+pub(crate) fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, String> {
     let api = client.api_url.trim_end_matches('/');
     Ok(BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_client_secret(ClientSecret::new(client.client_secret.clone()))
@@ -183,6 +183,7 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize, csrf) = oauth
         .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into()))
         .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PROFILE.into()))
         .set_pkce_challenge(challenge)
         .url();
