@@ -39,6 +39,8 @@ fn crash_child() {
     let token = std::env::var("CRASH_TOKEN").unwrap();
     let data_dir = std::env::var("CRASH_DATA_DIR").unwrap();
     let expected: usize = std::env::var("CRASH_EXPECTED").unwrap().parse().unwrap();
+    let expected_revoked: usize =
+        std::env::var("CRASH_EXPECTED_REVOKED").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     let target = std::env::var("CRASH_AT").ok();
 
     let mut config = test_config(&url, std::path::Path::new(&data_dir));
@@ -67,8 +69,8 @@ fn crash_child() {
         if settled(&app)
             && let Ok(ledger) = LedgerFile::load(&path, &player)
         {
-            let reported = ledger.entitlements.values().filter(|e| e.state == EntryState::Reported).count();
-            if reported == expected {
+            let count = |state| ledger.entitlements.values().filter(|e| e.state == state).count();
+            if count(EntryState::Reported) == expected && count(EntryState::RevokeReported) == expected_revoked {
                 break;
             }
         }
@@ -79,21 +81,22 @@ fn crash_child() {
 }
 
 fn spawn_child(
-    fixture: &Fixture,
+    url: &str,
     player: &str,
     token: &str,
     data_dir: &std::path::Path,
-    expected: usize,
+    expected: (usize, usize),
     at: Option<LedgerStep>,
 ) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args([CHILD_TEST, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("CRASH_SANDBOX_URL", fixture.url())
+        .env("CRASH_SANDBOX_URL", url)
         .env("CRASH_PLAYER", player)
         .env("CRASH_TOKEN", token)
         .env("CRASH_DATA_DIR", data_dir)
-        .env("CRASH_EXPECTED", expected.to_string())
+        .env("CRASH_EXPECTED", expected.0.to_string())
+        .env("CRASH_EXPECTED_REVOKED", expected.1.to_string())
         .env_remove("CRASH_AT")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -151,7 +154,7 @@ fn crash_then_recover(at: &[LedgerStep]) {
 
     let ledger_file = ledger_path(data.path(), &player.user_id);
     for (attempt, step) in at.iter().enumerate() {
-        let mut child = spawn_child(&fixture, &player.user_id, &token, data.path(), expected, Some(*step));
+        let mut child = spawn_child(&fixture.url(), &player.user_id, &token, data.path(), (expected, 0), Some(*step));
         let reached = wait_for_line(&mut child, MARKER);
         child.kill().expect("SIGKILL the child"); // Child::kill sends SIGKILL on Unix.
         let status = child.wait().unwrap();
@@ -170,7 +173,7 @@ fn crash_then_recover(at: &[LedgerStep]) {
         }
     }
 
-    let mut child = spawn_child(&fixture, &player.user_id, &token, data.path(), expected, None);
+    let mut child = spawn_child(&fixture.url(), &player.user_id, &token, data.path(), (expected, 0), None);
     let settled = wait_for_line(&mut child, DONE);
     let status = child.wait().unwrap();
     settled.unwrap_or_else(|e| panic!("{e}"));
@@ -250,4 +253,100 @@ fn exactly_once_after_sigkill_at_every_boundary_in_turn() {
         LedgerStep::GrantPersisted,
         LedgerStep::ReportConfirming,
     ]);
+}
+
+/// Runs a child to the end, or to `at` and kills it there with SIGKILL.
+fn run_child(
+    url: &str,
+    player: &str,
+    token: &str,
+    data_dir: &std::path::Path,
+    expected: (usize, usize),
+    at: Option<LedgerStep>,
+) {
+    let mut child = spawn_child(url, player, token, data_dir, expected, at);
+    match at {
+        Some(step) => {
+            let reached = wait_for_line(&mut child, MARKER);
+            child.kill().expect("SIGKILL the child");
+            child.wait().unwrap();
+            reached.unwrap_or_else(|e| panic!("{step:?}: {e}"));
+        }
+        None => {
+            let settled = wait_for_line(&mut child, DONE);
+            let status = child.wait().unwrap();
+            settled.unwrap_or_else(|e| panic!("{e}"));
+            assert!(status.success());
+        }
+    }
+}
+
+/// Revocations from the studio backend take the same durable path: killed at each boundary of a revocation,
+/// the restarted game takes the items back exactly once and reports the revocation.
+fn revoke_crash_then_recover(at: LedgerStep) {
+    use common::studio::Studio;
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer(&format!("revoke-{}@example.com", step_name(at)));
+    let token = fixture.tokens_over_http(&customer.email, "pw").access_token;
+    let studio = Studio::start(&fixture.url());
+    let player = studio.link_account(&format!("revoke-{}", step_name(at)), &customer.user_id);
+    let purchase = |token: &str| serde_json::json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": token});
+    studio.amazon_calls(purchase("crash-a"));
+    studio.amazon_calls(purchase("crash-b"));
+    let data = tempfile::tempdir().unwrap();
+    let url = studio.backend.url();
+    // Both granted and reported.
+    run_child(&url, &customer.user_id, &token, data.path(), (2, 0), None);
+    // One is refunded; the game is killed at `at` while handling it, then restarted.
+    studio.amazon_calls(serde_json::json!({"operation": "Revoke", "reason": "PAYMENT_PROBLEM", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "crash-a"}));
+    run_child(&url, &customer.user_id, &token, data.path(), (1, 1), Some(at));
+    let path = ledger_path(data.path(), &customer.user_id);
+    let after_kill = LedgerFile::load(&path, &customer.user_id).unwrap();
+    let backend_has_report =
+        studio.column("SELECT revoke_reported_at FROM ia_purchases WHERE purchase_token = $1", "crash-a").is_some();
+    match at {
+        LedgerStep::Pulled => {
+            assert_eq!(after_kill.entitlements["ia:crash-a"].state, EntryState::Reported, "nothing revoked yet");
+            assert_eq!(after_kill.inventory["gem"], 200);
+        }
+        LedgerStep::GrantPersisted => {
+            assert_eq!(after_kill.entitlements["ia:crash-a"].state, EntryState::Revoked, "revocation on disk");
+            assert_eq!(after_kill.inventory["gem"], 100);
+            assert!(!backend_has_report, "not reported yet");
+        }
+        LedgerStep::ReportSent | LedgerStep::ReportConfirming => {
+            assert_eq!(after_kill.entitlements["ia:crash-a"].state, EntryState::Revoked, "confirmation not recorded");
+            assert!(backend_has_report, "the backend has the report");
+        }
+    }
+    run_child(&url, &customer.user_id, &token, data.path(), (1, 1), None);
+
+    let ledger = LedgerFile::load(&ledger_path(data.path(), &customer.user_id), &customer.user_id).unwrap();
+    assert_eq!(ledger.inventory.get("gem").copied(), Some(100), "taken back exactly once, from 200");
+    assert_eq!(ledger.entitlements["ia:crash-a"].state, EntryState::RevokeReported);
+    assert_eq!(ledger.entitlements["ia:crash-b"].state, EntryState::Reported);
+    assert!(
+        studio.column("SELECT revoke_reported_at FROM ia_purchases WHERE purchase_token = $1", "crash-a").is_some()
+    );
+}
+
+#[test]
+fn revocation_exactly_once_after_sigkill_after_the_pull() {
+    revoke_crash_then_recover(LedgerStep::Pulled);
+}
+
+#[test]
+fn revocation_exactly_once_after_sigkill_after_it_is_persisted() {
+    revoke_crash_then_recover(LedgerStep::GrantPersisted);
+}
+
+#[test]
+fn revocation_exactly_once_after_sigkill_after_the_report_is_sent() {
+    revoke_crash_then_recover(LedgerStep::ReportSent);
+}
+
+#[test]
+fn revocation_exactly_once_after_sigkill_before_the_confirmation_is_recorded() {
+    revoke_crash_then_recover(LedgerStep::ReportConfirming);
 }
