@@ -364,3 +364,58 @@ fn prime_gaming_entitlements_are_relayed_through_the_backend() {
     });
     assert_ne!(stored, refresh, "rotated");
 }
+
+#[test]
+fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("subscriber@example.com");
+    let token = fixture.tokens_over_http("subscriber@example.com", "pw").access_token;
+    let studio = Studio::start(&fixture.url());
+    studio.link_account("subscriber", &customer.user_id);
+    studio.register_with(&fixture, &studio.backend.url());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let store_page = studio.runtime.block_on(async {
+        http.get(format!("{}/instant-access/store", fixture.url())).send().await.unwrap().text().await.unwrap()
+    });
+    assert!(store_page.contains("Season pass") && store_page.contains("$9.99 / month"), "price shown per month");
+    let order_url = studio.runtime.block_on(async {
+        let form = [
+            ("product_id", "season-pass"),
+            ("username", "subscriber"),
+            ("email", "subscriber@example.com"),
+            ("password", "pw"),
+        ];
+        let bought = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
+        format!("{}{}", fixture.url(), bought.headers()["location"].to_str().unwrap())
+    });
+    let page = |url: &str| studio.runtime.block_on(async { http.get(url).send().await.unwrap().text().await.unwrap() });
+    let started = std::time::Instant::now();
+    while !page(&order_url).contains(r#"<b id="status">active</b>"#) {
+        assert!(started.elapsed() < WAIT, "{}", page(&order_url));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    collect::<EntitlementGranted>(&mut app);
+    collect::<EntitlementRevoked>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "pass granted", |app| collected::<EntitlementGranted>(app).len() == 1);
+    assert_eq!(collected::<EntitlementGranted>(&app)[0].source.as_deref(), Some("SUBSCRIPTION"));
+    assert_eq!(inventory(&mut app).count("season_badge"), 1);
+
+    // The customer ends it on the order page.
+    studio.runtime.block_on(async {
+        let ended = http.post(&order_url).form(&[("action", "end")]).send().await.unwrap();
+        assert_eq!(ended.status().as_u16(), 303);
+    });
+    while !page(&order_url).contains(r#"<b id="status">ended</b>"#) {
+        assert!(started.elapsed() < WAIT, "{}", page(&order_url));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run_for(&mut app, Duration::from_millis(60));
+    app.world_mut().write_message(StoreVisited);
+    run_until(&mut app, WAIT, "pass taken back", |app| collected::<EntitlementRevoked>(app).len() == 1);
+    assert_eq!(inventory(&mut app).count("season_badge"), 0);
+}

@@ -146,6 +146,21 @@ impl Studio {
                 .unwrap()
                 .status();
             assert!(status.is_success());
+            let pass = amazon_rewards_protocol::sandbox_admin::InstantAccessProduct {
+                product_id: "season-pass".into(),
+                title: "Season pass".into(),
+                price_cents: 999,
+                subscription: true,
+            };
+            let status = self
+                .http
+                .post(format!("{}/admin/instant-access/products", fixture.url()))
+                .json(&pass)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert!(status.is_success());
         });
     }
 }

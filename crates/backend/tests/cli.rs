@@ -75,3 +75,92 @@ fn serve_then_sign_and_send_with_the_cli() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Three `rewards-backend` processes on one PostgreSQL database, 50 identical signed Purchase calls spread
+/// over them at once: the purchase is recorded once, and every call answers OK.
+#[test]
+fn three_backend_processes_on_one_postgresql_fulfil_once() {
+    let admin_url = std::env::var("TEST_POSTGRES_URL")
+        .expect("TEST_POSTGRES_URL must name a PostgreSQL server the tests may create databases on (.ci/run sets it)");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let database = runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+        let name = format!("rewards_procs_{}", std::process::id());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+        admin.close().await;
+        format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "PROCSECRET PROCKEY\n").unwrap();
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let mut server = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--keys"])
+            .arg(&keys)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        urls.push(line.trim().strip_prefix("rewards-backend listening on ").expect("address line").to_owned());
+        servers.push(server);
+    }
+    let http = reqwest::Client::new();
+    let (answers, rows) = runtime.block_on(async {
+        let account: serde_json::Value = http
+            .post(format!("{}/admin/accounts", urls[0]))
+            .json(&serde_json::json!({"username": "many-processes"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let body = serde_json::json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate",
+            "userId": account["user_id"], "purchaseToken": "one-token-many-processes"})
+        .to_string();
+        let calls = (0..50).map(|i| {
+            let (http, url, body) = (http.clone(), urls[i % 3].clone(), body.clone());
+            async move {
+                let credential = amazon_rewards_protocol::dta1::Credential::new("PROCKEY", "PROCSECRET");
+                let signed = amazon_rewards_protocol::dta1::sign(
+                    "POST",
+                    "/instant-access/fulfillment",
+                    "application/json",
+                    body.as_bytes(),
+                    &credential,
+                    AmzDate::now(),
+                );
+                let answer: serde_json::Value = http
+                    .post(format!("{url}/instant-access/fulfillment"))
+                    .header("content-type", "application/json")
+                    .header("x-amz-date", signed.x_amz_date)
+                    .header("authorization", signed.authorization)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                answer["response"].as_str().unwrap_or_default().to_owned()
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        let pool = sqlx::AnyPool::connect(&database).await.unwrap();
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ia_purchases").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        (answers, rows)
+    });
+    for mut server in servers {
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    assert!(answers.iter().all(|a| a == "OK"), "{answers:?}");
+    assert_eq!(rows, 1, "fulfilled exactly once across three processes");
+}
