@@ -126,6 +126,9 @@ fn buy_on_the_amazon_page_in_a_real_browser_then_refund() {
     // Customer service refunds it on the order page.
     browser.goto(&order_url);
     browser.click("#refund");
+    // The form's POST answers with the order page listing the queued Revoke; navigating before that would
+    // cancel the submission.
+    browser.wait_for_text("Revoke —", Duration::from_secs(20));
     browser.reload_until(&order_url, r#"<b id="status">revoked</b>"#, Duration::from_secs(20));
     run_for(&mut app, Duration::from_millis(60));
     app.world_mut().write_message(StoreVisited);
