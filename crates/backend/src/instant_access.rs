@@ -142,27 +142,45 @@ pub async fn purchase(
     product_id: &str,
     token: &str,
 ) -> Result<ResponseCode, sqlx::Error> {
-    if token.is_empty() || !is_valid_sku(product_id) {
+    record_once(pool, OneTime::Purchase, token, user_id, product_id).await
+}
+
+/// The two things Instant Access grants once per key.
+#[derive(Clone, Copy)]
+enum OneTime {
+    Purchase,
+    Subscription,
+}
+
+/// Inserts the row for `key` unless it exists, then answers `OK` if the row (new or old) is this user's and
+/// product's. The unique key decides between concurrent identical calls, in any number of processes.
+async fn record_once(
+    pool: &AnyPool,
+    kind: OneTime,
+    key: &str,
+    user_id: &str,
+    product_id: &str,
+) -> Result<ResponseCode, sqlx::Error> {
+    if key.is_empty() || !is_valid_sku(product_id) {
         return Ok(ResponseCode::FailOther);
     }
     if !account_exists(pool, user_id).await? {
         return Ok(ResponseCode::FailUserInvalid);
     }
-    sqlx::query(
-        "INSERT INTO ia_purchases (purchase_token, user_id, product_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (purchase_token) DO NOTHING",
-    )
-    .bind(token)
-    .bind(user_id)
-    .bind(product_id)
-    .bind(crate::now_secs())
-    .execute(pool)
-    .await?;
-    let (owner, product): (String, String) =
-        sqlx::query_as("SELECT user_id, product_id FROM ia_purchases WHERE purchase_token = $1")
-            .bind(token)
-            .fetch_one(pool)
-            .await?;
+    let (insert, select) = match kind {
+        OneTime::Purchase => (
+            "INSERT INTO ia_purchases (purchase_token, user_id, product_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (purchase_token) DO NOTHING",
+            "SELECT user_id, product_id FROM ia_purchases WHERE purchase_token = $1",
+        ),
+        OneTime::Subscription => (
+            "INSERT INTO ia_subscriptions (subscription_id, user_id, product_id, active, activated_at)
+             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (subscription_id) DO NOTHING",
+            "SELECT user_id, product_id FROM ia_subscriptions WHERE subscription_id = $1",
+        ),
+    };
+    sqlx::query(insert).bind(key).bind(user_id).bind(product_id).bind(crate::now_secs()).execute(pool).await?;
+    let (owner, product): (String, String) = sqlx::query_as(select).bind(key).fetch_one(pool).await?;
     Ok(if owner == user_id && product == product_id { ResponseCode::Ok } else { ResponseCode::FailOther })
 }
 
@@ -196,28 +214,7 @@ async fn activate(
     product_id: &str,
     user_id: &str,
 ) -> Result<ResponseCode, sqlx::Error> {
-    if subscription_id.is_empty() || !is_valid_sku(product_id) {
-        return Ok(ResponseCode::FailOther);
-    }
-    if !account_exists(pool, user_id).await? {
-        return Ok(ResponseCode::FailUserInvalid);
-    }
-    sqlx::query(
-        "INSERT INTO ia_subscriptions (subscription_id, user_id, product_id, active, activated_at) VALUES ($1, $2, $3, 1, $4)
-         ON CONFLICT (subscription_id) DO NOTHING",
-    )
-    .bind(subscription_id)
-    .bind(user_id)
-    .bind(product_id)
-    .bind(crate::now_secs())
-    .execute(pool)
-    .await?;
-    let (owner, product): (String, String) =
-        sqlx::query_as("SELECT user_id, product_id FROM ia_subscriptions WHERE subscription_id = $1")
-            .bind(subscription_id)
-            .fetch_one(pool)
-            .await?;
-    Ok(if owner == user_id && product == product_id { ResponseCode::Ok } else { ResponseCode::FailOther })
+    record_once(pool, OneTime::Subscription, subscription_id, user_id, product_id).await
 }
 
 async fn deactivate(
