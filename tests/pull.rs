@@ -167,7 +167,8 @@ fn triggers_pull_on_focus_store_visit_state_entry_and_request() {
     assert!(matches!(first, PullReason::LoggedIn | PullReason::Startup), "{first:?}");
 
     let expect_pull = |app: &mut App, trigger: &dyn Fn(&mut App), reason: PullReason| {
-        // Each new claim is seen by the pull the trigger causes.
+        // The previous claim is reported first, so each pull sees exactly the new claim.
+        run_until(app, WAIT, "previous claims reported", |_| all_fulfilled(&fixture, &player.user_id));
         fixture.grant(&player.user_id, GOLD, 1);
         let before = collected::<PullCompleted>(app).len();
         run_for(app, Duration::from_millis(60)); // past the minimum interval
