@@ -201,3 +201,38 @@ pub struct InstantAccessProduct {
     #[serde(default)]
     pub subscription: bool,
 }
+
+/// `POST /admin/devpay/products`: a paid product sold the DevPay way (sandbox-defined emulation of a retired
+/// service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevPayProduct {
+    /// Product code, shown to the customer and sent to the vendor with the activation key.
+    pub product_code: String,
+    /// Secret the vendor's license calls carry.
+    pub product_token: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// One-time sign-up fee in cents.
+    pub signup_fee_cents: i64,
+    /// Monthly fee in cents.
+    pub monthly_fee_cents: i64,
+    /// Where the confirmation page sends the customer, with `?ActivationKey=…&ProductCode=…`.
+    pub redirect_url: String,
+}
+
+/// `POST /admin/devpay/products/{code}/price`: a new monthly fee from the next billing period on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevPayPriceChange {
+    /// The new monthly fee in cents.
+    pub monthly_fee_cents: i64,
+}
+
+/// Answer of `POST /admin/devpay/clock/advance`: the billing period now in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevPayClock {
+    /// Months since the sandbox started billing.
+    pub period: i64,
+}

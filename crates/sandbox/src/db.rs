@@ -142,6 +142,55 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX ia_deliveries_due ON ia_deliveries(state, next_attempt_ms);
     "#,
     ),
+    (
+        4,
+        r#"
+    CREATE TABLE devpay_products (
+        product_code      TEXT PRIMARY KEY,
+        product_token     TEXT NOT NULL UNIQUE,
+        title             TEXT NOT NULL,
+        description       TEXT NOT NULL,
+        signup_fee_cents  INTEGER NOT NULL,
+        monthly_fee_cents INTEGER NOT NULL,
+        redirect_url      TEXT NOT NULL
+    );
+    CREATE TABLE devpay_prices (
+        product_code      TEXT NOT NULL REFERENCES devpay_products(product_code),
+        from_period       INTEGER NOT NULL,
+        monthly_fee_cents INTEGER NOT NULL,
+        PRIMARY KEY (product_code, from_period)
+    );
+    CREATE TABLE devpay_clock (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        period INTEGER NOT NULL
+    );
+    INSERT INTO devpay_clock (id, period) VALUES (1, 0);
+    CREATE TABLE devpay_subscriptions (
+        activation_key       TEXT PRIMARY KEY,
+        customer_id          TEXT NOT NULL REFERENCES customers(user_id),
+        product_code         TEXT NOT NULL REFERENCES devpay_products(product_code),
+        status               TEXT NOT NULL,
+        started_period       INTEGER NOT NULL,
+        paid_through_period  INTEGER NOT NULL,
+        cancel_at_period_end INTEGER NOT NULL DEFAULT 0,
+        persistent_id        TEXT UNIQUE,
+        user_token           TEXT UNIQUE,
+        activated_at         INTEGER,
+        key_expires_at       INTEGER NOT NULL
+    );
+    CREATE TABLE devpay_bills (
+        seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+        activation_key TEXT NOT NULL REFERENCES devpay_subscriptions(activation_key),
+        period         INTEGER NOT NULL,
+        kind           TEXT NOT NULL,
+        amount_cents   INTEGER NOT NULL,
+        paid           INTEGER NOT NULL
+    );
+    CREATE TABLE devpay_payment_problems (
+        customer_id TEXT PRIMARY KEY REFERENCES customers(user_id)
+    );
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

@@ -28,6 +28,7 @@
 pub mod admin;
 pub mod auth;
 pub mod db;
+pub mod devpay;
 pub mod error;
 pub mod faults;
 pub mod instant_access;
@@ -126,12 +127,16 @@ pub fn router(state: AppState) -> Router {
     let public = prime_gaming::router()
         .merge(lwa::router())
         .merge(instant_access::router())
+        .merge(devpay::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     Router::new()
         .merge(public)
         .nest(
             amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
-            admin::router().merge(lwa::admin_router()).merge(instant_access::admin_router()),
+            admin::router()
+                .merge(lwa::admin_router())
+                .merge(instant_access::admin_router())
+                .merge(devpay::admin_router()),
         )
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)

@@ -1,0 +1,612 @@
+//! DevPay, emulated (the service is retired; this follows its model, paths and shapes sandbox-defined):
+//! a paid product's sign-up pages (product information and pricing, confirmation with an activation key, a
+//! redirect to the vendor with `?ActivationKey=…&ProductCode=…`), the license service the vendor calls
+//! (activate a key for a hosted or desktop product, verify a subscription by persistent id or tokens), a
+//! billing clock that bills every active subscription at the price in force for each month, price changes
+//! that apply from the next month, cancellation at period end, payment problems that suspend, and the
+//! customer's "Application Billing" page.
+
+use amazon_rewards_protocol::sandbox_admin::{DevPayClock, DevPayPriceChange, DevPayProduct};
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use crate::AppState;
+use crate::auth::random_token;
+use crate::error::{SandboxError, SandboxResult};
+use crate::lwa::check_password;
+use crate::pages::{escape, hidden_fields, page};
+
+/// How long an activation key may wait to be activated (seconds).
+const KEY_LIFETIME: i64 = 24 * 3600;
+
+/// Public routes: sign-up and billing pages, license service.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/devpay/signup/{code}", get(signup_page).post(signup_review))
+        .route("/devpay/signup/{code}/confirm", post(signup_confirm))
+        .route("/devpay/billing", get(billing_sign_in).post(billing))
+        .route("/devpay/license/activate-hosted", post(activate_hosted))
+        .route("/devpay/license/activate-desktop", post(activate_desktop))
+        .route("/devpay/license/verify-by-pid", post(verify_by_pid))
+        .route("/devpay/license/verify-by-tokens", post(verify_by_tokens))
+}
+
+/// Admin routes, nested under `/admin`.
+pub fn admin_router() -> Router<AppState> {
+    Router::new()
+        .route("/devpay/products", post(add_product))
+        .route("/devpay/products/{code}/price", post(change_price))
+        .route("/devpay/clock/advance", post(advance_clock))
+        .route("/devpay/customers/{user_id}/payment-problem", post(payment_problem).delete(payment_fixed))
+}
+
+fn money(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+async fn current_period(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT period FROM devpay_clock WHERE id = 1").fetch_one(pool).await
+}
+
+/// The monthly fee in force for `period`.
+async fn price_for(pool: &SqlitePool, code: &str, period: i64) -> Result<i64, sqlx::Error> {
+    let changed: Option<i64> = sqlx::query_scalar(
+        "SELECT monthly_fee_cents FROM devpay_prices WHERE product_code = ? AND from_period <= ? ORDER BY from_period DESC LIMIT 1",
+    )
+    .bind(code)
+    .bind(period)
+    .fetch_optional(pool)
+    .await?;
+    match changed {
+        Some(price) => Ok(price),
+        None => {
+            sqlx::query_scalar("SELECT monthly_fee_cents FROM devpay_products WHERE product_code = ?")
+                .bind(code)
+                .fetch_one(pool)
+                .await
+        }
+    }
+}
+
+async fn add_product(
+    State(state): State<AppState>,
+    body: Result<Json<DevPayProduct>, JsonRejection>,
+) -> SandboxResult<StatusCode> {
+    let Json(product) = body?;
+    if product.product_code.is_empty()
+        || product.product_token.len() < 8
+        || product.signup_fee_cents < 0
+        || product.monthly_fee_cents < 0
+    {
+        return Err(SandboxError::BadRequest("a product needs a code, a token of 8+ characters and fees ≥ 0".into()));
+    }
+    url::Url::parse(&product.redirect_url).map_err(|_| SandboxError::BadRequest("redirect_url is not a URL".into()))?;
+    sqlx::query(
+        "INSERT INTO devpay_products (product_code, product_token, title, description, signup_fee_cents, monthly_fee_cents, redirect_url)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&product.product_code)
+    .bind(&product.product_token)
+    .bind(&product.title)
+    .bind(&product.description)
+    .bind(product.signup_fee_cents)
+    .bind(product.monthly_fee_cents)
+    .bind(&product.redirect_url)
+    .execute(&state.pool)
+    .await
+    .map_err(|_| SandboxError::Conflict(format!("product {} exists", product.product_code)))?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn change_price(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    body: Result<Json<DevPayPriceChange>, JsonRejection>,
+) -> SandboxResult<StatusCode> {
+    let Json(change) = body?;
+    if change.monthly_fee_cents < 0 {
+        return Err(SandboxError::BadRequest("a fee is ≥ 0".into()));
+    }
+    let next = current_period(&state.pool).await? + 1;
+    sqlx::query(
+        "INSERT INTO devpay_prices (product_code, from_period, monthly_fee_cents) VALUES (?, ?, ?)
+         ON CONFLICT(product_code, from_period) DO UPDATE SET monthly_fee_cents = excluded.monthly_fee_cents",
+    )
+    .bind(&code)
+    .bind(next)
+    .bind(change.monthly_fee_cents)
+    .execute(&state.pool)
+    .await
+    .map_err(|_| SandboxError::NotFound(format!("product {code}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn payment_problem(State(state): State<AppState>, Path(user_id): Path<String>) -> SandboxResult<StatusCode> {
+    sqlx::query("INSERT INTO devpay_payment_problems (customer_id) VALUES (?) ON CONFLICT DO NOTHING")
+        .bind(&user_id)
+        .execute(&state.pool)
+        .await
+        .map_err(|_| SandboxError::NotFound(format!("customer {user_id}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn payment_fixed(State(state): State<AppState>, Path(user_id): Path<String>) -> SandboxResult<StatusCode> {
+    sqlx::query("DELETE FROM devpay_payment_problems WHERE customer_id = ?")
+        .bind(&user_id)
+        .execute(&state.pool)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves the billing clock one month on: cancellations take effect, every other active subscription is billed
+/// at the price in force for the new month (a payment problem suspends it instead).
+async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevPayClock>> {
+    let mut tx = state.pool.begin().await?;
+    let period: i64 = sqlx::query_scalar("UPDATE devpay_clock SET period = period + 1 WHERE id = 1 RETURNING period")
+        .fetch_one(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE devpay_subscriptions SET status = 'cancelled' WHERE status = 'active' AND cancel_at_period_end = 1",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let active: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT activation_key, customer_id, product_code FROM devpay_subscriptions WHERE status = 'active'",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (key, customer, code) in active {
+        let changed: Option<i64> = sqlx::query_scalar(
+            "SELECT monthly_fee_cents FROM devpay_prices WHERE product_code = ? AND from_period <= ? ORDER BY from_period DESC LIMIT 1",
+        )
+        .bind(&code)
+        .bind(period)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let price = match changed {
+            Some(price) => price,
+            None => {
+                sqlx::query_scalar("SELECT monthly_fee_cents FROM devpay_products WHERE product_code = ?")
+                    .bind(&code)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+        };
+        let problem: Option<String> =
+            sqlx::query_scalar("SELECT customer_id FROM devpay_payment_problems WHERE customer_id = ?")
+                .bind(&customer)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let paid = problem.is_none();
+        sqlx::query("INSERT INTO devpay_bills (activation_key, period, kind, amount_cents, paid) VALUES (?, ?, 'monthly', ?, ?)")
+            .bind(&key)
+            .bind(period)
+            .bind(price)
+            .bind(paid)
+            .execute(&mut *tx)
+            .await?;
+        if paid {
+            sqlx::query("UPDATE devpay_subscriptions SET paid_through_period = ? WHERE activation_key = ?")
+                .bind(period)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE devpay_subscriptions SET status = 'suspended' WHERE activation_key = ?")
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Json(DevPayClock { period }))
+}
+
+async fn product(pool: &SqlitePool, code: &str) -> Result<Option<(String, String, i64, i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT title, description, signup_fee_cents, monthly_fee_cents, redirect_url FROM devpay_products WHERE product_code = ?")
+        .bind(code)
+        .fetch_optional(pool)
+        .await
+}
+
+fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &str)]) -> String {
+    let error = error.map(|e| format!(r#"<p class="error">{}</p>"#, escape(e))).unwrap_or_default();
+    format!(
+        r#"{error}<form method="post" action="{action}">{hidden}
+<label for="email">Email</label><input id="email" name="email" type="email" required>
+<label for="password">Password</label><input id="password" name="password" type="password" required>
+<button id="continue" type="submit">Continue</button></form>"#,
+        action = escape(action),
+        hidden = hidden_fields(fields),
+    )
+}
+
+async fn signup_page(State(state): State<AppState>, Path(code): Path<String>) -> SandboxResult<Html<String>> {
+    let (title, description, signup, _, _) =
+        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let monthly = price_for(&state.pool, &code, current_period(&state.pool).await?).await?;
+    Ok(page(
+        &format!("Sign up: {title}"),
+        &format!(
+            r#"<p>{}</p><p id="pricing">Sign-up fee <b>{}</b>, then <b>{}</b> per month. Cancel any time.</p>{}"#,
+            escape(&description),
+            money(signup),
+            money(monthly),
+            sign_in_form(&format!("/devpay/signup/{code}"), None, &[])
+        ),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct Credentials {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn signup_review(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    form: Result<Form<Credentials>, FormRejection>,
+) -> SandboxResult<Response> {
+    let Ok(Form(credentials)) = form else {
+        return Err(SandboxError::BadRequest("malformed form".into()));
+    };
+    let (title, _, signup, _, _) =
+        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    if check_password(&state.pool, &credentials.email, &credentials.password).await?.is_none() {
+        let body = sign_in_form(&format!("/devpay/signup/{code}"), Some("Your email or password is incorrect."), &[]);
+        return Ok((StatusCode::UNAUTHORIZED, page(&format!("Sign up: {title}"), &body)).into_response());
+    }
+    let monthly = price_for(&state.pool, &code, current_period(&state.pool).await?).await?;
+    Ok(page(
+        "Confirm your subscription",
+        &format!(
+            r#"<p><b>{}</b></p><p>You pay {} now (sign-up fee {} and the first month {}), then {} per month.</p>
+<form method="post" action="/devpay/signup/{code}/confirm">{}
+<button id="confirm" type="submit">Confirm and subscribe</button></form>"#,
+            escape(&title),
+            money(signup + monthly),
+            money(signup),
+            money(monthly),
+            money(monthly),
+            hidden_fields(&[("email", &credentials.email), ("password", &credentials.password)]),
+            code = escape(&code),
+        ),
+    )
+    .into_response())
+}
+
+async fn signup_confirm(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    form: Result<Form<Credentials>, FormRejection>,
+) -> SandboxResult<Response> {
+    let Ok(Form(credentials)) = form else {
+        return Err(SandboxError::BadRequest("malformed form".into()));
+    };
+    let (title, _, signup, _, redirect) =
+        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let Some(customer) = check_password(&state.pool, &credentials.email, &credentials.password).await? else {
+        return Err(SandboxError::BadRequest("sign in again".into()));
+    };
+    let period = current_period(&state.pool).await?;
+    let monthly = price_for(&state.pool, &code, period).await?;
+    let key = random_token("", 10).to_uppercase();
+    let mut tx = state.pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO devpay_subscriptions (activation_key, customer_id, product_code, status, started_period, paid_through_period, key_expires_at)
+         VALUES (?, ?, ?, 'active', ?, ?, ?)",
+    )
+    .bind(&key)
+    .bind(&customer)
+    .bind(&code)
+    .bind(period)
+    .bind(period)
+    .bind(crate::now_secs() + KEY_LIFETIME)
+    .execute(&mut *tx)
+    .await?;
+    for (kind, amount) in [("signup", signup), ("monthly", monthly)] {
+        if amount > 0 || kind == "monthly" {
+            sqlx::query(
+                "INSERT INTO devpay_bills (activation_key, period, kind, amount_cents, paid) VALUES (?, ?, ?, ?, 1)",
+            )
+            .bind(&key)
+            .bind(period)
+            .bind(kind)
+            .bind(amount)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    let mut vendor = url::Url::parse(&redirect).map_err(|_| SandboxError::BadRequest("bad vendor URL".into()))?;
+    vendor.query_pairs_mut().append_pair("ActivationKey", &key).append_pair("ProductCode", &code);
+    Ok(page(
+        "You are subscribed",
+        &format!(
+            r#"<meta http-equiv="refresh" content="2;url={url}"><p>{}</p><p>Your activation key: <b id="activation-key">{key}</b></p>
+<p>Returning you to the game… <a id="continue-to-vendor" href="{url}">continue</a></p>"#,
+            escape(&title),
+            url = escape(vendor.as_str()),
+        ),
+    )
+    .into_response())
+}
+
+async fn billing_sign_in() -> Html<String> {
+    page("Application Billing", &sign_in_form("/devpay/billing", None, &[]))
+}
+
+#[derive(Debug, Deserialize)]
+struct BillingForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    cancel: Option<String>,
+}
+
+async fn billing(
+    State(state): State<AppState>,
+    form: Result<Form<BillingForm>, FormRejection>,
+) -> SandboxResult<Response> {
+    let Ok(Form(form)) = form else {
+        return Err(SandboxError::BadRequest("malformed form".into()));
+    };
+    let Some(customer) = check_password(&state.pool, &form.email, &form.password).await? else {
+        let body = sign_in_form("/devpay/billing", Some("Your email or password is incorrect."), &[]);
+        return Ok((StatusCode::UNAUTHORIZED, page("Application Billing", &body)).into_response());
+    };
+    if let Some(key) = &form.cancel {
+        sqlx::query("UPDATE devpay_subscriptions SET cancel_at_period_end = 1 WHERE activation_key = ? AND customer_id = ? AND status = 'active'")
+            .bind(key)
+            .bind(&customer)
+            .execute(&state.pool)
+            .await?;
+    }
+    let period = current_period(&state.pool).await?;
+    let subscriptions: Vec<(String, String, String, String, i64, bool)> = sqlx::query_as(
+        "SELECT s.activation_key, s.product_code, p.title, s.status, s.paid_through_period, s.cancel_at_period_end
+         FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code
+         WHERE s.customer_id = ? ORDER BY s.activation_key",
+    )
+    .bind(&customer)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut body = format!(r#"<p>Billing month: <b id="period">{period}</b></p>"#);
+    for (key, code, title, status, paid_through, cancelling) in subscriptions {
+        let now = price_for(&state.pool, &code, period).await?;
+        let next = price_for(&state.pool, &code, period + 1).await?;
+        let change = if next != now {
+            format!(
+                r#"<p class="note" id="price-change-{code}">From month {}: {} per month.</p>"#,
+                period + 1,
+                money(next),
+                code = escape(&code)
+            )
+        } else {
+            String::new()
+        };
+        let bills: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+            "SELECT period, kind, amount_cents, paid FROM devpay_bills WHERE activation_key = ? ORDER BY seq",
+        )
+        .bind(&key)
+        .fetch_all(&state.pool)
+        .await?;
+        let rows: String = bills
+            .iter()
+            .map(|(p, kind, amount, paid)| {
+                format!(
+                    "<li>Month {p}: {kind} {} {}</li>",
+                    money(*amount),
+                    if *paid { "paid" } else { "<b>payment failed</b>" }
+                )
+            })
+            .collect();
+        let state_text = match (status.as_str(), cancelling) {
+            ("active", true) => format!("active until the end of month {paid_through}, then cancelled"),
+            ("active", false) => format!("active, {} per month", money(now)),
+            (other, _) => other.to_owned(),
+        };
+        let cancel = if status == "active" && !cancelling {
+            format!(
+                r#"<form method="post" action="/devpay/billing">{}<button id="cancel-{code}" name="cancel" value="{key}" type="submit">Cancel subscription</button></form>"#,
+                hidden_fields(&[("email", &form.email), ("password", &form.password)]),
+                code = escape(&code),
+                key = escape(&key),
+            )
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            r#"<h2>{}</h2><p id="status-{code}">{}</p>{change}<ul>{rows}</ul>{cancel}"#,
+            escape(&title),
+            escape(&state_text),
+            code = escape(&code),
+        ));
+    }
+    Ok(page("Application Billing", &body).into_response())
+}
+
+/// A license-service error (sandbox-defined shape, after AWS's `{"Error":{"Code","Message"}}`).
+fn license_error(code: &str, message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"Error": {"Code": code, "Message": message}}))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ActivateRequest {
+    #[serde(default)]
+    activation_key: String,
+    #[serde(default)]
+    product_token: String,
+}
+
+/// Activation of a key: checks it exists, is for this product, is unused and unexpired; marks it used.
+async fn activate(
+    pool: &SqlitePool,
+    request: &ActivateRequest,
+) -> Result<Result<(String, String), Response>, sqlx::Error> {
+    let row: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(
+        "SELECT s.activation_key, s.activated_at, s.key_expires_at, p.product_token
+         FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.activation_key = ?",
+    )
+    .bind(request.activation_key.trim().to_uppercase())
+    .fetch_optional(pool)
+    .await?;
+    let Some((key, activated_at, expires_at, product_token)) = row else {
+        return Ok(Err(license_error("InvalidActivationKey", "no such activation key")));
+    };
+    if product_token != request.product_token {
+        return Ok(Err(license_error("InvalidProductToken", "the key is not for this product")));
+    }
+    if activated_at.is_some() {
+        return Ok(Err(license_error("ActivationKeyAlreadyUsed", "the key was already activated")));
+    }
+    if expires_at <= crate::now_secs() {
+        return Ok(Err(license_error("ExpiredActivationKey", "the key expired before it was activated")));
+    }
+    let pid = random_token("PID-", 12);
+    let user_token = random_token("{UserToken}", 24);
+    let claimed = sqlx::query(
+        "UPDATE devpay_subscriptions SET activated_at = ?, persistent_id = ?, user_token = ? WHERE activation_key = ? AND activated_at IS NULL",
+    )
+    .bind(crate::now_secs())
+    .bind(&pid)
+    .bind(&user_token)
+    .bind(&key)
+    .execute(pool)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(Err(license_error("ActivationKeyAlreadyUsed", "the key was already activated")));
+    }
+    Ok(Ok((pid, user_token)))
+}
+
+async fn activate_hosted(
+    State(state): State<AppState>,
+    body: Result<Json<ActivateRequest>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    Ok(match activate(&state.pool, &request).await? {
+        Ok((pid, user_token)) => Json(json!({"PersistentIdentifier": pid, "UserToken": user_token})).into_response(),
+        Err(error) => error,
+    })
+}
+
+async fn activate_desktop(
+    State(state): State<AppState>,
+    body: Result<Json<ActivateRequest>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    Ok(match activate(&state.pool, &request).await? {
+        Ok((_, user_token)) => Json(json!({
+            "UserToken": user_token,
+            "AWSAccessKeyId": random_token("AKID", 8).to_uppercase(),
+            "SecretAccessKey": random_token("", 20),
+        }))
+        .into_response(),
+        Err(error) => error,
+    })
+}
+
+/// A subscription's standing, as the license service reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscriptionStanding {
+    /// Whether the customer may use the product now.
+    pub subscribed: bool,
+    /// `active`, `cancelled` or `suspended`.
+    pub status: String,
+    /// The last billing month paid for.
+    pub paid_through_period: i64,
+    /// The billing month in force.
+    pub current_period: i64,
+    /// Monthly fee in force now, in cents.
+    pub monthly_fee_cents: i64,
+    /// Monthly fee from next month, in cents (differs after a price change).
+    pub next_monthly_fee_cents: i64,
+    /// Cancelled, ending at the end of the paid month.
+    pub cancel_at_period_end: bool,
+}
+
+async fn standing(
+    pool: &SqlitePool,
+    column: &str,
+    value: &str,
+    product_token: &str,
+) -> Result<Result<SubscriptionStanding, Response>, sqlx::Error> {
+    let sql = match column {
+        "persistent_id" => "SELECT s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.persistent_id = ?",
+        _ => "SELECT s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.user_token = ?",
+    };
+    let row: Option<(String, String, i64, bool, String)> = sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
+    let Some((code, status, paid_through, cancelling, token)) = row else {
+        return Ok(Err(license_error("InvalidIdentifier", "no subscription with this identifier")));
+    };
+    if token != product_token {
+        return Ok(Err(license_error("InvalidProductToken", "the identifier is not for this product")));
+    }
+    let period = current_period(pool).await?;
+    Ok(Ok(SubscriptionStanding {
+        subscribed: status == "active" && paid_through >= period,
+        status,
+        paid_through_period: paid_through,
+        current_period: period,
+        monthly_fee_cents: price_for(pool, &code, period).await?,
+        next_monthly_fee_cents: price_for(pool, &code, period + 1).await?,
+        cancel_at_period_end: cancelling,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyByPid {
+    #[serde(default)]
+    persistent_identifier: String,
+    #[serde(default)]
+    product_token: String,
+}
+
+async fn verify_by_pid(
+    State(state): State<AppState>,
+    body: Result<Json<VerifyByPid>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    Ok(match standing(&state.pool, "persistent_id", &request.persistent_identifier, &request.product_token).await? {
+        Ok(standing) => Json(standing).into_response(),
+        Err(error) => error,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VerifyByTokens {
+    #[serde(default)]
+    user_token: String,
+    #[serde(default)]
+    product_token: String,
+}
+
+async fn verify_by_tokens(
+    State(state): State<AppState>,
+    body: Result<Json<VerifyByTokens>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    Ok(match standing(&state.pool, "user_token", &request.user_token, &request.product_token).await? {
+        Ok(standing) => Json(standing).into_response(),
+        Err(error) => error,
+    })
+}
