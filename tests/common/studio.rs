@@ -44,6 +44,11 @@ pub struct Studio {
 
 impl Studio {
     pub fn start(sandbox_url: &str) -> Self {
+        Self::start_with(sandbox_url, |_| {})
+    }
+
+    /// Like [`Studio::start`], with a last word on the configuration.
+    pub fn start_with(sandbox_url: &str, tweak: impl FnOnce(&mut BackendConfig)) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut config = BackendConfig::new(
@@ -62,6 +67,7 @@ impl Studio {
             public_url: String::new(),
             return_origins: vec![sandbox_url.to_owned()],
         });
+        tweak(&mut config);
         let backend = runtime.block_on(serve(config)).unwrap();
         Self { runtime, backend, http: reqwest::Client::new(), _dir: dir }
     }

@@ -117,6 +117,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route(ENTITLEMENTS_PATH, get(entitlements)).route(FULFILL_PATH, post(fulfill))
 }
 
+/// The game account linked to the request's Amazon identity, for other modules' routes.
+pub(crate) async fn player_of(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, Response> {
+    player(state, headers).await.map_err(IntoResponse::into_response)
+}
+
 /// The game account linked to the request's Amazon identity, if any.
 async fn player(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, FeedError> {
     let token = headers
@@ -136,6 +141,9 @@ async fn entitlements(State(state): State<AppState>, headers: HeaderMap) -> Resu
         return Ok(Json(EntitlementsPage::default()));
     };
     let mut entitlements = feed(&state.pool, &user_id).await?;
+    if let Some(devpay) = &state.devpay {
+        entitlements.extend(crate::devpay::feed(&state.pool, devpay, &user_id).await?);
+    }
     if let Some(prime) = &state.prime {
         match prime.entitlements(&state.pool, &user_id).await {
             Ok(relayed) => entitlements.extend(relayed),
@@ -273,6 +281,15 @@ async fn record(
         (Some(("sub", id)), FulfillmentStatus::Fulfilled) => (
             "UPDATE ia_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE subscription_id = $2 AND user_id = $3",
             id,
+        ),
+        (Some(("devpay", pid)), FulfillmentStatus::Fulfilled) => (
+            "UPDATE devpay_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE persistent_id = $2 AND user_id = $3",
+            pid,
+        ),
+        (Some(("devpay", pid)), FulfillmentStatus::Revoked) => (
+            "UPDATE devpay_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE persistent_id = $2 AND user_id = $3 AND subscribed = 0",
+            pid,
         ),
         (Some(("sub", id)), FulfillmentStatus::Revoked) => (
             "UPDATE ia_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)

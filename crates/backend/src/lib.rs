@@ -18,6 +18,7 @@
 
 pub mod accounts;
 pub mod db;
+pub mod devpay;
 pub mod feed;
 pub mod instant_access;
 pub mod prime_relay;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub oauth_http: reqwest::Client,
     /// Prime Gaming relay, when configured.
     pub prime: Option<Arc<prime_relay::PrimeRelay>>,
+    /// DevPay license service and products, when configured.
+    pub devpay: Option<Arc<devpay::DevPayConfig>>,
 }
 
 /// How the backend runs.
@@ -66,6 +69,8 @@ pub struct BackendConfig {
     pub lwa_client: Option<signup::LwaClient>,
     /// Prime Gaming API base URL to relay players' entitlements from (needs `lwa_client`).
     pub prime_gaming_url: Option<String>,
+    /// DevPay license service and the products sold through it.
+    pub devpay: Option<devpay::DevPayConfig>,
 }
 
 impl BackendConfig {
@@ -78,6 +83,7 @@ impl BackendConfig {
             lwa_profile_url: None,
             lwa_client: None,
             prime_gaming_url: None,
+            devpay: None,
         }
     }
 }
@@ -99,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(instant_access::router())
         .merge(feed::router())
         .merge(signup::router())
+        .merge(devpay::router())
         .nest("/admin", accounts::admin_router())
         .with_state(state)
 }
@@ -151,7 +158,11 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         }
         _ => None,
     };
-    let app = router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens, lwa, oauth_http, prime });
+    let devpay = config.devpay.map(Arc::new);
+    let verifier =
+        devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
+    let app =
+        router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens, lwa, oauth_http, prime, devpay });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -160,6 +171,9 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
             .await;
         if let Err(error) = served {
             tracing::error!(%error, "backend stopped with an error");
+        }
+        if let Some(verifier) = verifier {
+            verifier.abort();
         }
     });
     tracing::info!(%addr, "rewards backend listening");

@@ -49,6 +49,15 @@ enum Command {
         /// Prime Gaming API base URL: relay players' Prime Gaming entitlements (needs the LWA client).
         #[arg(long, env = "REWARDS_BACKEND_PRIME_GAMING_URL")]
         prime_gaming_url: Option<String>,
+        /// DevPay license service base URL (enables DevPay with `--devpay-product`).
+        #[arg(long, env = "REWARDS_BACKEND_DEVPAY_URL")]
+        devpay_url: Option<String>,
+        /// A DevPay product as `CODE:PRODUCT_TOKEN:SKU` (repeatable).
+        #[arg(long = "devpay-product", env = "REWARDS_BACKEND_DEVPAY_PRODUCTS", value_delimiter = ',')]
+        devpay_products: Vec<String>,
+        /// Seconds between scheduled verifications of every DevPay subscription.
+        #[arg(long, env = "REWARDS_BACKEND_DEVPAY_VERIFY_SECONDS", default_value_t = 300)]
+        devpay_verify_seconds: u64,
         /// Origins the new-account page may send customers back to (Amazon's).
         #[arg(
             long = "return-origin",
@@ -104,6 +113,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             public_url,
             return_origins,
             prime_gaming_url,
+            devpay_url,
+            devpay_products,
+            devpay_verify_seconds,
         } => {
             let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
             if keys.is_empty() {
@@ -112,6 +124,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut config = BackendConfig::new(listen, database, keys);
             config.lwa_profile_url = Some(lwa_profile_url);
             config.prime_gaming_url = prime_gaming_url;
+            if let Some(license_url) = devpay_url {
+                let mut products = std::collections::HashMap::new();
+                for product in devpay_products {
+                    let parts: Vec<&str> = product.splitn(3, ':').collect();
+                    let [code, token, sku] = parts[..] else {
+                        return Err(format!("--devpay-product {product:?} is not CODE:PRODUCT_TOKEN:SKU").into());
+                    };
+                    products.insert(
+                        code.to_owned(),
+                        amazon_rewards_backend::devpay::DevPayProductConfig {
+                            product_token: token.to_owned(),
+                            sku: sku.to_owned(),
+                        },
+                    );
+                }
+                config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
+                    license_url,
+                    products,
+                    verify_every: std::time::Duration::from_secs(devpay_verify_seconds.max(1)),
+                });
+            }
             if let (Some(client_id), Some(client_secret)) = (lwa_client_id, lwa_client_secret) {
                 config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
                     authorize_url: lwa_authorize_url,

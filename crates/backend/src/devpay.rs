@@ -1,0 +1,280 @@
+//! Paid subscriptions the DevPay way, on the studio's side: the game (or the sign-up redirect) hands the
+//! backend an activation key; the backend activates it with the license service using the product token
+//! (which never ships in the game), keeps the persistent identifier per player, verifies the subscription on
+//! a schedule and on demand, and feeds the game a `SUBSCRIPTION` entitlement while it is active (`REVOKE` once
+//! it is cancelled or unpaid).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amazon_rewards_protocol::prime_gaming::{Entitlement, NextInstruction};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::AnyPool;
+
+use crate::AppState;
+
+/// One DevPay product the backend sells: its code, secret product token, and the SKU the game's catalog knows.
+#[derive(Clone)]
+pub struct DevPayProductConfig {
+    /// The product token (secret).
+    pub product_token: String,
+    /// The SKU served in the feed.
+    pub sku: String,
+}
+
+/// Where the license service is and which products the backend knows.
+#[derive(Clone)]
+pub struct DevPayConfig {
+    /// Base URL of the license service (`{url}/devpay/license/…`).
+    pub license_url: String,
+    /// Products by product code.
+    pub products: HashMap<String, DevPayProductConfig>,
+    /// How often every subscription is verified again.
+    pub verify_every: Duration,
+}
+
+impl std::fmt::Debug for DevPayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevPayConfig")
+            .field("license_url", &self.license_url)
+            .field("products", &self.products.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A subscription's standing, for the game.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionStatus {
+    /// Product code.
+    pub product_code: String,
+    /// Usable now.
+    pub active: bool,
+    /// `active`, `cancelled` or `suspended`.
+    pub status: String,
+    /// Paid through this billing month.
+    pub paid_through_period: i64,
+    /// The billing month now.
+    pub current_period: i64,
+    /// Monthly fee now, in cents.
+    pub monthly_fee_cents: i64,
+    /// Monthly fee from next month, in cents.
+    pub next_monthly_fee_cents: i64,
+    /// Cancelled, ends at the end of the paid month.
+    pub cancel_at_period_end: bool,
+}
+
+/// Routes for the game.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/api/devpay/activate", post(activate))
+        .route("/api/devpay/subscriptions", get(subscriptions))
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "error_description": message}))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ActivateBody {
+    activation_key: String,
+    product_code: String,
+}
+
+async fn activate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ActivateBody>, JsonRejection>,
+) -> Response {
+    let Some(devpay) = state.devpay.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
+    };
+    let user_id = match crate::feed::player_of(&state, &headers).await {
+        Ok(Some(user_id)) => user_id,
+        Ok(None) => {
+            return refuse(StatusCode::FORBIDDEN, "no_game_account", "no game account is linked to this Amazon account");
+        }
+        Err(response) => return response,
+    };
+    let Ok(Json(body)) = body else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"ActivationKey\", \"ProductCode\"}");
+    };
+    let Some(product) = devpay.products.get(&body.product_code) else {
+        return refuse(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product");
+    };
+    let answer = state
+        .oauth_http
+        .post(format!("{}/devpay/license/activate-hosted", devpay.license_url.trim_end_matches('/')))
+        .json(&json!({"ActivationKey": body.activation_key, "ProductToken": product.product_token}))
+        .send()
+        .await;
+    let answer: serde_json::Value = match answer {
+        Ok(response) => match response.json().await {
+            Ok(value) => value,
+            Err(_) => {
+                return refuse(
+                    StatusCode::BAD_GATEWAY,
+                    "license_unavailable",
+                    "unreadable answer from the license service",
+                );
+            }
+        },
+        Err(_) => {
+            return refuse(StatusCode::BAD_GATEWAY, "license_unavailable", "the license service cannot be reached");
+        }
+    };
+    if let Some(code) = answer["Error"]["Code"].as_str() {
+        let message = answer["Error"]["Message"].as_str().unwrap_or_default();
+        return refuse(StatusCode::BAD_REQUEST, code, message);
+    }
+    let Some(pid) = answer["PersistentIdentifier"].as_str() else {
+        return refuse(StatusCode::BAD_GATEWAY, "license_unavailable", "no persistent identifier in the answer");
+    };
+    match verify_and_store(&state.pool, &state.oauth_http, devpay, pid, &user_id, &body.product_code).await {
+        Ok(status) => (StatusCode::OK, Json(status)).into_response(),
+        Err(error) => refuse(StatusCode::BAD_GATEWAY, "license_unavailable", &error),
+    }
+}
+
+/// Asks the license service how the subscription stands and stores it.
+async fn verify_and_store(
+    pool: &AnyPool,
+    http: &reqwest::Client,
+    devpay: &DevPayConfig,
+    pid: &str,
+    user_id: &str,
+    product_code: &str,
+) -> Result<SubscriptionStatus, String> {
+    let product = devpay.products.get(product_code).ok_or("unknown product")?;
+    let standing: serde_json::Value = http
+        .post(format!("{}/devpay/license/verify-by-pid", devpay.license_url.trim_end_matches('/')))
+        .json(&json!({"PersistentIdentifier": pid, "ProductToken": product.product_token}))
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(code) = standing["Error"]["Code"].as_str() {
+        return Err(code.to_owned());
+    }
+    let number = |name: &str| standing[name].as_i64().unwrap_or_default();
+    let status = SubscriptionStatus {
+        product_code: product_code.to_owned(),
+        active: standing["Subscribed"].as_bool().unwrap_or(false),
+        status: standing["Status"].as_str().unwrap_or("unknown").to_owned(),
+        paid_through_period: number("PaidThroughPeriod"),
+        current_period: number("CurrentPeriod"),
+        monthly_fee_cents: number("MonthlyFeeCents"),
+        next_monthly_fee_cents: number("NextMonthlyFeeCents"),
+        cancel_at_period_end: standing["CancelAtPeriodEnd"].as_bool().unwrap_or(false),
+    };
+    sqlx::query(
+        "INSERT INTO devpay_subscriptions (persistent_id, user_id, product_code, subscribed, status, paid_through_period,
+             current_period, monthly_fee_cents, next_monthly_fee_cents, cancel_at_period_end, verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (persistent_id) DO UPDATE SET subscribed = EXCLUDED.subscribed, status = EXCLUDED.status,
+             paid_through_period = EXCLUDED.paid_through_period, current_period = EXCLUDED.current_period,
+             monthly_fee_cents = EXCLUDED.monthly_fee_cents, next_monthly_fee_cents = EXCLUDED.next_monthly_fee_cents,
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end, verified_at = EXCLUDED.verified_at",
+    )
+    .bind(pid)
+    .bind(user_id)
+    .bind(product_code)
+    .bind(i64::from(status.active))
+    .bind(&status.status)
+    .bind(status.paid_through_period)
+    .bind(status.current_period)
+    .bind(status.monthly_fee_cents)
+    .bind(status.next_monthly_fee_cents)
+    .bind(i64::from(status.cancel_at_period_end))
+    .bind(crate::now_secs())
+    .execute(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(status)
+}
+
+/// Verifies every subscription of `user_id` (or everyone's) again.
+async fn verify_all(
+    pool: &AnyPool,
+    http: &reqwest::Client,
+    devpay: &DevPayConfig,
+    user_id: Option<&str>,
+) -> Result<Vec<SubscriptionStatus>, String> {
+    let rows: Vec<(String, String, String)> = match user_id {
+        Some(user) => sqlx::query_as("SELECT persistent_id, user_id, product_code FROM devpay_subscriptions WHERE user_id = $1 ORDER BY persistent_id")
+            .bind(user)
+            .fetch_all(pool)
+            .await,
+        None => sqlx::query_as("SELECT persistent_id, user_id, product_code FROM devpay_subscriptions ORDER BY persistent_id").fetch_all(pool).await,
+    }
+    .map_err(|e| e.to_string())?;
+    let mut statuses = Vec::with_capacity(rows.len());
+    for (pid, user, code) in rows {
+        statuses.push(verify_and_store(pool, http, devpay, &pid, &user, &code).await?);
+    }
+    Ok(statuses)
+}
+
+/// On demand: the player's subscriptions, verified now.
+async fn subscriptions(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(devpay) = state.devpay.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
+    };
+    let user_id = match crate::feed::player_of(&state, &headers).await {
+        Ok(Some(user_id)) => user_id,
+        Ok(None) => return Json(Vec::<SubscriptionStatus>::new()).into_response(),
+        Err(response) => return response,
+    };
+    match verify_all(&state.pool, &state.oauth_http, devpay, Some(&user_id)).await {
+        Ok(statuses) => Json(statuses).into_response(),
+        Err(error) => refuse(StatusCode::BAD_GATEWAY, "license_unavailable", &error),
+    }
+}
+
+/// On a schedule: verifies everyone's subscriptions every `verify_every`.
+pub(crate) async fn verifier(pool: AnyPool, http: reqwest::Client, devpay: Arc<DevPayConfig>) {
+    loop {
+        tokio::time::sleep(devpay.verify_every).await;
+        if let Err(error) = verify_all(&pool, &http, &devpay, None).await {
+            tracing::warn!(%error, "scheduled DevPay verification failed; trying again later");
+        }
+    }
+}
+
+/// The player's DevPay subscriptions as feed entries: `FULFILL` while active (until reported), `REVOKE` once
+/// ended (until reported).
+pub async fn feed(pool: &AnyPool, devpay: &DevPayConfig, user_id: &str) -> Result<Vec<Entitlement>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT persistent_id, product_code, subscribed, fulfilled_at, revoke_reported_at FROM devpay_subscriptions
+         WHERE user_id = $1 ORDER BY persistent_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(pid, code, subscribed, fulfilled_at, revoke_reported_at)| {
+            let instruction = match (subscribed != 0, fulfilled_at, revoke_reported_at) {
+                (true, None, _) => NextInstruction::Fulfill,
+                (false, _, None) => NextInstruction::Revoke,
+                _ => return None,
+            };
+            Some(Entitlement {
+                entitlement_id: format!("devpay:{pid}"),
+                vendor_product_id: devpay.products.get(&code)?.sku.clone(),
+                next_instruction: instruction,
+                source: Some(crate::feed::SOURCE_SUBSCRIPTION.into()),
+            })
+        })
+        .collect())
+}
