@@ -100,7 +100,11 @@ async fn activate(
     let user_id = match crate::feed::player_of(&state, &headers).await {
         Ok(Some(user_id)) => user_id,
         Ok(None) => {
-            return refuse(StatusCode::FORBIDDEN, "no_game_account", "no game account is linked to this Amazon account");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "no_game_account",
+                "no game account is linked to this Amazon account",
+            );
         }
         Err(response) => return response,
     };
@@ -254,7 +258,7 @@ pub(crate) async fn verifier(pool: AnyPool, http: reqwest::Client, devpay: Arc<D
 /// The player's DevPay subscriptions as feed entries: `FULFILL` while active (until reported), `REVOKE` once
 /// ended (until reported).
 pub async fn feed(pool: &AnyPool, devpay: &DevPayConfig, user_id: &str) -> Result<Vec<Entitlement>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<crate::feed::FeedRow> = sqlx::query_as(
         "SELECT persistent_id, product_code, subscribed, fulfilled_at, revoke_reported_at FROM devpay_subscriptions
          WHERE user_id = $1 ORDER BY persistent_id",
     )

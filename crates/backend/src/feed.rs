@@ -155,7 +155,7 @@ async fn entitlements(State(state): State<AppState>, headers: HeaderMap) -> Resu
 }
 
 /// Key, product, revoked/active flag, fulfilled at, revocation reported at.
-type FeedRow = (String, String, i64, Option<i64>, Option<i64>);
+pub(crate) type FeedRow = (String, String, i64, Option<i64>, Option<i64>);
 
 /// What the game should do now, for one player.
 pub async fn feed(pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, sqlx::Error> {

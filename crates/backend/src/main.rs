@@ -15,6 +15,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the Instant Access endpoints (POST /instant-access/linking and /instant-access/fulfillment).
