@@ -114,6 +114,8 @@ pub struct RewardsConfig {
     pub client_id: String,
     /// Login with Amazon endpoints and behaviour.
     pub login: LoginConfig,
+    /// The subscription billing page [`OpenBillingPage`](crate::subscriptions::OpenBillingPage) opens.
+    pub billing_url: Option<String>,
     /// Pull pacing.
     pub pacing: PullPacing,
     /// Timeout of one HTTP request, connection included. Default 15 s.
@@ -142,6 +144,7 @@ impl Default for RewardsConfig {
             entitlements_url: "http://127.0.0.1:8787".into(),
             client_id: String::new(),
             login: LoginConfig::default(),
+            billing_url: None,
             pacing: PullPacing::default(),
             request_timeout: Duration::from_secs(15),
             max_response_bytes: 8 * 1024 * 1024,

@@ -139,6 +139,8 @@ pub(crate) struct Receiver<'w, 's> {
     pulled: MessageWriter<'w, PullCompleted>,
     fulfilled: MessageWriter<'w, EntitlementFulfilled>,
     errors: MessageWriter<'w, RewardsError>,
+    subscriptions: ResMut<'w, crate::subscriptions::Subscriptions>,
+    subscription_events: MessageWriter<'w, crate::subscriptions::SubscriptionEvent>,
 }
 
 impl Receiver<'_, '_> {
@@ -146,7 +148,18 @@ impl Receiver<'_, '_> {
     /// login. Called from the plugin's receive system in
     /// [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
     pub(crate) fn receive(&mut self) -> Vec<LoginUpdate> {
-        let Receiver { results, fulfilment, status, config, recipients, pulled, fulfilled, errors } = self;
+        let Receiver {
+            results,
+            fulfilment,
+            status,
+            config,
+            recipients,
+            pulled,
+            fulfilled,
+            errors,
+            subscriptions,
+            subscription_events,
+        } = self;
         let mut login_updates = Vec::new();
         while let Ok(result) = results.0.try_recv() {
             let fulfilment = &mut **fulfilment;
@@ -233,6 +246,9 @@ impl Receiver<'_, '_> {
                     status.pending_reports = fulfilment.report_queue.len();
                 }
                 BackgroundResult::Login(update) => login_updates.push(update),
+                BackgroundResult::Subscriptions(update) => {
+                    crate::subscriptions::apply(update, subscriptions, subscription_events)
+                }
                 BackgroundResult::Ledger(event) => match event {
                     LedgerEvent::Opened { session, ledger } => {
                         if session != fulfilment.session {
@@ -450,7 +466,9 @@ pub(crate) fn send_requests(
     mut store_visits: MessageReader<StoreVisited>,
     mut focus: MessageReader<WindowFocused>,
     mut errors: MessageWriter<RewardsError>,
+    mut subscription_requests: crate::subscriptions::SubscriptionRequests,
 ) {
+    subscription_requests.send(session.as_deref(), &runtime, &config);
     let fulfilment = &mut *fulfilment;
     fulfilment.busy_since = None;
     let session_changed = match &session {

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod pacing;
 mod runtime;
 mod storage;
+pub mod subscriptions;
 
 use bevy::asset::AssetApp;
 use bevy::prelude::*;
@@ -39,7 +40,11 @@ pub mod prelude {
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
     pub use crate::pacing::PullReason;
+    pub use crate::subscriptions::{
+        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SubscriptionEvent, Subscriptions,
+    };
     pub use crate::{AmazonRewardsPlugin, AmazonRewardsSystems};
+    pub use amazon_rewards_protocol::devpay::SubscriptionStatus;
 }
 
 /// The plugin's systems, public so games can order against them.
@@ -142,6 +147,11 @@ impl Plugin for AmazonRewardsPlugin {
     fn build(&self, app: &mut App) {
         app.insert_resource(self.config.clone())
             .init_resource::<RewardsStatus>()
+            .init_resource::<subscriptions::Subscriptions>()
+            .add_message::<subscriptions::ActivateSubscription>()
+            .add_message::<subscriptions::RefreshSubscriptions>()
+            .add_message::<subscriptions::OpenBillingPage>()
+            .add_message::<subscriptions::SubscriptionEvent>()
             .add_message::<LoginRequest>()
             .add_message::<LoginEvent>()
             .init_asset::<ItemCatalog>()

@@ -28,6 +28,8 @@ pub(crate) enum BackgroundResult {
     Ledger(LedgerEvent),
     /// Login progress or results.
     Login(LoginUpdate),
+    /// Subscription activation or status.
+    Subscriptions(crate::subscriptions::SubscriptionUpdate),
 }
 
 /// Wakes the app's event loop (set with the `winit` feature), so a result is applied at once even when a

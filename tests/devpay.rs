@@ -14,7 +14,7 @@ use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 use common::studio::Studio;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 const PRODUCT_TOKEN: &str = "season-pass-product-token";
@@ -62,42 +62,60 @@ fn subscribe_activate_perks_then_cancel_removes_them_at_period_end() {
         html.split(r#"<b id="activation-key">"#).nth(1).unwrap().split('<').next().unwrap().to_owned()
     });
 
-    // The game hands the key to the backend with the player's token.
+    // The game hands the key to the backend (the plugin's ActivateSubscription).
     let token = fixture.tokens_over_http("pass@example.com", "pw").access_token;
-    let activate = |key: &str| {
-        let body = json!({"ActivationKey": key, "ProductCode": "SEASONPASS"});
-        studio.runtime.block_on(async {
-            let response = http
-                .post(format!("{}/api/devpay/activate", studio.backend.url()))
-                .header("x-amz-access-token", &token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
-        })
-    };
-    let (status, standing) = activate(&key);
-    assert_eq!(status, 200, "{standing}");
-    assert_eq!((standing["active"].as_bool(), standing["monthly_fee_cents"].as_i64()), (Some(true), Some(999)));
-    for (bad, code) in [
-        (key.as_str(), "ActivationKeyAlreadyUsed"),
-        ("NOSUCHKEY", "InvalidActivationKey"),
-        ("", "InvalidActivationKey"),
-    ] {
-        let (status, answer) = activate(bad);
-        assert_eq!((status, answer["error"].as_str()), (400, Some(code)), "{bad:?}");
-    }
-
     let data = tempfile::tempdir().unwrap();
-    let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
+    let mut config = test_config(&studio.backend.url(), data.path());
+    config.billing_url = Some(format!("{sandbox}/devpay/billing"));
+    let (opened_sender, opened) = std::sync::mpsc::channel::<String>();
+    let opened_sender = std::sync::Mutex::new(opened_sender);
+    config.login.open_browser = std::sync::Arc::new(move |url: &str| {
+        opened_sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())
+    });
+    let mut app = headless_app(config);
     collect::<EntitlementGranted>(&mut app);
     collect::<EntitlementRevoked>(&mut app);
+    collect::<SubscriptionEvent>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &customer.user_id, &token);
+    let activate = |app: &mut App, key: &str| {
+        let before = collected::<SubscriptionEvent>(app).len();
+        app.world_mut()
+            .write_message(ActivateSubscription { activation_key: key.into(), product_code: "SEASONPASS".into() });
+        run_until(app, WAIT, "activation answer", |app| {
+            collected::<SubscriptionEvent>(app)[before..]
+                .iter()
+                .any(|e| matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. }))
+        });
+        collected::<SubscriptionEvent>(app)[before..]
+            .iter()
+            .find(|e| matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. }))
+            .cloned()
+            .unwrap()
+    };
+    let refused =
+        |reason: &str| SubscriptionEvent::ActivationFailed { product_code: "SEASONPASS".into(), reason: reason.into() };
+    assert_eq!(activate(&mut app, "NOSUCHKEY"), refused("InvalidActivationKey"));
+    match activate(&mut app, &key) {
+        SubscriptionEvent::Activated(status) => {
+            assert!(status.active && status.monthly_fee_cents == 999 && !status.cancel_at_period_end, "{status:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(app.world().resource::<Subscriptions>().is_active("SEASONPASS"));
+    assert_eq!(activate(&mut app, &key), refused("ActivationKeyAlreadyUsed"));
+    assert_eq!(activate(&mut app, ""), refused("InvalidActivationKey"));
+
+    // Perks arrive through the feed.
+    app.world_mut().write_message(PullEntitlements);
     run_until(&mut app, WAIT, "perks granted", |app| collected::<EntitlementGranted>(app).len() == 1);
     assert_eq!(collected::<EntitlementGranted>(&app)[0].source.as_deref(), Some("SUBSCRIPTION"));
     assert_eq!(inventory(&mut app).count("season_badge"), 1);
+
+    // The billing page opens in the browser.
+    app.world_mut().write_message(OpenBillingPage);
+    run_for(&mut app, Duration::from_millis(50));
+    assert_eq!(opened.recv_timeout(Duration::from_secs(5)).unwrap(), format!("{sandbox}/devpay/billing"));
 
     // Cancelled on the billing page: the perks stay until the month ends.
     studio.runtime.block_on(async {
@@ -106,11 +124,15 @@ fn subscribe_activate_perks_then_cancel_removes_them_at_period_end() {
             http.post(format!("{sandbox}/devpay/billing")).form(&form).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("then cancelled"), "{page}");
     });
-    std::thread::sleep(Duration::from_millis(400));
-    run_for(&mut app, Duration::from_millis(60));
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "cancellation seen", |app| {
+        app.world().resource::<Subscriptions>().get("SEASONPASS").is_some_and(|s| s.cancel_at_period_end)
+    });
+    assert!(app.world().resource::<Subscriptions>().is_active("SEASONPASS"), "still paid for this month");
+    run_for(&mut app, Duration::from_millis(400));
     app.world_mut().write_message(StoreVisited);
     run_for(&mut app, Duration::from_millis(300));
-    assert_eq!(inventory(&mut app).count("season_badge"), 1, "still paid for this month");
+    assert_eq!(inventory(&mut app).count("season_badge"), 1, "perks stay until the month ends");
 
     // The month ends; the backend's scheduled verification notices; the game takes the perks back.
     studio.runtime.block_on(async { http.post(format!("{sandbox}/admin/devpay/clock/advance")).send().await.unwrap() });
@@ -121,6 +143,14 @@ fn subscribe_activate_perks_then_cancel_removes_them_at_period_end() {
         app.world_mut().write_message(PullEntitlements);
     }
     assert_eq!(inventory(&mut app).count("season_badge"), 0);
+    run_until(&mut app, WAIT, "the end is seen", |app| {
+        !app.world().resource::<Subscriptions>().is_active("SEASONPASS")
+    });
+    assert!(
+        collected::<SubscriptionEvent>(&app)
+            .iter()
+            .any(|e| matches!(e, SubscriptionEvent::Changed(s) if s.status == "cancelled"))
+    );
     let subscriptions: Value = studio.runtime.block_on(async {
         http.get(format!("{}/api/devpay/subscriptions", studio.backend.url()))
             .header("x-amz-access-token", &token)

@@ -15,7 +15,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::AnyPool;
 
@@ -50,32 +50,13 @@ impl std::fmt::Debug for DevPayConfig {
     }
 }
 
-/// A subscription's standing, for the game.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriptionStatus {
-    /// Product code.
-    pub product_code: String,
-    /// Usable now.
-    pub active: bool,
-    /// `active`, `cancelled` or `suspended`.
-    pub status: String,
-    /// Paid through this billing month.
-    pub paid_through_period: i64,
-    /// The billing month now.
-    pub current_period: i64,
-    /// Monthly fee now, in cents.
-    pub monthly_fee_cents: i64,
-    /// Monthly fee from next month, in cents.
-    pub next_monthly_fee_cents: i64,
-    /// Cancelled, ends at the end of the paid month.
-    pub cancel_at_period_end: bool,
-}
+pub use amazon_rewards_protocol::devpay::SubscriptionStatus;
 
 /// Routes for the game.
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
-        .route("/api/devpay/activate", post(activate))
-        .route("/api/devpay/subscriptions", get(subscriptions))
+        .route(amazon_rewards_protocol::devpay::ACTIVATE_PATH, post(activate))
+        .route(amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, get(subscriptions))
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

@@ -11,6 +11,7 @@
 //! sandbox defines the contract and the item says so ("sandbox-defined").
 #![forbid(missing_docs)]
 
+pub mod devpay;
 pub mod dta1;
 pub mod instant_access;
 pub mod lwa;

@@ -1,0 +1,40 @@
+//! DevPay-style subscriptions between the game and the studio backend (sandbox-defined; DevPay is retired):
+//! the activation call and the subscription status the game shows.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST` path where the game hands the backend an activation key.
+pub const ACTIVATE_PATH: &str = "/api/devpay/activate";
+/// `GET` path of the player's subscriptions, verified on demand.
+pub const SUBSCRIPTIONS_PATH: &str = "/api/devpay/subscriptions";
+
+/// Body of an activation call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ActivateRequest {
+    /// The key from the sign-up confirmation.
+    pub activation_key: String,
+    /// The product it is for.
+    pub product_code: String,
+}
+
+/// How a subscription stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionStatus {
+    /// Product code.
+    pub product_code: String,
+    /// Usable now.
+    pub active: bool,
+    /// `active`, `cancelled` or `suspended`.
+    pub status: String,
+    /// Paid through this billing month.
+    pub paid_through_period: i64,
+    /// The billing month now.
+    pub current_period: i64,
+    /// Monthly fee now, in cents.
+    pub monthly_fee_cents: i64,
+    /// Monthly fee from next month, in cents (differs after a price change).
+    pub next_monthly_fee_cents: i64,
+    /// Cancelled: ends at the end of the paid month.
+    pub cancel_at_period_end: bool,
+}
