@@ -585,10 +585,7 @@ async fn verify_by_pid(
     body: Result<Json<VerifyByPid>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
-    Ok(match standing(&state.pool, "persistent_id", &request.persistent_identifier, &request.product_token).await? {
-        Ok(standing) => Json(standing).into_response(),
-        Err(error) => error,
-    })
+    answer(&state.pool, "persistent_id", &request.persistent_identifier, &request.product_token).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -605,7 +602,12 @@ async fn verify_by_tokens(
     body: Result<Json<VerifyByTokens>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
-    Ok(match standing(&state.pool, "user_token", &request.user_token, &request.product_token).await? {
+    answer(&state.pool, "user_token", &request.user_token, &request.product_token).await
+}
+
+/// The standing as a response: the JSON body, or the license error.
+async fn answer(pool: &SqlitePool, column: &str, value: &str, product_token: &str) -> SandboxResult<Response> {
+    Ok(match standing(pool, column, value, product_token).await? {
         Ok(standing) => Json(standing).into_response(),
         Err(error) => error,
     })
