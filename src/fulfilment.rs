@@ -26,7 +26,7 @@ use crate::entitlements::{
 };
 use crate::error::{ApiError, RewardsError};
 use crate::http::EntitlementsClient;
-use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, ItemStack, RewardsRecipient};
+use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, RewardsRecipient};
 use crate::ledger::{EntryState, LedgerChange, LedgerEvent, LedgerWriter, ledger_path};
 use crate::pacing::{PullPacer, PullReason, backoff_delay, random_jitter};
 use crate::runtime::{BackgroundResult, BackgroundResults, RewardsRuntime};
@@ -353,9 +353,9 @@ pub(crate) fn apply_grants(
             };
             let (taken, missing) = match recipient.as_mut() {
                 Some(inventory) => inventory.remove(&granted_items),
-                None => take_from(&mut fulfilment.inventory.clone(), &granted_items),
+                None => crate::inventory::take_stacks(&mut fulfilment.inventory.clone(), &granted_items),
             };
-            take_from(&mut fulfilment.inventory, &taken);
+            crate::inventory::take_stacks(&mut fulfilment.inventory, &taken);
             if !missing.is_empty() {
                 warn!("entitlement {entitlement_id} revoked, but the player no longer had all of it: {missing:?}");
             }
@@ -414,24 +414,6 @@ pub(crate) fn apply_grants(
     status.pending_grants = fulfilment.grant_queue.len();
 }
 
-/// Takes `stacks` out of `inventory` (never below zero); returns what was taken.
-fn take_from(inventory: &mut BTreeMap<String, u64>, stacks: &[ItemStack]) -> (Vec<ItemStack>, Vec<ItemStack>) {
-    let mut taken = Vec::new();
-    let mut missing = Vec::new();
-    for stack in stacks {
-        let count = inventory.entry(stack.item.clone()).or_default();
-        let take = stack.quantity.min(*count);
-        *count -= take;
-        if take > 0 {
-            taken.push(ItemStack { item: stack.item.clone(), quantity: take });
-        }
-        if take < stack.quantity {
-            missing.push(ItemStack { item: stack.item.clone(), quantity: stack.quantity - take });
-        }
-    }
-    (taken, missing)
-}
-
 /// Gives a new recipient the inventory granted so far, and retries grants that waited for one.
 pub(crate) fn on_recipient_added(
     added: On<Add, RewardsRecipient>,
@@ -468,7 +450,7 @@ pub(crate) fn send_requests(
     mut errors: MessageWriter<RewardsError>,
     mut subscription_requests: crate::subscriptions::SubscriptionRequests,
 ) {
-    subscription_requests.send(session.as_deref(), &runtime, &config);
+    subscription_requests.send(session.as_deref(), &runtime, &config, fulfilment.client.http());
     let fulfilment = &mut *fulfilment;
     fulfilment.busy_since = None;
     let session_changed = match &session {

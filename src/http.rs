@@ -37,6 +37,11 @@ impl EntitlementsClient {
         Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), max_response_bytes, max_pages })
     }
 
+    /// The underlying client (timeouts set), for other calls to the same service.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Every entitlement, following pagination to the end.
     pub(crate) async fn fetch_all(&self, access_token: &str) -> Result<Vec<Entitlement>, ApiError> {
         let mut all = Vec::new();

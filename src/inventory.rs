@@ -158,25 +158,31 @@ impl Inventory {
 
     /// Takes `stacks` out, never below zero; returns (taken, missing).
     pub(crate) fn remove(&mut self, stacks: &[ItemStack]) -> (Vec<ItemStack>, Vec<ItemStack>) {
-        let mut taken = Vec::new();
-        let mut missing = Vec::new();
-        for stack in stacks {
-            let count = self.items.entry(stack.item.clone()).or_default();
-            let take = stack.quantity.min(*count);
-            *count -= take;
-            if take > 0 {
-                taken.push(ItemStack { item: stack.item.clone(), quantity: take });
-            }
-            if take < stack.quantity {
-                missing.push(ItemStack { item: stack.item.clone(), quantity: stack.quantity - take });
-            }
-        }
-        (taken, missing)
+        take_stacks(&mut self.items, stacks)
     }
 
     pub(crate) fn replace(&mut self, items: BTreeMap<String, u64>) {
         self.items = items;
     }
+}
+
+/// Takes `stacks` out of `items`, never below zero; returns (taken, missing): what was removed, and what the
+/// player no longer had.
+pub(crate) fn take_stacks(items: &mut BTreeMap<String, u64>, stacks: &[ItemStack]) -> (Vec<ItemStack>, Vec<ItemStack>) {
+    let mut taken = Vec::new();
+    let mut missing = Vec::new();
+    for stack in stacks {
+        let count = items.entry(stack.item.clone()).or_default();
+        let take = stack.quantity.min(*count);
+        *count -= take;
+        if take > 0 {
+            taken.push(ItemStack { item: stack.item.clone(), quantity: take });
+        }
+        if take < stack.quantity {
+            missing.push(ItemStack { item: stack.item.clone(), quantity: stack.quantity - take });
+        }
+    }
+    (taken, missing)
 }
 
 /// Marks the one entity that receives granted items (usually the player). It gets an [`Inventory`].

@@ -117,7 +117,13 @@ pub(crate) struct SubscriptionRequests<'w, 's> {
 
 impl SubscriptionRequests<'_, '_> {
     /// Starts the requested work. Called from the plugin's send system.
-    pub(crate) fn send(&mut self, session: Option<&PlayerSession>, runtime: &RewardsRuntime, config: &RewardsConfig) {
+    pub(crate) fn send(
+        &mut self,
+        session: Option<&PlayerSession>,
+        runtime: &RewardsRuntime,
+        config: &RewardsConfig,
+        http: &reqwest::Client,
+    ) {
         if self.activations.is_empty() && self.refreshes.is_empty() && self.billing.is_empty() && self.pulls.is_empty()
         {
             return;
@@ -151,7 +157,6 @@ impl SubscriptionRequests<'_, '_> {
         };
         let base = config.entitlements_url.trim_end_matches('/').to_owned();
         let token = session.access_token().secret().to_owned();
-        let http = reqwest::Client::builder().timeout(config.request_timeout).build().unwrap_or_default();
         for activation in activations {
             let (http, base, token) = (http.clone(), base.clone(), token.clone());
             runtime.spawn(async move {
@@ -181,6 +186,7 @@ impl SubscriptionRequests<'_, '_> {
             });
         }
         if refresh {
+            let http = http.clone();
             runtime.spawn(async move {
                 let result = async {
                     let response = http
