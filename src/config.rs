@@ -116,6 +116,12 @@ pub struct RewardsConfig {
     pub login: LoginConfig,
     /// The subscription billing page [`OpenBillingPage`](crate::subscriptions::OpenBillingPage) opens.
     pub billing_url: Option<String>,
+    /// Base URL of the studio backend's Moments API (`/api/moments`). Default: `entitlements_url`, which
+    /// points at the studio backend in a studio setup.
+    pub moments_url: Option<String>,
+    /// Asset path of the achievement catalog (`*.achievements.json`); `None` (the default) turns
+    /// achievements off.
+    pub achievements_path: Option<String>,
     /// Pull pacing.
     pub pacing: PullPacing,
     /// Timeout of one HTTP request, connection included. Default 15 s.
@@ -145,6 +151,8 @@ impl Default for RewardsConfig {
             client_id: String::new(),
             login: LoginConfig::default(),
             billing_url: None,
+            moments_url: None,
+            achievements_path: None,
             pacing: PullPacing::default(),
             request_timeout: Duration::from_secs(15),
             max_response_bytes: 8 * 1024 * 1024,

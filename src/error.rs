@@ -103,6 +103,10 @@ pub enum RewardsError {
     /// The item catalog asset failed to load.
     #[error("the item catalog failed to load: {0}")]
     Catalog(String),
+    /// Achievement progress that does not fit the achievement catalog (unknown id, a counter change for a
+    /// flag); it is dropped.
+    #[error("achievement progress ignored: {0}")]
+    Achievement(String),
     /// The ledger could not be read or written (e.g. a full disk). Grants wait, unreported, and the
     /// write is retried.
     #[error("the rewards ledger could not be saved or loaded: {0}")]

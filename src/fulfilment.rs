@@ -141,6 +141,7 @@ pub(crate) struct Receiver<'w, 's> {
     errors: MessageWriter<'w, RewardsError>,
     subscriptions: ResMut<'w, crate::subscriptions::Subscriptions>,
     subscription_events: MessageWriter<'w, crate::subscriptions::SubscriptionEvent>,
+    moments: crate::moments::MomentsResults<'w>,
 }
 
 impl Receiver<'_, '_> {
@@ -159,6 +160,7 @@ impl Receiver<'_, '_> {
             errors,
             subscriptions,
             subscription_events,
+            moments,
         } = self;
         let mut login_updates = Vec::new();
         while let Ok(result) = results.0.try_recv() {
@@ -249,6 +251,7 @@ impl Receiver<'_, '_> {
                 BackgroundResult::Subscriptions(update) => {
                     crate::subscriptions::apply(update, subscriptions, subscription_events)
                 }
+                BackgroundResult::Moments(update) => moments.apply(update, errors),
                 BackgroundResult::Ledger(event) => match event {
                     LedgerEvent::Opened { session, ledger } => {
                         if session != fulfilment.session {
@@ -449,8 +452,10 @@ pub(crate) fn send_requests(
     mut focus: MessageReader<WindowFocused>,
     mut errors: MessageWriter<RewardsError>,
     mut subscription_requests: crate::subscriptions::SubscriptionRequests,
+    mut moment_requests: crate::moments::MomentsRequests,
 ) {
     subscription_requests.send(session.as_deref(), &runtime, &config, fulfilment.client.http());
+    moment_requests.send(session.as_deref(), &runtime, &config, &mut errors);
     let fulfilment = &mut *fulfilment;
     fulfilment.busy_since = None;
     let session_changed = match &session {

@@ -37,6 +37,11 @@ impl EntitlementsClient {
         Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), max_response_bytes, max_pages })
     }
 
+    /// The service's base URL, without a trailing slash.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// The underlying client (timeouts set), for other calls to the same service.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
@@ -81,7 +86,7 @@ impl EntitlementsClient {
         self.exchange(request).await
     }
 
-    async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ApiError> {
+    pub(crate) async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ApiError> {
         let mut response = request.send().await.map_err(map_transport_error)?;
         let status = response.status();
         if !status.is_success() {

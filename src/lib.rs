@@ -9,6 +9,7 @@ mod fulfilment;
 mod http;
 pub mod inventory;
 pub mod ledger;
+pub mod moments;
 pub mod pacing;
 mod runtime;
 mod storage;
@@ -39,6 +40,11 @@ pub mod prelude {
     };
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
+    pub use crate::moments::{
+        AchievementCatalog, AchievementProgress, AchievementStatus, AchievementUnlocked, Achievements, Challenge,
+        ClaimReward, EarnedReward, MomentEvent, MomentsStatus, ProgressChange, RefreshChallenges, Reward,
+        UnlockAchievement,
+    };
     pub use crate::pacing::PullReason;
     pub use crate::subscriptions::{
         ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SubscriptionEvent, Subscriptions,
@@ -135,6 +141,20 @@ impl AmazonRewardsPlugin {
         self
     }
 
+    /// Asset path of the achievement catalog (`*.achievements.json`); turns achievements and Moments on.
+    #[must_use]
+    pub fn with_achievements(mut self, path: impl Into<String>) -> Self {
+        self.config.achievements_path = Some(path.into());
+        self
+    }
+
+    /// Base URL of the studio backend's Moments API, when it is not `entitlements_url`.
+    #[must_use]
+    pub fn with_moments_url(mut self, url: impl Into<String>) -> Self {
+        self.config.moments_url = Some(url.into());
+        self
+    }
+
     /// Replaces all settings.
     #[must_use]
     pub fn with_config(mut self, config: RewardsConfig) -> Self {
@@ -152,6 +172,16 @@ impl Plugin for AmazonRewardsPlugin {
             .add_message::<subscriptions::RefreshSubscriptions>()
             .add_message::<subscriptions::OpenBillingPage>()
             .add_message::<subscriptions::SubscriptionEvent>()
+            .init_resource::<moments::Achievements>()
+            .init_resource::<moments::MomentsStatus>()
+            .init_asset::<moments::AchievementCatalog>()
+            .register_asset_loader(moments::AchievementCatalogLoader)
+            .add_message::<moments::AchievementProgress>()
+            .add_message::<moments::UnlockAchievement>()
+            .add_message::<moments::AchievementUnlocked>()
+            .add_message::<moments::ClaimReward>()
+            .add_message::<moments::RefreshChallenges>()
+            .add_message::<moments::MomentEvent>()
             .add_message::<LoginRequest>()
             .add_message::<LoginEvent>()
             .init_asset::<ItemCatalog>()
@@ -217,6 +247,11 @@ fn start_background_work(world: &mut World) {
     }
     let catalog = world.resource::<AssetServer>().load::<ItemCatalog>(config.catalog_path.clone());
     world.insert_resource(CatalogHandle(catalog));
+    if let Some(path) = config.achievements_path.clone() {
+        let achievements = world.resource::<AssetServer>().load::<moments::AchievementCatalog>(path);
+        world.insert_resource(moments::AchievementCatalogHandle(achievements));
+    }
+    world.insert_resource(moments::MomentsOutbox::new(&config));
     world.insert_resource(runtime);
     world.insert_resource(results);
     world.insert_resource(fulfilment);

@@ -30,6 +30,8 @@ pub(crate) enum BackgroundResult {
     Login(LoginUpdate),
     /// Subscription activation or status.
     Subscriptions(crate::subscriptions::SubscriptionUpdate),
+    /// Achievements saved or loaded, a moment delivered, challenges fetched.
+    Moments(crate::moments::MomentsUpdate),
 }
 
 /// Wakes the app's event loop (set with the `winit` feature), so a result is applied at once even when a

@@ -122,6 +122,17 @@ pub(crate) async fn player_of(state: &AppState, headers: &HeaderMap) -> Result<O
     player(state, headers).await.map_err(IntoResponse::into_response)
 }
 
+/// The Amazon identity (LWA `user_id`) behind the request's access token, for other modules' routes.
+pub(crate) async fn amazon_user_of(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
+    let token = headers
+        .get(ACCESS_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|t| !t.is_empty() && t.len() <= amazon_rewards_protocol::lwa::MAX_TOKEN_BYTES)
+        .ok_or(FeedError::MissingToken)
+        .map_err(IntoResponse::into_response)?;
+    state.tokens.amazon_user(token).await.map_err(IntoResponse::into_response)
+}
+
 /// The game account linked to the request's Amazon identity, if any.
 async fn player(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, FeedError> {
     let token = headers

@@ -1,9 +1,13 @@
 //! # amazon_rewards_backend
 //!
-//! The studio backend of `bevy_amazon_rewards`: it holds what must never ship inside a game client. Today it
-//! serves Amazon Instant Access — the account-linking and fulfilment endpoints Amazon calls, each request
-//! verified with DTA1-HMAC-SHA256 and every purchase, revocation and subscription change idempotent — on a
-//! real database: a SQLite file by default, PostgreSQL by URL for studios running several backend processes.
+//! The studio backend of `bevy_amazon_rewards`: it holds what must never ship inside a game client, on a real
+//! database (a SQLite file by default, PostgreSQL by URL for studios running several backend processes):
+//! - Amazon Instant Access: the account-linking and fulfilment endpoints Amazon calls, each request verified
+//!   with DTA1-HMAC-SHA256, every purchase, revocation and subscription change idempotent ([`instant_access`]);
+//! - the entitlements feed the game pulls, merging Instant Access, subscriptions and relayed Prime Gaming
+//!   entitlements ([`feed`], [`prime_relay`]), and the new-account page ([`signup`]);
+//! - DevPay-style subscriptions: activation keys, scheduled verification ([`devpay`]);
+//! - Moments: the Rewards API key, eligibility, budgets and rate limits ([`moments`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +25,7 @@ pub mod db;
 pub mod devpay;
 pub mod feed;
 pub mod instant_access;
+pub mod moments;
 pub mod prime_relay;
 pub mod signup;
 
@@ -51,6 +56,8 @@ pub struct AppState {
     pub prime: Option<Arc<prime_relay::PrimeRelay>>,
     /// DevPay license service and products, when configured.
     pub devpay: Option<Arc<devpay::DevPayConfig>>,
+    /// Moments (Rewards API key and campaigns), when configured.
+    pub moments: Option<moments::SharedMoments>,
 }
 
 /// How the backend runs.
@@ -71,6 +78,8 @@ pub struct BackendConfig {
     pub prime_gaming_url: Option<String>,
     /// DevPay license service and the products sold through it.
     pub devpay: Option<devpay::DevPayConfig>,
+    /// Moments: the Rewards API, its key, and the campaign behind each moment.
+    pub moments: Option<moments::MomentsConfig>,
 }
 
 impl BackendConfig {
@@ -84,6 +93,7 @@ impl BackendConfig {
             lwa_client: None,
             prime_gaming_url: None,
             devpay: None,
+            moments: None,
         }
     }
 }
@@ -106,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .merge(feed::router())
         .merge(signup::router())
         .merge(devpay::router())
+        .merge(moments::router())
         .nest("/admin", accounts::admin_router())
         .with_state(state)
 }
@@ -161,8 +172,17 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let devpay = config.devpay.map(Arc::new);
     let verifier =
         devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
-    let app =
-        router(AppState { pool: pool.clone(), keys: Arc::new(config.keys), tokens, lwa, oauth_http, prime, devpay });
+    let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));
+    let app = router(AppState {
+        pool: pool.clone(),
+        keys: Arc::new(config.keys),
+        tokens,
+        lwa,
+        oauth_http,
+        prime,
+        devpay,
+        moments,
+    });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -60,6 +60,15 @@ enum Command {
         /// Seconds between scheduled verifications of every DevPay subscription.
         #[arg(long, env = "REWARDS_BACKEND_DEVPAY_VERIFY_SECONDS", default_value_t = 300)]
         devpay_verify_seconds: u64,
+        /// Moments Rewards API base URL (enables Moments with `--moments-api-key` and `--moment`).
+        #[arg(long, env = "REWARDS_BACKEND_MOMENTS_URL")]
+        moments_url: Option<String>,
+        /// The Moments API key (keep it out of shell history: prefer the environment variable).
+        #[arg(long, env = "REWARDS_BACKEND_MOMENTS_API_KEY", hide_env_values = true)]
+        moments_api_key: Option<String>,
+        /// A rewarded moment as `MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS` (repeatable).
+        #[arg(long = "moment", env = "REWARDS_BACKEND_MOMENTS", value_delimiter = ',')]
+        moments: Vec<String>,
         /// Origins the new-account page may send customers back to (Amazon's).
         #[arg(
             long = "return-origin",
@@ -118,6 +127,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             devpay_url,
             devpay_products,
             devpay_verify_seconds,
+            moments_url,
+            moments_api_key,
+            moments,
         } => {
             let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
             if keys.is_empty() {
@@ -146,6 +158,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     products,
                     verify_every: std::time::Duration::from_secs(devpay_verify_seconds.max(1)),
                 });
+            }
+            if let Some(rewards_url) = moments_url {
+                let api_key = moments_api_key.ok_or("--moments-url needs --moments-api-key")?;
+                let mut config_moments = amazon_rewards_backend::moments::MomentsConfig::new(rewards_url, api_key);
+                for moment in moments {
+                    let parts: Vec<&str> = moment.split(':').collect();
+                    let parsed = match parts[..] {
+                        [name, campaign, cost, budget] => cost.parse().ok().zip(budget.parse().ok()).map(|(c, b)| {
+                            (name, amazon_rewards_backend::moments::MomentCampaign {
+                                campaign_id: campaign.to_owned(),
+                                cost_per_moment_cents: c,
+                                budget_cents: b,
+                            })
+                        }),
+                        _ => None,
+                    };
+                    let Some((name, campaign)) = parsed else {
+                        return Err(format!("--moment {moment:?} is not MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS").into());
+                    };
+                    config_moments.moments.insert(name.to_owned(), campaign);
+                }
+                config.moments = Some(config_moments);
             }
             if let (Some(client_id), Some(client_secret)) = (lwa_client_id, lwa_client_secret) {
                 config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {

@@ -15,5 +15,6 @@ pub mod devpay;
 pub mod dta1;
 pub mod instant_access;
 pub mod lwa;
+pub mod moments;
 pub mod prime_gaming;
 pub mod sandbox_admin;

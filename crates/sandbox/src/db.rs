@@ -191,6 +191,41 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        5,
+        r#"
+    CREATE TABLE moments_api_keys (
+        key_hash   TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE moments_campaigns (
+        campaign_id  TEXT PRIMARY KEY,
+        key_hash     TEXT NOT NULL REFERENCES moments_api_keys(key_hash),
+        name         TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        title        TEXT NOT NULL,
+        description  TEXT NOT NULL,
+        image_url    TEXT NOT NULL,
+        cost_cents   INTEGER NOT NULL,
+        budget_cents INTEGER NOT NULL,
+        spent_cents  INTEGER NOT NULL,
+        inventory    INTEGER NOT NULL,
+        test_token   TEXT NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL
+    );
+    CREATE TABLE moments_rewards (
+        reward_id   TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL REFERENCES moments_campaigns(campaign_id),
+        customer_id TEXT NOT NULL,
+        url_token   TEXT NOT NULL UNIQUE,
+        issued_at   INTEGER NOT NULL,
+        redeemed_at INTEGER,
+        redemption  TEXT,
+        UNIQUE (campaign_id, customer_id)
+    );
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

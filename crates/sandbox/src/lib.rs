@@ -3,12 +3,18 @@
 //! A local emulator of the Amazon side of `bevy_amazon_rewards`, over real HTTP on loopback with a real
 //! SQLite database, so the demo game, the tests and every user of the crate work without an Amazon account.
 //!
-//! Services emulated so far:
+//! Services emulated:
 //! - **Prime Gaming pull integration**: `GET /api/entitlements`, `POST /api/fulfill`, for access tokens the
 //!   sandbox issued (module [`prime_gaming`]).
 //! - **Login with Amazon**: `/ap/oa` sign-in and consent pages, `/auth/o2/token` (authorization code with
 //!   PKCE S256, refresh with rotation, device code), `/auth/o2/create/codepair` with its `/code` page, and
 //!   `/user/profile` (module [`lwa`]).
+//! - **Instant Access**: the store and order pages, and signed deliveries to the vendor's endpoints with
+//!   retries (module [`instant_access`]).
+//! - **DevPay**: sign-up pages with activation keys, the license service, a billing clock, the billing page
+//!   (module [`devpay`]).
+//! - **Moments**: campaigns with their lifecycle and console page, getRewardInfo / getReward behind
+//!   `x-api-key` with a per-key rate limit, reward pages and redemption reports (module [`moments`]).
 //! - **Admin API** under `/admin` to seed offers, customers and claims, mint tokens, and inject faults
 //!   (module [`admin`]; shapes in `amazon_rewards_protocol::sandbox_admin`).
 //!
@@ -33,6 +39,7 @@ pub mod error;
 pub mod faults;
 pub mod instant_access;
 pub mod lwa;
+pub mod moments;
 pub mod pages;
 pub mod prime_gaming;
 
@@ -62,6 +69,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Wakes the Instant Access delivery worker.
     pub deliveries: std::sync::Arc<tokio::sync::Notify>,
+    /// The Moments Rewards API's per-key call limit.
+    pub moments_limiter: std::sync::Arc<moments::RateLimiter>,
 }
 
 /// Where the sandbox listens and keeps its data.
@@ -128,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lwa::router())
         .merge(instant_access::router())
         .merge(devpay::router())
+        .merge(moments::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     Router::new()
         .merge(public)
@@ -136,7 +146,8 @@ pub fn router(state: AppState) -> Router {
             admin::router()
                 .merge(lwa::admin_router())
                 .merge(instant_access::admin_router())
-                .merge(devpay::admin_router()),
+                .merge(devpay::admin_router())
+                .merge(moments::admin_router()),
         )
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
@@ -196,6 +207,7 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
             .build()
             .map_err(std::io::Error::other)?,
         deliveries: std::sync::Arc::new(tokio::sync::Notify::new()),
+        moments_limiter: Default::default(),
     };
     let worker = tokio::spawn(instant_access::delivery_worker(state.clone()));
     let app = router(state);

@@ -1,0 +1,496 @@
+//! Moments on the studio's side: the game reports a reached moment; the backend — which alone holds the
+//! Moments API key — checks it (a moment it knows, one reward per player per moment, per-player and global
+//! rate limits, the campaign's budget at its cost per moment), calls getRewardInfo and getReward, records the
+//! reward and its redemption status, and answers the game with the reward URL to claim.
+//!
+//! Exactly once: a `pending` row keyed by (Amazon user, moment) is written before Amazon is called; a repeated
+//! report, or a retry after a crash, finds the row and answers the same reward (getReward itself hands a
+//! customer the same reward again, uncharged).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use amazon_rewards_protocol::moments::{
+    API_KEY_HEADER, CHALLENGES_PATH, Challenge, GET_REWARD_INFO_PATH, GET_REWARD_PATH, MOMENT_PATH, MomentAnswer,
+    MomentRequest, REWARD_STATUS_PATH, Reward, RewardGrant, RewardInfo, RewardRequest, RewardStatus, error_code,
+};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use sqlx::{AnyPool, Row};
+
+use crate::AppState;
+
+/// `GET` path of the player's rewards with their redemption status.
+pub const REWARDS_PATH: &str = "/api/moments/rewards";
+
+/// A moment the studio rewards, and the campaign behind it.
+#[derive(Debug, Clone)]
+pub struct MomentCampaign {
+    /// The campaign at Amazon.
+    pub campaign_id: String,
+    /// What one reward costs, in cents (as agreed for the campaign).
+    pub cost_per_moment_cents: i64,
+    /// The studio's spend limit for it, in cents.
+    pub budget_cents: i64,
+}
+
+/// The Rewards API and the moments the backend rewards.
+#[derive(Clone)]
+pub struct MomentsConfig {
+    /// Base URL of the Rewards API (Amazon's, or the sandbox's).
+    pub rewards_url: String,
+    /// The Moments API key (secret; never shipped in a game).
+    pub api_key: String,
+    /// Campaigns by moment.
+    pub moments: HashMap<String, MomentCampaign>,
+    /// Moments one player may report per minute.
+    pub per_player_per_minute: usize,
+    /// Moments all players together may report per second.
+    pub global_per_second: usize,
+}
+
+impl MomentsConfig {
+    /// A configuration with the default rate limits (10 per player per minute, 50 per second overall).
+    pub fn new(rewards_url: impl Into<String>, api_key: impl Into<String>) -> Self {
+        Self {
+            rewards_url: rewards_url.into(),
+            api_key: api_key.into(),
+            moments: HashMap::new(),
+            per_player_per_minute: 10,
+            global_per_second: 50,
+        }
+    }
+}
+
+impl std::fmt::Debug for MomentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MomentsConfig")
+            .field("rewards_url", &self.rewards_url)
+            .field("moments", &self.moments.keys().collect::<Vec<_>>())
+            .field("per_player_per_minute", &self.per_player_per_minute)
+            .field("global_per_second", &self.global_per_second)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sliding-window counters for the per-player and global limits, and the challenge cache.
+#[derive(Default)]
+pub struct MomentsRuntime {
+    players: Mutex<HashMap<String, VecDeque<Instant>>>,
+    global: Mutex<VecDeque<Instant>>,
+    challenges: tokio::sync::Mutex<Option<(Instant, Vec<Challenge>)>>,
+}
+
+/// The Rewards API plus the limits, shared by the handlers.
+pub struct Moments {
+    config: MomentsConfig,
+    runtime: MomentsRuntime,
+}
+
+impl Moments {
+    /// Moments with `config`.
+    pub fn new(config: MomentsConfig) -> Self {
+        Self { config, runtime: MomentsRuntime::default() }
+    }
+}
+
+/// Admits one call in a sliding `window` of at most `limit` calls; `Err(wait)` when full.
+fn admit(calls: &mut VecDeque<Instant>, limit: usize, window: Duration, now: Instant) -> Result<(), Duration> {
+    while calls.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        calls.pop_front();
+    }
+    if calls.len() >= limit {
+        return Err(window.saturating_sub(now.duration_since(calls[0])));
+    }
+    calls.push_back(now);
+    Ok(())
+}
+
+/// Routes for the game.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route(MOMENT_PATH, post(report_moment))
+        .route(CHALLENGES_PATH, get(challenges))
+        .route(REWARDS_PATH, get(rewards))
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "error_description": message}))).into_response()
+}
+
+fn retry_later(after: Duration, code: &str, message: &str) -> Response {
+    let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    response.headers_mut().insert(header::RETRY_AFTER, after.as_secs().max(1).into());
+    response
+}
+
+fn too_many(after: Duration, message: &str) -> Response {
+    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+    response.headers_mut().insert(header::RETRY_AFTER, after.as_secs_f64().ceil().max(1.0).to_string().parse().unwrap());
+    response
+}
+
+fn database(error: sqlx::Error) -> Response {
+    tracing::error!(%error, "moments database error");
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "database error")
+}
+
+/// What a Rewards API call came back with.
+enum AmazonAnswer<T> {
+    Ok(T),
+    /// A definite "no" (`BudgetExhausted`, `OutOfRewards`, `CampaignNotActive`, …).
+    Refused(String),
+    /// Try again later (rate limit, outage); how long to wait if Amazon said.
+    Later(Duration),
+}
+
+async fn call_amazon<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    config: &MomentsConfig,
+    path: &str,
+    request: &RewardRequest,
+) -> AmazonAnswer<T> {
+    let url = format!("{}{path}", config.rewards_url.trim_end_matches('/'));
+    let response = match http.post(url).header(API_KEY_HEADER, &config.api_key).json(request).send().await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(error = %error.without_url(), "Moments Rewards API unreachable");
+            return AmazonAnswer::Later(Duration::from_secs(5));
+        }
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    if status.is_success() {
+        return match response.json::<T>().await {
+            Ok(value) => AmazonAnswer::Ok(value),
+            Err(error) => {
+                tracing::warn!(%error, "Moments Rewards API answered unreadable JSON");
+                AmazonAnswer::Later(Duration::from_secs(5))
+            }
+        };
+    }
+    let code = response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match status.as_u16() {
+        429 => AmazonAnswer::Later(retry_after.unwrap_or(Duration::from_secs(1))),
+        403 => {
+            tracing::error!("the Moments API key was refused; check --moments-api-key");
+            AmazonAnswer::Later(Duration::from_secs(60))
+        }
+        404 | 409 => AmazonAnswer::Refused(code),
+        _ => AmazonAnswer::Later(retry_after.unwrap_or(Duration::from_secs(5))),
+    }
+}
+
+/// Amazon's error code as the reason the game shows.
+fn reason_of(code: &str) -> &'static str {
+    match code {
+        error_code::BUDGET_EXHAUSTED => "budget_exhausted",
+        error_code::OUT_OF_REWARDS => "out_of_rewards",
+        error_code::CAMPAIGN_NOT_FOUND => "unknown_campaign",
+        _ => "campaign_not_active",
+    }
+}
+
+type RewardRow = (String, String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// The stored answer for (player, moment), if final.
+async fn stored_answer(pool: &AnyPool, user: &str, moment: &str) -> Result<Option<MomentAnswer>, sqlx::Error> {
+    let row: Option<RewardRow> = sqlx::query_as(
+        "SELECT status, COALESCE(reason, ''), reward_id, reward_url, title, description, image_url
+         FROM moment_rewards WHERE amazon_user_id = $1 AND moment = $2",
+    )
+    .bind(user)
+    .bind(moment)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|(status, reason, reward_id, reward_url, title, description, image_url)| match status.as_str() {
+        "rewarded" => Some(MomentAnswer::Rewarded {
+            reward: Reward {
+                reward_id: reward_id.unwrap_or_default(),
+                moment: moment.to_owned(),
+                reward_url: reward_url.unwrap_or_default(),
+                title: title.unwrap_or_default(),
+                description: description.unwrap_or_default(),
+                image_url: image_url.unwrap_or_default(),
+            },
+        }),
+        "not_rewarded" => Some(MomentAnswer::NotRewarded { moment: moment.to_owned(), reason }),
+        _ => None,
+    }))
+}
+
+async fn decline(pool: &AnyPool, user: &str, moment: &str, reason: &str) -> Result<MomentAnswer, sqlx::Error> {
+    sqlx::query(
+        "UPDATE moment_rewards SET status = 'not_rewarded', reason = $1 WHERE amazon_user_id = $2 AND moment = $3 AND status = 'pending'",
+    )
+    .bind(reason)
+    .bind(user)
+    .bind(moment)
+    .execute(pool)
+    .await?;
+    Ok(stored_answer(pool, user, moment).await?.unwrap_or(MomentAnswer::NotRewarded {
+        moment: moment.to_owned(),
+        reason: reason.to_owned(),
+    }))
+}
+
+async fn report_moment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<MomentRequest>, JsonRejection>,
+) -> Response {
+    let Some(moments) = state.moments.clone() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
+    };
+    let user = match crate::feed::amazon_user_of(&state, &headers).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return refuse(rejection.status(), "invalid_request", &rejection.body_text()),
+    };
+    let Some(campaign) = moments.config.moments.get(&request.moment).cloned() else {
+        return refuse(StatusCode::NOT_FOUND, "unknown_moment", "this moment earns no reward");
+    };
+    match stored_answer(&state.pool, &user, &request.moment).await {
+        Ok(Some(answer)) => return Json(answer).into_response(),
+        Ok(None) => {}
+        Err(error) => return database(error),
+    }
+    let now = Instant::now();
+    {
+        let mut players = moments.runtime.players.lock().unwrap_or_else(|p| p.into_inner());
+        let calls = players.entry(user.clone()).or_default();
+        if let Err(wait) = admit(calls, moments.config.per_player_per_minute, Duration::from_secs(60), now) {
+            return too_many(wait, "too many moments from this player; try again later");
+        }
+        if players.len() > 100_000 {
+            players.retain(|_, calls| calls.back().is_some_and(|t| now.duration_since(*t) < Duration::from_secs(60)));
+        }
+    }
+    {
+        let mut global = moments.runtime.global.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(wait) = admit(&mut global, moments.config.global_per_second, Duration::from_secs(1), now) {
+            return too_many(wait, "the rewards service is busy; try again shortly");
+        }
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO moment_rewards (amazon_user_id, moment, achievement, campaign_id, status, cost_cents, test, created_at)
+         VALUES ($1, $2, $3, $4, 'pending', 0, 0, $5) ON CONFLICT (amazon_user_id, moment) DO NOTHING",
+    )
+    .bind(&user)
+    .bind(&request.moment)
+    .bind(&request.achievement)
+    .bind(&campaign.campaign_id)
+    .bind(crate::now_secs())
+    .execute(&state.pool)
+    .await;
+    if let Err(error) = inserted {
+        return database(error);
+    }
+    match hand_out(&state, &moments, &campaign, &user, &request.moment).await {
+        Ok(Ok(answer)) => Json(answer).into_response(),
+        Ok(Err(wait)) => retry_later(wait, "temporarily_unavailable", "the rewards service is unavailable; try again"),
+        Err(error) => database(error),
+    }
+}
+
+/// Budget check, getRewardInfo, getReward, record. `Ok(Err(wait))`: Amazon is unavailable, the row stays
+/// pending and the game's retry continues it.
+async fn hand_out(
+    state: &AppState,
+    moments: &Moments,
+    campaign: &MomentCampaign,
+    user: &str,
+    moment: &str,
+) -> Result<Result<MomentAnswer, Duration>, sqlx::Error> {
+    let spent: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(cost_cents), 0) FROM moment_rewards WHERE campaign_id = $1 AND status = 'rewarded'",
+    )
+    .bind(&campaign.campaign_id)
+    .fetch_one(&state.pool)
+    .await?;
+    if spent + campaign.cost_per_moment_cents > campaign.budget_cents {
+        return Ok(Ok(decline(&state.pool, user, moment, "budget_exhausted").await?));
+    }
+    let request = RewardRequest { campaign_id: campaign.campaign_id.clone(), customer_id: user.to_owned() };
+    match call_amazon::<RewardInfo>(&state.oauth_http, &moments.config, GET_REWARD_INFO_PATH, &request).await {
+        AmazonAnswer::Ok(info) if info.available => {}
+        AmazonAnswer::Ok(info) => {
+            let reason = if info.state.hands_out_rewards() { "budget_exhausted" } else { "campaign_not_active" };
+            return Ok(Ok(decline(&state.pool, user, moment, reason).await?));
+        }
+        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
+        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
+    }
+    let grant = match call_amazon::<RewardGrant>(&state.oauth_http, &moments.config, GET_REWARD_PATH, &request).await {
+        AmazonAnswer::Ok(grant) => grant,
+        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
+        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
+    };
+    let cost = if grant.test { 0 } else { campaign.cost_per_moment_cents };
+    sqlx::query(
+        "UPDATE moment_rewards SET status = 'rewarded', reward_id = $1, reward_url = $2, title = $3, description = $4,
+             image_url = $5, cost_cents = $6, test = $7, rewarded_at = $8
+         WHERE amazon_user_id = $9 AND moment = $10 AND status = 'pending'",
+    )
+    .bind(&grant.reward_id)
+    .bind(&grant.reward_url)
+    .bind(&grant.notification.title)
+    .bind(&grant.notification.description)
+    .bind(&grant.notification.image_url)
+    .bind(cost)
+    .bind(i64::from(grant.test))
+    .bind(crate::now_secs())
+    .bind(user)
+    .bind(moment)
+    .execute(&state.pool)
+    .await?;
+    tracing::info!(moment, reward_id = %grant.reward_id, test = grant.test, "moment rewarded");
+    Ok(Ok(stored_answer(&state.pool, user, moment).await?.unwrap_or(MomentAnswer::Rewarded {
+        reward: Reward {
+            reward_id: grant.reward_id,
+            moment: moment.to_owned(),
+            reward_url: grant.reward_url,
+            title: grant.notification.title,
+            description: grant.notification.description,
+            image_url: grant.notification.image_url,
+        },
+    })))
+}
+
+/// Challenges worth announcing: every configured moment whose campaign hands out rewards now, with its
+/// notification content. Cached for a minute so announcements stay far below the per-key rate limit.
+async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(moments) = state.moments.clone() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
+    };
+    let user = match crate::feed::amazon_user_of(&state, &headers).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let mut cache = moments.runtime.challenges.lock().await;
+    if let Some((at, cached)) = cache.as_ref()
+        && at.elapsed() < Duration::from_secs(60)
+    {
+        return Json(cached.clone()).into_response();
+    }
+    let mut found = Vec::new();
+    let mut names: Vec<&String> = moments.config.moments.keys().collect();
+    names.sort();
+    for moment in names {
+        let campaign = &moments.config.moments[moment];
+        let request = RewardRequest { campaign_id: campaign.campaign_id.clone(), customer_id: user.clone() };
+        match call_amazon::<RewardInfo>(&state.oauth_http, &moments.config, GET_REWARD_INFO_PATH, &request).await {
+            AmazonAnswer::Ok(info) if info.available => found.push(Challenge {
+                moment: moment.clone(),
+                title: info.notification.title,
+                description: info.notification.description,
+                image_url: info.notification.image_url,
+            }),
+            AmazonAnswer::Ok(_) | AmazonAnswer::Refused(_) => {}
+            AmazonAnswer::Later(wait) => return retry_later(wait, "temporarily_unavailable", "try again later"),
+        }
+    }
+    *cache = Some((Instant::now(), found.clone()));
+    Json(found).into_response()
+}
+
+/// The player's rewards, with redemption status refreshed from Amazon for those not yet redeemed.
+async fn rewards(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(moments) = state.moments.clone() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
+    };
+    let user = match crate::feed::amazon_user_of(&state, &headers).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let rows = match sqlx::query(
+        "SELECT moment, reward_id, reward_url, title, description, image_url, redeemed_at, test FROM moment_rewards
+         WHERE amazon_user_id = $1 AND status = 'rewarded' ORDER BY rewarded_at, moment",
+    )
+    .bind(&user)
+    .fetch_all(&state.pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(error) => return database(error),
+    };
+    let mut out = Vec::new();
+    for row in rows {
+        let reward_id: String = row.get("reward_id");
+        let mut redeemed_at: Option<i64> = row.get("redeemed_at");
+        let test: i64 = row.get("test");
+        if redeemed_at.is_none() && test == 0 {
+            redeemed_at = redemption(&state, &moments, &user, &reward_id).await;
+        }
+        out.push(json!({
+            "reward": Reward {
+                reward_id,
+                moment: row.get("moment"),
+                reward_url: row.get("reward_url"),
+                title: row.get("title"),
+                description: row.get("description"),
+                image_url: row.get("image_url"),
+            },
+            "redeemed": redeemed_at.is_some(),
+            "redeemed_at": redeemed_at,
+        }));
+    }
+    Json(out).into_response()
+}
+
+/// Asks Amazon whether a reward was redeemed, and records it when it was.
+async fn redemption(state: &AppState, moments: &Moments, user: &str, reward_id: &str) -> Option<i64> {
+    let url = format!("{}{REWARD_STATUS_PATH}/{reward_id}", moments.config.rewards_url.trim_end_matches('/'));
+    let response = state.oauth_http.get(url).header(API_KEY_HEADER, &moments.config.api_key).send().await.ok()?;
+    let status: RewardStatus = response.error_for_status().ok()?.json().await.ok()?;
+    let at = status.redeemed_at.filter(|_| status.redeemed)?;
+    let recorded = sqlx::query("UPDATE moment_rewards SET redeemed_at = $1 WHERE amazon_user_id = $2 AND reward_id = $3")
+        .bind(at)
+        .bind(user)
+        .bind(reward_id)
+        .execute(&state.pool)
+        .await;
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "cannot record a redemption");
+    }
+    Some(at)
+}
+
+/// Shared handle in [`AppState`].
+pub type SharedMoments = Arc<Moments>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_window_refuses_over_the_limit_and_says_how_long_to_wait() {
+        let mut calls = VecDeque::new();
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(admit(&mut calls, 3, Duration::from_secs(60), start).is_ok());
+        }
+        let wait = admit(&mut calls, 3, Duration::from_secs(60), start + Duration::from_secs(20)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(40));
+        assert!(admit(&mut calls, 3, Duration::from_secs(60), start + Duration::from_secs(60)).is_ok());
+    }
+}

@@ -1,0 +1,351 @@
+//! Moments end to end: achievements in the game → the plugin's durable outbox → the studio backend (which
+//! alone holds the Moments API key) → the sandbox's Rewards API → a reward URL claimed in a real browser →
+//! the redemption report. Plus the backend's checks: a replayed moment, budget exhaustion, a suspended
+//! campaign, rate limits, a forged API key.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
+use amazon_rewards_protocol::moments::admin::{ApiKey, Campaign, NewCampaign, RedemptionReport, Transition};
+use amazon_rewards_protocol::moments::{CampaignState, MOMENT_PATH, MomentAnswer, RewardKind};
+use bevy::prelude::*;
+use bevy_amazon_rewards::prelude::*;
+use common::studio::Studio;
+use common::*;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A Moments app at the sandbox: its API key and live campaigns.
+struct Rewards {
+    sandbox: String,
+    api_key: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Rewards {
+    fn new(fixture: &Fixture) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let http = reqwest::Client::new();
+        let sandbox = fixture.url();
+        let key: ApiKey = runtime.block_on(async {
+            http.post(format!("{sandbox}/admin/moments/api-keys")).send().await.unwrap().json().await.unwrap()
+        });
+        Self { sandbox, api_key: key.api_key, http, runtime }
+    }
+
+    fn campaign(&self, cost: i64, budget: i64, state: CampaignState) -> String {
+        let body = NewCampaign {
+            api_key: self.api_key.clone(),
+            name: "Five deposits".into(),
+            kind: RewardKind::Digital,
+            title: "500 bonus gems".into(),
+            description: "For making 5 deposits at the bank.".into(),
+            image_url: "https://example.com/gems.png".into(),
+            cost_per_moment_cents: cost,
+            budget_cents: budget,
+            inventory: 100,
+        };
+        self.runtime.block_on(async {
+            let campaign: Campaign = self
+                .http
+                .post(format!("{}/admin/moments/campaigns", self.sandbox))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let path = [CampaignState::PendingApproval, CampaignState::ApprovedTest, CampaignState::Live];
+            for next in path {
+                self.transition(&campaign.campaign_id, next).await;
+                if next == state {
+                    break;
+                }
+            }
+            campaign.campaign_id
+        })
+    }
+
+    async fn transition(&self, id: &str, state: CampaignState) {
+        let url = format!("{}/admin/moments/campaigns/{id}/state", self.sandbox);
+        let status = self.http.post(url).json(&Transition { state }).send().await.unwrap().status();
+        assert!(status.is_success(), "{id} → {state:?}: {status}");
+    }
+
+    fn suspend(&self, id: &str) {
+        self.runtime.block_on(self.transition(id, CampaignState::Suspended));
+    }
+
+    fn report(&self, id: &str) -> RedemptionReport {
+        self.runtime.block_on(async {
+            let url = format!("{}/admin/moments/campaigns/{id}/report", self.sandbox);
+            self.http.get(url).send().await.unwrap().json().await.unwrap()
+        })
+    }
+
+    fn config(&self, moments: &[(&str, &str, i64, i64)]) -> MomentsConfig {
+        self.config_with_key(&self.api_key, moments)
+    }
+
+    fn config_with_key(&self, key: &str, moments: &[(&str, &str, i64, i64)]) -> MomentsConfig {
+        let mut config = MomentsConfig::new(self.sandbox.clone(), key);
+        config.moments = moments
+            .iter()
+            .map(|(moment, campaign, cost, budget)| {
+                let campaign = MomentCampaign {
+                    campaign_id: (*campaign).into(),
+                    cost_per_moment_cents: *cost,
+                    budget_cents: *budget,
+                };
+                ((*moment).to_owned(), campaign)
+            })
+            .collect::<HashMap<_, _>>();
+        config
+    }
+}
+
+/// Reports a moment straight to the backend, as the plugin does.
+fn report_moment(studio: &Studio, token: &str, moment: &str) -> (u16, Value) {
+    studio.runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("{}{MOMENT_PATH}", studio.backend.url()))
+            .header("x-amz-access-token", token)
+            .json(&json!({"moment": moment, "achievement": "test"}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        let mut body: Value = response.json().await.unwrap_or(Value::Null);
+        if let Some(retry_after) = retry_after {
+            body["retry_after"] = retry_after.into();
+        }
+        (status, body)
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
+    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("moments@example.com");
+    let rewards = Rewards::new(&fixture);
+    let campaign = rewards.campaign(250, 10_000, CampaignState::Live);
+    let token = fixture.tokens_over_http("moments@example.com", "pw").access_token;
+    let data = tempfile::tempdir().unwrap();
+    // The backend is not up yet: the game is offline as far as Moments go.
+    let port = free_port();
+    let mut config = test_config(&fixture.url(), data.path());
+    config.moments_url = Some(format!("http://127.0.0.1:{port}"));
+    config.achievements_path = Some("rewards.achievements.json".into());
+    let (opened_sender, opened) = std::sync::mpsc::channel::<String>();
+    let opened_sender = std::sync::Mutex::new(opened_sender);
+    config.login.open_browser =
+        std::sync::Arc::new(move |url: &str| opened_sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string()));
+
+    {
+        let mut app = headless_app(config.clone());
+        collect::<AchievementUnlocked>(&mut app);
+        collect::<MomentEvent>(&mut app);
+        login(&mut app, &customer.user_id, &token);
+        run_until(&mut app, WAIT, "achievements loaded", |app| app.world().resource::<Achievements>().iter().count() == 3);
+        for deposit in 1..=5 {
+            app.world_mut().write_message(AchievementProgress::add("five_deposits", 1));
+            app.update();
+            if deposit < 5 {
+                assert!(collected::<AchievementUnlocked>(&app).is_empty(), "not before the fifth deposit");
+            }
+        }
+        run_until(&mut app, WAIT, "the achievement unlocks", |app| !collected::<AchievementUnlocked>(app).is_empty());
+        let unlocked = &collected::<AchievementUnlocked>(&app)[0];
+        assert_eq!((unlocked.title.as_str(), unlocked.moment.as_deref()), ("Make 5 deposits", Some("five-deposits")));
+        run_until(&mut app, WAIT, "a failed delivery attempt", |app| {
+            collected::<MomentEvent>(app).iter().any(|e| matches!(e, MomentEvent::Delayed { .. }))
+        });
+        let status = app.world().resource::<MomentsStatus>();
+        assert_eq!(status.pending, 1);
+        assert!(status.last_error.is_some(), "the status says why the moment waits");
+        let saved = std::fs::read_to_string(data.path().join("achievements.json")).unwrap();
+        assert!(saved.contains("five-deposits"), "the moment is queued on disk: {saved}");
+        // The game quits while offline.
+    }
+
+    // The backend comes up; the game starts again and delivers what it had queued.
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        backend.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        backend.moments = Some(rewards.config(&[("five-deposits", &campaign, 250, 10_000)]));
+    });
+    let mut app = headless_app(config);
+    collect::<AchievementUnlocked>(&mut app);
+    collect::<MomentEvent>(&mut app);
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "the reward arrives", |app| {
+        collected::<MomentEvent>(app).iter().any(|e| matches!(e, MomentEvent::Rewarded(_)))
+    });
+    let reward = collected::<MomentEvent>(&app)
+        .iter()
+        .find_map(|e| match e {
+            MomentEvent::Rewarded(reward) => Some(reward.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!((reward.title.as_str(), reward.moment.as_str()), ("500 bonus gems", "five-deposits"));
+    assert_eq!(app.world().resource::<MomentsStatus>().pending, 0);
+    assert!(app.world().resource::<Achievements>().get("five_deposits").unwrap().unlocked, "progress survived");
+
+    // More deposits, or an explicit unlock, change nothing: the achievement and its moment happen once.
+    app.world_mut().write_message(AchievementProgress::add("five_deposits", 3));
+    app.world_mut().write_message(UnlockAchievement { achievement: "five_deposits".into() });
+    run_for(&mut app, Duration::from_millis(300));
+    assert!(collected::<AchievementUnlocked>(&app).is_empty());
+    assert_eq!(collected::<MomentEvent>(&app).iter().filter(|e| matches!(e, MomentEvent::Rewarded(_))).count(), 1);
+    let report = rewards.report(&campaign);
+    assert_eq!((report.issued, report.campaign.spent_cents), (1, 250), "exactly one reward, charged once");
+    let rows = studio.column(
+        "SELECT COUNT(*) FROM moment_rewards WHERE amazon_user_id = $1 AND status = 'rewarded'",
+        &customer.user_id,
+    );
+    assert_eq!(rows, Some(1));
+
+    // The player claims it: the game opens the reward page, and the player claims it in the browser.
+    app.world_mut().write_message(ClaimReward { reward_id: reward.reward_id.clone() });
+    run_until(&mut app, WAIT, "the claim opens", |app| {
+        app.world().resource::<MomentsStatus>().rewards.iter().any(|r| r.claim_opened)
+    });
+    let url = opened.recv_timeout(WAIT).expect("the reward page opened");
+    assert_eq!(url, reward.reward_url);
+    let browser = webdriver::Browser::launch();
+    browser.goto(&url);
+    browser.wait_for_text("500 bonus gems", WAIT);
+    browser.click("#claim");
+    let claimed = browser.wait_for_text(r#"id="redeemed""#, WAIT);
+    assert!(claimed.contains(r#"id="reward-code""#), "a digital reward shows its code");
+    let report = rewards.report(&campaign);
+    assert_eq!((report.issued, report.redeemed), (1, 1), "the report shows it redeemed");
+
+    // The backend learns of the redemption from Amazon.
+    let rewards_seen: Value = studio.runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/moments/rewards", studio.backend.url()))
+            .header("x-amz-access-token", &token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(rewards_seen[0]["redeemed"], true, "{rewards_seen}");
+}
+
+#[test]
+fn the_backend_answers_a_replayed_moment_with_the_same_reward_and_refuses_unknown_ones() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    fixture.customer("replay@example.com");
+    let rewards = Rewards::new(&fixture);
+    let campaign = rewards.campaign(100, 10_000, CampaignState::Live);
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        backend.moments = Some(rewards.config(&[("five-deposits", &campaign, 100, 10_000)]));
+    });
+    let token = fixture.tokens_over_http("replay@example.com", "pw").access_token;
+    let (status, first) = report_moment(&studio, &token, "five-deposits");
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = report_moment(&studio, &token, "five-deposits");
+    assert_eq!(first, again, "a replay is answered with the same reward");
+    let first: MomentAnswer = serde_json::from_value(first).unwrap();
+    assert!(matches!(first, MomentAnswer::Rewarded { .. }));
+    assert_eq!(rewards.report(&campaign).issued, 1, "and nothing handed out twice");
+
+    let (status, unknown) = report_moment(&studio, &token, "not-a-moment");
+    assert_eq!((status, unknown["error"].as_str()), (404, Some("unknown_moment")));
+    let (status, _) = report_moment(&studio, "Atza|forged", "five-deposits");
+    assert_eq!(status, 400, "a forged player token is refused");
+}
+
+#[test]
+fn budgets_and_suspended_campaigns_give_clear_answers_and_charge_nothing() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    for n in 1..=3 {
+        fixture.customer(&format!("p{n}@example.com"));
+    }
+    let rewards = Rewards::new(&fixture);
+    // The studio's own budget (2 × 100) runs out before Amazon's.
+    let studio_limited = rewards.campaign(100, 10_000, CampaignState::Live);
+    // Amazon's budget (1 × 300) runs out.
+    let amazon_limited = rewards.campaign(300, 300, CampaignState::Live);
+    let suspended = rewards.campaign(100, 10_000, CampaignState::Live);
+    rewards.suspend(&suspended);
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        backend.moments = Some(rewards.config(&[
+            ("studio-budget", &studio_limited, 100, 200),
+            ("amazon-budget", &amazon_limited, 300, 10_000),
+            ("suspended", &suspended, 100, 10_000),
+        ]));
+    });
+    let tokens: Vec<String> =
+        (1..=3).map(|n| fixture.tokens_over_http(&format!("p{n}@example.com"), "pw").access_token).collect();
+
+    let outcomes: Vec<Value> = tokens.iter().map(|t| report_moment(&studio, t, "studio-budget").1).collect();
+    assert_eq!(outcomes[0]["outcome"], "rewarded");
+    assert_eq!(outcomes[1]["outcome"], "rewarded");
+    assert_eq!((outcomes[2]["outcome"].as_str(), outcomes[2]["reason"].as_str()), (Some("not_rewarded"), Some("budget_exhausted")));
+    assert_eq!(rewards.report(&studio_limited).issued, 2, "the studio stopped at its budget without calling Amazon");
+
+    let outcomes: Vec<Value> = tokens.iter().take(2).map(|t| report_moment(&studio, t, "amazon-budget").1).collect();
+    assert_eq!(outcomes[0]["outcome"], "rewarded");
+    assert_eq!(outcomes[1]["reason"], "budget_exhausted", "{}", outcomes[1]);
+    assert_eq!(rewards.report(&amazon_limited).campaign.spent_cents, 300);
+
+    let (status, answer) = report_moment(&studio, &tokens[0], "suspended");
+    assert_eq!((status, answer["reason"].as_str()), (200, Some("campaign_not_active")), "{answer}");
+    assert_eq!(rewards.report(&suspended).issued, 0);
+}
+
+#[test]
+fn rate_limits_and_a_forged_api_key_delay_moments_without_losing_them() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let busy = fixture.customer("busy@example.com");
+    let rewards = Rewards::new(&fixture);
+    let campaign = rewards.campaign(1, 10_000, CampaignState::Live);
+    let moments: Vec<(String, String)> = (0..4).map(|n| (format!("m{n}"), campaign.clone())).collect();
+    let specs: Vec<(&str, &str, i64, i64)> = moments.iter().map(|(m, c)| (m.as_str(), c.as_str(), 1, 10_000)).collect();
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        let mut config = rewards.config(&specs);
+        config.per_player_per_minute = 2;
+        backend.moments = Some(config);
+    });
+    let token = fixture.tokens_over_http("busy@example.com", "pw").access_token;
+    assert_eq!(report_moment(&studio, &token, "m0").0, 200);
+    assert_eq!(report_moment(&studio, &token, "m1").0, 200, "one campaign, one reward per customer: the same again");
+    let (status, limited) = report_moment(&studio, &token, "m2");
+    assert_eq!(status, 429, "{limited}");
+    assert!(limited["retry_after"].as_str().unwrap().parse::<u64>().unwrap() > 0);
+
+    // A backend holding a forged key: Amazon refuses it, the game is told to retry later, nothing recorded.
+    let forged = Studio::start_with(&fixture.url(), |backend| {
+        backend.moments = Some(rewards.config_with_key("amzn-moments-forged", &specs));
+    });
+    let (status, answer) = report_moment(&forged, &token, "m3");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["retry_after"].is_string());
+    let pending = forged.column(
+        "SELECT COUNT(*) FROM moment_rewards WHERE amazon_user_id = $1 AND status = 'pending'",
+        &busy.user_id,
+    );
+    assert_eq!(pending, Some(1), "the moment waits, pending, for the game's retry");
+    assert_eq!(rewards.report(&campaign).issued, 1, "the forged key got nothing from Amazon");
+}
