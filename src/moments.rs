@@ -322,7 +322,7 @@ struct OutboxEntry {
 
 /// What `achievements.json` holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct SavedMoments {
+pub(crate) struct SavedMoments {
     version: u32,
     /// Count per achievement.
     progress: BTreeMap<String, u32>,
@@ -446,9 +446,10 @@ impl MomentsOutbox {
     /// Applies one input; returns the unlock it caused.
     fn apply(&mut self, input: Input, catalog: &AchievementCatalog) -> Result<Option<AchievementUnlocked>, String> {
         let id = match &input {
-            Input::Progress(p) => &p.achievement,
-            Input::Unlock(u) => &u.achievement,
+            Input::Progress(p) => p.achievement.clone(),
+            Input::Unlock(u) => u.achievement.clone(),
         };
+        let id = id.as_str();
         let definition = catalog.get(id).ok_or_else(|| format!("unknown achievement {id:?}"))?.clone();
         if self.unlocked(id) {
             return Ok(None);

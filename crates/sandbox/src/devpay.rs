@@ -216,7 +216,7 @@ async fn product(pool: &SqlitePool, code: &str) -> Result<Option<(String, String
         .await
 }
 
-fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &str)]) -> String {
+pub(crate) fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &str)]) -> String {
     let error = error.map(|e| format!(r#"<p class="error">{}</p>"#, escape(e))).unwrap_or_default();
     format!(
         r#"{error}<form method="post" action="{action}">{hidden}

@@ -121,9 +121,6 @@ impl CampaignRow {
     }
 }
 
-const CAMPAIGN_COLUMNS: &str = "campaign_id, key_hash, name, state, kind, title, description, image_url, cost_cents, \
-     budget_cents, spent_cents, inventory, test_token";
-
 fn campaign_from_row(row: &sqlx::sqlite::SqliteRow) -> CampaignRow {
     let state: String = row.get("state");
     let kind: String = row.get("kind");
@@ -147,7 +144,7 @@ fn campaign_from_row(row: &sqlx::sqlite::SqliteRow) -> CampaignRow {
 }
 
 async fn campaign(pool: &SqlitePool, id: &str) -> Result<Option<CampaignRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {CAMPAIGN_COLUMNS} FROM moments_campaigns WHERE campaign_id = ?"))
+    let row = sqlx::query("SELECT * FROM moments_campaigns WHERE campaign_id = ?")
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -155,7 +152,7 @@ async fn campaign(pool: &SqlitePool, id: &str) -> Result<Option<CampaignRow>, sq
 }
 
 async fn all_campaigns(pool: &SqlitePool) -> Result<Vec<CampaignRow>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {CAMPAIGN_COLUMNS} FROM moments_campaigns ORDER BY created_at, campaign_id"))
+    let rows = sqlx::query("SELECT * FROM moments_campaigns ORDER BY created_at, campaign_id")
         .fetch_all(pool)
         .await?;
     Ok(rows.iter().map(campaign_from_row).collect())

@@ -3,6 +3,8 @@
 //! Only unfulfilled entitlements are listed ("this ensures that we don't keep returning that entitlement"),
 //! oldest first, in pages continued with the sandbox-defined `nextToken`. Fulfil reports are idempotent:
 //! reporting an entitlement again answers `SUCCESS` and only bumps its report counter.
+//!
+//! The customer's side is a claim page per offer (`/prime-gaming/claim/{sku}`): sign in, claim once.
 
 use amazon_rewards_protocol::prime_gaming::{
     ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
@@ -28,7 +30,78 @@ pub const MAX_UPDATES_PER_CALL: usize = 1000;
 
 /// Routes of this service.
 pub fn router() -> Router<AppState> {
-    Router::new().route(ENTITLEMENTS_PATH, get(list_entitlements)).route(FULFILL_PATH, post(fulfill))
+    Router::new()
+        .route(ENTITLEMENTS_PATH, get(list_entitlements))
+        .route(FULFILL_PATH, post(fulfill))
+        .route("/prime-gaming/claim/{sku}", get(claim_page).post(claim))
+}
+
+async fn offer_title(state: &AppState, sku: &str) -> SandboxResult<String> {
+    sqlx::query_scalar("SELECT title FROM offers WHERE sku = ?")
+        .bind(sku)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| SandboxError::NotFound(format!("offer {sku}")))
+}
+
+fn claim_body(title: &str, sku: &str, error: Option<&str>) -> String {
+    format!(
+        r#"<p>Included with Prime: <b id="offer">{}</b>.</p>{}"#,
+        crate::pages::escape(title),
+        crate::devpay::sign_in_form(&format!("/prime-gaming/claim/{sku}"), error, &[])
+    )
+}
+
+/// The offer and a sign-in form.
+async fn claim_page(
+    State(state): State<AppState>,
+    axum::extract::Path(sku): axum::extract::Path<String>,
+) -> SandboxResult<axum::response::Html<String>> {
+    let title = offer_title(&state, &sku).await?;
+    Ok(crate::pages::page("Claim with Prime Gaming", &claim_body(&title, &sku, None)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ClaimForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Signs the customer in and claims the offer for them, once per customer.
+async fn claim(
+    State(state): State<AppState>,
+    axum::extract::Path(sku): axum::extract::Path<String>,
+    form: Result<axum::Form<ClaimForm>, axum::extract::rejection::FormRejection>,
+) -> SandboxResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let title = offer_title(&state, &sku).await?;
+    let form = form.map(|axum::Form(f)| f).unwrap_or(ClaimForm { email: String::new(), password: String::new() });
+    let Some(user_id) = crate::lwa::check_password(&state.pool, &form.email, &form.password).await? else {
+        let body = claim_body(&title, &sku, Some("Your email or password is incorrect."));
+        return Ok((axum::http::StatusCode::UNAUTHORIZED, crate::pages::page("Claim with Prime Gaming", &body))
+            .into_response());
+    };
+    let claimed: Option<i64> = sqlx::query_scalar("SELECT 1 FROM entitlements WHERE user_id = ? AND sku = ?")
+        .bind(&user_id)
+        .bind(&sku)
+        .fetch_optional(&state.pool)
+        .await?;
+    let message = if claimed.is_some() {
+        "You already claimed this offer."
+    } else {
+        sqlx::query("INSERT INTO entitlements (entitlement_id, user_id, sku, claimed_at) VALUES (?, ?, ?, ?)")
+            .bind(crate::auth::random_token("amzn1.pg.item.", 16))
+            .bind(&user_id)
+            .bind(&sku)
+            .bind(crate::now_secs())
+            .execute(&state.pool)
+            .await?;
+        "Claimed! Go back to the game: it arrives there on its own."
+    };
+    let body = format!(r#"<p id="claimed"><b>{}</b></p><p>{}</p>"#, crate::pages::escape(&title), message);
+    Ok(crate::pages::page("Claim with Prime Gaming", &body).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,132 @@
+//! **Coin Bank**, the demo game: a player links their Amazon account, collects coins and banks them (which
+//! earns Moments rewards), and in the store claims Prime Gaming loot, buys with Instant Access and subscribes
+//! to a season pass — all against the local Amazon sandbox and the studio backend, which start in-process.
+//!
+//! ```sh
+//! cargo run --example demo                      # the game, in a window
+//! cargo run --example demo -- --headless        # the whole story, scripted, no window; exits 0 when it all worked
+//! cargo run --example demo -- --screenshots docs/screenshots   # the story in the window, saving each screen
+//! cargo run --example demo -- --sandbox http://127.0.0.1:8787 --backend http://127.0.0.1:8788
+//! ```
+//!
+//! `--data-dir DIR` (or `DEMO_DATA_DIR`) keeps the game's, sandbox's and backend's data somewhere other than
+//! the OS data dir; `DEMO_SANDBOX_URL` / `DEMO_BACKEND_URL` work like the flags.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::prelude::*;
+use bevy::window::WindowResolution;
+use bevy_amazon_rewards::prelude::*;
+
+#[path = "demo/script.rs"]
+mod script;
+#[path = "demo/services.rs"]
+mod services;
+#[path = "demo/shopper.rs"]
+mod shopper;
+#[path = "demo/story.rs"]
+mod story;
+#[path = "demo/ui.rs"]
+mod ui;
+
+struct Options {
+    headless: bool,
+    screenshots: Option<PathBuf>,
+    external: Option<(String, String)>,
+    data_dir: PathBuf,
+}
+
+fn options() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut headless = false;
+    let mut screenshots = None;
+    let mut sandbox = std::env::var("DEMO_SANDBOX_URL").ok();
+    let mut backend = std::env::var("DEMO_BACKEND_URL").ok();
+    let mut data_dir = std::env::var("DEMO_DATA_DIR").ok().map(PathBuf::from);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--headless" => headless = true,
+            "--screenshots" => screenshots = Some(PathBuf::from(value()?)),
+            "--sandbox" => sandbox = Some(value()?),
+            "--backend" => backend = Some(value()?),
+            "--data-dir" => data_dir = Some(PathBuf::from(value()?)),
+            other => return Err(format!("unknown argument {other} (see the doc comment of examples/demo.rs)")),
+        }
+    }
+    let external = match (sandbox, backend) {
+        (Some(s), Some(b)) => Some((s, b)),
+        (None, None) => None,
+        _ => return Err("give both --sandbox and --backend, or neither".into()),
+    };
+    let data_dir = data_dir
+        .or_else(|| directories::ProjectDirs::from("", "", "coin_bank_demo").map(|d| d.data_dir().to_owned()))
+        .ok_or("no data directory: pass --data-dir")?;
+    Ok(Options { headless, screenshots, external, data_dir })
+}
+
+fn main() -> AppExit {
+    let options = match options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("{error}");
+            return AppExit::error();
+        }
+    };
+    let services = match services::start(options.external.clone(), &options.data_dir) {
+        Ok(services) => services,
+        Err(error) => {
+            eprintln!("cannot start the demo's services: {error}");
+            return AppExit::error();
+        }
+    };
+    println!("Amazon sandbox:  {}", services.sandbox);
+    println!("Studio backend:  {}", services.backend);
+    println!("Sign in as {} / {}", services::EMAIL, services::PASSWORD);
+    println!("Data:            {}", options.data_dir.display());
+
+    let scripted = options.headless || options.screenshots.is_some();
+    let outcomes: shopper::SharedOutcomes = Arc::new(Mutex::new(shopper::Outcomes::default()));
+    let mut rewards = AmazonRewardsPlugin::new()
+        .with_amazon_at(&services.sandbox)
+        .with_entitlements_url(&services.backend)
+        .with_client_id(services::CLIENT_ID)
+        .with_data_dir(options.data_dir.join("game"))
+        .with_achievements("rewards.achievements.json");
+    rewards.config.billing_url = Some(format!("{}/devpay/billing", services.sandbox));
+    if scripted {
+        rewards = rewards.with_browser(shopper::scripted_browser(services.sandbox.clone(), outcomes.clone()));
+    }
+
+    let mut app = App::new();
+    if options.headless {
+        app.add_plugins((
+            MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(5))),
+            bevy::asset::AssetPlugin::default(),
+            bevy::state::app::StatesPlugin,
+            bevy::log::LogPlugin::default(),
+        ));
+    } else {
+        app.add_plugins(DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window {
+                title: "Coin Bank — Amazon rewards demo".into(),
+                resolution: WindowResolution::new(1280, 720),
+                ..default()
+            }),
+            ..default()
+        }))
+        .add_plugins(ui::DemoUiPlugin);
+    }
+    app.add_plugins((rewards, story::StoryPlugin))
+        .insert_resource(story::Links { sandbox: services.sandbox.clone(), backend: services.backend.clone() });
+    if scripted {
+        app.insert_resource(script::Script::new(outcomes, options.screenshots.clone()))
+            .add_systems(Update, script::run_script.before(story::StoryPlugin::ACT));
+    }
+    let exit = app.run();
+    drop(services);
+    exit
+}

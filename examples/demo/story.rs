@@ -1,0 +1,378 @@
+//! The game itself, apart from how it is drawn: screens, the coin field (collect coins, deposit them at the
+//! bank; every 10 coins banked is a level), the player's actions, and what the plugin reports turned into
+//! toasts. The window and the headless run share it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy_amazon_rewards::prelude::*;
+
+use super::services::SEASON_PASS;
+
+/// Which screen is up.
+#[derive(States, Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Screen {
+    /// Link the Amazon account.
+    #[default]
+    Title,
+    /// The coin field.
+    Field,
+    /// The store.
+    Store,
+}
+
+/// Everything the player can do (buttons, keys, or the script).
+#[derive(Message, Debug, Clone, PartialEq)]
+pub enum DemoAction {
+    LinkAmazon,
+    LinkWithCode,
+    CancelLink,
+    SignOut,
+    Show(Screen),
+    /// Walk one step towards a point of the field (the script's "arrow keys").
+    WalkTowards(Vec2),
+    ClaimPrimeOffer(&'static str),
+    BuyInstantAccess,
+    SignUpSeasonPass,
+    TypeKey(char),
+    EraseKey,
+    ActivateKey,
+    OpenBilling,
+    ClaimReward(String),
+}
+
+/// Where the services are.
+#[derive(Resource, Debug, Clone)]
+pub struct Links {
+    pub sandbox: String,
+    pub backend: String,
+}
+
+/// Size of the field, centred on the origin.
+pub const FIELD: Vec2 = Vec2::new(760.0, 420.0);
+/// Where the bank stands.
+pub const BANK: Vec2 = Vec2::new(300.0, -120.0);
+const PICKUP_RADIUS: f32 = 30.0;
+const BANK_RADIUS: f32 = 60.0;
+/// Player speed, pixels per second.
+pub const SPEED: f32 = 320.0;
+
+/// The coin field.
+#[derive(Resource, Debug, Clone)]
+pub struct Field {
+    pub player: Vec2,
+    pub coins: Vec<Vec2>,
+    pub carried: u32,
+    pub banked: u32,
+    pub deposits: u32,
+    spawned: u32,
+}
+
+impl Default for Field {
+    fn default() -> Self {
+        let mut field = Self { player: Vec2::new(-300.0, 0.0), coins: Vec::new(), carried: 0, banked: 0, deposits: 0, spawned: 0 };
+        for _ in 0..5 {
+            field.spawn_coin();
+        }
+        field
+    }
+}
+
+impl Field {
+    /// Level: 1, plus one per 10 coins banked.
+    pub fn level(&self) -> u32 {
+        1 + self.banked / 10
+    }
+
+    fn spawn_coin(&mut self) {
+        // A fixed, well-spread sequence: the same field every run, never on the bank.
+        let n = self.spawned as f32;
+        self.spawned += 1;
+        let x = ((n * 0.618_034).fract() - 0.5) * (FIELD.x - 260.0) - 60.0;
+        let y = ((n * 0.414_214 + 0.25).fract() - 0.5) * (FIELD.y - 60.0);
+        self.coins.push(Vec2::new(x, y));
+    }
+
+    /// Moves the player by `delta`, staying on the field.
+    pub fn walk(&mut self, delta: Vec2) {
+        let half = FIELD / 2.0 - Vec2::splat(16.0);
+        self.player = (self.player + delta).clamp(-half, half);
+    }
+}
+
+/// The activation key being typed in the store.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct KeyEntry(pub String);
+
+/// A short message in the corner.
+#[derive(Debug, Clone)]
+pub struct Toast {
+    pub text: String,
+    pub tone: Tone,
+    pub age: Duration,
+}
+
+/// Colour of a toast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Info,
+    Bad,
+}
+
+/// Recent toasts, newest last.
+#[derive(Resource, Debug, Default)]
+pub struct Toasts(pub VecDeque<Toast>);
+
+impl Toasts {
+    pub fn push(&mut self, tone: Tone, text: impl Into<String>) {
+        let text = text.into();
+        println!("[toast] {text}");
+        self.0.push_back(Toast { text, tone, age: Duration::ZERO });
+        while self.0.len() > 5 {
+            self.0.pop_front();
+        }
+    }
+}
+
+/// A device code to show while the player enters it on another device.
+#[derive(Resource, Debug, Default)]
+pub struct DeviceCode(pub Option<(String, String)>);
+
+/// Items that just arrived, for the inventory panel's animation: item id and seconds left.
+#[derive(Resource, Debug, Default)]
+pub struct Arrivals(pub Vec<(String, f32)>);
+
+/// The game logic.
+pub struct StoryPlugin;
+
+/// The set the player's actions are handled in.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActSet;
+
+impl StoryPlugin {
+    /// Order scripted input before it.
+    pub const ACT: ActSet = ActSet;
+}
+
+impl Plugin for StoryPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_state::<Screen>()
+            .add_message::<DemoAction>()
+            .init_resource::<Field>()
+            .init_resource::<KeyEntry>()
+            .init_resource::<Toasts>()
+            .init_resource::<DeviceCode>()
+            .init_resource::<Arrivals>()
+            // Visiting the store pulls entitlements (paced by the plugin).
+            .pull_entitlements_on_enter(Screen::Store)
+            .add_systems(Startup, |mut commands: Commands| {
+                commands.spawn((Name::new("Player"), RewardsRecipient));
+            })
+            .add_systems(Update, (act.in_set(ActSet), play_field.run_if(in_state(Screen::Field)), narrate, age_toasts).chain());
+    }
+}
+
+fn open(config: &RewardsConfig, url: String, toasts: &mut Toasts) {
+    if let Err(error) = (config.login.open_browser)(&url) {
+        toasts.push(Tone::Bad, format!("Could not open the browser: {error}. Open {url}"));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn act(
+    mut actions: MessageReader<DemoAction>,
+    mut next: ResMut<NextState<Screen>>,
+    mut login: MessageWriter<LoginRequest>,
+    mut activate: MessageWriter<ActivateSubscription>,
+    mut billing: MessageWriter<OpenBillingPage>,
+    mut claim: MessageWriter<ClaimReward>,
+    mut field: ResMut<Field>,
+    mut key: ResMut<KeyEntry>,
+    mut toasts: ResMut<Toasts>,
+    mut device: ResMut<DeviceCode>,
+    links: Res<Links>,
+    config: Res<RewardsConfig>,
+) {
+    for action in actions.read() {
+        match action {
+            DemoAction::LinkAmazon => {
+                login.write(LoginRequest::WithBrowser);
+            }
+            DemoAction::LinkWithCode => {
+                login.write(LoginRequest::WithDeviceCode);
+            }
+            DemoAction::CancelLink => {
+                device.0 = None;
+                login.write(LoginRequest::Cancel);
+            }
+            DemoAction::SignOut => {
+                login.write(LoginRequest::SignOut);
+            }
+            DemoAction::Show(screen) => next.set(*screen),
+            DemoAction::WalkTowards(target) => {
+                let step = (*target - field.player).clamp_length_max(SPEED / 30.0);
+                field.walk(step);
+            }
+            DemoAction::ClaimPrimeOffer(sku) => {
+                open(&config, format!("{}/prime-gaming/claim/{sku}", links.sandbox), &mut toasts);
+            }
+            DemoAction::BuyInstantAccess => open(&config, format!("{}/instant-access/store", links.sandbox), &mut toasts),
+            DemoAction::SignUpSeasonPass => {
+                open(&config, format!("{}/devpay/signup/{SEASON_PASS}", links.sandbox), &mut toasts);
+            }
+            DemoAction::TypeKey(c) if key.0.len() < 64 => key.0.push(*c),
+            DemoAction::TypeKey(_) => {}
+            DemoAction::EraseKey => {
+                key.0.pop();
+            }
+            DemoAction::ActivateKey => {
+                let typed = key.0.trim().to_owned();
+                if typed.is_empty() {
+                    toasts.push(Tone::Bad, "Type the activation key from the sign-up page first.");
+                } else {
+                    activate.write(ActivateSubscription { activation_key: typed, product_code: SEASON_PASS.into() });
+                }
+            }
+            DemoAction::OpenBilling => {
+                billing.write(OpenBillingPage);
+            }
+            DemoAction::ClaimReward(reward_id) => {
+                claim.write(ClaimReward { reward_id: reward_id.clone() });
+            }
+        }
+    }
+}
+
+/// Picks up coins the player touches and deposits what they carry at the bank.
+fn play_field(mut field: ResMut<Field>, mut progress: MessageWriter<AchievementProgress>, mut unlock: MessageWriter<UnlockAchievement>) {
+    let player = field.player;
+    let before = field.coins.len();
+    field.coins.retain(|coin| coin.distance(player) > PICKUP_RADIUS);
+    let picked = (before - field.coins.len()) as u32;
+    if picked > 0 {
+        field.carried += picked;
+        unlock.write(UnlockAchievement { achievement: "first_coin".into() });
+        for _ in 0..picked {
+            field.spawn_coin();
+        }
+    }
+    if field.carried > 0 && player.distance(BANK) < BANK_RADIUS {
+        field.banked += field.carried;
+        field.carried = 0;
+        field.deposits += 1;
+        progress.write(AchievementProgress::add("five_deposits", 1));
+        progress.write(AchievementProgress::at_least("reach_level_3", field.level()));
+    }
+}
+
+fn item_names(items: &[ItemStack], catalog: Option<&ItemCatalog>) -> String {
+    items
+        .iter()
+        .map(|stack| {
+            let name = catalog.and_then(|c| c.items.get(&stack.item)).map(|d| d.name.as_str()).unwrap_or(&stack.item);
+            format!("{} × {name}", stack.quantity)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn source_name(source: Option<&str>) -> &'static str {
+    match source {
+        Some("INSTANT_ACCESS") => "Instant Access purchase",
+        Some("SUBSCRIPTION") => "season pass",
+        Some("PRIME_GAMING") | None => "Prime Gaming",
+        Some(_) => "Amazon",
+    }
+}
+
+/// Turns what the plugin reports into toasts (and console lines).
+#[allow(clippy::too_many_arguments)]
+fn narrate(
+    mut logins: MessageReader<LoginEvent>,
+    mut granted: MessageReader<EntitlementGranted>,
+    mut revoked: MessageReader<EntitlementRevoked>,
+    mut unlocked: MessageReader<AchievementUnlocked>,
+    mut moments: MessageReader<MomentEvent>,
+    mut subscriptions: MessageReader<SubscriptionEvent>,
+    mut errors: MessageReader<RewardsError>,
+    mut toasts: ResMut<Toasts>,
+    mut device: ResMut<DeviceCode>,
+    mut arrivals: ResMut<Arrivals>,
+    mut key: ResMut<KeyEntry>,
+    catalog: Res<Assets<ItemCatalog>>,
+) {
+    let catalog = catalog.iter().next().map(|(_, c)| c);
+    for event in logins.read() {
+        match event {
+            LoginEvent::BrowserOpened { .. } => toasts.push(Tone::Info, "Sign in with Amazon in your browser…"),
+            LoginEvent::DeviceCodeReady { user_code, verification_uri, .. } => {
+                device.0 = Some((user_code.clone(), verification_uri.clone()));
+            }
+            LoginEvent::SignedIn(account) | LoginEvent::Resumed(account) => {
+                device.0 = None;
+                toasts.push(Tone::Good, format!("Linked to Amazon as {}", account.name));
+            }
+            LoginEvent::Failed(error) => {
+                device.0 = None;
+                toasts.push(Tone::Bad, format!("Sign-in failed: {error}"));
+            }
+            LoginEvent::SignedOut => toasts.push(Tone::Info, "Signed out. Your items stay on this computer."),
+            LoginEvent::ReloginRequired(_) => toasts.push(Tone::Bad, "Your Amazon session ended: link the account again."),
+            _ => {}
+        }
+    }
+    for grant in granted.read() {
+        for stack in &grant.items {
+            arrivals.0.push((stack.item.clone(), 1.5));
+        }
+        toasts.push(Tone::Good, format!("+ {} from {}", item_names(&grant.items, catalog), source_name(grant.source.as_deref())));
+    }
+    for revocation in revoked.read() {
+        toasts.push(
+            Tone::Bad,
+            format!(
+                "− {} taken back: the {} was refunded or its payment failed",
+                item_names(&revocation.taken, catalog),
+                source_name(revocation.source.as_deref())
+            ),
+        );
+    }
+    for unlock in unlocked.read() {
+        toasts.push(Tone::Good, format!("Achievement unlocked: {}", unlock.title));
+    }
+    for event in moments.read() {
+        match event {
+            MomentEvent::Rewarded(reward) => toasts.push(Tone::Good, format!("Reward earned: {} — claim it!", reward.title)),
+            MomentEvent::NotRewarded { reason, .. } => toasts.push(Tone::Info, format!("No reward this time ({reason})")),
+            MomentEvent::Delayed { .. } | MomentEvent::Challenges(_) => {}
+        }
+    }
+    for event in subscriptions.read() {
+        match event {
+            SubscriptionEvent::Activated(status) => {
+                key.0.clear();
+                toasts.push(Tone::Good, format!("Season pass active ({})", status.status));
+            }
+            SubscriptionEvent::ActivationFailed { reason, .. } => toasts.push(Tone::Bad, format!("Activation refused: {reason}")),
+            SubscriptionEvent::Changed(status) => toasts.push(Tone::Info, format!("Season pass: {}", status.status)),
+        }
+    }
+    for error in errors.read() {
+        if !matches!(error, RewardsError::Pull(_) | RewardsError::Report(_)) {
+            toasts.push(Tone::Bad, error.to_string());
+        }
+    }
+}
+
+fn age_toasts(time: Res<Time>, mut toasts: ResMut<Toasts>, mut arrivals: ResMut<Arrivals>) {
+    for toast in toasts.0.iter_mut() {
+        toast.age += time.delta();
+    }
+    toasts.0.retain(|t| t.age < Duration::from_secs(6));
+    for (_, left) in arrivals.0.iter_mut() {
+        *left -= time.delta_secs();
+    }
+    arrivals.0.retain(|(_, left)| *left > 0.0);
+}

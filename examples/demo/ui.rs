@@ -1,0 +1,462 @@
+//! The window: a top bar with the status line, the screen on the left (title, coin field, store), the
+//! inventory, achievements and reward cards on the right, toasts in the corner. Panels are rebuilt when what
+//! they show changes; the coin field is drawn with sprites every frame.
+
+use bevy::input::ButtonState;
+use bevy::input::keyboard::{Key, KeyboardInput};
+use bevy::prelude::*;
+use bevy_amazon_rewards::prelude::*;
+
+use super::services::{EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
+use super::story::{Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, KeyEntry, Links, SPEED, Screen, Toasts, Tone};
+
+const BACKGROUND: Color = Color::srgb(0.09, 0.11, 0.15);
+const PANEL: Color = Color::srgb(0.14, 0.17, 0.22);
+const CARD: Color = Color::srgb(0.19, 0.23, 0.30);
+const TEXT: Color = Color::srgb(0.92, 0.93, 0.95);
+const MUTED: Color = Color::srgb(0.62, 0.66, 0.72);
+const ACCENT: Color = Color::srgb(1.0, 0.60, 0.0);
+const GOOD: Color = Color::srgb(0.35, 0.80, 0.45);
+const BAD: Color = Color::srgb(0.95, 0.40, 0.35);
+const SIDE_WIDTH: f32 = 340.0;
+const TOP_HEIGHT: f32 = 44.0;
+
+/// Draws the game.
+pub struct DemoUiPlugin;
+
+impl Plugin for DemoUiPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ClearColor(BACKGROUND))
+            .init_resource::<Shown>()
+            .add_systems(Startup, setup)
+            .add_systems(OnEnter(Screen::Field), spawn_field)
+            .add_systems(Update, (press_buttons, keyboard, rebuild, draw_field.run_if(in_state(Screen::Field))));
+    }
+}
+
+#[derive(Component)]
+struct MainPanel;
+#[derive(Component)]
+struct SidePanel;
+#[derive(Component)]
+struct StatusLine;
+#[derive(Component)]
+struct ToastStack;
+#[derive(Component)]
+struct ButtonAction(DemoAction);
+#[derive(Component)]
+struct CoinSprite(usize);
+#[derive(Component)]
+struct PlayerSprite;
+
+/// What the panels show now, to rebuild them only on change.
+#[derive(Resource, Default)]
+struct Shown {
+    main: String,
+    side: String,
+    status: String,
+    toasts: String,
+}
+
+fn text(value: impl Into<String>, size: f32, color: Color) -> impl Bundle {
+    (Text::new(value), TextFont::from_font_size(size), TextColor(color))
+}
+
+fn button(label: &str, action: DemoAction, primary: bool) -> impl Bundle {
+    (
+        Button,
+        ButtonAction(action),
+        Node {
+            padding: UiRect::axes(px(14), px(8)),
+            margin: UiRect::top(px(8)),
+            border_radius: BorderRadius::all(px(6)),
+            justify_content: JustifyContent::Center,
+            ..default()
+        },
+        BackgroundColor(if primary { ACCENT } else { CARD }),
+        children![text(label, 16.0, if primary { Color::BLACK } else { TEXT })],
+    )
+}
+
+fn card() -> Node {
+    Node {
+        flex_direction: FlexDirection::Column,
+        padding: UiRect::all(px(12)),
+        margin: UiRect::bottom(px(10)),
+        border_radius: BorderRadius::all(px(8)),
+        ..default()
+    }
+}
+
+fn setup(mut commands: Commands) {
+    // The field is centred in the area left of the side panel and below the top bar.
+    commands.spawn((Camera2d, Transform::from_xyz(SIDE_WIDTH / 2.0, TOP_HEIGHT / 2.0, 0.0)));
+    commands.spawn((
+        Node { width: percent(100), height: percent(100), flex_direction: FlexDirection::Column, ..default() },
+        children![
+            (
+                Node {
+                    height: px(TOP_HEIGHT),
+                    padding: UiRect::horizontal(px(16)),
+                    align_items: AlignItems::Center,
+                    justify_content: JustifyContent::SpaceBetween,
+                    ..default()
+                },
+                BackgroundColor(Color::srgb(0.07, 0.09, 0.12)),
+                children![
+                    text("COIN BANK  ·  Amazon rewards demo", 20.0, ACCENT),
+                    (StatusLine, text("", 15.0, MUTED)),
+                ],
+            ),
+            (
+                Node { flex_grow: 1.0, flex_direction: FlexDirection::Row, ..default() },
+                children![
+                    (MainPanel, Node { flex_grow: 1.0, flex_direction: FlexDirection::Column, padding: UiRect::all(px(20)), ..default() }),
+                    (
+                        SidePanel,
+                        Node { width: px(SIDE_WIDTH), flex_direction: FlexDirection::Column, padding: UiRect::all(px(14)), ..default() },
+                        BackgroundColor(PANEL),
+                    ),
+                ],
+            ),
+        ],
+    ));
+    commands.spawn((
+        ToastStack,
+        Node {
+            position_type: PositionType::Absolute,
+            left: px(20),
+            bottom: px(16),
+            width: px(560),
+            flex_direction: FlexDirection::Column,
+            ..default()
+        },
+        GlobalZIndex(10),
+    ));
+}
+
+fn press_buttons(
+    mut buttons: Query<(&Interaction, &ButtonAction, &mut BackgroundColor), Changed<Interaction>>,
+    mut actions: MessageWriter<DemoAction>,
+) {
+    for (interaction, action, mut color) in &mut buttons {
+        match interaction {
+            Interaction::Pressed => {
+                actions.write(action.0.clone());
+            }
+            Interaction::Hovered => color.0 = color.0.lighter(0.08),
+            Interaction::None => color.0 = if color.0.to_srgba().red > 0.8 { ACCENT } else { CARD },
+        }
+    }
+}
+
+fn keyboard(
+    screen: Res<State<Screen>>,
+    keys: Res<ButtonInput<KeyCode>>,
+    mut typed: MessageReader<KeyboardInput>,
+    mut field: ResMut<Field>,
+    time: Res<Time>,
+    mut actions: MessageWriter<DemoAction>,
+) {
+    match screen.get() {
+        Screen::Field => {
+            let mut direction = Vec2::ZERO;
+            for (codes, step) in [
+                ([KeyCode::ArrowLeft, KeyCode::KeyA], Vec2::NEG_X),
+                ([KeyCode::ArrowRight, KeyCode::KeyD], Vec2::X),
+                ([KeyCode::ArrowUp, KeyCode::KeyW], Vec2::Y),
+                ([KeyCode::ArrowDown, KeyCode::KeyS], Vec2::NEG_Y),
+            ] {
+                if keys.any_pressed(codes) {
+                    direction += step;
+                }
+            }
+            field.walk(direction.normalize_or_zero() * SPEED * time.delta_secs());
+        }
+        Screen::Store => {
+            for input in typed.read().filter(|k| k.state == ButtonState::Pressed) {
+                match &input.logical_key {
+                    Key::Character(c) => {
+                        for ch in c.chars().filter(|ch| ch.is_ascii_alphanumeric() || *ch == '-') {
+                            actions.write(DemoAction::TypeKey(ch.to_ascii_uppercase()));
+                        }
+                    }
+                    Key::Backspace => {
+                        actions.write(DemoAction::EraseKey);
+                    }
+                    Key::Enter => {
+                        actions.write(DemoAction::ActivateKey);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Screen::Title => {}
+    }
+    if keys.just_pressed(KeyCode::Escape) {
+        actions.write(DemoAction::Show(Screen::Title));
+    }
+}
+
+fn money(cents: i64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rebuild(
+    mut commands: Commands,
+    mut shown: ResMut<Shown>,
+    (screen, login, account, device): (Res<State<Screen>>, Res<State<LoginState>>, Option<Res<AmazonAccount>>, Res<DeviceCode>),
+    (field, key, toasts, arrivals, links): (Res<Field>, Res<KeyEntry>, Res<Toasts>, Res<Arrivals>, Res<Links>),
+    (status, moments, achievements, subscriptions): (Res<RewardsStatus>, Res<MomentsStatus>, Res<Achievements>, Res<Subscriptions>),
+    inventory: Query<&Inventory, With<RewardsRecipient>>,
+    catalogs: Res<Assets<ItemCatalog>>,
+    assets: Res<AssetServer>,
+    (main, side, status_line, toast_stack): (
+        Single<Entity, With<MainPanel>>,
+        Single<Entity, With<SidePanel>>,
+        Single<Entity, With<StatusLine>>,
+        Single<Entity, With<ToastStack>>,
+    ),
+) {
+    let name = account.as_ref().map(|a| a.name.clone());
+    let pass = subscriptions.get(SEASON_PASS).cloned();
+    // Main panel.
+    let main_key = format!(
+        "{:?}{:?}{name:?}{:?}{}{}{}{pass:?}{}{}",
+        screen.get(),
+        login.get(),
+        device.0,
+        field.carried,
+        field.deposits,
+        field.banked,
+        key.0,
+        status.pulling
+    );
+    if shown.main != main_key {
+        shown.main = main_key;
+        commands.entity(*main).despawn_children();
+        let linked = *login.get() == LoginState::LoggedIn;
+        commands.entity(*main).with_children(|panel| match screen.get() {
+            Screen::Title => {
+                panel.spawn(text("Coin Bank", 44.0, TEXT));
+                panel.spawn(text("Collect coins, bank them, and earn real rewards through Amazon.", 18.0, MUTED));
+                let mut account_card = panel.spawn((card(), BackgroundColor(PANEL)));
+                account_card.with_children(|c| {
+                    match (&name, login.get()) {
+                        (Some(name), LoginState::LoggedIn) => {
+                            c.spawn(text(format!("Linked Amazon account: {name}"), 20.0, GOOD));
+                            c.spawn(button("Log out", DemoAction::SignOut, false));
+                        }
+                        (_, LoginState::SigningIn) => {
+                            c.spawn(text("Signing in… finish in your browser.", 20.0, TEXT));
+                            if let Some((code, uri)) = &device.0 {
+                                c.spawn(text(format!("On any device, open {uri}"), 16.0, MUTED));
+                                c.spawn(text(format!("and enter the code  {code}"), 26.0, ACCENT));
+                            }
+                            c.spawn(button("Cancel", DemoAction::CancelLink, false));
+                        }
+                        _ => {
+                            c.spawn(text("Link your Amazon account to receive Prime Gaming loot, purchases and rewards.", 16.0, TEXT));
+                            c.spawn(button("Link Amazon account", DemoAction::LinkAmazon, true));
+                            c.spawn(button("No browser here? Use a code", DemoAction::LinkWithCode, false));
+                        }
+                    }
+                });
+                panel.spawn((card(), BackgroundColor(PANEL))).with_children(|c| {
+                    c.spawn(text("Sandbox test customer", 16.0, ACCENT));
+                    c.spawn(text(format!("email {EMAIL}    password {PASSWORD}"), 16.0, TEXT));
+                    c.spawn(text(format!("Amazon sandbox {}  ·  studio backend {}", links.sandbox, links.backend), 13.0, MUTED));
+                });
+                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() }).with_children(|row| {
+                    row.spawn(button("Play", DemoAction::Show(Screen::Field), true));
+                    row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
+                });
+            }
+            Screen::Field => {
+                panel.spawn(text(
+                    format!(
+                        "Carrying {}  ·  Deposits {}  ·  Banked {}  ·  Level {}",
+                        field.carried,
+                        field.deposits,
+                        field.banked,
+                        field.level()
+                    ),
+                    18.0,
+                    TEXT,
+                ));
+                panel.spawn(text("Arrows/WASD: move · touch coins to pick up · walk into the bank to deposit", 14.0, MUTED));
+                panel.spawn(Node { flex_grow: 1.0, ..default() });
+                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() }).with_children(|row| {
+                    row.spawn(button("Title", DemoAction::Show(Screen::Title), false));
+                    row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
+                });
+            }
+            Screen::Store => {
+                panel.spawn(Node { flex_direction: FlexDirection::Row, align_items: AlignItems::Center, column_gap: px(16), ..default() }).with_children(|row| {
+                    row.spawn(text("Store", 32.0, TEXT));
+                    if status.pulling {
+                        row.spawn(text("checking for rewards…", 16.0, ACCENT));
+                    }
+                });
+                if !linked {
+                    panel.spawn(text("Link your Amazon account on the title screen to claim and buy.", 16.0, BAD));
+                }
+                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(12), ..default() }).with_children(|row| {
+                    row.spawn((card(), BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(|c| {
+                        c.spawn(text("Prime Gaming", 18.0, ACCENT));
+                        c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
+                        for (sku, title) in PRIME_OFFERS {
+                            c.spawn(text(title, 15.0, TEXT));
+                            c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
+                        }
+                    });
+                    row.spawn((BackgroundColor(PANEL), Node { width: px(280), ..card() })).with_children(|c| {
+                        c.spawn(text("Instant Access", 18.0, ACCENT));
+                        c.spawn(text("Bought on Amazon, delivered to your account.", 13.0, MUTED));
+                        for (_, title, cents) in INSTANT_ACCESS_PRODUCTS {
+                            c.spawn(text(format!("{title} — {}", money(cents)), 15.0, TEXT));
+                            c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
+                        }
+                    });
+                });
+                panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
+                    c.spawn(text("Season pass", 18.0, ACCENT));
+                    match &pass {
+                        Some(p) => {
+                            let state = if p.cancel_at_period_end { "cancelled: ends with this month" } else { p.status.as_str() };
+                            c.spawn(text(format!("{} · {}/month · {state}", if p.active { "Active" } else { "Inactive" }, money(p.monthly_fee_cents)), 16.0, if p.active { GOOD } else { BAD }));
+                            if p.next_monthly_fee_cents != p.monthly_fee_cents {
+                                c.spawn(text(format!("From next month: {}/month", money(p.next_monthly_fee_cents)), 14.0, MUTED));
+                            }
+                        }
+                        None => {
+                            c.spawn(text("$4.99/month: a season badge while it lasts. Subscribe, then type the activation key.", 15.0, TEXT));
+                        }
+                    }
+                    c.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), align_items: AlignItems::Center, ..default() }).with_children(|row| {
+                        row.spawn(button("Subscribe on Amazon", DemoAction::SignUpSeasonPass, false));
+                        row.spawn((
+                            Node { padding: UiRect::axes(px(10), px(6)), margin: UiRect::top(px(8)), min_width: px(260), border: UiRect::all(px(1)), ..default() },
+                            BorderColor::all(MUTED),
+                            children![text(if key.0.is_empty() { "type the activation key…".to_owned() } else { key.0.clone() }, 15.0, if key.0.is_empty() { MUTED } else { TEXT })],
+                        ));
+                        row.spawn(button("Activate", DemoAction::ActivateKey, true));
+                        row.spawn(button("Billing page", DemoAction::OpenBilling, false));
+                    });
+                });
+                panel.spawn(button("Back", DemoAction::Show(Screen::Title), false));
+            }
+        });
+    }
+    // Side panel: inventory, achievements, rewards.
+    let items: Vec<(String, u64)> = inventory.iter().next().map(|i| i.iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap_or_default();
+    let progress: Vec<(String, u32, u32, bool)> =
+        achievements.iter().map(|a| (a.definition.title.clone(), a.count.min(a.threshold()), a.threshold(), a.unlocked)).collect();
+    let side_key = format!("{items:?}{progress:?}{:?}{:?}", moments.rewards, arrivals.0.iter().map(|(i, _)| i).collect::<Vec<_>>());
+    if shown.side != side_key {
+        shown.side = side_key;
+        let catalog = catalogs.iter().next().map(|(_, c)| c.clone());
+        commands.entity(*side).despawn_children();
+        commands.entity(*side).with_children(|panel| {
+            panel.spawn(text("Inventory", 20.0, ACCENT));
+            if items.is_empty() {
+                panel.spawn(text("Nothing yet. Link Amazon and visit the store.", 14.0, MUTED));
+            }
+            for (item, n) in &items {
+                let definition = catalog.as_ref().and_then(|c| c.items.get(item));
+                let label = definition.map(|d| d.name.clone()).unwrap_or_else(|| item.clone());
+                let new = arrivals.0.iter().any(|(i, _)| i == item);
+                let mut row = panel.spawn((
+                    Node { flex_direction: FlexDirection::Row, align_items: AlignItems::Center, column_gap: px(10), padding: UiRect::all(px(4)), border_radius: BorderRadius::all(px(6)), ..default() },
+                    BackgroundColor(if new { GOOD.with_alpha(0.35) } else { Color::NONE }),
+                ));
+                row.with_children(|r| {
+                    if let Some(icon) = definition.and_then(|d| d.icon.clone()) {
+                        r.spawn((ImageNode::new(assets.load(icon)), Node { width: px(32), height: px(32), ..default() }));
+                    }
+                    r.spawn(text(format!("{label}  × {n}"), 16.0, TEXT));
+                });
+            }
+            panel.spawn((text("Achievements", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
+            for (title, count, threshold, unlocked) in &progress {
+                let line = if *unlocked { format!("✔ {title}") } else { format!("{title}  {count}/{threshold}") };
+                panel.spawn(text(line, 15.0, if *unlocked { GOOD } else { TEXT }));
+            }
+            if !moments.rewards.is_empty() {
+                panel.spawn((text("Rewards", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
+            }
+            for earned in &moments.rewards {
+                panel.spawn((BackgroundColor(CARD), card())).with_children(|c| {
+                    c.spawn(text(earned.reward.title.clone(), 16.0, TEXT));
+                    c.spawn(text(earned.reward.description.clone(), 13.0, MUTED));
+                    let label = if earned.claim_opened { "Open reward page again" } else { "Claim your reward" };
+                    c.spawn(button(label, DemoAction::ClaimReward(earned.reward.reward_id.clone()), !earned.claim_opened));
+                });
+            }
+        });
+    }
+    // Status line.
+    let online = match (&status.last_error, login.get()) {
+        (_, LoginState::LoggedOut) => "not linked".to_owned(),
+        (Some(error), _) => format!("offline ({error})"),
+        (None, _) => "online".to_owned(),
+    };
+    let last_pull = status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
+    let mut line = format!("{online}  ·  last pull {last_pull}  ·  outbox {}", moments.pending);
+    if let Some(error) = &moments.last_error {
+        line.push_str(&format!("  ·  moments waiting: {error}"));
+    }
+    if shown.status != line {
+        shown.status = line.clone();
+        commands.entity(*status_line).insert(Text::new(line));
+    }
+    // Toasts.
+    let toast_key: String = toasts.0.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|");
+    if shown.toasts != toast_key {
+        shown.toasts = toast_key;
+        commands.entity(*toast_stack).despawn_children();
+        commands.entity(*toast_stack).with_children(|stack| {
+            for toast in &toasts.0 {
+                let color = match toast.tone {
+                    Tone::Good => GOOD,
+                    Tone::Info => TEXT,
+                    Tone::Bad => BAD,
+                };
+                stack.spawn((
+                    Node { padding: UiRect::axes(px(12), px(8)), margin: UiRect::top(px(6)), border_radius: BorderRadius::all(px(6)), border: UiRect::left(px(4)), ..default() },
+                    BackgroundColor(Color::srgba(0.05, 0.06, 0.08, 0.92)),
+                    BorderColor::all(color),
+                    children![text(toast.text.clone(), 15.0, color)],
+                ));
+            }
+        });
+    }
+}
+
+fn spawn_field(mut commands: Commands, assets: Res<AssetServer>, field: Res<Field>) {
+    let scoped = DespawnOnExit(Screen::Field);
+    commands.spawn((Sprite::from_color(Color::srgb(0.16, 0.34, 0.22), FIELD), Transform::from_xyz(0.0, 0.0, -1.0), scoped.clone()));
+    commands.spawn((Sprite::from_color(Color::srgb(0.55, 0.45, 0.30), Vec2::new(110.0, 80.0)), Transform::from_translation(BANK.extend(0.0)), scoped.clone()));
+    commands.spawn((Text2d::new("BANK"), TextFont::from_font_size(22.0), TextColor(Color::WHITE), Transform::from_translation(BANK.extend(1.0)), scoped.clone()));
+    for (i, coin) in field.coins.iter().enumerate() {
+        commands.spawn((
+            Sprite { image: assets.load("icons/gold.png"), custom_size: Some(Vec2::splat(28.0)), ..default() },
+            Transform::from_translation(coin.extend(0.5)),
+            CoinSprite(i),
+            scoped.clone(),
+        ));
+    }
+    commands.spawn((Sprite::from_color(Color::srgb(0.35, 0.65, 1.0), Vec2::splat(30.0)), Transform::from_translation(field.player.extend(2.0)), PlayerSprite, scoped));
+}
+
+fn draw_field(field: Res<Field>, mut coins: Query<(&CoinSprite, &mut Transform), Without<PlayerSprite>>, mut player: Query<&mut Transform, With<PlayerSprite>>) {
+    for (coin, mut transform) in &mut coins {
+        if let Some(at) = field.coins.get(coin.0) {
+            transform.translation = at.extend(0.5);
+        }
+    }
+    for mut transform in &mut player {
+        transform.translation = field.player.extend(2.0);
+    }
+}
