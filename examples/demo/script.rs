@@ -150,7 +150,12 @@ fn step(world: &mut World, script: &mut Script) -> bool {
             let target = if field.carried >= 4 {
                 BANK
             } else {
-                field.coins.iter().copied().min_by(|a, b| a.distance(field.player).total_cmp(&b.distance(field.player))).unwrap_or(BANK)
+                field
+                    .coins
+                    .iter()
+                    .copied()
+                    .min_by(|a, b| a.distance(field.player).total_cmp(&b.distance(field.player)))
+                    .unwrap_or(BANK)
             };
             act(world, DemoAction::WalkTowards(target));
             false
@@ -230,7 +235,11 @@ fn step(world: &mut World, script: &mut Script) -> bool {
             opened_done(&script.outcomes, "/devpay/billing")
         }
         _ => {
-            let totals = [("gold", count(world, "gold")), ("gem", count(world, "gem")), ("season_badge", count(world, "season_badge"))];
+            let totals = [
+                ("gold", count(world, "gold")),
+                ("gem", count(world, "gem")),
+                ("season_badge", count(world, "season_badge")),
+            ];
             println!("inventory: {totals:?}");
             totals.iter().all(|(_, n)| *n > 0) && world.resource::<MomentsStatus>().pending == 0
         }

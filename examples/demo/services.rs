@@ -65,10 +65,7 @@ pub struct Services {
 }
 
 /// Starts (or finds) the services.
-pub fn start(
-    external: Option<(String, String)>,
-    data_dir: &Path,
-) -> Result<Services, Box<dyn std::error::Error>> {
+pub fn start(external: Option<(String, String)>, data_dir: &Path) -> Result<Services, Box<dyn std::error::Error>> {
     if let Some((sandbox, backend)) = external {
         return Ok(Services { sandbox, backend, _sandbox: None, _backend: None });
     }
@@ -94,7 +91,12 @@ pub fn start(
             .map_err(|e| e.to_string())?;
         std::fs::write(data_dir.join("demo-account"), GAME_ACCOUNT)?;
     }
-    Ok(Services { sandbox: sandbox_url, backend: backend_url, _sandbox: Some(sandbox), _backend: Some((runtime, backend)) })
+    Ok(Services {
+        sandbox: sandbox_url,
+        backend: backend_url,
+        _sandbox: Some(sandbox),
+        _backend: Some((runtime, backend)),
+    })
 }
 
 fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<BackendConfig, Box<dyn std::error::Error>> {
@@ -124,14 +126,19 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
     });
     let mut moments = MomentsConfig::new(sandbox, seed.moments_api_key.clone());
     for (moment, campaign_id) in &seed.campaigns {
-        let campaign = MomentCampaign { campaign_id: campaign_id.clone(), cost_per_moment_cents: 500, budget_cents: 50_000 };
+        let campaign =
+            MomentCampaign { campaign_id: campaign_id.clone(), cost_per_moment_cents: 500, budget_cents: 50_000 };
         moments.moments.insert(moment.clone(), campaign);
     }
     config.moments = Some(moments);
     Ok(config)
 }
 
-async fn post<T: Serialize>(http: &reqwest::Client, url: String, body: &T) -> Result<reqwest::Response, reqwest::Error> {
+async fn post<T: Serialize>(
+    http: &reqwest::Client,
+    url: String,
+    body: &T,
+) -> Result<reqwest::Response, reqwest::Error> {
     http.post(url).json(body).send().await?.error_for_status()
 }
 
@@ -170,7 +177,12 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
     )
     .await?;
     for (product_id, title, price_cents) in INSTANT_ACCESS_PRODUCTS {
-        let product = InstantAccessProduct { product_id: product_id.into(), title: title.into(), price_cents, subscription: false };
+        let product = InstantAccessProduct {
+            product_id: product_id.into(),
+            title: title.into(),
+            price_cents,
+            subscription: false,
+        };
         post(&http, admin("/instant-access/products"), &product).await?;
     }
     let pass = DevPayProduct {

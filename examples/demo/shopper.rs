@@ -41,8 +41,11 @@ async fn sign_in_and_allow(http: &reqwest::Client, sandbox: &str, authorize_url:
 pub async fn create_studio_account(sandbox: &str, backend: &str, username: &str) -> Result<(), Error> {
     let http = client()?;
     let return_url = format!("{sandbox}/instant-access/store");
-    let started =
-        http.post(format!("{backend}/accounts/new")).form(&[("username", username), ("return_url", &return_url)]).send().await?;
+    let started = http
+        .post(format!("{backend}/accounts/new"))
+        .form(&[("username", username), ("return_url", &return_url)])
+        .send()
+        .await?;
     let authorize = location(&started)?;
     let callback = sign_in_and_allow(&http, sandbox, &authorize).await?;
     let done = http.get(callback).send().await?;
@@ -110,7 +113,13 @@ async fn act(sandbox: &str, url: &str, outcomes: &SharedOutcomes) -> Result<(), 
         let key = between(&confirmed, r#"<b id="activation-key">"#, "<").ok_or("no activation key shown")?;
         outcomes.lock().unwrap().activation_key = Some(key.to_owned());
     } else if path.starts_with("/moments/r/") {
-        let form = [("name", "Player One"), ("address", "1 Coin St"), ("city", "Seattle"), ("postal_code", "98101"), ("country", "US")];
+        let form = [
+            ("name", "Player One"),
+            ("address", "1 Coin St"),
+            ("city", "Seattle"),
+            ("postal_code", "98101"),
+            ("country", "US"),
+        ];
         let page = http.post(url).form(&form).send().await?.error_for_status()?.text().await?;
         if !page.contains(r#"id="redeemed""#) {
             return Err("the reward was not claimed".into());

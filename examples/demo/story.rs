@@ -71,7 +71,8 @@ pub struct Field {
 
 impl Default for Field {
     fn default() -> Self {
-        let mut field = Self { player: Vec2::new(-300.0, 0.0), coins: Vec::new(), carried: 0, banked: 0, deposits: 0, spawned: 0 };
+        let mut field =
+            Self { player: Vec2::new(-300.0, 0.0), coins: Vec::new(), carried: 0, banked: 0, deposits: 0, spawned: 0 };
         for _ in 0..5 {
             field.spawn_coin();
         }
@@ -170,7 +171,10 @@ impl Plugin for StoryPlugin {
             .add_systems(Startup, |mut commands: Commands| {
                 commands.spawn((Name::new("Player"), RewardsRecipient));
             })
-            .add_systems(Update, (act.in_set(ActSet), play_field.run_if(in_state(Screen::Field)), narrate, age_toasts).chain());
+            .add_systems(
+                Update,
+                (act.in_set(ActSet), play_field.run_if(in_state(Screen::Field)), narrate, age_toasts).chain(),
+            );
     }
 }
 
@@ -218,7 +222,9 @@ fn act(
             DemoAction::ClaimPrimeOffer(sku) => {
                 open(&config, format!("{}/prime-gaming/claim/{sku}", links.sandbox), &mut toasts);
             }
-            DemoAction::BuyInstantAccess => open(&config, format!("{}/instant-access/store", links.sandbox), &mut toasts),
+            DemoAction::BuyInstantAccess => {
+                open(&config, format!("{}/instant-access/store", links.sandbox), &mut toasts)
+            }
             DemoAction::SignUpSeasonPass => {
                 open(&config, format!("{}/devpay/signup/{SEASON_PASS}", links.sandbox), &mut toasts);
             }
@@ -246,7 +252,11 @@ fn act(
 }
 
 /// Picks up coins the player touches and deposits what they carry at the bank.
-fn play_field(mut field: ResMut<Field>, mut progress: MessageWriter<AchievementProgress>, mut unlock: MessageWriter<UnlockAchievement>) {
+fn play_field(
+    mut field: ResMut<Field>,
+    mut progress: MessageWriter<AchievementProgress>,
+    mut unlock: MessageWriter<UnlockAchievement>,
+) {
     let player = field.player;
     let before = field.coins.len();
     field.coins.retain(|coin| coin.distance(player) > PICKUP_RADIUS);
@@ -319,7 +329,9 @@ fn narrate(
                 toasts.push(Tone::Bad, format!("Sign-in failed: {error}"));
             }
             LoginEvent::SignedOut => toasts.push(Tone::Info, "Signed out. Your items stay on this computer."),
-            LoginEvent::ReloginRequired(_) => toasts.push(Tone::Bad, "Your Amazon session ended: link the account again."),
+            LoginEvent::ReloginRequired(_) => {
+                toasts.push(Tone::Bad, "Your Amazon session ended: link the account again.")
+            }
             _ => {}
         }
     }
@@ -327,7 +339,10 @@ fn narrate(
         for stack in &grant.items {
             arrivals.0.push((stack.item.clone(), 1.5));
         }
-        toasts.push(Tone::Good, format!("+ {} from {}", item_names(&grant.items, catalog), source_name(grant.source.as_deref())));
+        toasts.push(
+            Tone::Good,
+            format!("+ {} from {}", item_names(&grant.items, catalog), source_name(grant.source.as_deref())),
+        );
     }
     for revocation in revoked.read() {
         toasts.push(
@@ -344,8 +359,12 @@ fn narrate(
     }
     for event in moments.read() {
         match event {
-            MomentEvent::Rewarded(reward) => toasts.push(Tone::Good, format!("Reward earned: {} — claim it!", reward.title)),
-            MomentEvent::NotRewarded { reason, .. } => toasts.push(Tone::Info, format!("No reward this time ({reason})")),
+            MomentEvent::Rewarded(reward) => {
+                toasts.push(Tone::Good, format!("Reward earned: {} — claim it!", reward.title))
+            }
+            MomentEvent::NotRewarded { reason, .. } => {
+                toasts.push(Tone::Info, format!("No reward this time ({reason})"))
+            }
             MomentEvent::Delayed { .. } | MomentEvent::Challenges(_) => {}
         }
     }
@@ -355,7 +374,9 @@ fn narrate(
                 key.0.clear();
                 toasts.push(Tone::Good, format!("Season pass active ({})", status.status));
             }
-            SubscriptionEvent::ActivationFailed { reason, .. } => toasts.push(Tone::Bad, format!("Activation refused: {reason}")),
+            SubscriptionEvent::ActivationFailed { reason, .. } => {
+                toasts.push(Tone::Bad, format!("Activation refused: {reason}"))
+            }
             SubscriptionEvent::Changed(status) => toasts.push(Tone::Info, format!("Season pass: {}", status.status)),
         }
     }

@@ -8,7 +8,9 @@ use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 
 use super::services::{EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
-use super::story::{Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, KeyEntry, Links, SPEED, Screen, Toasts, Tone};
+use super::story::{
+    Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, KeyEntry, Links, SPEED, Screen, Toasts, Tone,
+};
 
 const BACKGROUND: Color = Color::srgb(0.09, 0.11, 0.15);
 const PANEL: Color = Color::srgb(0.14, 0.17, 0.22);
@@ -206,9 +208,19 @@ fn money(cents: i64) -> String {
 fn rebuild(
     mut commands: Commands,
     mut shown: ResMut<Shown>,
-    (screen, login, account, device): (Res<State<Screen>>, Res<State<LoginState>>, Option<Res<AmazonAccount>>, Res<DeviceCode>),
+    (screen, login, account, device): (
+        Res<State<Screen>>,
+        Res<State<LoginState>>,
+        Option<Res<AmazonAccount>>,
+        Res<DeviceCode>,
+    ),
     (field, key, toasts, arrivals, links): (Res<Field>, Res<KeyEntry>, Res<Toasts>, Res<Arrivals>, Res<Links>),
-    (status, moments, achievements, subscriptions): (Res<RewardsStatus>, Res<MomentsStatus>, Res<Achievements>, Res<Subscriptions>),
+    (status, moments, achievements, subscriptions): (
+        Res<RewardsStatus>,
+        Res<MomentsStatus>,
+        Res<Achievements>,
+        Res<Subscriptions>,
+    ),
     inventory: Query<&Inventory, With<RewardsRecipient>>,
     catalogs: Res<Assets<ItemCatalog>>,
     assets: Res<AssetServer>,
@@ -242,36 +254,44 @@ fn rebuild(
                 panel.spawn(text("Coin Bank", 44.0, TEXT));
                 panel.spawn(text("Collect coins, bank them, and earn real rewards through Amazon.", 18.0, MUTED));
                 let mut account_card = panel.spawn((card(), BackgroundColor(PANEL)));
-                account_card.with_children(|c| {
-                    match (&name, login.get()) {
-                        (Some(name), LoginState::LoggedIn) => {
-                            c.spawn(text(format!("Linked Amazon account: {name}"), 20.0, GOOD));
-                            c.spawn(button("Log out", DemoAction::SignOut, false));
+                account_card.with_children(|c| match (&name, login.get()) {
+                    (Some(name), LoginState::LoggedIn) => {
+                        c.spawn(text(format!("Linked Amazon account: {name}"), 20.0, GOOD));
+                        c.spawn(button("Log out", DemoAction::SignOut, false));
+                    }
+                    (_, LoginState::SigningIn) => {
+                        c.spawn(text("Signing in… finish in your browser.", 20.0, TEXT));
+                        if let Some((code, uri)) = &device.0 {
+                            c.spawn(text(format!("On any device, open {uri}"), 16.0, MUTED));
+                            c.spawn(text(format!("and enter the code  {code}"), 26.0, ACCENT));
                         }
-                        (_, LoginState::SigningIn) => {
-                            c.spawn(text("Signing in… finish in your browser.", 20.0, TEXT));
-                            if let Some((code, uri)) = &device.0 {
-                                c.spawn(text(format!("On any device, open {uri}"), 16.0, MUTED));
-                                c.spawn(text(format!("and enter the code  {code}"), 26.0, ACCENT));
-                            }
-                            c.spawn(button("Cancel", DemoAction::CancelLink, false));
-                        }
-                        _ => {
-                            c.spawn(text("Link your Amazon account to receive Prime Gaming loot, purchases and rewards.", 16.0, TEXT));
-                            c.spawn(button("Link Amazon account", DemoAction::LinkAmazon, true));
-                            c.spawn(button("No browser here? Use a code", DemoAction::LinkWithCode, false));
-                        }
+                        c.spawn(button("Cancel", DemoAction::CancelLink, false));
+                    }
+                    _ => {
+                        c.spawn(text(
+                            "Link your Amazon account to receive Prime Gaming loot, purchases and rewards.",
+                            16.0,
+                            TEXT,
+                        ));
+                        c.spawn(button("Link Amazon account", DemoAction::LinkAmazon, true));
+                        c.spawn(button("No browser here? Use a code", DemoAction::LinkWithCode, false));
                     }
                 });
                 panel.spawn((card(), BackgroundColor(PANEL))).with_children(|c| {
                     c.spawn(text("Sandbox test customer", 16.0, ACCENT));
                     c.spawn(text(format!("email {EMAIL}    password {PASSWORD}"), 16.0, TEXT));
-                    c.spawn(text(format!("Amazon sandbox {}  ·  studio backend {}", links.sandbox, links.backend), 13.0, MUTED));
+                    c.spawn(text(
+                        format!("Amazon sandbox {}  ·  studio backend {}", links.sandbox, links.backend),
+                        13.0,
+                        MUTED,
+                    ));
                 });
-                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() }).with_children(|row| {
-                    row.spawn(button("Play", DemoAction::Show(Screen::Field), true));
-                    row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
-                });
+                panel
+                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
+                    .with_children(|row| {
+                        row.spawn(button("Play", DemoAction::Show(Screen::Field), true));
+                        row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
+                    });
             }
             Screen::Field => {
                 panel.spawn(text(
@@ -285,61 +305,114 @@ fn rebuild(
                     18.0,
                     TEXT,
                 ));
-                panel.spawn(text("Arrows/WASD: move · touch coins to pick up · walk into the bank to deposit", 14.0, MUTED));
+                panel.spawn(text(
+                    "Arrows/WASD: move · touch coins to pick up · walk into the bank to deposit",
+                    14.0,
+                    MUTED,
+                ));
                 panel.spawn(Node { flex_grow: 1.0, ..default() });
-                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() }).with_children(|row| {
-                    row.spawn(button("Title", DemoAction::Show(Screen::Title), false));
-                    row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
-                });
+                panel
+                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
+                    .with_children(|row| {
+                        row.spawn(button("Title", DemoAction::Show(Screen::Title), false));
+                        row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
+                    });
             }
             Screen::Store => {
-                panel.spawn(Node { flex_direction: FlexDirection::Row, align_items: AlignItems::Center, column_gap: px(16), ..default() }).with_children(|row| {
-                    row.spawn(text("Store", 32.0, TEXT));
-                    if status.pulling {
-                        row.spawn(text("checking for rewards…", 16.0, ACCENT));
-                    }
-                });
+                panel
+                    .spawn(Node {
+                        flex_direction: FlexDirection::Row,
+                        align_items: AlignItems::Center,
+                        column_gap: px(16),
+                        ..default()
+                    })
+                    .with_children(|row| {
+                        row.spawn(text("Store", 32.0, TEXT));
+                        if status.pulling {
+                            row.spawn(text("checking for rewards…", 16.0, ACCENT));
+                        }
+                    });
                 if !linked {
                     panel.spawn(text("Link your Amazon account on the title screen to claim and buy.", 16.0, BAD));
                 }
-                panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(12), ..default() }).with_children(|row| {
-                    row.spawn((card(), BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(|c| {
-                        c.spawn(text("Prime Gaming", 18.0, ACCENT));
-                        c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
-                        for (sku, title) in PRIME_OFFERS {
-                            c.spawn(text(title, 15.0, TEXT));
-                            c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
-                        }
+                panel
+                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(12), ..default() })
+                    .with_children(|row| {
+                        row.spawn((card(), BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(
+                            |c| {
+                                c.spawn(text("Prime Gaming", 18.0, ACCENT));
+                                c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
+                                for (sku, title) in PRIME_OFFERS {
+                                    c.spawn(text(title, 15.0, TEXT));
+                                    c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
+                                }
+                            },
+                        );
+                        row.spawn((BackgroundColor(PANEL), Node { width: px(280), ..card() })).with_children(|c| {
+                            c.spawn(text("Instant Access", 18.0, ACCENT));
+                            c.spawn(text("Bought on Amazon, delivered to your account.", 13.0, MUTED));
+                            for (_, title, cents) in INSTANT_ACCESS_PRODUCTS {
+                                c.spawn(text(format!("{title} — {}", money(cents)), 15.0, TEXT));
+                                c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
+                            }
+                        });
                     });
-                    row.spawn((BackgroundColor(PANEL), Node { width: px(280), ..card() })).with_children(|c| {
-                        c.spawn(text("Instant Access", 18.0, ACCENT));
-                        c.spawn(text("Bought on Amazon, delivered to your account.", 13.0, MUTED));
-                        for (_, title, cents) in INSTANT_ACCESS_PRODUCTS {
-                            c.spawn(text(format!("{title} — {}", money(cents)), 15.0, TEXT));
-                            c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
-                        }
-                    });
-                });
                 panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
                     c.spawn(text("Season pass", 18.0, ACCENT));
                     match &pass {
                         Some(p) => {
-                            let state = if p.cancel_at_period_end { "cancelled: ends with this month" } else { p.status.as_str() };
-                            c.spawn(text(format!("{} · {}/month · {state}", if p.active { "Active" } else { "Inactive" }, money(p.monthly_fee_cents)), 16.0, if p.active { GOOD } else { BAD }));
+                            let state = if p.cancel_at_period_end {
+                                "cancelled: ends with this month"
+                            } else {
+                                p.status.as_str()
+                            };
+                            c.spawn(text(
+                                format!(
+                                    "{} · {}/month · {state}",
+                                    if p.active { "Active" } else { "Inactive" },
+                                    money(p.monthly_fee_cents)
+                                ),
+                                16.0,
+                                if p.active { GOOD } else { BAD },
+                            ));
                             if p.next_monthly_fee_cents != p.monthly_fee_cents {
-                                c.spawn(text(format!("From next month: {}/month", money(p.next_monthly_fee_cents)), 14.0, MUTED));
+                                c.spawn(text(
+                                    format!("From next month: {}/month", money(p.next_monthly_fee_cents)),
+                                    14.0,
+                                    MUTED,
+                                ));
                             }
                         }
                         None => {
-                            c.spawn(text("$4.99/month: a season badge while it lasts. Subscribe, then type the activation key.", 15.0, TEXT));
+                            c.spawn(text(
+                                "$4.99/month: a season badge while it lasts. Subscribe, then type the activation key.",
+                                15.0,
+                                TEXT,
+                            ));
                         }
                     }
-                    c.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), align_items: AlignItems::Center, ..default() }).with_children(|row| {
+                    c.spawn(Node {
+                        flex_direction: FlexDirection::Row,
+                        column_gap: px(10),
+                        align_items: AlignItems::Center,
+                        ..default()
+                    })
+                    .with_children(|row| {
                         row.spawn(button("Subscribe on Amazon", DemoAction::SignUpSeasonPass, false));
                         row.spawn((
-                            Node { padding: UiRect::axes(px(10), px(6)), margin: UiRect::top(px(8)), min_width: px(260), border: UiRect::all(px(1)), ..default() },
+                            Node {
+                                padding: UiRect::axes(px(10), px(6)),
+                                margin: UiRect::top(px(8)),
+                                min_width: px(260),
+                                border: UiRect::all(px(1)),
+                                ..default()
+                            },
                             BorderColor::all(MUTED),
-                            children![text(if key.0.is_empty() { "type the activation key…".to_owned() } else { key.0.clone() }, 15.0, if key.0.is_empty() { MUTED } else { TEXT })],
+                            children![text(
+                                if key.0.is_empty() { "type the activation key…".to_owned() } else { key.0.clone() },
+                                15.0,
+                                if key.0.is_empty() { MUTED } else { TEXT }
+                            )],
                         ));
                         row.spawn(button("Activate", DemoAction::ActivateKey, true));
                         row.spawn(button("Billing page", DemoAction::OpenBilling, false));
@@ -350,10 +423,17 @@ fn rebuild(
         });
     }
     // Side panel: inventory, achievements, rewards.
-    let items: Vec<(String, u64)> = inventory.iter().next().map(|i| i.iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap_or_default();
-    let progress: Vec<(String, u32, u32, bool)> =
-        achievements.iter().map(|a| (a.definition.title.clone(), a.count.min(a.threshold()), a.threshold(), a.unlocked)).collect();
-    let side_key = format!("{items:?}{progress:?}{:?}{:?}", moments.rewards, arrivals.0.iter().map(|(i, _)| i).collect::<Vec<_>>());
+    let items: Vec<(String, u64)> =
+        inventory.iter().next().map(|i| i.iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap_or_default();
+    let progress: Vec<(String, u32, u32, bool)> = achievements
+        .iter()
+        .map(|a| (a.definition.title.clone(), a.count.min(a.threshold()), a.threshold(), a.unlocked))
+        .collect();
+    let side_key = format!(
+        "{items:?}{progress:?}{:?}{:?}",
+        moments.rewards,
+        arrivals.0.iter().map(|(i, _)| i).collect::<Vec<_>>()
+    );
     if shown.side != side_key {
         shown.side = side_key;
         let catalog = catalogs.iter().next().map(|(_, c)| c.clone());
@@ -368,12 +448,22 @@ fn rebuild(
                 let label = definition.map(|d| d.name.clone()).unwrap_or_else(|| item.clone());
                 let new = arrivals.0.iter().any(|(i, _)| i == item);
                 let mut row = panel.spawn((
-                    Node { flex_direction: FlexDirection::Row, align_items: AlignItems::Center, column_gap: px(10), padding: UiRect::all(px(4)), border_radius: BorderRadius::all(px(6)), ..default() },
+                    Node {
+                        flex_direction: FlexDirection::Row,
+                        align_items: AlignItems::Center,
+                        column_gap: px(10),
+                        padding: UiRect::all(px(4)),
+                        border_radius: BorderRadius::all(px(6)),
+                        ..default()
+                    },
                     BackgroundColor(if new { GOOD.with_alpha(0.35) } else { Color::NONE }),
                 ));
                 row.with_children(|r| {
                     if let Some(icon) = definition.and_then(|d| d.icon.clone()) {
-                        r.spawn((ImageNode::new(assets.load(icon)), Node { width: px(32), height: px(32), ..default() }));
+                        r.spawn((
+                            ImageNode::new(assets.load(icon)),
+                            Node { width: px(32), height: px(32), ..default() },
+                        ));
                     }
                     r.spawn(text(format!("{label}  × {n}"), 16.0, TEXT));
                 });
@@ -391,7 +481,11 @@ fn rebuild(
                     c.spawn(text(earned.reward.title.clone(), 16.0, TEXT));
                     c.spawn(text(earned.reward.description.clone(), 13.0, MUTED));
                     let label = if earned.claim_opened { "Open reward page again" } else { "Claim your reward" };
-                    c.spawn(button(label, DemoAction::ClaimReward(earned.reward.reward_id.clone()), !earned.claim_opened));
+                    c.spawn(button(
+                        label,
+                        DemoAction::ClaimReward(earned.reward.reward_id.clone()),
+                        !earned.claim_opened,
+                    ));
                 });
             }
         });
@@ -402,7 +496,8 @@ fn rebuild(
         (Some(error), _) => format!("offline ({error})"),
         (None, _) => "online".to_owned(),
     };
-    let last_pull = status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
+    let last_pull =
+        status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
     let mut line = format!("{online}  ·  last pull {last_pull}  ·  outbox {}", moments.pending);
     if let Some(error) = &moments.last_error {
         line.push_str(&format!("  ·  moments waiting: {error}"));
@@ -424,7 +519,13 @@ fn rebuild(
                     Tone::Bad => BAD,
                 };
                 stack.spawn((
-                    Node { padding: UiRect::axes(px(12), px(8)), margin: UiRect::top(px(6)), border_radius: BorderRadius::all(px(6)), border: UiRect::left(px(4)), ..default() },
+                    Node {
+                        padding: UiRect::axes(px(12), px(8)),
+                        margin: UiRect::top(px(6)),
+                        border_radius: BorderRadius::all(px(6)),
+                        border: UiRect::left(px(4)),
+                        ..default()
+                    },
                     BackgroundColor(Color::srgba(0.05, 0.06, 0.08, 0.92)),
                     BorderColor::all(color),
                     children![text(toast.text.clone(), 15.0, color)],
@@ -436,9 +537,23 @@ fn rebuild(
 
 fn spawn_field(mut commands: Commands, assets: Res<AssetServer>, field: Res<Field>) {
     let scoped = DespawnOnExit(Screen::Field);
-    commands.spawn((Sprite::from_color(Color::srgb(0.16, 0.34, 0.22), FIELD), Transform::from_xyz(0.0, 0.0, -1.0), scoped.clone()));
-    commands.spawn((Sprite::from_color(Color::srgb(0.55, 0.45, 0.30), Vec2::new(110.0, 80.0)), Transform::from_translation(BANK.extend(0.0)), scoped.clone()));
-    commands.spawn((Text2d::new("BANK"), TextFont::from_font_size(22.0), TextColor(Color::WHITE), Transform::from_translation(BANK.extend(1.0)), scoped.clone()));
+    commands.spawn((
+        Sprite::from_color(Color::srgb(0.16, 0.34, 0.22), FIELD),
+        Transform::from_xyz(0.0, 0.0, -1.0),
+        scoped.clone(),
+    ));
+    commands.spawn((
+        Sprite::from_color(Color::srgb(0.55, 0.45, 0.30), Vec2::new(110.0, 80.0)),
+        Transform::from_translation(BANK.extend(0.0)),
+        scoped.clone(),
+    ));
+    commands.spawn((
+        Text2d::new("BANK"),
+        TextFont::from_font_size(22.0),
+        TextColor(Color::WHITE),
+        Transform::from_translation(BANK.extend(1.0)),
+        scoped.clone(),
+    ));
     for (i, coin) in field.coins.iter().enumerate() {
         commands.spawn((
             Sprite { image: assets.load("icons/gold.png"), custom_size: Some(Vec2::splat(28.0)), ..default() },
@@ -447,10 +562,19 @@ fn spawn_field(mut commands: Commands, assets: Res<AssetServer>, field: Res<Fiel
             scoped.clone(),
         ));
     }
-    commands.spawn((Sprite::from_color(Color::srgb(0.35, 0.65, 1.0), Vec2::splat(30.0)), Transform::from_translation(field.player.extend(2.0)), PlayerSprite, scoped));
+    commands.spawn((
+        Sprite::from_color(Color::srgb(0.35, 0.65, 1.0), Vec2::splat(30.0)),
+        Transform::from_translation(field.player.extend(2.0)),
+        PlayerSprite,
+        scoped,
+    ));
 }
 
-fn draw_field(field: Res<Field>, mut coins: Query<(&CoinSprite, &mut Transform), Without<PlayerSprite>>, mut player: Query<&mut Transform, With<PlayerSprite>>) {
+fn draw_field(
+    field: Res<Field>,
+    mut coins: Query<(&CoinSprite, &mut Transform), Without<PlayerSprite>>,
+    mut player: Query<&mut Transform, With<PlayerSprite>>,
+) {
     for (coin, mut transform) in &mut coins {
         if let Some(at) = field.coins.get(coin.0) {
             transform.translation = at.extend(0.5);

@@ -166,16 +166,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let parts: Vec<&str> = moment.split(':').collect();
                     let parsed = match parts[..] {
                         [name, campaign, cost, budget] => cost.parse().ok().zip(budget.parse().ok()).map(|(c, b)| {
-                            (name, amazon_rewards_backend::moments::MomentCampaign {
-                                campaign_id: campaign.to_owned(),
-                                cost_per_moment_cents: c,
-                                budget_cents: b,
-                            })
+                            (
+                                name,
+                                amazon_rewards_backend::moments::MomentCampaign {
+                                    campaign_id: campaign.to_owned(),
+                                    cost_per_moment_cents: c,
+                                    budget_cents: b,
+                                },
+                            )
                         }),
                         _ => None,
                     };
                     let Some((name, campaign)) = parsed else {
-                        return Err(format!("--moment {moment:?} is not MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS").into());
+                        return Err(
+                            format!("--moment {moment:?} is not MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS").into()
+                        );
                     };
                     config_moments.moments.insert(name.to_owned(), campaign);
                 }

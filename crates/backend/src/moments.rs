@@ -132,7 +132,9 @@ fn retry_later(after: Duration, code: &str, message: &str) -> Response {
 
 fn too_many(after: Duration, message: &str) -> Response {
     let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-    response.headers_mut().insert(header::RETRY_AFTER, after.as_secs_f64().ceil().max(1.0).to_string().parse().unwrap());
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, after.as_secs_f64().ceil().max(1.0).to_string().parse().unwrap());
     response
 }
 
@@ -244,10 +246,9 @@ async fn decline(pool: &AnyPool, user: &str, moment: &str, reason: &str) -> Resu
     .bind(moment)
     .execute(pool)
     .await?;
-    Ok(stored_answer(pool, user, moment).await?.unwrap_or(MomentAnswer::NotRewarded {
-        moment: moment.to_owned(),
-        reason: reason.to_owned(),
-    }))
+    Ok(stored_answer(pool, user, moment)
+        .await?
+        .unwrap_or(MomentAnswer::NotRewarded { moment: moment.to_owned(), reason: reason.to_owned() }))
 }
 
 async fn report_moment(
@@ -463,12 +464,13 @@ async fn redemption(state: &AppState, moments: &Moments, user: &str, reward_id: 
     let response = state.oauth_http.get(url).header(API_KEY_HEADER, &moments.config.api_key).send().await.ok()?;
     let status: RewardStatus = response.error_for_status().ok()?.json().await.ok()?;
     let at = status.redeemed_at.filter(|_| status.redeemed)?;
-    let recorded = sqlx::query("UPDATE moment_rewards SET redeemed_at = $1 WHERE amazon_user_id = $2 AND reward_id = $3")
-        .bind(at)
-        .bind(user)
-        .bind(reward_id)
-        .execute(&state.pool)
-        .await;
+    let recorded =
+        sqlx::query("UPDATE moment_rewards SET redeemed_at = $1 WHERE amazon_user_id = $2 AND reward_id = $3")
+            .bind(at)
+            .bind(user)
+            .bind(reward_id)
+            .execute(&state.pool)
+            .await;
     if let Err(error) = recorded {
         tracing::warn!(%error, "cannot record a redemption");
     }

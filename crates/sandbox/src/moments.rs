@@ -144,17 +144,13 @@ fn campaign_from_row(row: &sqlx::sqlite::SqliteRow) -> CampaignRow {
 }
 
 async fn campaign(pool: &SqlitePool, id: &str) -> Result<Option<CampaignRow>, sqlx::Error> {
-    let row = sqlx::query("SELECT * FROM moments_campaigns WHERE campaign_id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT * FROM moments_campaigns WHERE campaign_id = ?").bind(id).fetch_optional(pool).await?;
     Ok(row.as_ref().map(campaign_from_row))
 }
 
 async fn all_campaigns(pool: &SqlitePool) -> Result<Vec<CampaignRow>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM moments_campaigns ORDER BY created_at, campaign_id")
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query("SELECT * FROM moments_campaigns ORDER BY created_at, campaign_id").fetch_all(pool).await?;
     Ok(rows.iter().map(campaign_from_row).collect())
 }
 
@@ -351,9 +347,11 @@ async fn get_reward(
     };
     match hand_out(&state, &found, &request.customer_id).await {
         Ok(Ok(grant)) => Json(grant).into_response(),
-        Ok(Err(code)) => {
-            api_error(StatusCode::CONFLICT, code, &format!("no reward: campaign {} ({})", found.id, found.state.as_str()))
-        }
+        Ok(Err(code)) => api_error(
+            StatusCode::CONFLICT,
+            code,
+            &format!("no reward: campaign {} ({})", found.id, found.state.as_str()),
+        ),
         Err(error) => SandboxError::Database(error).into_response(),
     }
 }
@@ -457,7 +455,9 @@ async fn reward_status(State(state): State<AppState>, headers: HeaderMap, Path(r
         .fetch_one(&state.pool)
         .await
     {
-        Ok(redeemed_at) => Json(RewardStatus { reward_id, redeemed: redeemed_at.is_some(), redeemed_at }).into_response(),
+        Ok(redeemed_at) => {
+            Json(RewardStatus { reward_id, redeemed: redeemed_at.is_some(), redeemed_at }).into_response()
+        }
         Err(error) => SandboxError::Database(error).into_response(),
     }
 }
@@ -485,10 +485,11 @@ async fn reward_for_token(pool: &SqlitePool, token: &str) -> SandboxResult<Rewar
             redemption: redemption.and_then(|r| serde_json::from_str(&r).ok()),
         });
     }
-    let campaign_id: Option<String> = sqlx::query_scalar("SELECT campaign_id FROM moments_campaigns WHERE test_token = ?")
-        .bind(token)
-        .fetch_optional(pool)
-        .await?;
+    let campaign_id: Option<String> =
+        sqlx::query_scalar("SELECT campaign_id FROM moments_campaigns WHERE test_token = ?")
+            .bind(token)
+            .fetch_optional(pool)
+            .await?;
     let campaign_id = campaign_id.ok_or_else(|| SandboxError::NotFound("reward".into()))?;
     let campaign = campaign(pool, &campaign_id).await?.ok_or_else(|| SandboxError::NotFound("reward".into()))?;
     Ok(RewardPage { campaign, reward_id: None, redemption: None })
@@ -511,7 +512,9 @@ fn reward_header(found: &RewardPage) -> String {
 
 fn redeemed_body(found: &RewardPage, redemption: &serde_json::Value) -> String {
     let what = match redemption.get("code").and_then(|c| c.as_str()) {
-        Some(code) => format!(r#"<p>Your code:</p><p><code id="reward-code" style="font-size:1.4em">{}</code></p>"#, escape(code)),
+        Some(code) => {
+            format!(r#"<p>Your code:</p><p><code id="reward-code" style="font-size:1.4em">{}</code></p>"#, escape(code))
+        }
         None => format!(
             r#"<p id="shipping">It ships to {}, {}, {} {}, {}.</p>"#,
             escape(redemption["name"].as_str().unwrap_or_default()),
@@ -528,12 +531,23 @@ fn claim_form(found: &RewardPage, error: Option<&str>) -> String {
     let error = error.map(|e| format!(r#"<p class="error" id="error">{}</p>"#, escape(e))).unwrap_or_default();
     let fields = match found.campaign.kind {
         RewardKind::Digital => String::new(),
-        RewardKind::Physical => [("name", "Full name"), ("address", "Address"), ("city", "City"), ("postal_code", "Postal code"), ("country", "Country")]
-            .iter()
-            .map(|(name, label)| format!(r#"<label for="{name}">{label}</label><input type="text" id="{name}" name="{name}" required>"#))
-            .collect(),
+        RewardKind::Physical => [
+            ("name", "Full name"),
+            ("address", "Address"),
+            ("city", "City"),
+            ("postal_code", "Postal code"),
+            ("country", "Country"),
+        ]
+        .iter()
+        .map(|(name, label)| {
+            format!(r#"<label for="{name}">{label}</label><input type="text" id="{name}" name="{name}" required>"#)
+        })
+        .collect(),
     };
-    format!(r#"{}{error}<form method="post">{fields}<button type="submit" id="claim">Claim reward</button></form>"#, reward_header(found))
+    format!(
+        r#"{}{error}<form method="post">{fields}<button type="submit" id="claim">Claim reward</button></form>"#,
+        reward_header(found)
+    )
 }
 
 async fn reward_page(State(state): State<AppState>, Path(token): Path<String>) -> SandboxResult<Html<String>> {
@@ -586,12 +600,14 @@ async fn claim_reward(
         let shown = RewardPage { redemption: Some(redemption.clone()), ..found };
         return Ok(page("Your reward", &redeemed_body(&shown, &redemption)).into_response());
     };
-    sqlx::query("UPDATE moments_rewards SET redeemed_at = ?, redemption = ? WHERE reward_id = ? AND redeemed_at IS NULL")
-        .bind(crate::now_secs())
-        .bind(redemption.to_string())
-        .bind(reward_id)
-        .execute(&state.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE moments_rewards SET redeemed_at = ?, redemption = ? WHERE reward_id = ? AND redeemed_at IS NULL",
+    )
+    .bind(crate::now_secs())
+    .bind(redemption.to_string())
+    .bind(reward_id)
+    .execute(&state.pool)
+    .await?;
     // Whatever landed first is what the customer sees (two tabs claiming at once get the same answer).
     let found = reward_for_token(&state.pool, &token).await?;
     let redemption = found.redemption.clone().unwrap_or(redemption);

@@ -82,7 +82,14 @@ impl Moments {
     }
 
     async fn report(&self, id: &str) -> RedemptionReport {
-        self.http.get(self.url(&format!("/admin/moments/campaigns/{id}/report"))).send().await.unwrap().json().await.unwrap()
+        self.http
+            .get(self.url(&format!("/admin/moments/campaigns/{id}/report")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
@@ -152,7 +159,8 @@ async fn budget_and_inventory_run_out_and_say_so() {
     let third = m.reward(&by_budget.campaign_id, "c3").await;
     assert_eq!(third.status(), StatusCode::CONFLICT);
     assert_eq!(third.json::<Value>().await.unwrap()["error"], "BudgetExhausted");
-    let info: RewardInfo = m.call(GET_REWARD_INFO_PATH, &m.key, &by_budget.campaign_id, "c3").await.json().await.unwrap();
+    let info: RewardInfo =
+        m.call(GET_REWARD_INFO_PATH, &m.key, &by_budget.campaign_id, "c3").await.json().await.unwrap();
     assert!(!info.available);
     assert_eq!(m.report(&by_budget.campaign_id).await.campaign.spent_cents, 600, "never past the budget");
 
@@ -169,10 +177,10 @@ async fn the_rewards_api_refuses_forged_keys_other_apps_campaigns_and_more_than_
     let forged = m.call(GET_REWARD_PATH, "amzn-moments-forged", &c.campaign_id, "p").await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(forged.json::<Value>().await.unwrap()["error"], "InvalidApiKey");
-    let missing = m.http.post(m.url(GET_REWARD_PATH)).json(&RewardRequest {
-        campaign_id: c.campaign_id.clone(),
-        customer_id: "p".into(),
-    });
+    let missing = m
+        .http
+        .post(m.url(GET_REWARD_PATH))
+        .json(&RewardRequest { campaign_id: c.campaign_id.clone(), customer_id: "p".into() });
     assert_eq!(missing.send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let other: ApiKey = m.http.post(m.url("/admin/moments/api-keys")).send().await.unwrap().json().await.unwrap();
     let not_theirs = m.call(GET_REWARD_PATH, &other.api_key, &c.campaign_id, "p").await;
@@ -219,7 +227,13 @@ async fn reward_pages_hand_out_a_code_or_take_a_shipping_address_once_and_the_re
     let incomplete = m.http.post(&shipped.reward_url).form(&[("name", "Bob")]).send().await.unwrap();
     assert_eq!(incomplete.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(m.report(&physical.campaign_id).await.redeemed, 0, "an incomplete form redeems nothing");
-    let form = [("name", "Bob <b>"), ("address", "1 Main St"), ("city", "Seattle"), ("postal_code", "98101"), ("country", "US")];
+    let form = [
+        ("name", "Bob <b>"),
+        ("address", "1 Main St"),
+        ("city", "Seattle"),
+        ("postal_code", "98101"),
+        ("country", "US"),
+    ];
     let done = m.http.post(&shipped.reward_url).form(&form).send().await.unwrap().text().await.unwrap();
     assert!(done.contains("Bob &lt;b&gt;, 1 Main St, 98101 Seattle, US"), "{done}");
 
@@ -246,8 +260,15 @@ async fn the_console_page_lists_campaigns_and_moves_them() {
         .await
         .unwrap();
     assert_eq!(moved.status(), StatusCode::SEE_OTHER);
-    let campaign: Campaign =
-        m.http.get(m.url(&format!("/admin/moments/campaigns/{}", c.campaign_id))).send().await.unwrap().json().await.unwrap();
+    let campaign: Campaign = m
+        .http
+        .get(m.url(&format!("/admin/moments/campaigns/{}", c.campaign_id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(campaign.state, CampaignState::PendingApproval);
     let illegal = m
         .http

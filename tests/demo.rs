@@ -1,0 +1,51 @@
+//! The demo game's headless run: the whole story (link Amazon, Prime Gaming loot, coin field and Moments
+//! rewards, store pulls, a Prime Gaming claim, an Instant Access purchase and its refund, the season pass, the
+//! billing page) driven by scripted input against the in-process sandbox and backend. It exits 0 only when
+//! every step happened.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The demo binary `cargo test --all-targets` builds next to the test binaries.
+fn demo_binary() -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let binary = profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let built = Command::new(env!("CARGO")).args(["build", "--example", "demo"]).status().unwrap();
+        assert!(built.success(), "cargo build --example demo failed");
+    }
+    binary
+}
+
+#[test]
+fn the_headless_story_runs_every_step() {
+    let data = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = Command::new(demo_binary())
+        .args(["--headless", "--data-dir"])
+        .arg(data.path())
+        .env("BEVY_ASSET_ROOT", env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the demo failed after {:?}:\n{stdout}\n{stderr}", started.elapsed());
+    assert!(stdout.contains("every step happened"), "{stdout}");
+    for step in 1..=13 {
+        assert!(stdout.contains(&format!("step {step}/13 done")), "step {step} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("+ 100 × Gems from Instant Access purchase"), "{stdout}");
+    assert!(stdout.contains("− 100 × Gems taken back"), "{stdout}");
+    assert!(stdout.contains(r#"inventory: [("gold", 500), ("gem", 25), ("season_badge", 1)]"#), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(600));
+
+    // Everything lives under the data dir: the player's ledger and the demo's own services.
+    for file in ["sandbox.db", "backend.db", "demo-seed.json", "game/achievements.json"] {
+        assert!(data.path().join(file).exists(), "{file} missing");
+    }
+    let players = std::fs::read_dir(data.path().join("game/players")).unwrap().count();
+    assert_eq!(players, 1, "one player ledger");
+}
