@@ -37,8 +37,8 @@ fn the_headless_story_runs_every_step() {
     for step in 1..=13 {
         assert!(stdout.contains(&format!("step {step}/13 done")), "step {step} missing:\n{stdout}");
     }
-    assert!(stdout.contains("+ 100 × Gems from Instant Access purchase"), "{stdout}");
-    assert!(stdout.contains("− 100 × Gems taken back"), "{stdout}");
+    assert!(stdout.contains("+ 100 x Gems from Instant Access purchase"), "{stdout}");
+    assert!(stdout.contains("- 100 x Gems taken back"), "{stdout}");
     assert!(stdout.contains(r#"inventory: [("gold", 500), ("gem", 25), ("season_badge", 1)]"#), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(600));
 

@@ -282,7 +282,7 @@ fn item_names(items: &[ItemStack], catalog: Option<&ItemCatalog>) -> String {
         .iter()
         .map(|stack| {
             let name = catalog.and_then(|c| c.items.get(&stack.item)).map(|d| d.name.as_str()).unwrap_or(&stack.item);
-            format!("{} × {name}", stack.quantity)
+            format!("{} x {name}", stack.quantity)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -316,7 +316,7 @@ fn narrate(
     let catalog = catalog.iter().next().map(|(_, c)| c);
     for event in logins.read() {
         match event {
-            LoginEvent::BrowserOpened { .. } => toasts.push(Tone::Info, "Sign in with Amazon in your browser…"),
+            LoginEvent::BrowserOpened { .. } => toasts.push(Tone::Info, "Sign in with Amazon in your browser..."),
             LoginEvent::DeviceCodeReady { user_code, verification_uri, .. } => {
                 device.0 = Some((user_code.clone(), verification_uri.clone()));
             }
@@ -348,7 +348,7 @@ fn narrate(
         toasts.push(
             Tone::Bad,
             format!(
-                "− {} taken back: the {} was refunded or its payment failed",
+                "- {} taken back: the {} was refunded or its payment failed",
                 item_names(&revocation.taken, catalog),
                 source_name(revocation.source.as_deref())
             ),
@@ -360,7 +360,7 @@ fn narrate(
     for event in moments.read() {
         match event {
             MomentEvent::Rewarded(reward) => {
-                toasts.push(Tone::Good, format!("Reward earned: {} — claim it!", reward.title))
+                toasts.push(Tone::Good, format!("Reward earned: {} - claim it!", reward.title))
             }
             MomentEvent::NotRewarded { reason, .. } => {
                 toasts.push(Tone::Info, format!("No reward this time ({reason})"))

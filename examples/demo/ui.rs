@@ -73,6 +73,7 @@ fn button(label: &str, action: DemoAction, primary: bool) -> impl Bundle {
             margin: UiRect::top(px(8)),
             border_radius: BorderRadius::all(px(6)),
             justify_content: JustifyContent::Center,
+            align_self: AlignSelf::FlexStart,
             ..default()
         },
         BackgroundColor(if primary { ACCENT } else { CARD }),
@@ -106,7 +107,7 @@ fn setup(mut commands: Commands) {
                 },
                 BackgroundColor(Color::srgb(0.07, 0.09, 0.12)),
                 children![
-                    text("COIN BANK  ·  Amazon rewards demo", 20.0, ACCENT),
+                    text("COIN BANK  |  Amazon rewards demo", 20.0, ACCENT),
                     (StatusLine, text("", 15.0, MUTED)),
                 ],
             ),
@@ -260,7 +261,7 @@ fn rebuild(
                         c.spawn(button("Log out", DemoAction::SignOut, false));
                     }
                     (_, LoginState::SigningIn) => {
-                        c.spawn(text("Signing in… finish in your browser.", 20.0, TEXT));
+                        c.spawn(text("Signing in... finish in your browser.", 20.0, TEXT));
                         if let Some((code, uri)) = &device.0 {
                             c.spawn(text(format!("On any device, open {uri}"), 16.0, MUTED));
                             c.spawn(text(format!("and enter the code  {code}"), 26.0, ACCENT));
@@ -281,7 +282,7 @@ fn rebuild(
                     c.spawn(text("Sandbox test customer", 16.0, ACCENT));
                     c.spawn(text(format!("email {EMAIL}    password {PASSWORD}"), 16.0, TEXT));
                     c.spawn(text(
-                        format!("Amazon sandbox {}  ·  studio backend {}", links.sandbox, links.backend),
+                        format!("Amazon sandbox {}  |  studio backend {}", links.sandbox, links.backend),
                         13.0,
                         MUTED,
                     ));
@@ -296,7 +297,7 @@ fn rebuild(
             Screen::Field => {
                 panel.spawn(text(
                     format!(
-                        "Carrying {}  ·  Deposits {}  ·  Banked {}  ·  Level {}",
+                        "Carrying {}  |  Deposits {}  |  Banked {}  |  Level {}",
                         field.carried,
                         field.deposits,
                         field.banked,
@@ -306,11 +307,10 @@ fn rebuild(
                     TEXT,
                 ));
                 panel.spawn(text(
-                    "Arrows/WASD: move · touch coins to pick up · walk into the bank to deposit",
+                    "Arrows/WASD: move | touch coins to pick up | walk into the bank to deposit",
                     14.0,
                     MUTED,
                 ));
-                panel.spawn(Node { flex_grow: 1.0, ..default() });
                 panel
                     .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
                     .with_children(|row| {
@@ -329,7 +329,7 @@ fn rebuild(
                     .with_children(|row| {
                         row.spawn(text("Store", 32.0, TEXT));
                         if status.pulling {
-                            row.spawn(text("checking for rewards…", 16.0, ACCENT));
+                            row.spawn(text("checking for rewards...", 16.0, ACCENT));
                         }
                     });
                 if !linked {
@@ -338,21 +338,19 @@ fn rebuild(
                 panel
                     .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(12), ..default() })
                     .with_children(|row| {
-                        row.spawn((card(), BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(
-                            |c| {
-                                c.spawn(text("Prime Gaming", 18.0, ACCENT));
-                                c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
-                                for (sku, title) in PRIME_OFFERS {
-                                    c.spawn(text(title, 15.0, TEXT));
-                                    c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
-                                }
-                            },
-                        );
+                        row.spawn((BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(|c| {
+                            c.spawn(text("Prime Gaming", 18.0, ACCENT));
+                            c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
+                            for (sku, title) in PRIME_OFFERS {
+                                c.spawn(text(title, 15.0, TEXT));
+                                c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
+                            }
+                        });
                         row.spawn((BackgroundColor(PANEL), Node { width: px(280), ..card() })).with_children(|c| {
                             c.spawn(text("Instant Access", 18.0, ACCENT));
                             c.spawn(text("Bought on Amazon, delivered to your account.", 13.0, MUTED));
                             for (_, title, cents) in INSTANT_ACCESS_PRODUCTS {
-                                c.spawn(text(format!("{title} — {}", money(cents)), 15.0, TEXT));
+                                c.spawn(text(format!("{title} - {}", money(cents)), 15.0, TEXT));
                                 c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
                             }
                         });
@@ -361,14 +359,14 @@ fn rebuild(
                     c.spawn(text("Season pass", 18.0, ACCENT));
                     match &pass {
                         Some(p) => {
-                            let state = if p.cancel_at_period_end {
-                                "cancelled: ends with this month"
-                            } else {
-                                p.status.as_str()
+                            let state = match (p.cancel_at_period_end, p.status.as_str()) {
+                                (true, _) => "cancelled: ends with this month",
+                                (false, "active") => "renews monthly",
+                                (false, other) => other,
                             };
                             c.spawn(text(
                                 format!(
-                                    "{} · {}/month · {state}",
+                                    "{} | {}/month | {state}",
                                     if p.active { "Active" } else { "Inactive" },
                                     money(p.monthly_fee_cents)
                                 ),
@@ -409,7 +407,7 @@ fn rebuild(
                             },
                             BorderColor::all(MUTED),
                             children![text(
-                                if key.0.is_empty() { "type the activation key…".to_owned() } else { key.0.clone() },
+                                if key.0.is_empty() { "type the activation key...".to_owned() } else { key.0.clone() },
                                 15.0,
                                 if key.0.is_empty() { MUTED } else { TEXT }
                             )],
@@ -465,12 +463,12 @@ fn rebuild(
                             Node { width: px(32), height: px(32), ..default() },
                         ));
                     }
-                    r.spawn(text(format!("{label}  × {n}"), 16.0, TEXT));
+                    r.spawn(text(format!("{label}  x {n}"), 16.0, TEXT));
                 });
             }
             panel.spawn((text("Achievements", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
             for (title, count, threshold, unlocked) in &progress {
-                let line = if *unlocked { format!("✔ {title}") } else { format!("{title}  {count}/{threshold}") };
+                let line = if *unlocked { format!("[done] {title}") } else { format!("{title}  {count}/{threshold}") };
                 panel.spawn(text(line, 15.0, if *unlocked { GOOD } else { TEXT }));
             }
             if !moments.rewards.is_empty() {
@@ -498,9 +496,9 @@ fn rebuild(
     };
     let last_pull =
         status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
-    let mut line = format!("{online}  ·  last pull {last_pull}  ·  outbox {}", moments.pending);
+    let mut line = format!("{online}  |  last pull {last_pull}  |  outbox {}", moments.pending);
     if let Some(error) = &moments.last_error {
-        line.push_str(&format!("  ·  moments waiting: {error}"));
+        line.push_str(&format!("  |  moments waiting: {error}"));
     }
     if shown.status != line {
         shown.status = line.clone();
