@@ -225,7 +225,8 @@ fn a_burst_of_triggers_is_coalesced() {
     collect::<PullCompleted>(&mut app);
     spawn_recipient(&mut app);
     login(&mut app, &player.user_id, &token);
-    // 100 triggers over ~0.8 s of frames.
+    // 100 triggers over ~0.8 s of frames (longer on a loaded machine: the bound below follows the clock).
+    let started = std::time::Instant::now();
     for frame in 0..400 {
         if frame % 4 == 0 {
             app.world_mut().write_message(StoreVisited);
@@ -234,7 +235,9 @@ fn a_burst_of_triggers_is_coalesced() {
         std::thread::sleep(Duration::from_millis(2));
     }
     let pulls = collected::<PullCompleted>(&app).len();
-    assert!((1..=2).contains(&pulls), "100 triggers in under a second made {pulls} pulls");
+    // At most one pull per 500 ms minimum interval, plus the first one.
+    let allowed = 1 + (started.elapsed().as_millis() / 500) as usize;
+    assert!((1..=allowed.max(2)).contains(&pulls), "100 triggers in {:?} made {pulls} pulls", started.elapsed());
 }
 
 #[test]
