@@ -7,30 +7,17 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The demo binary `cargo test --all-targets` built next to the test binaries: `examples/demo` when cargo
-/// copied it there, else the newest `examples/demo-<hash>` (test runs leave examples under their hashed names).
+/// The demo binary, built (or found up to date) by cargo. `cargo test --all-targets` builds examples as test
+/// harnesses under hashed names, so the real program is built here.
 fn demo_binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
-    let examples = test.parent().and_then(|deps| deps.parent()).unwrap().join("examples");
-    let plain = examples.join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    let hashed = std::fs::read_dir(&examples)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            name.starts_with("demo-") && path.extension().is_none_or(|e| e == std::env::consts::EXE_EXTENSION)
-        })
-        .max_by_key(|path| path.metadata().and_then(|m| m.modified()).ok());
-    match hashed
-        .into_iter()
-        .chain(plain.exists().then_some(plain))
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-    {
-        Some(binary) => binary,
-        None => panic!("no demo binary under {}: run the tests with --all-targets", examples.display()),
-    }
+    let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--example", "demo", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
+        .status()
+        .unwrap();
+    assert!(built.success(), "cargo build --example demo failed");
+    profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX))
 }
 
 #[test]
