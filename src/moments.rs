@@ -488,6 +488,13 @@ impl MomentsOutbox {
         }))
     }
 
+    /// Drops the outbox head once the backend has answered for it.
+    fn delivered(&mut self, moment: &str) {
+        if self.saved.outbox.first().is_some_and(|e| e.moment == moment) {
+            self.saved.outbox.remove(0);
+        }
+    }
+
     fn record_reward(&mut self, reward: Reward) -> bool {
         if self.saved.rewards.iter().any(|r| r.reward.reward_id == reward.reward_id) {
             return false;
@@ -561,9 +568,7 @@ impl MomentsResults<'_> {
                         outbox.failures = 0;
                         outbox.not_before = None;
                         self.status.last_error = None;
-                        if outbox.saved.outbox.first().is_some_and(|e| e.moment == moment) {
-                            outbox.saved.outbox.remove(0);
-                        }
+                        outbox.delivered(&moment);
                         match answer {
                             MomentAnswer::Rewarded { reward } => {
                                 if outbox.record_reward(reward.clone()) {
@@ -578,9 +583,7 @@ impl MomentsResults<'_> {
                     }
                     Err(ApiError::Status { status: 404, .. }) => {
                         // The backend does not reward this moment: delivering it again cannot help.
-                        if outbox.saved.outbox.first().is_some_and(|e| e.moment == moment) {
-                            outbox.saved.outbox.remove(0);
-                        }
+                        outbox.delivered(&moment);
                         outbox.save(&self.config, &self.runtime);
                         self.events.write(MomentEvent::NotRewarded { moment, reason: "unknown_moment".into() });
                     }

@@ -59,7 +59,8 @@ pub fn router() -> axum::Router<AppState> {
         .route(amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, get(subscriptions))
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+/// An RFC 6749-style error answer, shared by the game-facing routes.
+pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": code, "error_description": message}))).into_response()
 }
 

@@ -25,6 +25,7 @@ use serde_json::json;
 use sqlx::{AnyPool, Row};
 
 use crate::AppState;
+use crate::devpay::refuse;
 
 /// `GET` path of the player's rewards with their redemption status.
 pub const REWARDS_PATH: &str = "/api/moments/rewards";
@@ -118,10 +119,6 @@ pub fn router() -> axum::Router<AppState> {
         .route(MOMENT_PATH, post(report_moment))
         .route(CHALLENGES_PATH, get(challenges))
         .route(REWARDS_PATH, get(rewards))
-}
-
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": code, "error_description": message}))).into_response()
 }
 
 fn retry_later(after: Duration, code: &str, message: &str) -> Response {
