@@ -230,6 +230,21 @@ pub struct DevPayPriceChange {
     pub monthly_fee_cents: i64,
 }
 
+/// One entry of `GET /admin/devpay/customers/{user_id}/bills`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevPayBill {
+    /// The product billed.
+    pub product_code: String,
+    /// The billing month.
+    pub period: i64,
+    /// `signup` or `monthly`.
+    pub kind: String,
+    /// Amount in cents.
+    pub amount_cents: i64,
+    /// Whether the payment went through.
+    pub paid: bool,
+}
+
 /// Answer of `POST /admin/devpay/clock/advance`: the billing period now in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DevPayClock {

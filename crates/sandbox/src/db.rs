@@ -226,6 +226,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        6,
+        r#"
+    -- Databases from before this rule may hold a customer's second running subscription to one product: all
+    -- but the first are cancelled at the end of their paid month.
+    UPDATE devpay_subscriptions SET cancel_at_period_end = 1
+    WHERE status = 'active' AND cancel_at_period_end = 0 AND rowid NOT IN (
+        SELECT MIN(rowid) FROM devpay_subscriptions WHERE status = 'active' AND cancel_at_period_end = 0
+        GROUP BY customer_id, product_code);
+    CREATE UNIQUE INDEX devpay_one_running_subscription
+        ON devpay_subscriptions(customer_id, product_code) WHERE status = 'active' AND cancel_at_period_end = 0;
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

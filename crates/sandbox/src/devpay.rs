@@ -1,14 +1,15 @@
 //! DevPay, emulated (the service is retired; this follows its model, paths and shapes sandbox-defined):
 //! a paid product's sign-up pages (product information and pricing, confirmation with an activation key, a
 //! redirect to the vendor with `?ActivationKey=…&ProductCode=…`), the license service the vendor calls
-//! (activate a key for a hosted or desktop product, verify a subscription by persistent id or tokens), a
+//! (activate a key for a hosted or desktop product, verify a subscription by persistent id or tokens, both
+//! naming the customer the subscription belongs to), a
 //! billing clock that bills every active subscription at the price in force for each month, price changes
 //! that apply from the next month, cancellation at period end, payment problems that suspend, and the
 //! customer's "Application Billing" page.
 
-use amazon_rewards_protocol::sandbox_admin::{DevPayClock, DevPayPriceChange, DevPayProduct};
+use amazon_rewards_protocol::sandbox_admin::{DevPayBill, DevPayClock, DevPayPriceChange, DevPayProduct};
 use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,8 +24,18 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::lwa::check_password;
 use crate::pages::{escape, hidden_fields, page};
 
-/// How long an activation key may wait to be activated (seconds).
-const KEY_LIFETIME: i64 = 24 * 3600;
+/// Lifetimes of the emulated service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevPaySettings {
+    /// Seconds an activation key may wait to be activated. Default one day.
+    pub activation_key_lifetime: i64,
+}
+
+impl Default for DevPaySettings {
+    fn default() -> Self {
+        Self { activation_key_lifetime: 24 * 3600 }
+    }
+}
 
 /// Public routes: sign-up and billing pages, license service.
 pub fn router() -> Router<AppState> {
@@ -45,6 +56,7 @@ pub fn admin_router() -> Router<AppState> {
         .route("/devpay/products/{code}/price", post(change_price))
         .route("/devpay/clock/advance", post(advance_clock))
         .route("/devpay/customers/{user_id}/payment-problem", post(payment_problem).delete(payment_fixed))
+        .route("/devpay/customers/{user_id}/bills", get(customer_bills))
 }
 
 fn money(cents: i64) -> String {
@@ -145,6 +157,32 @@ async fn payment_fixed(State(state): State<AppState>, Path(user_id): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Every bill of a customer, oldest first (for tests and the studio's reconciliation).
+async fn customer_bills(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> SandboxResult<Json<Vec<DevPayBill>>> {
+    let rows: Vec<(String, i64, String, i64, bool)> = sqlx::query_as(
+        "SELECT s.product_code, b.period, b.kind, b.amount_cents, b.paid
+         FROM devpay_bills b JOIN devpay_subscriptions s ON s.activation_key = b.activation_key
+         WHERE s.customer_id = ? ORDER BY b.seq",
+    )
+    .bind(&user_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(product_code, period, kind, amount_cents, paid)| DevPayBill {
+                product_code,
+                period,
+                kind,
+                amount_cents,
+                paid,
+            })
+            .collect(),
+    ))
+}
+
 /// Moves the billing clock one month on: cancellations take effect, every other active subscription is billed
 /// at the price in force for the new month (a payment problem suspends it instead).
 async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevPayClock>> {
@@ -228,9 +266,41 @@ pub(crate) fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &
     )
 }
 
-async fn signup_page(State(state): State<AppState>, Path(code): Path<String>) -> SandboxResult<Html<String>> {
-    let (title, description, signup, _, _) =
+/// Where the customer goes back to after signing up, as the sign-up link asked (sandbox-defined extension:
+/// `redirect_uri` and `state` on the sign-up link, like an OAuth authorization request).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ReturnTo {
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    state: String,
+}
+
+impl ReturnTo {
+    /// The vendor address: the product's registered redirect URL, or the `redirect_uri` asked for when it
+    /// matches it — exactly, or on another port for a loopback `http` address (a desktop game's one-shot
+    /// listener, RFC 8252 §7.3, as Login with Amazon allows).
+    fn vendor_url(&self, registered: &str) -> SandboxResult<url::Url> {
+        let chosen = if self.redirect_uri.is_empty() { registered } else { &self.redirect_uri };
+        if !crate::lwa::redirect_uri_allowed(&[registered.to_owned()], chosen) {
+            return Err(SandboxError::BadRequest("this return address is not registered for the product".into()));
+        }
+        url::Url::parse(chosen).map_err(|_| SandboxError::BadRequest("bad vendor URL".into()))
+    }
+
+    fn fields(&self) -> [(&'static str, &str); 2] {
+        [("redirect_uri", &self.redirect_uri), ("state", &self.state)]
+    }
+}
+
+async fn signup_page(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Query(return_to): Query<ReturnTo>,
+) -> SandboxResult<Html<String>> {
+    let (title, description, signup, _, registered) =
         product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    return_to.vendor_url(&registered)?;
     let monthly = price_for(&state.pool, &code, current_period(&state.pool).await?).await?;
     Ok(page(
         &format!("Sign up: {title}"),
@@ -239,7 +309,7 @@ async fn signup_page(State(state): State<AppState>, Path(code): Path<String>) ->
             escape(&description),
             money(signup),
             money(monthly),
-            sign_in_form(&format!("/devpay/signup/{code}"), None, &[])
+            sign_in_form(&format!("/devpay/signup/{code}"), None, &return_to.fields())
         ),
     ))
 }
@@ -250,6 +320,35 @@ struct Credentials {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(flatten)]
+    return_to: ReturnTo,
+}
+
+/// The activation key of the customer's subscription to `code` that is still running, if any.
+async fn running_subscription(pool: &SqlitePool, customer: &str, code: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT activation_key FROM devpay_subscriptions
+         WHERE customer_id = ? AND product_code = ? AND status = 'active' AND cancel_at_period_end = 0",
+    )
+    .bind(customer)
+    .bind(code)
+    .fetch_optional(pool)
+    .await
+}
+
+fn already_subscribed(title: &str) -> Response {
+    (
+        StatusCode::CONFLICT,
+        page(
+            "Already subscribed",
+            &format!(
+                r#"<p id="already-subscribed">You already subscribe to <b>{}</b>; nothing was charged. Your
+activation key is on your <a href="/devpay/billing">Application Billing</a> page until you activate it.</p>"#,
+                escape(title)
+            ),
+        ),
+    )
+        .into_response()
 }
 
 async fn signup_review(
@@ -260,11 +359,19 @@ async fn signup_review(
     let Ok(Form(credentials)) = form else {
         return Err(SandboxError::BadRequest("malformed form".into()));
     };
-    let (title, _, signup, _, _) =
+    let (title, _, signup, _, registered) =
         product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
-    if check_password(&state.pool, &credentials.email, &credentials.password).await?.is_none() {
-        let body = sign_in_form(&format!("/devpay/signup/{code}"), Some("Your email or password is incorrect."), &[]);
+    credentials.return_to.vendor_url(&registered)?;
+    let Some(customer) = check_password(&state.pool, &credentials.email, &credentials.password).await? else {
+        let body = sign_in_form(
+            &format!("/devpay/signup/{code}"),
+            Some("Your email or password is incorrect."),
+            &credentials.return_to.fields(),
+        );
         return Ok((StatusCode::UNAUTHORIZED, page(&format!("Sign up: {title}"), &body)).into_response());
+    };
+    if running_subscription(&state.pool, &customer, &code).await?.is_some() {
+        return Ok(already_subscribed(&title));
     }
     let monthly = price_for(&state.pool, &code, current_period(&state.pool).await?).await?;
     Ok(page(
@@ -278,7 +385,12 @@ async fn signup_review(
             money(signup),
             money(monthly),
             money(monthly),
-            hidden_fields(&[("email", &credentials.email), ("password", &credentials.password)]),
+            hidden_fields(&[
+                ("email", &credentials.email),
+                ("password", &credentials.password),
+                ("redirect_uri", &credentials.return_to.redirect_uri),
+                ("state", &credentials.return_to.state),
+            ]),
             code = escape(&code),
         ),
     )
@@ -293,8 +405,9 @@ async fn signup_confirm(
     let Ok(Form(credentials)) = form else {
         return Err(SandboxError::BadRequest("malformed form".into()));
     };
-    let (title, _, signup, _, redirect) =
+    let (title, _, signup, _, registered) =
         product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let mut vendor = credentials.return_to.vendor_url(&registered)?;
     let Some(customer) = check_password(&state.pool, &credentials.email, &credentials.password).await? else {
         return Err(SandboxError::BadRequest("sign in again".into()));
     };
@@ -302,7 +415,7 @@ async fn signup_confirm(
     let monthly = price_for(&state.pool, &code, period).await?;
     let key = random_token("", 10).to_uppercase();
     let mut tx = state.pool.begin().await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO devpay_subscriptions (activation_key, customer_id, product_code, status, started_period, paid_through_period, key_expires_at)
          VALUES (?, ?, ?, 'active', ?, ?, ?)",
     )
@@ -311,9 +424,17 @@ async fn signup_confirm(
     .bind(&code)
     .bind(period)
     .bind(period)
-    .bind(crate::now_secs() + KEY_LIFETIME)
+    .bind(crate::now_secs() + state.devpay.activation_key_lifetime)
     .execute(&mut *tx)
-    .await?;
+    .await;
+    // A unique index allows one running subscription per customer and product, so a form submitted twice (or
+    // from two tabs) cannot charge twice.
+    if let Err(sqlx::Error::Database(error)) = &inserted
+        && error.is_unique_violation()
+    {
+        return Ok(already_subscribed(&title));
+    }
+    inserted?;
     for (kind, amount) in [("signup", signup), ("monthly", monthly)] {
         if amount > 0 || kind == "monthly" {
             sqlx::query(
@@ -328,8 +449,10 @@ async fn signup_confirm(
         }
     }
     tx.commit().await?;
-    let mut vendor = url::Url::parse(&redirect).map_err(|_| SandboxError::BadRequest("bad vendor URL".into()))?;
     vendor.query_pairs_mut().append_pair("ActivationKey", &key).append_pair("ProductCode", &code);
+    if !credentials.return_to.state.is_empty() {
+        vendor.query_pairs_mut().append_pair("state", &credentials.return_to.state);
+    }
     Ok(page(
         "You are subscribed",
         &format!(
@@ -375,16 +498,17 @@ async fn billing(
             .await?;
     }
     let period = current_period(&state.pool).await?;
-    let subscriptions: Vec<(String, String, String, String, i64, bool)> = sqlx::query_as(
-        "SELECT s.activation_key, s.product_code, p.title, s.status, s.paid_through_period, s.cancel_at_period_end
+    let subscriptions: Vec<(String, String, String, String, i64, bool, bool)> = sqlx::query_as(
+        "SELECT s.activation_key, s.product_code, p.title, s.status, s.paid_through_period, s.cancel_at_period_end,
+                s.activated_at IS NOT NULL
          FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code
-         WHERE s.customer_id = ? ORDER BY s.activation_key",
+         WHERE s.customer_id = ? ORDER BY s.started_period, s.rowid",
     )
     .bind(&customer)
     .fetch_all(&state.pool)
     .await?;
     let mut body = format!(r#"<p>Billing month: <b id="period">{period}</b></p>"#);
-    for (key, code, title, status, paid_through, cancelling) in subscriptions {
+    for (key, code, title, status, paid_through, cancelling, activated) in subscriptions {
         let now = price_for(&state.pool, &code, period).await?;
         let next = price_for(&state.pool, &code, period + 1).await?;
         let change = if next != now {
@@ -428,8 +552,14 @@ async fn billing(
         } else {
             String::new()
         };
+        // Until it is activated, the key stays here, so a player whose game missed the redirect loses nothing.
+        let unused_key = if activated || status != "active" {
+            String::new()
+        } else {
+            format!(r#"<p>Activation key (not activated yet): <b class="activation-key">{}</b></p>"#, escape(&key))
+        };
         body.push_str(&format!(
-            r#"<h2>{}</h2><p id="status-{code}">{}</p>{change}<ul>{rows}</ul>{cancel}"#,
+            r#"<h2>{}</h2><p id="status-{code}">{}</p>{unused_key}{change}<ul>{rows}</ul>{cancel}"#,
             escape(&title),
             escape(&state_text),
             code = escape(&code),
@@ -450,25 +580,37 @@ struct ActivateRequest {
     activation_key: String,
     #[serde(default)]
     product_token: String,
+    /// Sandbox-defined: the customer the vendor expects the key to belong to (its signed-in player). A key of
+    /// another customer is refused and stays unused, so a key read over someone's shoulder is worthless.
+    #[serde(default)]
+    customer_id: Option<String>,
 }
 
-/// Activation of a key: checks it exists, is for this product, is unused and unexpired; marks it used.
-async fn activate(
-    pool: &SqlitePool,
-    request: &ActivateRequest,
-) -> Result<Result<(String, String), Response>, sqlx::Error> {
-    let row: Option<(String, Option<i64>, i64, String)> = sqlx::query_as(
-        "SELECT s.activation_key, s.activated_at, s.key_expires_at, p.product_token
+/// An activated key: the persistent identifier, the user token, and whose subscription it is.
+struct Activation {
+    persistent_id: String,
+    user_token: String,
+    customer_id: String,
+}
+
+/// Activation of a key: checks it exists, is for this product (and customer, when named), is unused and
+/// unexpired; marks it used.
+async fn activate(pool: &SqlitePool, request: &ActivateRequest) -> Result<Result<Activation, Response>, sqlx::Error> {
+    let row: Option<(String, String, Option<i64>, i64, String)> = sqlx::query_as(
+        "SELECT s.activation_key, s.customer_id, s.activated_at, s.key_expires_at, p.product_token
          FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.activation_key = ?",
     )
     .bind(request.activation_key.trim().to_uppercase())
     .fetch_optional(pool)
     .await?;
-    let Some((key, activated_at, expires_at, product_token)) = row else {
+    let Some((key, customer_id, activated_at, expires_at, product_token)) = row else {
         return Ok(Err(license_error("InvalidActivationKey", "no such activation key")));
     };
     if product_token != request.product_token {
         return Ok(Err(license_error("InvalidProductToken", "the key is not for this product")));
+    }
+    if request.customer_id.as_ref().is_some_and(|expected| *expected != customer_id) {
+        return Ok(Err(license_error("ActivationKeyNotForCustomer", "the key belongs to another customer")));
     }
     if activated_at.is_some() {
         return Ok(Err(license_error("ActivationKeyAlreadyUsed", "the key was already activated")));
@@ -490,7 +632,7 @@ async fn activate(
     if claimed.rows_affected() == 0 {
         return Ok(Err(license_error("ActivationKeyAlreadyUsed", "the key was already activated")));
     }
-    Ok(Ok((pid, user_token)))
+    Ok(Ok(Activation { persistent_id: pid, user_token, customer_id }))
 }
 
 async fn activate_hosted(
@@ -499,7 +641,12 @@ async fn activate_hosted(
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
     Ok(match activate(&state.pool, &request).await? {
-        Ok((pid, user_token)) => Json(json!({"PersistentIdentifier": pid, "UserToken": user_token})).into_response(),
+        Ok(activation) => Json(json!({
+            "PersistentIdentifier": activation.persistent_id,
+            "UserToken": activation.user_token,
+            "CustomerId": activation.customer_id,
+        }))
+        .into_response(),
         Err(error) => error,
     })
 }
@@ -510,8 +657,9 @@ async fn activate_desktop(
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
     Ok(match activate(&state.pool, &request).await? {
-        Ok((_, user_token)) => Json(json!({
-            "UserToken": user_token,
+        Ok(activation) => Json(json!({
+            "UserToken": activation.user_token,
+            "CustomerId": activation.customer_id,
             "AWSAccessKeyId": random_token("AKID", 8).to_uppercase(),
             "SecretAccessKey": random_token("", 20),
         }))
@@ -524,6 +672,8 @@ async fn activate_desktop(
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct SubscriptionStanding {
+    /// The customer the subscription belongs to (sandbox-defined; lets the vendor check whose it is).
+    pub customer_id: String,
     /// Whether the customer may use the product now.
     pub subscribed: bool,
     /// `active`, `cancelled` or `suspended`.
@@ -547,13 +697,14 @@ async fn standing(
     product_token: &str,
 ) -> Result<Result<SubscriptionStanding, Response>, sqlx::Error> {
     let sql = match column {
-        "persistent_id" => "SELECT s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+        "persistent_id" => "SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
              FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.persistent_id = ?",
-        _ => "SELECT s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+        _ => "SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
              FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.user_token = ?",
     };
-    let row: Option<(String, String, i64, bool, String)> = sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
-    let Some((code, status, paid_through, cancelling, token)) = row else {
+    let row: Option<(String, String, String, i64, bool, String)> =
+        sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
+    let Some((customer_id, code, status, paid_through, cancelling, token)) = row else {
         return Ok(Err(license_error("InvalidIdentifier", "no subscription with this identifier")));
     };
     if token != product_token {
@@ -561,6 +712,7 @@ async fn standing(
     }
     let period = current_period(pool).await?;
     Ok(Ok(SubscriptionStanding {
+        customer_id,
         subscribed: status == "active" && paid_through >= period,
         status,
         paid_through_period: paid_through,

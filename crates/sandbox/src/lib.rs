@@ -71,6 +71,8 @@ pub struct AppState {
     pub deliveries: std::sync::Arc<tokio::sync::Notify>,
     /// The Moments Rewards API's per-key call limit.
     pub moments_limiter: std::sync::Arc<moments::RateLimiter>,
+    /// DevPay lifetimes.
+    pub devpay: std::sync::Arc<devpay::DevPaySettings>,
 }
 
 /// Where the sandbox listens and keeps its data.
@@ -82,6 +84,8 @@ pub struct SandboxConfig {
     pub database: PathBuf,
     /// Login with Amazon lifetimes and pacing.
     pub lwa: lwa::LwaSettings,
+    /// DevPay lifetimes.
+    pub devpay: devpay::DevPaySettings,
     /// Keeps a temporary directory alive for [`SandboxConfig::ephemeral`] configs.
     _temp_dir: Option<std::sync::Arc<TempDir>>,
 }
@@ -89,14 +93,26 @@ pub struct SandboxConfig {
 impl SandboxConfig {
     /// A sandbox on `port` (0 = ephemeral) storing its data in `database`.
     pub fn new(port: u16, database: impl Into<PathBuf>) -> Self {
-        Self { port, database: database.into(), lwa: lwa::LwaSettings::default(), _temp_dir: None }
+        Self {
+            port,
+            database: database.into(),
+            lwa: lwa::LwaSettings::default(),
+            devpay: devpay::DevPaySettings::default(),
+            _temp_dir: None,
+        }
     }
 
     /// An ephemeral port and a fresh database in a temporary directory removed when the sandbox stops.
     pub fn ephemeral() -> std::io::Result<Self> {
         let dir = TempDir::new()?;
         let database = dir.path.join("sandbox.db");
-        Ok(Self { port: 0, database, lwa: lwa::LwaSettings::default(), _temp_dir: Some(std::sync::Arc::new(dir)) })
+        Ok(Self {
+            port: 0,
+            database,
+            lwa: lwa::LwaSettings::default(),
+            devpay: devpay::DevPaySettings::default(),
+            _temp_dir: Some(std::sync::Arc::new(dir)),
+        })
     }
 }
 
@@ -208,6 +224,7 @@ pub async fn serve(config: SandboxConfig) -> Result<RunningSandbox, StartError> 
             .map_err(std::io::Error::other)?,
         deliveries: std::sync::Arc::new(tokio::sync::Notify::new()),
         moments_limiter: Default::default(),
+        devpay: std::sync::Arc::new(config.devpay.clone()),
     };
     let worker = tokio::spawn(instant_access::delivery_worker(state.clone()));
     let app = router(state);

@@ -1,7 +1,10 @@
 //! DevPay on the sandbox, over real HTTP: sign-up pages with pricing and an activation key, the license
 //! service with its errors, monthly billing at the price in force, price changes, cancellation, payment problems.
 
-use amazon_rewards_protocol::sandbox_admin::{CreateCustomer, DevPayClock, DevPayPriceChange, DevPayProduct};
+use amazon_rewards_protocol::sandbox_admin::{
+    CreateCustomer, DevPayBill, DevPayClock, DevPayPriceChange, DevPayProduct,
+};
+use amazon_rewards_sandbox::devpay::DevPaySettings;
 use amazon_rewards_sandbox::{RunningSandbox, SandboxConfig, serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,8 +19,14 @@ struct DevPay {
 
 impl DevPay {
     async fn start() -> Self {
+        Self::start_with(DevPaySettings::default()).await
+    }
+
+    async fn start_with(settings: DevPaySettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let sandbox = serve(SandboxConfig::new(0, dir.path().join("devpay.db"))).await.unwrap();
+        let mut config = SandboxConfig::new(0, dir.path().join("devpay.db"));
+        config.devpay = settings;
+        let sandbox = serve(config).await.unwrap();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let devpay = Self { sandbox, http, _dir: dir };
         let product = DevPayProduct {
@@ -176,7 +185,7 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
 }
 
 #[tokio::test]
-async fn a_payment_problem_suspends_and_keys_belong_to_their_customer_only_by_use() {
+async fn a_payment_problem_suspends_the_subscription() {
     let devpay = DevPay::start().await;
     let user = devpay.customer("late@example.com").await;
     let (key, _) = devpay.sign_up("late@example.com").await;
@@ -200,4 +209,100 @@ async fn a_payment_problem_suspends_and_keys_belong_to_their_customer_only_by_us
         .await
         .unwrap();
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Follows the sign-up pages with a return address and state, as a desktop game's loopback listener asks.
+async fn sign_up_returning_to(devpay: &DevPay, email: &str, redirect_uri: &str, state: &str) -> reqwest::Response {
+    let query = [("redirect_uri", redirect_uri), ("state", state)];
+    let page = devpay.http.get(devpay.url("/devpay/signup/SEASONPASS")).query(&query).send().await.unwrap();
+    if page.status() != StatusCode::OK {
+        return page;
+    }
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"name="redirect_uri""#) && html.contains(r#"name="state""#), "carried: {html}");
+    let form = [("email", email), ("password", "pw"), ("redirect_uri", redirect_uri), ("state", state)];
+    let review = devpay.http.post(devpay.url("/devpay/signup/SEASONPASS")).form(&form).send().await.unwrap();
+    if review.status() != StatusCode::OK {
+        return review;
+    }
+    let html = review.text().await.unwrap();
+    assert!(html.contains(&format!(r#"value="{state}""#)), "state carried to the confirmation: {html}");
+    devpay.http.post(devpay.url("/devpay/signup/SEASONPASS/confirm")).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_up_returns_to_a_loopback_listener_on_any_port_with_its_state() {
+    let devpay = DevPay::start().await;
+    let user = devpay.customer("desk@example.com").await;
+    let confirmed =
+        sign_up_returning_to(&devpay, "desk@example.com", "http://127.0.0.1:54321/devpay/return", "st-1").await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let html = confirmed.text().await.unwrap();
+    let key = html.split(r#"<b id="activation-key">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(
+        html.contains(&format!(
+            "http://127.0.0.1:54321/devpay/return?ActivationKey={key}&amp;ProductCode=SEASONPASS&amp;state=st-1"
+        )),
+        "{html}"
+    );
+
+    // Other addresses are not registered for the product: refused before anything is charged.
+    for foreign in
+        ["http://evil.example/devpay/return", "http://127.0.0.1:54321/other", "https://127.0.0.1/devpay/return"]
+    {
+        let refused = sign_up_returning_to(&devpay, "desk@example.com", foreign, "s").await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{foreign}");
+    }
+
+    // One running subscription per customer and product: a second sign-up charges nothing.
+    let again = sign_up_returning_to(&devpay, "desk@example.com", "http://127.0.0.1:1234/devpay/return", "st-2").await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert!(again.text().await.unwrap().contains("nothing was charged"));
+    let form = [("email", "desk@example.com"), ("password", "pw")];
+    let replayed = devpay.http.post(devpay.url("/devpay/signup/SEASONPASS/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::CONFLICT, "a replayed confirmation charges nothing either");
+    let bills: Vec<DevPayBill> = devpay
+        .http
+        .get(devpay.url(&format!("/admin/devpay/customers/{user}/bills")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let charged: Vec<(i64, &str, i64)> = bills.iter().map(|b| (b.period, b.kind.as_str(), b.amount_cents)).collect();
+    assert_eq!(charged, [(0, "signup", 500), (0, "monthly", 999)]);
+
+    // Until activated, the key waits on the billing page (a game that missed the redirect loses nothing).
+    assert!(devpay.billing_page("desk@example.com", None).await.contains(&key));
+}
+
+#[tokio::test]
+async fn keys_of_other_customers_and_expired_keys_are_refused_and_stay_unused() {
+    let devpay = DevPay::start().await;
+    let owner = devpay.customer("owner@example.com").await;
+    let other = devpay.customer("other@example.com").await;
+    let (key, _) = devpay.sign_up("owner@example.com").await;
+
+    let activation = |customer: &str| json!({"ActivationKey": key, "ProductToken": TOKEN, "CustomerId": customer});
+    let (status, body) = devpay.license("activate-hosted", activation(&other)).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "ActivationKeyNotForCustomer"));
+    let (_, body) = devpay.license("activate-desktop", activation(&other)).await;
+    assert_eq!(error_code(&body), "ActivationKeyNotForCustomer");
+    // The owner still can: the refused attempts consumed nothing.
+    let (status, body) = devpay.license("activate-hosted", activation(&owner)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["CustomerId"], owner.as_str());
+    let standing = devpay
+        .license("verify-by-pid", json!({"PersistentIdentifier": body["PersistentIdentifier"], "ProductToken": TOKEN}))
+        .await
+        .1;
+    assert_eq!(standing["CustomerId"], owner.as_str());
+
+    let expiring = DevPay::start_with(DevPaySettings { activation_key_lifetime: 0 }).await;
+    expiring.customer("late@example.com").await;
+    let (key, _) = expiring.sign_up("late@example.com").await;
+    let (status, body) =
+        expiring.license("activate-hosted", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "ExpiredActivationKey"));
 }
