@@ -116,6 +116,11 @@ pub struct RewardsConfig {
     pub login: LoginConfig,
     /// The subscription billing page [`OpenBillingPage`](crate::subscriptions::OpenBillingPage) opens.
     pub billing_url: Option<String>,
+    /// Base of the subscription sign-up pages [`SignUpForSubscription`](crate::subscriptions::SignUpForSubscription)
+    /// opens (`{signup_url}/{product_code}`), e.g. the sandbox's `http://127.0.0.1:8787/devpay/signup`.
+    pub signup_url: Option<String>,
+    /// How long a sign-up may take before the game stops waiting for the player to come back. Default 15 min.
+    pub signup_timeout: Duration,
     /// Base URL of the studio backend's Moments API (`/api/moments`). Default: `entitlements_url`, which
     /// points at the studio backend in a studio setup.
     pub moments_url: Option<String>,
@@ -151,6 +156,8 @@ impl Default for RewardsConfig {
             client_id: String::new(),
             login: LoginConfig::default(),
             billing_url: None,
+            signup_url: None,
+            signup_timeout: Duration::from_secs(15 * 60),
             moments_url: None,
             achievements_path: None,
             pacing: PullPacing::default(),

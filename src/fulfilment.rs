@@ -139,8 +139,7 @@ pub(crate) struct Receiver<'w, 's> {
     pulled: MessageWriter<'w, PullCompleted>,
     fulfilled: MessageWriter<'w, EntitlementFulfilled>,
     errors: MessageWriter<'w, RewardsError>,
-    subscriptions: ResMut<'w, crate::subscriptions::Subscriptions>,
-    subscription_events: MessageWriter<'w, crate::subscriptions::SubscriptionEvent>,
+    subscriptions: crate::subscriptions::SubscriptionResults<'w>,
     moments: crate::moments::MomentsResults<'w>,
 }
 
@@ -159,7 +158,6 @@ impl Receiver<'_, '_> {
             fulfilled,
             errors,
             subscriptions,
-            subscription_events,
             moments,
         } = self;
         let mut login_updates = Vec::new();
@@ -248,9 +246,7 @@ impl Receiver<'_, '_> {
                     status.pending_reports = fulfilment.report_queue.len();
                 }
                 BackgroundResult::Login(update) => login_updates.push(update),
-                BackgroundResult::Subscriptions(update) => {
-                    crate::subscriptions::apply(update, subscriptions, subscription_events)
-                }
+                BackgroundResult::Subscriptions(update) => subscriptions.apply(update),
                 BackgroundResult::Moments(update) => moments.apply(update, errors),
                 BackgroundResult::Ledger(event) => match event {
                     LedgerEvent::Opened { session, ledger } => {

@@ -9,6 +9,7 @@ mod fulfilment;
 mod http;
 pub mod inventory;
 pub mod ledger;
+mod loopback;
 pub mod moments;
 pub mod pacing;
 mod runtime;
@@ -47,7 +48,8 @@ pub mod prelude {
     };
     pub use crate::pacing::PullReason;
     pub use crate::subscriptions::{
-        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SubscriptionEvent, Subscriptions,
+        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SubscriptionEvent,
+        Subscriptions,
     };
     pub use crate::{AmazonRewardsPlugin, AmazonRewardsSystems};
     pub use amazon_rewards_protocol::devpay::SubscriptionStatus;
@@ -155,6 +157,14 @@ impl AmazonRewardsPlugin {
         self
     }
 
+    /// Subscription pages: the sign-up base (`{signup_url}/{product_code}`) and the billing page.
+    #[must_use]
+    pub fn with_subscription_pages(mut self, signup_url: impl Into<String>, billing_url: impl Into<String>) -> Self {
+        self.config.signup_url = Some(signup_url.into());
+        self.config.billing_url = Some(billing_url.into());
+        self
+    }
+
     /// Replaces all settings.
     #[must_use]
     pub fn with_config(mut self, config: RewardsConfig) -> Self {
@@ -169,6 +179,7 @@ impl Plugin for AmazonRewardsPlugin {
             .init_resource::<RewardsStatus>()
             .init_resource::<subscriptions::Subscriptions>()
             .add_message::<subscriptions::ActivateSubscription>()
+            .add_message::<subscriptions::SignUpForSubscription>()
             .add_message::<subscriptions::RefreshSubscriptions>()
             .add_message::<subscriptions::OpenBillingPage>()
             .add_message::<subscriptions::SubscriptionEvent>()

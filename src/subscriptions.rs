@@ -1,21 +1,63 @@
-//! Paid subscriptions (DevPay-style) from the game's side: hand the studio backend an activation key
-//! ([`ActivateSubscription`]), follow how each subscription stands in the [`Subscriptions`] resource (active,
-//! paid through, price now and next month, cancelled at period end) with [`SubscriptionEvent`]s on change,
-//! and send the player to the billing page ([`OpenBillingPage`]). Perks come and go through the entitlements
-//! feed like any item: granted while the subscription is active, taken back when it ends.
+//! Paid subscriptions (DevPay-style) from the game's side: send the player to the sign-up pages and take the
+//! activation key from the redirect that brings them back ([`SignUpForSubscription`]), or hand over a key the
+//! player typed ([`ActivateSubscription`]); the studio backend activates it. Follow how each subscription
+//! stands in the [`Subscriptions`] resource (active, paid through, price now and next month, cancelled at
+//! period end) with [`SubscriptionEvent`]s on change, and send the player to the billing page
+//! ([`OpenBillingPage`]). Perks come and go through the entitlements feed like any catalog offer: granted once
+//! when the subscription is activated, taken back once when it ends.
 //!
-//! Needs `RewardsConfig::entitlements_url` to point at the studio backend.
+//! Needs `RewardsConfig::entitlements_url` to point at the studio backend, and for the automatic path
+//! `RewardsConfig::signup_url`. The product's registered vendor URL must be the loopback address
+//! `http://127.0.0.1/amazon-rewards/subscribed` ([`SIGNUP_RETURN_PATH`]; any port matches, as in RFC 8252
+//! §7.3).
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_amazon_rewards::prelude::*;
+//!
+//! fn subscribe_button(mut sign_ups: MessageWriter<SignUpForSubscription>) {
+//!     // On click: the browser opens the sign-up pages; the key comes back by itself.
+//!     sign_ups.write(SignUpForSubscription { product_code: "SEASONPASS".into() });
+//! }
+//!
+//! fn show(subscriptions: Res<Subscriptions>, mut events: MessageReader<SubscriptionEvent>) {
+//!     for event in events.read() {
+//!         info!("{event:?}");
+//!     }
+//!     if subscriptions.is_active("SEASONPASS") {
+//!         // Show the season pass perks.
+//!     }
+//! }
+//! ```
 
 use std::collections::BTreeMap;
 
 use amazon_rewards_protocol::devpay::{ACTIVATE_PATH, ActivateRequest, SUBSCRIPTIONS_PATH, SubscriptionStatus};
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
+use oauth2::CsrfToken;
+use oauth2::url::Url;
 
-use crate::auth::PlayerSession;
+use crate::auth::{BrowserOpener, PlayerSession};
 use crate::config::RewardsConfig;
 use crate::entitlements::PullCompleted;
-use crate::runtime::{BackgroundResult, RewardsRuntime};
+use crate::loopback::{LoopbackError, LoopbackListener, Query, ReturnPages, parameter};
+use crate::runtime::{BackgroundResult, ResultSender, RewardsRuntime};
+
+/// Path of the loopback address the sign-up pages send the player back to, with `?ActivationKey=…&ProductCode=…`.
+pub const SIGNUP_RETURN_PATH: &str = "/amazon-rewards/subscribed";
+
+/// Longest activation key accepted from a redirect.
+const MAX_KEY_LEN: usize = 128;
+
+/// Sign the player up in the system browser: the sign-up pages of `product_code` open
+/// (`RewardsConfig::signup_url`), and when they send the player back, the activation key they carry is
+/// activated like an [`ActivateSubscription`]. A new sign-up replaces one still waiting.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct SignUpForSubscription {
+    /// The product to subscribe to.
+    pub product_code: String,
+}
 
 /// Activate a subscription with the key the player got at sign-up (typed in, or from the sign-up redirect).
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
@@ -37,10 +79,22 @@ pub struct OpenBillingPage;
 /// What happened to a subscription.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionEvent {
+    /// The sign-up pages were opened in the browser at `url` (show it, in case the browser did not come up).
+    SignUpOpened {
+        /// The product.
+        product_code: String,
+        /// The sign-up address.
+        url: String,
+    },
+    /// The sign-up pages sent the player back with an activation key; activation follows.
+    SignUpReturned {
+        /// The product.
+        product_code: String,
+    },
     /// The key was accepted; the subscription stands as given.
     Activated(SubscriptionStatus),
-    /// The key was refused (`InvalidActivationKey`, `ActivationKeyAlreadyUsed`, `ExpiredActivationKey`, …) or
-    /// could not be checked.
+    /// The key was refused (`InvalidActivationKey`, `ActivationKeyAlreadyUsed`, `ExpiredActivationKey`,
+    /// `ActivationKeyNotForCustomer`, …) or could not be checked, or the sign-up did not bring one back.
     ActivationFailed {
         /// The product.
         product_code: String,
@@ -76,39 +130,113 @@ impl Subscriptions {
 
 /// Results from the background.
 pub(crate) enum SubscriptionUpdate {
+    SignUpOpened { product_code: String, url: String },
+    SignUpReturned { product_code: String, result: Result<String, String> },
     Activated { product_code: String, result: Result<SubscriptionStatus, String> },
     Refreshed(Result<Vec<SubscriptionStatus>, String>),
 }
 
-/// Applies a result to the resource and reports what changed. Called from the plugin's receive system.
-pub(crate) fn apply(
-    update: SubscriptionUpdate,
-    subscriptions: &mut Subscriptions,
-    events: &mut MessageWriter<SubscriptionEvent>,
-) {
-    match update {
-        SubscriptionUpdate::Activated { result: Ok(status), .. } => {
-            subscriptions.statuses.insert(status.product_code.clone(), status.clone());
-            events.write(SubscriptionEvent::Activated(status));
-        }
-        SubscriptionUpdate::Activated { product_code, result: Err(reason) } => {
-            events.write(SubscriptionEvent::ActivationFailed { product_code, reason });
-        }
-        SubscriptionUpdate::Refreshed(Ok(statuses)) => {
-            for status in statuses {
-                if subscriptions.statuses.get(&status.product_code) != Some(&status) {
-                    subscriptions.statuses.insert(status.product_code.clone(), status.clone());
-                    events.write(SubscriptionEvent::Changed(status));
+/// What the receive system needs for subscriptions.
+#[derive(SystemParam)]
+pub(crate) struct SubscriptionResults<'w> {
+    subscriptions: ResMut<'w, Subscriptions>,
+    events: MessageWriter<'w, SubscriptionEvent>,
+    activations: MessageWriter<'w, ActivateSubscription>,
+}
+
+impl SubscriptionResults<'_> {
+    /// Applies a result to the resource and reports what changed. Called from the plugin's receive system.
+    pub(crate) fn apply(&mut self, update: SubscriptionUpdate) {
+        let (subscriptions, events) = (&mut self.subscriptions, &mut self.events);
+        match update {
+            SubscriptionUpdate::SignUpOpened { product_code, url } => {
+                events.write(SubscriptionEvent::SignUpOpened { product_code, url });
+            }
+            SubscriptionUpdate::SignUpReturned { product_code, result: Ok(activation_key) } => {
+                events.write(SubscriptionEvent::SignUpReturned { product_code: product_code.clone() });
+                // Activated with the session in force now, through the same path as a typed key.
+                self.activations.write(ActivateSubscription { activation_key, product_code });
+            }
+            SubscriptionUpdate::SignUpReturned { product_code, result: Err(reason) }
+            | SubscriptionUpdate::Activated { product_code, result: Err(reason) } => {
+                events.write(SubscriptionEvent::ActivationFailed { product_code, reason });
+            }
+            SubscriptionUpdate::Activated { result: Ok(status), .. } => {
+                subscriptions.statuses.insert(status.product_code.clone(), status.clone());
+                events.write(SubscriptionEvent::Activated(status));
+            }
+            SubscriptionUpdate::Refreshed(Ok(statuses)) => {
+                for status in statuses {
+                    if subscriptions.statuses.get(&status.product_code) != Some(&status) {
+                        subscriptions.statuses.insert(status.product_code.clone(), status.clone());
+                        events.write(SubscriptionEvent::Changed(status));
+                    }
                 }
             }
+            SubscriptionUpdate::Refreshed(Err(error)) => warn!("subscription status unavailable: {error}"),
         }
-        SubscriptionUpdate::Refreshed(Err(error)) => warn!("subscription status unavailable: {error}"),
+    }
+}
+
+/// What a sign-up redirect says: the activation key, if it is the answer to this sign-up.
+fn judge_return(query: &Query, expected_state: &str, product_code: &str) -> Result<String, String> {
+    if parameter(query, "state") != Some(expected_state) {
+        return Err("this was not the sign-up the game started".into());
+    }
+    if parameter(query, "ProductCode") != Some(product_code) {
+        return Err(format!("the sign-up was not for {product_code}"));
+    }
+    match parameter(query, "ActivationKey") {
+        Some(key)
+            if !key.is_empty()
+                && key.len() <= MAX_KEY_LEN
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            Ok(key.to_owned())
+        }
+        _ => Err("the sign-up sent back no usable activation key".into()),
+    }
+}
+
+/// Opens the sign-up pages with a loopback return address and waits for the player to come back.
+async fn sign_up(
+    product_code: String,
+    signup_url: String,
+    open_browser: BrowserOpener,
+    timeout: std::time::Duration,
+    progress: ResultSender,
+) -> Result<String, String> {
+    let listener =
+        LoopbackListener::bind(SIGNUP_RETURN_PATH).await.map_err(|e| format!("cannot listen for the return: {e}"))?;
+    let state = CsrfToken::new_random();
+    let mut url = Url::parse(&format!("{}/{product_code}", signup_url.trim_end_matches('/')))
+        .map_err(|_| "RewardsConfig::signup_url is not a URL".to_owned())?;
+    url.query_pairs_mut().append_pair("redirect_uri", listener.redirect_uri()).append_pair("state", state.secret());
+    let address = url.to_string();
+    progress.send(BackgroundResult::Subscriptions(SubscriptionUpdate::SignUpOpened {
+        product_code: product_code.clone(),
+        url: address.clone(),
+    }));
+    tokio::task::spawn_blocking(move || open_browser(&address))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open the browser: {e}"))?;
+    let pages = ReturnPages {
+        done: ("Subscribed", "Your subscription is being activated. Return to the game."),
+        failed: "Sign-up did not complete",
+    };
+    match listener.wait_for(timeout, pages, |query| judge_return(query, state.secret(), &product_code)).await {
+        Ok(outcome) => outcome,
+        Err(LoopbackError::Timeout) => Err("the sign-up was not finished in time".into()),
+        Err(LoopbackError::Network(error)) => Err(error),
     }
 }
 
 /// What the send system needs for subscriptions.
 #[derive(SystemParam)]
 pub(crate) struct SubscriptionRequests<'w, 's> {
+    sign_ups: MessageReader<'w, 's, SignUpForSubscription>,
+    waiting_sign_up: Local<'s, Option<tokio::task::AbortHandle>>,
     activations: MessageReader<'w, 's, ActivateSubscription>,
     refreshes: MessageReader<'w, 's, RefreshSubscriptions>,
     billing: MessageReader<'w, 's, OpenBillingPage>,
@@ -124,9 +252,32 @@ impl SubscriptionRequests<'_, '_> {
         config: &RewardsConfig,
         http: &reqwest::Client,
     ) {
-        if self.activations.is_empty() && self.refreshes.is_empty() && self.billing.is_empty() && self.pulls.is_empty()
+        if self.activations.is_empty()
+            && self.refreshes.is_empty()
+            && self.billing.is_empty()
+            && self.pulls.is_empty()
+            && self.sign_ups.is_empty()
         {
             return;
+        }
+        if let Some(SignUpForSubscription { product_code }) = self.sign_ups.read().last().cloned() {
+            if let Some(previous) = self.waiting_sign_up.take() {
+                previous.abort();
+            }
+            let result = match (&config.signup_url, session) {
+                (None, _) => Err("RewardsConfig::signup_url is not set".to_owned()),
+                (_, None) => Err("not signed in".to_owned()),
+                (Some(url), Some(_)) => Ok(url.clone()),
+            };
+            let (open, timeout, progress) =
+                (config.login.open_browser.clone(), config.signup_timeout, runtime.sender());
+            *self.waiting_sign_up = Some(runtime.spawn(async move {
+                let result = match result {
+                    Ok(url) => sign_up(product_code.clone(), url, open, timeout, progress).await,
+                    Err(reason) => Err(reason),
+                };
+                BackgroundResult::Subscriptions(SubscriptionUpdate::SignUpReturned { product_code, result })
+            }));
         }
         if self.billing.read().count() > 0 {
             match config.billing_url.clone() {

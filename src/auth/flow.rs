@@ -13,9 +13,9 @@ use oauth2::{
     RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
 };
 
-use super::loopback::LoopbackListener;
 use super::tokens::{self, StoredTokens, now_unix};
 use super::{BrowserOpener, LoginError};
+use crate::loopback::{LoopbackError, LoopbackListener, ReturnPages, parameter};
 
 /// Everything a flow needs, captured from `LoginConfig` at startup.
 pub(crate) struct LwaEndpoints {
@@ -92,7 +92,18 @@ pub(crate) async fn browser_login(
         .map_err(|e| LoginError::BrowserUnavailable(e.to_string()))?
         .map_err(LoginError::BrowserUnavailable)?;
     progress(FlowProgress::BrowserOpened { url: url.to_string() });
-    let code = listener.wait_for_code(state.secret(), endpoints.browser_timeout).await?;
+    let pages = ReturnPages {
+        done: ("Signed in", "You are signed in. Return to the game."),
+        failed: "Sign-in did not complete",
+    };
+    let code = match listener
+        .wait_for(endpoints.browser_timeout, pages, |query| judge_redirect(query, state.secret()))
+        .await
+    {
+        Ok(outcome) => outcome?,
+        Err(LoopbackError::Timeout) => return Err(LoginError::Timeout),
+        Err(LoopbackError::Network(error)) => return Err(LoginError::Network(error)),
+    };
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
@@ -100,6 +111,27 @@ pub(crate) async fn browser_login(
         .await
         .map_err(map_token_error)?;
     finish(&endpoints, token, None).await
+}
+
+/// What an authorization redirect says: the code, or why there is none (RFC 6749 §4.1.2).
+fn judge_redirect(query: &crate::loopback::Query, expected_state: &str) -> Result<String, LoginError> {
+    if parameter(query, "state") != Some(expected_state) {
+        return Err(LoginError::StateMismatch);
+    }
+    if let Some(error) = parameter(query, "error") {
+        return Err(if error == "access_denied" {
+            LoginError::Denied
+        } else {
+            LoginError::Provider {
+                error: error.to_owned(),
+                description: parameter(query, "error_description").unwrap_or_default().to_owned(),
+            }
+        });
+    }
+    parameter(query, "code").filter(|code| !code.is_empty()).map(str::to_owned).ok_or_else(|| LoginError::Provider {
+        error: "invalid_request".into(),
+        description: "the redirect carried no code".into(),
+    })
 }
 
 /// Device code ("code-based linking"): shows a code, polls at the server's interval until the player enters it.

@@ -64,7 +64,6 @@ impl PlayerSession {
 }
 
 mod flow;
-mod loopback;
 pub mod tokens;
 
 use std::sync::Arc;

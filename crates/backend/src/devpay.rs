@@ -79,6 +79,10 @@ async fn activate(
     let Some(devpay) = state.devpay.as_deref() else {
         return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
     };
+    let amazon_user = match crate::feed::amazon_user_of(&state, &headers).await {
+        Ok(amazon_user) => amazon_user,
+        Err(response) => return response,
+    };
     let user_id = match crate::feed::player_of(&state, &headers).await {
         Ok(Some(user_id)) => user_id,
         Ok(None) => {
@@ -99,7 +103,13 @@ async fn activate(
     let answer = state
         .oauth_http
         .post(format!("{}/devpay/license/activate-hosted", devpay.license_url.trim_end_matches('/')))
-        .json(&json!({"ActivationKey": body.activation_key, "ProductToken": product.product_token}))
+        // Naming the player's Amazon identity makes the license service refuse (and leave unused) a key that
+        // another customer paid for.
+        .json(&json!({
+            "ActivationKey": body.activation_key,
+            "ProductToken": product.product_token,
+            "CustomerId": amazon_user,
+        }))
         .send()
         .await;
     let answer: serde_json::Value = match answer {
@@ -124,6 +134,10 @@ async fn activate(
     let Some(pid) = answer["PersistentIdentifier"].as_str() else {
         return refuse(StatusCode::BAD_GATEWAY, "license_unavailable", "no persistent identifier in the answer");
     };
+    if answer["CustomerId"].as_str() != Some(amazon_user.as_str()) {
+        tracing::warn!("the license service activated a key for another customer; not storing it");
+        return refuse(StatusCode::BAD_REQUEST, "ActivationKeyNotForCustomer", "the key belongs to another customer");
+    }
     match verify_and_store(&state.pool, &state.oauth_http, devpay, pid, &user_id, &body.product_code).await {
         Ok(status) => (StatusCode::OK, Json(status)).into_response(),
         Err(error) => refuse(StatusCode::BAD_GATEWAY, "license_unavailable", &error),

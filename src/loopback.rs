@@ -1,14 +1,34 @@
-//! The one-shot loopback listener of the browser login (RFC 8252 §7.3): bound to 127.0.0.1 on a free port,
-//! it waits for exactly one `GET` of the redirect path, checks `state`, answers the browser with a page telling
-//! the player to return to the game, and closes. It gives up after a timeout if the player walks away.
+//! The one-shot loopback listener that brings the player back from the browser (RFC 8252 §7.3), used by the
+//! browser login and by the subscription sign-up: bound to 127.0.0.1 on a free port, it waits for exactly one
+//! `GET` of its path, lets the waiting flow judge the query (`state` included), answers the browser with a page
+//! telling the player to return to the game, and closes. It gives up after a timeout if the player walks away.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use oauth2::url::form_urlencoded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::LoginError;
+/// Why no redirect arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LoopbackError {
+    /// The player did not come back in time.
+    Timeout,
+    /// The listener failed.
+    Network(String),
+}
+
+/// What the browser is told once the redirect was judged.
+pub(crate) struct ReturnPages<'a> {
+    /// Title and message when the flow got what it needed.
+    pub(crate) done: (&'a str, &'a str),
+    /// Title when it did not (the message is the error).
+    pub(crate) failed: &'a str,
+}
+
+/// The query parameters of a redirect, in order.
+pub(crate) type Query = Vec<(String, String)>;
 
 /// Largest request head accepted from the browser.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
@@ -34,27 +54,38 @@ impl LoopbackListener {
         &self.redirect_uri
     }
 
-    /// Waits for the redirect and returns its authorization code. Requests for other paths or methods are
-    /// answered 404/405 and do not end the wait; the listener closes when this returns.
-    pub(crate) async fn wait_for_code(self, expected_state: &str, timeout: Duration) -> Result<String, LoginError> {
+    /// Waits for the redirect, has `judge` decide what its query means, tells the browser, and returns the
+    /// judgement. Requests for other paths or methods are answered 404/405 and do not end the wait; the listener
+    /// closes when this returns.
+    pub(crate) async fn wait_for<T, E: Display>(
+        self,
+        timeout: Duration,
+        pages: ReturnPages<'_>,
+        judge: impl Fn(&Query) -> Result<T, E>,
+    ) -> Result<Result<T, E>, LoopbackError> {
         let wait = async {
             loop {
-                let (stream, _) = self.listener.accept().await.map_err(|e| LoginError::Network(e.to_string()))?;
-                if let Some(outcome) = self.handle(stream, expected_state).await {
-                    return outcome;
+                let (stream, _) = self.listener.accept().await.map_err(|e| LoopbackError::Network(e.to_string()))?;
+                if let Some(outcome) = self.handle(stream, &pages, &judge).await {
+                    return Ok(outcome);
                 }
             }
         };
-        tokio::time::timeout(timeout, wait).await.map_err(|_| LoginError::Timeout)?
+        tokio::time::timeout(timeout, wait).await.map_err(|_| LoopbackError::Timeout)?
     }
 
     /// `None` when the request was not the redirect (keep waiting).
-    async fn handle(&self, mut stream: TcpStream, expected_state: &str) -> Option<Result<String, LoginError>> {
+    async fn handle<T, E: Display>(
+        &self,
+        mut stream: TcpStream,
+        pages: &ReturnPages<'_>,
+        judge: &impl Fn(&Query) -> Result<T, E>,
+    ) -> Option<Result<T, E>> {
         let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
             Ok(Some(head)) => head,
             _ => {
                 let _ =
-                    respond(&mut stream, "400 Bad Request", "Bad request", "This was not a sign-in redirect.").await;
+                    respond(&mut stream, "400 Bad Request", "Bad request", "This was not the expected redirect.").await;
                 return None;
             }
         };
@@ -66,43 +97,18 @@ impl LoopbackListener {
             return None;
         }
         if method != "GET" {
-            let _ = respond(&mut stream, "405 Method Not Allowed", "Not allowed", "Only the sign-in redirect.").await;
+            let _ = respond(&mut stream, "405 Method Not Allowed", "Not allowed", "Only the redirect.").await;
             return None;
         }
-        let mut code = None;
-        let mut state = None;
-        let mut error = None;
-        let mut description = None;
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "code" => code = Some(value.into_owned()),
-                "state" => state = Some(value.into_owned()),
-                "error" => error = Some(value.into_owned()),
-                "error_description" => description = Some(value.into_owned()),
-                _ => {}
-            }
-        }
-        let outcome = if state.as_deref() != Some(expected_state) {
-            Err(LoginError::StateMismatch)
-        } else if let Some(error) = error {
-            if error == "access_denied" {
-                Err(LoginError::Denied)
-            } else {
-                Err(LoginError::Provider { error, description: description.unwrap_or_default() })
-            }
-        } else {
-            code.filter(|c| !c.is_empty()).ok_or_else(|| LoginError::Provider {
-                error: "invalid_request".into(),
-                description: "the redirect carried no code".into(),
-            })
-        };
+        let query: Query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let outcome = judge(&query);
         let _ = match &outcome {
-            Ok(_) => respond(&mut stream, "200 OK", "Signed in", "You are signed in. Return to the game.").await,
+            Ok(_) => respond(&mut stream, "200 OK", pages.done.0, pages.done.1).await,
             Err(error) => {
                 respond(
                     &mut stream,
                     "400 Bad Request",
-                    "Sign-in did not complete",
+                    pages.failed,
                     &format!("{error}. Return to the game to try again."),
                 )
                 .await
@@ -110,6 +116,11 @@ impl LoopbackListener {
         };
         Some(outcome)
     }
+}
+
+/// The first value of `name` in a redirect's query.
+pub(crate) fn parameter<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
+    query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 async fn read_head(stream: &mut TcpStream) -> Option<String> {
