@@ -246,7 +246,11 @@ impl Receiver<'_, '_> {
                     status.pending_reports = fulfilment.report_queue.len();
                 }
                 BackgroundResult::Login(update) => login_updates.push(update),
-                BackgroundResult::Subscriptions(update) => subscriptions.apply(update),
+                BackgroundResult::Subscriptions(update) => {
+                    if subscriptions.apply(update) {
+                        fulfilment.pacer.request(PullReason::SubscriptionActivated);
+                    }
+                }
                 BackgroundResult::Moments(update) => moments.apply(update, errors),
                 BackgroundResult::Ledger(event) => match event {
                     LedgerEvent::Opened { session, ledger } => {

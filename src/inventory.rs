@@ -38,6 +38,11 @@ pub struct ItemDefinition {
     /// Asset path of its icon.
     #[serde(default)]
     pub icon: Option<String>,
+    /// A perk the player either has or has not (a subscription's "double coins", say), rather than a count:
+    /// offers grant exactly one, and the game asks [`Inventory::has`]. It lasts as long as the grant that gave
+    /// it — a subscription's perks are taken back when it ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flag: bool,
 }
 
 /// The item catalog: which items exist and what each offer (SKU) grants.
@@ -72,6 +77,12 @@ impl ItemCatalog {
                 }
                 if stack.quantity == 0 {
                     return Err(CatalogError::Invalid(format!("offer {sku:?} grants zero {:?}", stack.item)));
+                }
+                if self.items[&stack.item].flag && stack.quantity != 1 {
+                    return Err(CatalogError::Invalid(format!(
+                        "offer {sku:?} grants {} of flag {:?}; a flag is granted once",
+                        stack.quantity, stack.item
+                    )));
                 }
             }
         }
@@ -137,6 +148,11 @@ impl Inventory {
     /// How many of `item` the player has.
     pub fn count(&self, item: &str) -> u64 {
         self.items.get(item).copied().unwrap_or(0)
+    }
+
+    /// Whether the player holds at least one `item` — for flags (perks), whether the perk is on.
+    pub fn has(&self, item: &str) -> bool {
+        self.count(item) > 0
     }
 
     /// Every item with a non-zero count, by id.
@@ -208,9 +224,19 @@ mod tests {
             r#"{"items":{"gold":{"name":"Gold"}},"offers":{"bad sku":[{"item":"gold","quantity":5}]}}"#,
             r#"{"items":{"gold":{"name":"Gold"}},"offers":{"pack":[]}}"#,
             r#"{"items":{"gold":{"name":"Gold"}},"offers":{"pack":[{"item":"gold","quantity":0}]}}"#,
+            r#"{"items":{"vip":{"name":"VIP","flag":true}},"offers":{"pass":[{"item":"vip","quantity":2}]}}"#,
         ] {
             let catalog: ItemCatalog = serde_json::from_str(bad).unwrap();
             assert!(catalog.validate().is_err(), "{bad}");
         }
+        let flags: ItemCatalog = serde_json::from_str(
+            r#"{"items":{"vip":{"name":"VIP","flag":true}},"offers":{"pass":[{"item":"vip","quantity":1}]}}"#,
+        )
+        .unwrap();
+        flags.validate().unwrap();
+        let mut inventory = Inventory::default();
+        assert!(!inventory.has("vip"));
+        inventory.add(flags.items_for("pass").unwrap());
+        assert!(inventory.has("vip"));
     }
 }

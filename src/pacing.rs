@@ -23,6 +23,8 @@ pub enum PullReason {
     RecipientReady,
     /// The game asked explicitly with [`PullEntitlements`](crate::entitlements::PullEntitlements).
     Requested,
+    /// A subscription was activated: its perks are waiting in the feed.
+    SubscriptionActivated,
     /// A trigger arrived while a pull was in flight.
     FollowUp,
     /// A previous pull failed and is being retried after backoff.

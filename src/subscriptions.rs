@@ -145,8 +145,9 @@ pub(crate) struct SubscriptionResults<'w> {
 }
 
 impl SubscriptionResults<'_> {
-    /// Applies a result to the resource and reports what changed. Called from the plugin's receive system.
-    pub(crate) fn apply(&mut self, update: SubscriptionUpdate) {
+    /// Applies a result to the resource and reports what changed; `true` when a pull should follow (an
+    /// activation put perks in the feed). Called from the plugin's receive system.
+    pub(crate) fn apply(&mut self, update: SubscriptionUpdate) -> bool {
         let (subscriptions, events) = (&mut self.subscriptions, &mut self.events);
         match update {
             SubscriptionUpdate::SignUpOpened { product_code, url } => {
@@ -164,6 +165,7 @@ impl SubscriptionResults<'_> {
             SubscriptionUpdate::Activated { result: Ok(status), .. } => {
                 subscriptions.statuses.insert(status.product_code.clone(), status.clone());
                 events.write(SubscriptionEvent::Activated(status));
+                return true;
             }
             SubscriptionUpdate::Refreshed(Ok(statuses)) => {
                 for status in statuses {
@@ -175,6 +177,7 @@ impl SubscriptionResults<'_> {
             }
             SubscriptionUpdate::Refreshed(Err(error)) => warn!("subscription status unavailable: {error}"),
         }
+        false
     }
 }
 
@@ -354,6 +357,29 @@ impl SubscriptionRequests<'_, '_> {
                 .await;
                 BackgroundResult::Subscriptions(SubscriptionUpdate::Refreshed(result))
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&str, &str)]) -> Query {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_sign_up_return_is_judged_by_state_product_and_key() {
+        let good = [("ActivationKey", "ABCD1234EF"), ("ProductCode", "PASS"), ("state", "s1")];
+        assert_eq!(judge_return(&query(&good), "s1", "PASS"), Ok("ABCD1234EF".into()));
+        assert!(judge_return(&query(&good), "s2", "PASS").unwrap_err().contains("not the sign-up"));
+        assert!(judge_return(&query(&good[..2]), "s1", "PASS").is_err(), "no state");
+        assert!(judge_return(&query(&good), "s1", "OTHER").unwrap_err().contains("not for OTHER"));
+        let long = "K".repeat(MAX_KEY_LEN + 1);
+        for key in ["", "<script>", "A B", long.as_str()] {
+            let bad = [("ActivationKey", key), ("ProductCode", "PASS"), ("state", "s1")];
+            assert!(judge_return(&query(&bad), "s1", "PASS").unwrap_err().contains("no usable"), "{key:?}");
         }
     }
 }

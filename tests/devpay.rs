@@ -1,166 +1,359 @@
-//! A paid subscription the DevPay way, end to end: sign-up on the sandbox's pages → activation key → the
-//! game hands it to the studio backend, which activates it with the license service (the product token never
-//! ships in the game) → perks in the inventory → cancelled on the billing page → the billing clock moves on →
-//! the backend's scheduled verification sees it → perks taken back.
+//! Paid subscriptions the DevPay way, end to end over real HTTP: the sandbox's sign-up pages in a real headless
+//! Chromium send the player back to the game's loopback listener with an activation key → the game hands it to
+//! the studio backend, which activates it with the license service (the product token never ships in the game)
+//! → perks in the inventory → two months billed with a price change between → cancelled on the billing page →
+//! the billing clock moves on → the backend's scheduled verification sees it → perks taken back, once.
+//! Typed keys and their refusals (malformed, unknown, used, another customer's) go through the same path.
 
 mod common;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use amazon_rewards_backend::devpay::{DevPayConfig, DevPayProductConfig};
-use amazon_rewards_protocol::sandbox_admin::DevPayProduct;
+use amazon_rewards_protocol::sandbox_admin::{DevPayBill, DevPayPriceChange, DevPayProduct};
 use bevy::prelude::*;
+use bevy_amazon_rewards::auth::BrowserOpener;
 use bevy_amazon_rewards::prelude::*;
+use bevy_amazon_rewards::subscriptions::SIGNUP_RETURN_PATH;
 use common::studio::Studio;
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PRODUCT_TOKEN: &str = "season-pass-product-token";
 
-#[test]
-fn subscribe_activate_perks_then_cancel_removes_them_at_period_end() {
-    let fixture = Fixture::start();
-    fixture.register_client();
-    let customer = fixture.customer("pass@example.com");
-    let sandbox = fixture.url();
-    let studio = Studio::start_with(&sandbox, |config| {
-        config.devpay = Some(DevPayConfig {
-            license_url: sandbox.clone(),
-            products: HashMap::from([(
-                "SEASONPASS".to_owned(),
-                DevPayProductConfig { product_token: PRODUCT_TOKEN.into(), sku: "season-pass".into() },
-            )]),
-            verify_every: Duration::from_millis(200),
+/// A sandbox selling the season pass, and a studio backend that knows its product token.
+struct Shop {
+    fixture: Fixture,
+    studio: Studio,
+    sandbox: String,
+    http: reqwest::Client,
+}
+
+impl Shop {
+    fn open() -> Self {
+        let fixture = Fixture::start();
+        fixture.register_client();
+        let sandbox = fixture.url();
+        let studio = Studio::start_with(&sandbox, |config| {
+            config.devpay = Some(DevPayConfig {
+                license_url: sandbox.clone(),
+                products: HashMap::from([(
+                    "SEASONPASS".to_owned(),
+                    DevPayProductConfig { product_token: PRODUCT_TOKEN.into(), sku: "season-pass".into() },
+                )]),
+                verify_every: Duration::from_millis(200),
+            });
         });
-    });
-    studio.link_account("pass-holder", &customer.user_id);
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let key = studio.runtime.block_on(async {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let shop = Self { fixture, studio, sandbox, http };
         let product = DevPayProduct {
             product_code: "SEASONPASS".into(),
             product_token: PRODUCT_TOKEN.into(),
             title: "Season pass".into(),
             description: "Perks every month.".into(),
-            signup_fee_cents: 0,
+            signup_fee_cents: 500,
             monthly_fee_cents: 999,
-            redirect_url: "http://127.0.0.1:9/devpay/return".into(),
+            // A desktop game's loopback listener; any port matches.
+            redirect_url: format!("http://127.0.0.1{SIGNUP_RETURN_PATH}"),
         };
-        http.post(format!("{sandbox}/admin/devpay/products")).json(&product).send().await.unwrap();
-        let credentials = [("email", "pass@example.com"), ("password", "pw")];
-        http.post(format!("{sandbox}/devpay/signup/SEASONPASS")).form(&credentials).send().await.unwrap();
-        let html = http
-            .post(format!("{sandbox}/devpay/signup/SEASONPASS/confirm"))
-            .form(&credentials)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        html.split(r#"<b id="activation-key">"#).nth(1).unwrap().split('<').next().unwrap().to_owned()
-    });
-
-    // The game hands the key to the backend (the plugin's ActivateSubscription).
-    let token = fixture.tokens_over_http("pass@example.com", "pw").access_token;
-    let data = tempfile::tempdir().unwrap();
-    let mut config = test_config(&studio.backend.url(), data.path());
-    config.billing_url = Some(format!("{sandbox}/devpay/billing"));
-    let (opened_sender, opened) = std::sync::mpsc::channel::<String>();
-    let opened_sender = std::sync::Mutex::new(opened_sender);
-    config.login.open_browser = std::sync::Arc::new(move |url: &str| {
-        opened_sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())
-    });
-    let mut app = headless_app(config);
-    collect::<EntitlementGranted>(&mut app);
-    collect::<EntitlementRevoked>(&mut app);
-    collect::<SubscriptionEvent>(&mut app);
-    spawn_recipient(&mut app);
-    login(&mut app, &customer.user_id, &token);
-    let activate = |app: &mut App, key: &str| {
-        let before = collected::<SubscriptionEvent>(app).len();
-        app.world_mut()
-            .write_message(ActivateSubscription { activation_key: key.into(), product_code: "SEASONPASS".into() });
-        run_until(app, WAIT, "activation answer", |app| {
-            collected::<SubscriptionEvent>(app)[before..]
-                .iter()
-                .any(|e| matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. }))
-        });
-        collected::<SubscriptionEvent>(app)[before..]
-            .iter()
-            .find(|e| matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. }))
-            .cloned()
-            .unwrap()
-    };
-    let refused =
-        |reason: &str| SubscriptionEvent::ActivationFailed { product_code: "SEASONPASS".into(), reason: reason.into() };
-    assert_eq!(activate(&mut app, "NOSUCHKEY"), refused("InvalidActivationKey"));
-    match activate(&mut app, &key) {
-        SubscriptionEvent::Activated(status) => {
-            assert!(status.active && status.monthly_fee_cents == 999 && !status.cancel_at_period_end, "{status:?}")
-        }
-        other => panic!("{other:?}"),
+        let status =
+            shop.block_on(shop.http.post(shop.admin("/devpay/products")).json(&product).send()).unwrap().status();
+        assert!(status.is_success());
+        shop
     }
-    assert!(app.world().resource::<Subscriptions>().is_active("SEASONPASS"));
-    assert_eq!(activate(&mut app, &key), refused("ActivationKeyAlreadyUsed"));
-    assert_eq!(activate(&mut app, ""), refused("InvalidActivationKey"));
 
-    // Perks arrive through the feed.
-    app.world_mut().write_message(PullEntitlements);
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.studio.runtime.block_on(future)
+    }
+
+    fn admin(&self, path: &str) -> String {
+        format!("{}/admin{path}", self.sandbox)
+    }
+
+    /// A sandbox customer with a game account at the studio, and their access token.
+    fn player(&self, email: &str) -> (String, String) {
+        let customer = self.fixture.customer(email);
+        self.studio.link_account(email.split('@').next().unwrap(), &customer.user_id);
+        (customer.user_id, self.fixture.tokens_over_http(email, "pw").access_token)
+    }
+
+    /// Signs up over plain HTTP (no loopback listener waiting); returns the activation key.
+    fn sign_up_over_http(&self, email: &str) -> String {
+        let credentials = [("email", email), ("password", "pw")];
+        let html = self.block_on(async {
+            let url = format!("{}/devpay/signup/SEASONPASS/confirm", self.sandbox);
+            self.http.post(url).form(&credentials).send().await.unwrap().text().await.unwrap()
+        });
+        html.split(r#"<b id="activation-key">"#).nth(1).unwrap().split('<').next().unwrap().to_owned()
+    }
+
+    fn advance_clock(&self) {
+        self.block_on(self.http.post(self.admin("/devpay/clock/advance")).send()).unwrap();
+    }
+
+    fn bills(&self, user_id: &str) -> Vec<(i64, String, i64, bool)> {
+        let bills: Vec<DevPayBill> = self.block_on(async {
+            let url = self.admin(&format!("/devpay/customers/{user_id}/bills"));
+            self.http.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        bills.into_iter().map(|b| (b.period, b.kind, b.amount_cents, b.paid)).collect()
+    }
+
+    fn game(&self, data: &std::path::Path, user_id: &str, token: &str, open: BrowserOpener) -> App {
+        let mut config = test_config(&self.studio.backend.url(), data);
+        config.signup_url = Some(format!("{}/devpay/signup", self.sandbox));
+        config.billing_url = Some(format!("{}/devpay/billing", self.sandbox));
+        config.login.open_browser = open;
+        let mut app = headless_app(config);
+        collect::<EntitlementGranted>(&mut app);
+        collect::<EntitlementRevoked>(&mut app);
+        collect::<SubscriptionEvent>(&mut app);
+        spawn_recipient(&mut app);
+        login(&mut app, user_id, token);
+        app
+    }
+}
+
+/// A browser opener that records the URLs it was asked to open.
+fn recording_opener() -> (BrowserOpener, mpsc::Receiver<String>) {
+    let (sender, opened) = mpsc::channel::<String>();
+    let sender = Mutex::new(sender);
+    (Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())), opened)
+}
+
+fn subscription(app: &App) -> Option<SubscriptionStatus> {
+    app.world().resource::<Subscriptions>().get("SEASONPASS").cloned()
+}
+
+/// Activates a typed key and returns the answer.
+fn activate(app: &mut App, key: &str) -> SubscriptionEvent {
+    let answered = |e: &&SubscriptionEvent| {
+        matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. })
+    };
+    let before = collected::<SubscriptionEvent>(app).len();
+    app.world_mut()
+        .write_message(ActivateSubscription { activation_key: key.into(), product_code: "SEASONPASS".into() });
+    run_until(app, WAIT, "activation answer", |app| {
+        collected::<SubscriptionEvent>(app)[before..].iter().any(|e| answered(&e))
+    });
+    collected::<SubscriptionEvent>(app)[before..].iter().find(answered).cloned().unwrap()
+}
+
+fn refused(reason: &str) -> SubscriptionEvent {
+    SubscriptionEvent::ActivationFailed { product_code: "SEASONPASS".into(), reason: reason.into() }
+}
+
+#[test]
+fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_cancellation() {
+    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    let shop = Shop::open();
+    let (user_id, token) = shop.player("pass@example.com");
+
+    // The "system browser" is headless Chromium: it walks the sign-up pages and is sent back to the game's
+    // loopback listener by the confirmation page.
+    let (report, browser_result) = mpsc::channel::<(String, String)>();
+    let report = Mutex::new(report);
+    let open: BrowserOpener = Arc::new(move |url: &str| {
+        let (url, report) = (url.to_owned(), report.lock().unwrap().clone());
+        std::thread::spawn(move || {
+            let browser = webdriver::Browser::launch();
+            browser.goto(&url);
+            browser.wait_for_text("Sign-up fee <b>$5.00</b>, then <b>$9.99</b> per month", WAIT);
+            browser.type_into("#email", "pass@example.com");
+            browser.type_into("#password", "pw");
+            browser.click("#continue");
+            browser.wait_for_text("You pay $14.99 now", WAIT);
+            browser.click("#confirm");
+            let page = browser.wait_for_text("Your subscription is being activated", WAIT);
+            let _ = report.send((browser.current_url(), page));
+        });
+        Ok(())
+    });
+    let data = tempfile::tempdir().unwrap();
+    let mut app = shop.game(data.path(), &user_id, &token, open);
+    app.world_mut().write_message(SignUpForSubscription { product_code: "SEASONPASS".into() });
+    run_until(&mut app, WAIT, "signed up and activated", |app| {
+        collected::<SubscriptionEvent>(app)
+            .iter()
+            .any(|e| matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. }))
+    });
+    let events = collected::<SubscriptionEvent>(&app).to_vec();
+    assert!(
+        matches!(&events[0], SubscriptionEvent::SignUpOpened { url, .. } if url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A")),
+        "{events:?}"
+    );
+    assert_eq!(events[1], SubscriptionEvent::SignUpReturned { product_code: "SEASONPASS".into() });
+    let SubscriptionEvent::Activated(status) = &events[2] else { panic!("{events:?}") };
+    assert!(status.active && status.monthly_fee_cents == 999 && !status.cancel_at_period_end, "{status:?}");
+    let (landed, page) = browser_result.recv_timeout(WAIT).unwrap();
+    assert!(
+        landed.starts_with("http://127.0.0.1:") && landed.contains(&format!("{SIGNUP_RETURN_PATH}?ActivationKey="))
+    );
+    assert!(page.contains("Return to the game"));
+
+    // The perks arrive by themselves: an activation triggers a pull.
     run_until(&mut app, WAIT, "perks granted", |app| collected::<EntitlementGranted>(app).len() == 1);
     assert_eq!(collected::<EntitlementGranted>(&app)[0].source.as_deref(), Some("SUBSCRIPTION"));
-    assert_eq!(inventory(&mut app).count("season_badge"), 1);
+    let perks = inventory(&mut app);
+    assert!(perks.has("season_badge") && perks.has("double_coins"), "{perks:?}");
 
-    // The billing page opens in the browser.
+    // Month 1 at $9.99; a price change the player sees before it applies; month 2 at $12.99.
+    shop.advance_clock();
+    let change = DevPayPriceChange { monthly_fee_cents: 1299 };
+    shop.block_on(shop.http.post(shop.admin("/devpay/products/SEASONPASS/price")).json(&change).send()).unwrap();
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "price change announced", |app| {
+        subscription(app).is_some_and(|s| s.current_period == 1 && s.next_monthly_fee_cents == 1299)
+    });
+    assert_eq!(subscription(&app).unwrap().monthly_fee_cents, 999, "this month still at the old price");
+    shop.advance_clock();
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "new price in force", |app| {
+        subscription(app).is_some_and(|s| s.current_period == 2 && s.monthly_fee_cents == 1299)
+    });
+    let expected: Vec<(i64, String, i64, bool)> =
+        [(0, "signup", 500), (0, "monthly", 999), (1, "monthly", 999), (2, "monthly", 1299)]
+            .into_iter()
+            .map(|(period, kind, cents)| (period, kind.to_owned(), cents, true))
+            .collect();
+    assert_eq!(shop.bills(&user_id), expected, "each month billed at the price in force for it");
+
+    // The player sees the same bills on the billing page the game opens, and cancels there.
+    let (opener, opened) = recording_opener();
+    app.world_mut().resource_mut::<RewardsConfig>().login.open_browser = opener;
     app.world_mut().write_message(OpenBillingPage);
     run_for(&mut app, Duration::from_millis(50));
-    assert_eq!(opened.recv_timeout(Duration::from_secs(5)).unwrap(), format!("{sandbox}/devpay/billing"));
+    let billing_url = opened.recv_timeout(WAIT).unwrap();
+    assert_eq!(billing_url, format!("{}/devpay/billing", shop.sandbox));
+    let browser = webdriver::Browser::launch();
+    browser.goto(&billing_url);
+    browser.wait_for_text("Application Billing", WAIT);
+    browser.type_into("#email", "pass@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#continue");
+    let page = browser.wait_for_text("Month 2: monthly $12.99 paid", WAIT);
+    for bill in ["Month 0: signup $5.00 paid", "Month 0: monthly $9.99 paid", "Month 1: monthly $9.99 paid"] {
+        assert!(page.contains(bill), "{bill} in {page}");
+    }
+    browser.click("#cancel-SEASONPASS");
+    browser.wait_for_text("active until the end of month 2, then cancelled", WAIT);
 
-    // Cancelled on the billing page: the perks stay until the month ends.
-    studio.runtime.block_on(async {
-        let form = [("email", "pass@example.com"), ("password", "pw"), ("cancel", key.as_str())];
-        let page =
-            http.post(format!("{sandbox}/devpay/billing")).form(&form).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("then cancelled"), "{page}");
-    });
+    // Cancelled: the perks stay until the paid month ends.
     app.world_mut().write_message(RefreshSubscriptions);
-    run_until(&mut app, WAIT, "cancellation seen", |app| {
-        app.world().resource::<Subscriptions>().get("SEASONPASS").is_some_and(|s| s.cancel_at_period_end)
-    });
-    assert!(app.world().resource::<Subscriptions>().is_active("SEASONPASS"), "still paid for this month");
-    run_for(&mut app, Duration::from_millis(400));
+    run_until(&mut app, WAIT, "cancellation seen", |app| subscription(app).is_some_and(|s| s.cancel_at_period_end));
+    assert!(subscription(&app).unwrap().active, "still paid for this month");
     app.world_mut().write_message(StoreVisited);
-    run_for(&mut app, Duration::from_millis(300));
-    assert_eq!(inventory(&mut app).count("season_badge"), 1, "perks stay until the month ends");
+    run_for(&mut app, Duration::from_millis(500));
+    assert!(inventory(&mut app).has("double_coins"), "perks stay until the month ends");
 
-    // The month ends; the backend's scheduled verification notices; the game takes the perks back.
-    studio.runtime.block_on(async { http.post(format!("{sandbox}/admin/devpay/clock/advance")).send().await.unwrap() });
+    // The month ends; the backend's scheduled verification notices; the game takes the perks back, once.
+    shop.advance_clock();
     let started = std::time::Instant::now();
     while collected::<EntitlementRevoked>(&app).is_empty() {
         assert!(started.elapsed() < WAIT, "perks never removed");
         run_for(&mut app, Duration::from_millis(100));
         app.world_mut().write_message(PullEntitlements);
     }
-    assert_eq!(inventory(&mut app).count("season_badge"), 0);
-    run_until(&mut app, WAIT, "the end is seen", |app| {
-        !app.world().resource::<Subscriptions>().is_active("SEASONPASS")
-    });
+    let perks = inventory(&mut app);
+    assert!(!perks.has("season_badge") && !perks.has("double_coins"), "{perks:?}");
+    run_until(&mut app, WAIT, "the end is seen", |app| subscription(app).is_some_and(|s| !s.active));
     assert!(
         collected::<SubscriptionEvent>(&app)
             .iter()
             .any(|e| matches!(e, SubscriptionEvent::Changed(s) if s.status == "cancelled"))
     );
-    let subscriptions: Value = studio.runtime.block_on(async {
-        http.get(format!("{}/api/devpay/subscriptions", studio.backend.url()))
-            .header("x-amz-access-token", &token)
+    for _ in 0..3 {
+        app.world_mut().write_message(PullEntitlements);
+        run_for(&mut app, Duration::from_millis(150));
+    }
+    assert_eq!(collected::<EntitlementGranted>(&app).len(), 1, "granted once");
+    assert_eq!(collected::<EntitlementRevoked>(&app).len(), 1, "taken back once");
+    assert_eq!(shop.bills(&user_id).len(), 4, "nothing billed after the cancellation");
+}
+
+#[test]
+fn typed_keys_malformed_unknown_used_and_other_customers_are_refused() {
+    let shop = Shop::open();
+    let (user_id, token) = shop.player("typist@example.com");
+    let (_other_id, other_token) = shop.player("other@example.com");
+    let key = shop.sign_up_over_http("typist@example.com");
+    let others_key = shop.sign_up_over_http("other@example.com");
+    let data = tempfile::tempdir().unwrap();
+    let (opener, _opened) = recording_opener();
+    let mut app = shop.game(data.path(), &user_id, &token, opener);
+
+    assert_eq!(activate(&mut app, "NOSUCHKEY"), refused("InvalidActivationKey"));
+    assert_eq!(activate(&mut app, ""), refused("InvalidActivationKey"));
+    assert_eq!(activate(&mut app, "'; DROP TABLE keys; --\u{1F511}"), refused("InvalidActivationKey"));
+    // Another customer's key: refused, and left unused for its owner.
+    assert_eq!(activate(&mut app, &others_key), refused("ActivationKeyNotForCustomer"));
+    let owner_activates = shop.block_on(async {
+        shop.http
+            .post(format!("{}/api/devpay/activate", shop.studio.backend.url()))
+            .header("x-amz-access-token", &other_token)
+            .json(&json!({"ActivationKey": others_key, "ProductCode": "SEASONPASS"}))
             .send()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap()
     });
-    assert_eq!(subscriptions[0]["status"], "cancelled");
-    assert_eq!(subscriptions[0]["active"], false);
+    assert_eq!(owner_activates.status(), reqwest::StatusCode::OK);
+
+    match activate(&mut app, &key.to_lowercase()) {
+        SubscriptionEvent::Activated(status) => assert!(status.active, "{status:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(activate(&mut app, &key), refused("ActivationKeyAlreadyUsed"));
+    run_until(&mut app, WAIT, "perks granted", |app| collected::<EntitlementGranted>(app).len() == 1);
+    assert!(inventory(&mut app).has("season_badge"));
+
+    // Malformed bodies and unknown products at the backend answer clear errors, never a 5xx.
+    let backend = shop.studio.backend.url();
+    for (body, code) in [
+        ("{\"ActivationKey\": 7}", "invalid_request"),
+        ("not json", "invalid_request"),
+        ("{\"ActivationKey\": \"K\", \"ProductCode\": \"NOPE\"}", "UnknownProduct"),
+    ] {
+        let answer: Value = shop.block_on(async {
+            shop.http
+                .post(format!("{backend}/api/devpay/activate"))
+                .header("x-amz-access-token", &token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        assert_eq!(answer["error"], code, "{body}");
+    }
+}
+
+#[test]
+fn a_sign_up_return_that_is_not_ours_activates_nothing() {
+    let shop = Shop::open();
+    let (user_id, token) = shop.player("wary@example.com");
+    let (opener, opened) = recording_opener();
+    let data = tempfile::tempdir().unwrap();
+    let mut app = shop.game(data.path(), &user_id, &token, opener);
+    app.world_mut().write_message(SignUpForSubscription { product_code: "SEASONPASS".into() });
+    run_for(&mut app, Duration::from_millis(50));
+    let url = url::Url::parse(&opened.recv_timeout(WAIT).unwrap()).unwrap();
+    let listener = url.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+    // Something else on the machine calls the listener with a key but without the sign-up's state.
+    let key = shop.sign_up_over_http("wary@example.com");
+    let forged = shop.block_on(async {
+        reqwest::get(format!("{listener}?ActivationKey={key}&ProductCode=SEASONPASS&state=guess")).await.unwrap()
+    });
+    assert_eq!(forged.status(), reqwest::StatusCode::BAD_REQUEST);
+    run_until(&mut app, WAIT, "sign-up ended", |app| {
+        collected::<SubscriptionEvent>(app).iter().any(|e| matches!(e, SubscriptionEvent::ActivationFailed { .. }))
+    });
+    assert!(subscription(&app).is_none(), "nothing activated");
+    // The key was not spent: typed in, it still works.
+    assert!(matches!(activate(&mut app, &key), SubscriptionEvent::Activated(_)));
 }
