@@ -96,7 +96,10 @@ fn main() -> AppExit {
         .with_client_id(services::CLIENT_ID)
         .with_data_dir(options.data_dir.join("game"))
         .with_achievements("rewards.achievements.json");
-    rewards.config.billing_url = Some(format!("{}/devpay/billing", services.sandbox));
+    rewards = rewards.with_subscription_pages(
+        format!("{}/devpay/signup", services.sandbox),
+        format!("{}/devpay/billing", services.sandbox),
+    );
     if scripted {
         rewards = rewards.with_browser(shopper::scripted_browser(services.sandbox.clone(), outcomes.clone()));
     }

@@ -40,7 +40,10 @@ fn the_headless_story_runs_every_step() {
     }
     assert!(stdout.contains("+ 100 x Gems from Instant Access purchase"), "{stdout}");
     assert!(stdout.contains("- 100 x Gems taken back"), "{stdout}");
-    assert!(stdout.contains(r#"inventory: [("gold", 500), ("gem", 25), ("season_badge", 1)]"#), "{stdout}");
+    assert!(
+        stdout.contains(r#"inventory: [("gold", 500), ("gem", 25), ("season_badge", 1), ("double_coins", 1)]"#),
+        "{stdout}"
+    );
     assert!(started.elapsed() < Duration::from_secs(600));
 
     // Everything lives under the data dir: the player's ledger and the demo's own services.

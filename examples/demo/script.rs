@@ -9,7 +9,6 @@ use bevy::prelude::*;
 use bevy::window::WindowFocused;
 use bevy_amazon_rewards::prelude::*;
 
-use super::services::SEASON_PASS;
 use super::shopper::SharedOutcomes;
 use super::story::{BANK, DemoAction, Field, Screen};
 
@@ -24,7 +23,6 @@ pub struct Script {
     screenshots: Option<PathBuf>,
     outcomes: SharedOutcomes,
     refund_asked: bool,
-    typed: bool,
     started_step: Option<usize>,
 }
 
@@ -38,7 +36,6 @@ impl Script {
             screenshots,
             outcomes,
             refund_asked: false,
-            typed: false,
             started_step: None,
         }
     }
@@ -55,7 +52,7 @@ const STEPS: [&str; 13] = [
     "a Prime Gaming offer claimed in the browser arrives on focus",
     "an Instant Access purchase arrives",
     "a refund takes the purchase back",
-    "the season pass signs up, activates and grants its badge",
+    "the season pass: the sign-up returns its key to the game, which activates it (badge, double coins)",
     "the billing page opens",
     "the inventory holds everything",
 ];
@@ -210,23 +207,11 @@ fn step(world: &mut World, script: &mut Script) -> bool {
             count(world, "gem") == 25
         }
         10 => {
+            // The sign-up sends the player back to the game with the key; nothing to type.
             if starting {
                 act(world, DemoAction::SignUpSeasonPass);
             }
-            let key = script.outcomes.lock().unwrap().activation_key.clone();
-            if let Some(key) = key
-                && !script.typed
-            {
-                script.typed = true;
-                for c in key.chars() {
-                    act(world, DemoAction::TypeKey(c));
-                }
-                act(world, DemoAction::ActivateKey);
-            }
-            if world.resource::<Subscriptions>().is_active(SEASON_PASS) {
-                focus_regained(world, &mut script.last_focus);
-            }
-            count(world, "season_badge") >= 1
+            count(world, "season_badge") >= 1 && count(world, "double_coins") >= 1
         }
         11 => {
             if starting {
@@ -239,6 +224,7 @@ fn step(world: &mut World, script: &mut Script) -> bool {
                 ("gold", count(world, "gold")),
                 ("gem", count(world, "gem")),
                 ("season_badge", count(world, "season_badge")),
+                ("double_coins", count(world, "double_coins")),
             ];
             println!("inventory: {totals:?}");
             totals.iter().all(|(_, n)| *n > 0) && world.resource::<MomentsStatus>().pending == 0

@@ -18,6 +18,7 @@ use amazon_rewards_protocol::sandbox_admin::{
     RegisterClient,
 };
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
+use bevy_amazon_rewards::subscriptions::SIGNUP_RETURN_PATH;
 use serde::{Deserialize, Serialize};
 
 use super::shopper;
@@ -185,16 +186,6 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
         };
         post(&http, admin("/instant-access/products"), &product).await?;
     }
-    let pass = DevPayProduct {
-        product_code: SEASON_PASS.into(),
-        product_token: SEASON_PASS_TOKEN.into(),
-        title: "Coin Bank season pass".into(),
-        description: "A season badge and double deposits while it lasts.".into(),
-        signup_fee_cents: 0,
-        monthly_fee_cents: 499,
-        redirect_url: format!("{sandbox}/devpay/billing"),
-    };
-    post(&http, admin("/devpay/products"), &pass).await?;
     let key: ApiKey = post(&http, admin("/moments/api-keys"), &()).await?.json().await?;
     let mut campaigns = HashMap::new();
     for (moment, title, description) in [
@@ -231,6 +222,19 @@ async fn connect(sandbox: &str, backend: &str) -> Result<(), reqwest::Error> {
         secret: "AMAZONSECRET".into(),
         new_account_url: Some(format!("{backend}/accounts/new")),
     };
-    post(&reqwest::Client::new(), format!("{sandbox}/admin/instant-access/vendor"), &vendor).await?;
+    let http = reqwest::Client::new();
+    post(&http, format!("{sandbox}/admin/instant-access/vendor"), &vendor).await?;
+    // Registered (or brought up to date) every run: the sign-up sends the player back to the game's loopback
+    // listener, on whatever port it has this time.
+    let pass = DevPayProduct {
+        product_code: SEASON_PASS.into(),
+        product_token: SEASON_PASS_TOKEN.into(),
+        title: "Coin Bank season pass".into(),
+        description: "A season badge, and every coin counts twice while it lasts.".into(),
+        signup_fee_cents: 0,
+        monthly_fee_cents: 499,
+        redirect_url: format!("http://127.0.0.1{SIGNUP_RETURN_PATH}"),
+    };
+    post(&http, format!("{sandbox}/admin/devpay/products"), &pass).await?;
     Ok(())
 }

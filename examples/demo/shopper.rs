@@ -60,8 +60,6 @@ pub async fn create_studio_account(sandbox: &str, backend: &str, username: &str)
 pub struct Outcomes {
     /// Pages the game opened, in order.
     pub opened: Vec<String>,
-    /// The season-pass activation key from the sign-up confirmation.
-    pub activation_key: Option<String>,
     /// The last Instant Access order page.
     pub order_page: Option<String>,
     /// Pages acted on successfully.
@@ -108,10 +106,22 @@ async fn act(sandbox: &str, url: &str, outcomes: &SharedOutcomes) -> Result<(), 
         let order = format!("{sandbox}{}", location(&bought)?);
         outcomes.lock().unwrap().order_page = Some(order);
     } else if path.starts_with(&format!("/devpay/signup/{SEASON_PASS}")) {
-        http.post(url).form(&credentials).send().await?.error_for_status()?;
-        let confirmed = http.post(format!("{url}/confirm")).form(&credentials).send().await?.text().await?;
+        // The sign-up link carries the game's return address and state; the forms carry them on.
+        let (page, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut form: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        form.extend(credentials.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        http.post(page).form(&form).send().await?.error_for_status()?;
+        let confirmed =
+            http.post(format!("{page}/confirm")).form(&form).send().await?.error_for_status()?.text().await?;
         let key = between(&confirmed, r#"<b id="activation-key">"#, "<").ok_or("no activation key shown")?;
-        outcomes.lock().unwrap().activation_key = Some(key.to_owned());
+        if key.is_empty() {
+            return Err("an empty activation key".into());
+        }
+        // What the confirmation page's refresh does in a browser: back to the game's loopback listener.
+        let back_to_game = between(&confirmed, r#"id="continue-to-vendor" href=""#, "\"")
+            .ok_or("no way back to the game")?
+            .replace("&amp;", "&");
+        http.get(back_to_game).send().await?.error_for_status()?;
     } else if path.starts_with("/moments/r/") {
         let form = [
             ("name", "Player One"),

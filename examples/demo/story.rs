@@ -190,6 +190,7 @@ fn act(
     mut next: ResMut<NextState<Screen>>,
     mut login: MessageWriter<LoginRequest>,
     mut activate: MessageWriter<ActivateSubscription>,
+    mut sign_up: MessageWriter<SignUpForSubscription>,
     mut billing: MessageWriter<OpenBillingPage>,
     mut claim: MessageWriter<ClaimReward>,
     mut field: ResMut<Field>,
@@ -226,7 +227,7 @@ fn act(
                 open(&config, format!("{}/instant-access/store", links.sandbox), &mut toasts)
             }
             DemoAction::SignUpSeasonPass => {
-                open(&config, format!("{}/devpay/signup/{SEASON_PASS}", links.sandbox), &mut toasts);
+                sign_up.write(SignUpForSubscription { product_code: SEASON_PASS.into() });
             }
             DemoAction::TypeKey(c) if key.0.len() < 64 => key.0.push(*c),
             DemoAction::TypeKey(_) => {}
@@ -256,6 +257,7 @@ fn play_field(
     mut field: ResMut<Field>,
     mut progress: MessageWriter<AchievementProgress>,
     mut unlock: MessageWriter<UnlockAchievement>,
+    perks: Query<&Inventory, With<RewardsRecipient>>,
 ) {
     let player = field.player;
     let before = field.coins.len();
@@ -269,7 +271,9 @@ fn play_field(
         }
     }
     if field.carried > 0 && player.distance(BANK) < BANK_RADIUS {
-        field.banked += field.carried;
+        // The season pass perk: every coin counts twice while the subscription lasts.
+        let worth = if perks.iter().any(|inventory| inventory.has("double_coins")) { 2 } else { 1 };
+        field.banked += field.carried * worth;
         field.carried = 0;
         field.deposits += 1;
         progress.write(AchievementProgress::add("five_deposits", 1));
@@ -378,6 +382,10 @@ fn narrate(
                 toasts.push(Tone::Bad, format!("Activation refused: {reason}"))
             }
             SubscriptionEvent::Changed(status) => toasts.push(Tone::Info, format!("Season pass: {}", status.status)),
+            SubscriptionEvent::SignUpOpened { .. } => {
+                toasts.push(Tone::Info, "Subscribe in your browser; the game activates the pass when you are back.")
+            }
+            SubscriptionEvent::SignUpReturned { .. } => toasts.push(Tone::Info, "Activating your season pass..."),
         }
     }
     for error in errors.read() {

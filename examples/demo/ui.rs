@@ -383,7 +383,7 @@ fn rebuild(
                         }
                         None => {
                             c.spawn(text(
-                                "$4.99/month: a season badge while it lasts. Subscribe, then type the activation key.",
+                                "$4.99/month: a badge, and every coin counts twice. Subscribe; the key comes back by itself (or type it).",
                                 15.0,
                                 TEXT,
                             ));

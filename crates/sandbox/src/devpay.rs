@@ -100,6 +100,23 @@ async fn add_product(
         return Err(SandboxError::BadRequest("a product needs a code, a token of 8+ characters and fees ≥ 0".into()));
     }
     url::Url::parse(&product.redirect_url).map_err(|_| SandboxError::BadRequest("redirect_url is not a URL".into()))?;
+    // Registering again updates what the sign-up pages show and where they return to; the monthly fee
+    // changes only through a price change, which customers see a month ahead.
+    let updated = sqlx::query(
+        "UPDATE devpay_products SET title = ?, description = ?, signup_fee_cents = ?, redirect_url = ?
+         WHERE product_code = ? AND product_token = ?",
+    )
+    .bind(&product.title)
+    .bind(&product.description)
+    .bind(product.signup_fee_cents)
+    .bind(&product.redirect_url)
+    .bind(&product.product_code)
+    .bind(&product.product_token)
+    .execute(&state.pool)
+    .await?;
+    if updated.rows_affected() == 1 {
+        return Ok(StatusCode::OK);
+    }
     sqlx::query(
         "INSERT INTO devpay_products (product_code, product_token, title, description, signup_fee_cents, monthly_fee_cents, redirect_url)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -113,7 +130,7 @@ async fn add_product(
     .bind(&product.redirect_url)
     .execute(&state.pool)
     .await
-    .map_err(|_| SandboxError::Conflict(format!("product {} exists", product.product_code)))?;
+    .map_err(|_| SandboxError::Conflict(format!("product {} exists with another token", product.product_code)))?;
     Ok(StatusCode::CREATED)
 }
 

@@ -306,3 +306,32 @@ async fn keys_of_other_customers_and_expired_keys_are_refused_and_stay_unused() 
         expiring.license("activate-hosted", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "ExpiredActivationKey"));
 }
+
+#[tokio::test]
+async fn registering_again_updates_the_pages_but_not_the_monthly_fee_or_the_token() {
+    let devpay = DevPay::start().await;
+    let again = DevPayProduct {
+        product_code: "SEASONPASS".into(),
+        product_token: TOKEN.into(),
+        title: "Season pass II".into(),
+        description: "Monthly perks.".into(),
+        signup_fee_cents: 0,
+        monthly_fee_cents: 1,
+        redirect_url: "http://127.0.0.1/new/return".into(),
+    };
+    let register =
+        |product: &DevPayProduct| devpay.http.post(devpay.url("/admin/devpay/products")).json(product).send();
+    assert_eq!(register(&again).await.unwrap().status(), StatusCode::OK);
+    let page = devpay.http.get(devpay.url("/devpay/signup/SEASONPASS")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Season pass II") && page.contains("then <b>$9.99</b> per month"), "{page}");
+    let returning = devpay
+        .http
+        .get(devpay.url("/devpay/signup/SEASONPASS"))
+        .query(&[("redirect_uri", "http://127.0.0.1:4242/new/return")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(returning.status(), StatusCode::OK, "the new return address is in force");
+    let hijack = DevPayProduct { product_token: "someone-elses-token".into(), ..again };
+    assert_eq!(register(&hijack).await.unwrap().status(), StatusCode::CONFLICT);
+}
