@@ -40,6 +40,9 @@ pub struct EntitlementGranted {
     pub sku: String,
     /// Where it came from (`PRIME_GAMING`, `INSTANT_ACCESS`, `SUBSCRIPTION`), when the service says.
     pub source: Option<String>,
+    /// For a subscription's perks: the day they run out unless renewed (ISO 8601), as it stood at the grant.
+    /// [`Subscriptions`](crate::subscriptions::Subscriptions) follows renewals.
+    pub active_until: Option<String>,
     /// What it granted.
     pub items: Vec<ItemStack>,
 }

@@ -341,7 +341,8 @@ pub(crate) fn apply_grants(
     let mut recipient = recipients.single_mut().ok();
     let mut changes = Vec::new();
     while let Some(entitlement) = fulfilment.grant_queue.pop_front() {
-        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction, source } = entitlement;
+        let Entitlement { entitlement_id, vendor_product_id: sku, next_instruction, source, active_until } =
+            entitlement;
         let state = fulfilment.states.get(&entitlement_id).copied();
         if matches!(state, Some(EntryState::Revoked | EntryState::RevokeReported)) {
             // Final: a revoked entitlement is never granted again nor taken back twice.
@@ -407,7 +408,7 @@ pub(crate) fn apply_grants(
                 sku: sku.clone(),
                 items: items.to_vec(),
             });
-            granted.write(EntitlementGranted { entitlement_id, sku, source, items: items.to_vec() });
+            granted.write(EntitlementGranted { entitlement_id, sku, source, active_until, items: items.to_vec() });
         }
         if started.elapsed() >= config.grant_budget_per_frame {
             break;

@@ -142,6 +142,13 @@ fn activate(app: &mut App, key: &str) -> SubscriptionEvent {
     collected::<SubscriptionEvent>(app)[before..].iter().find(answered).cloned().unwrap()
 }
 
+/// A first-of-month date `YYYY-MM-01` as a month count.
+fn month_of(date: &str) -> i64 {
+    let parts: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    assert_eq!((parts.len(), parts[2]), (3, 1), "{date}");
+    parts[0] * 12 + parts[1] - 1
+}
+
 fn refused(reason: &str) -> SubscriptionEvent {
     SubscriptionEvent::ActivationFailed { product_code: "SEASONPASS".into(), reason: reason.into() }
 }
@@ -196,7 +203,10 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
 
     // The perks arrive by themselves: an activation triggers a pull.
     run_until(&mut app, WAIT, "perks granted", |app| collected::<EntitlementGranted>(app).len() == 1);
-    assert_eq!(collected::<EntitlementGranted>(&app)[0].source.as_deref(), Some("SUBSCRIPTION"));
+    let grant = &collected::<EntitlementGranted>(&app)[0];
+    assert_eq!(grant.source.as_deref(), Some("SUBSCRIPTION"));
+    assert_eq!(grant.active_until, status.paid_until, "a time-bounded grant: until the paid time runs out");
+    let first_until = month_of(status.paid_until.as_deref().unwrap());
     let perks = inventory(&mut app);
     assert!(perks.has("season_badge") && perks.has("double_coins"), "{perks:?}");
 
@@ -220,6 +230,7 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
             .map(|(period, kind, cents)| (period, kind.to_owned(), cents, true))
             .collect();
     assert_eq!(shop.bills(&user_id), expected, "each month billed at the price in force for it");
+    assert_eq!(month_of(subscription(&app).unwrap().paid_until.as_deref().unwrap()), first_until + 2, "renewed twice");
 
     // The player sees the same bills on the billing page the game opens, and cancels there.
     let (opener, opened) = recording_opener();

@@ -359,10 +359,11 @@ fn rebuild(
                     c.spawn(text("Season pass", 18.0, ACCENT));
                     match &pass {
                         Some(p) => {
+                            let until = p.paid_until.as_deref().unwrap_or("the end of the month");
                             let state = match (p.cancel_at_period_end, p.status.as_str()) {
-                                (true, _) => "cancelled: ends with this month",
-                                (false, "active") => "renews monthly",
-                                (false, other) => other,
+                                (true, _) => format!("cancelled: ends {until}"),
+                                (false, "active") => format!("renews {until}"),
+                                (false, other) => other.to_owned(),
                             };
                             c.spawn(text(
                                 format!(

@@ -114,6 +114,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX moment_rewards_by_campaign ON moment_rewards(campaign_id, status);
     "#,
     ),
+    (
+        6,
+        r#"
+    ALTER TABLE devpay_subscriptions ADD COLUMN paid_until TEXT;
+    "#,
+    ),
 ];
 
 /// Whether `url` names a SQLite database.

@@ -176,15 +176,17 @@ async fn verify_and_store(
         monthly_fee_cents: number("MonthlyFeeCents"),
         next_monthly_fee_cents: number("NextMonthlyFeeCents"),
         cancel_at_period_end: standing["CancelAtPeriodEnd"].as_bool().unwrap_or(false),
+        paid_until: standing["PaidUntil"].as_str().map(str::to_owned),
     };
     sqlx::query(
         "INSERT INTO devpay_subscriptions (persistent_id, user_id, product_code, subscribed, status, paid_through_period,
-             current_period, monthly_fee_cents, next_monthly_fee_cents, cancel_at_period_end, verified_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             current_period, monthly_fee_cents, next_monthly_fee_cents, cancel_at_period_end, verified_at, paid_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT (persistent_id) DO UPDATE SET subscribed = EXCLUDED.subscribed, status = EXCLUDED.status,
              paid_through_period = EXCLUDED.paid_through_period, current_period = EXCLUDED.current_period,
              monthly_fee_cents = EXCLUDED.monthly_fee_cents, next_monthly_fee_cents = EXCLUDED.next_monthly_fee_cents,
-             cancel_at_period_end = EXCLUDED.cancel_at_period_end, verified_at = EXCLUDED.verified_at",
+             cancel_at_period_end = EXCLUDED.cancel_at_period_end, verified_at = EXCLUDED.verified_at,
+             paid_until = EXCLUDED.paid_until",
     )
     .bind(pid)
     .bind(user_id)
@@ -197,6 +199,7 @@ async fn verify_and_store(
     .bind(status.next_monthly_fee_cents)
     .bind(i64::from(status.cancel_at_period_end))
     .bind(crate::now_secs())
+    .bind(status.paid_until.as_deref())
     .execute(pool)
     .await
     .map_err(|e| e.to_string())?;
@@ -254,16 +257,17 @@ pub(crate) async fn verifier(pool: AnyPool, http: reqwest::Client, devpay: Arc<D
 /// The player's DevPay subscriptions as feed entries: `FULFILL` while active (until reported), `REVOKE` once
 /// ended (until reported).
 pub async fn feed(pool: &AnyPool, devpay: &DevPayConfig, user_id: &str) -> Result<Vec<Entitlement>, sqlx::Error> {
-    let rows: Vec<crate::feed::FeedRow> = sqlx::query_as(
-        "SELECT persistent_id, product_code, subscribed, fulfilled_at, revoke_reported_at FROM devpay_subscriptions
-         WHERE user_id = $1 ORDER BY persistent_id",
+    type Row = (String, String, i64, Option<i64>, Option<i64>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT persistent_id, product_code, subscribed, fulfilled_at, revoke_reported_at, paid_until
+         FROM devpay_subscriptions WHERE user_id = $1 ORDER BY persistent_id",
     )
     .bind(user_id)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(pid, code, subscribed, fulfilled_at, revoke_reported_at)| {
+        .filter_map(|(pid, code, subscribed, fulfilled_at, revoke_reported_at, paid_until)| {
             let instruction = match (subscribed != 0, fulfilled_at, revoke_reported_at) {
                 (true, None, _) => NextInstruction::Fulfill,
                 (false, _, None) => NextInstruction::Revoke,
@@ -274,6 +278,7 @@ pub async fn feed(pool: &AnyPool, devpay: &DevPayConfig, user_id: &str) -> Resul
                 vendor_product_id: devpay.products.get(&code)?.sku.clone(),
                 next_instruction: instruction,
                 source: Some(crate::feed::SOURCE_SUBSCRIPTION.into()),
+                active_until: paid_until,
             })
         })
         .collect())

@@ -191,6 +191,7 @@ pub async fn feed(pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, sql
             vendor_product_id: product,
             next_instruction: instruction,
             source: Some(SOURCE_INSTANT_ACCESS.into()),
+            active_until: None,
         });
     }
     let subscriptions: Vec<FeedRow> = sqlx::query_as(
@@ -211,6 +212,7 @@ pub async fn feed(pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, sql
             vendor_product_id: product,
             next_instruction: instruction,
             source: Some(SOURCE_SUBSCRIPTION.into()),
+            active_until: None,
         });
     }
     Ok(entitlements)

@@ -37,4 +37,8 @@ pub struct SubscriptionStatus {
     pub next_monthly_fee_cents: i64,
     /// Cancelled: ends at the end of the paid month.
     pub cancel_at_period_end: bool,
+    /// The day the paid time runs out unless the next month is paid (ISO 8601 date), when the license service
+    /// says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_until: Option<String>,
 }

@@ -49,6 +49,11 @@ pub struct Entitlement {
     /// absent from Prime Gaming's own API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// For a time-bounded entitlement (a subscription's perks), the day it runs out unless renewed, as an
+    /// ISO 8601 date, as it stood when served; a `REVOKE` follows when it ends. Studio-backend-defined; absent
+    /// from Prime Gaming's own API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_until: Option<String>,
 }
 
 /// A page of the Entitlements API response.

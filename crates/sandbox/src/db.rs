@@ -239,6 +239,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         ON devpay_subscriptions(customer_id, product_code) WHERE status = 'active' AND cancel_at_period_end = 0;
     "#,
     ),
+    (
+        7,
+        r#"
+    -- Billing month 0 is the calendar month the clock started in (months counted as year * 12 + month - 1),
+    -- so that "paid until" can be a date.
+    ALTER TABLE devpay_clock ADD COLUMN epoch_month INTEGER NOT NULL DEFAULT 0;
+    UPDATE devpay_clock
+    SET epoch_month = CAST(strftime('%Y', 'now') AS INTEGER) * 12 + CAST(strftime('%m', 'now') AS INTEGER) - 1;
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

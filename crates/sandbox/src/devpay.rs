@@ -67,6 +67,14 @@ async fn current_period(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT period FROM devpay_clock WHERE id = 1").fetch_one(pool).await
 }
 
+/// The first day of billing month `period` as an ISO 8601 date: month 0 is the calendar month the billing
+/// clock started in.
+async fn first_day_of(pool: &SqlitePool, period: i64) -> Result<String, sqlx::Error> {
+    let epoch: i64 = sqlx::query_scalar("SELECT epoch_month FROM devpay_clock WHERE id = 1").fetch_one(pool).await?;
+    let month = epoch + period;
+    Ok(format!("{:04}-{:02}-01", month.div_euclid(12), month.rem_euclid(12) + 1))
+}
+
 /// The monthly fee in force for `period`.
 async fn price_for(pool: &SqlitePool, code: &str, period: i64) -> Result<i64, sqlx::Error> {
     let changed: Option<i64> = sqlx::query_scalar(
@@ -524,7 +532,10 @@ async fn billing(
     .bind(&customer)
     .fetch_all(&state.pool)
     .await?;
-    let mut body = format!(r#"<p>Billing month: <b id="period">{period}</b></p>"#);
+    let mut body = format!(
+        r#"<p>Billing month: <b id="period">{period}</b> (from {})</p>"#,
+        first_day_of(&state.pool, period).await?
+    );
     for (key, code, title, status, paid_through, cancelling, activated) in subscriptions {
         let now = price_for(&state.pool, &code, period).await?;
         let next = price_for(&state.pool, &code, period + 1).await?;
@@ -554,9 +565,10 @@ async fn billing(
                 )
             })
             .collect();
+        let until = first_day_of(&state.pool, paid_through + 1).await?;
         let state_text = match (status.as_str(), cancelling) {
-            ("active", true) => format!("active until the end of month {paid_through}, then cancelled"),
-            ("active", false) => format!("active, {} per month", money(now)),
+            ("active", true) => format!("active until the end of month {paid_through}, then cancelled (ends {until})"),
+            ("active", false) => format!("active, {} per month, next bill {until}", money(now)),
             (other, _) => other.to_owned(),
         };
         let cancel = if status == "active" && !cancelling {
@@ -705,6 +717,9 @@ pub struct SubscriptionStanding {
     pub next_monthly_fee_cents: i64,
     /// Cancelled, ending at the end of the paid month.
     pub cancel_at_period_end: bool,
+    /// The day the paid time runs out (ISO 8601), unless the next month is paid: the first day after the last
+    /// paid month.
+    pub paid_until: String,
 }
 
 async fn standing(
@@ -737,6 +752,7 @@ async fn standing(
         monthly_fee_cents: price_for(pool, &code, period).await?,
         next_monthly_fee_cents: price_for(pool, &code, period + 1).await?,
         cancel_at_period_end: cancelling,
+        paid_until: first_day_of(pool, paid_through + 1).await?,
     }))
 }
 

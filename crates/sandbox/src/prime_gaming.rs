@@ -151,6 +151,7 @@ async fn list_entitlements(
             vendor_product_id: sku.clone(),
             next_instruction: NextInstruction::Fulfill,
             source: None,
+            active_until: None,
         })
         .collect();
     Ok(Json(EntitlementsPage { entitlements, next_token }))

@@ -109,6 +109,28 @@ impl DevPay {
     }
 }
 
+/// A date `YYYY-MM-DD` as a month count (year * 12 + month - 1); it must be the first of the month.
+fn month_of(date: &Value) -> i64 {
+    let date = date.as_str().expect("a date");
+    let parts: Vec<i64> = date.split('-').map(|p| p.parse().expect("digits")).collect();
+    assert_eq!((parts.len(), parts[2]), (3, 1), "{date}");
+    parts[0] * 12 + parts[1] - 1
+}
+
+/// The calendar month now, counted like [`month_of`] (from the Unix clock; civil-from-days, H. Hinnant).
+fn time_now_month() -> i64 {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 / 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    year * 12 + month - 1
+}
+
 fn error_code(body: &Value) -> &str {
     body["Error"]["Code"].as_str().unwrap_or_default()
 }
@@ -146,9 +168,13 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     let standing = verify(pid.clone()).await;
     assert_eq!(standing["Subscribed"], true);
     assert_eq!((standing["MonthlyFeeCents"].as_i64(), standing["PaidThroughPeriod"].as_i64()), (Some(999), Some(0)));
+    // Paid until the first day of next calendar month (month 0 is this month).
+    let today = time_now_month();
+    assert_eq!(month_of(&standing["PaidUntil"]), today + 1, "{standing}");
 
     // Month 1 at $9.99; then a price change, visible before it applies; month 2 at $12.99.
     assert_eq!(devpay.advance().await, 1);
+    assert_eq!(month_of(&verify(pid.clone()).await["PaidUntil"]), today + 2, "renewed one month");
     let change = DevPayPriceChange { monthly_fee_cents: 1299 };
     devpay.http.post(devpay.url("/admin/devpay/products/SEASONPASS/price")).json(&change).send().await.unwrap();
     let standing = verify(pid.clone()).await;
