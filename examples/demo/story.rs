@@ -131,7 +131,7 @@ impl Toasts {
         let text = text.into();
         println!("[toast] {text}");
         self.0.push_back(Toast { text, tone, age: Duration::ZERO });
-        while self.0.len() > 5 {
+        while self.0.len() > 3 {
             self.0.pop_front();
         }
     }
@@ -376,7 +376,8 @@ fn narrate(
         match event {
             SubscriptionEvent::Activated(status) => {
                 key.0.clear();
-                toasts.push(Tone::Good, format!("Season pass active ({})", status.status));
+                let until = status.paid_until.as_deref().unwrap_or("next month");
+                toasts.push(Tone::Good, format!("Season pass active: perks on, renews {until}"));
             }
             SubscriptionEvent::ActivationFailed { reason, .. } => {
                 toasts.push(Tone::Bad, format!("Activation refused: {reason}"))

@@ -397,6 +397,11 @@ fn rebuild(
                         ..default()
                     })
                     .with_children(|row| {
+                        // One running subscription at a time: the sign-up and key entry only when there is none.
+                        if pass.as_ref().is_some_and(|p| p.active) {
+                            row.spawn(button("Billing page", DemoAction::OpenBilling, true));
+                            return;
+                        }
                         row.spawn(button("Subscribe on Amazon", DemoAction::SignUpSeasonPass, false));
                         row.spawn((
                             Node {
@@ -464,7 +469,10 @@ fn rebuild(
                             Node { width: px(32), height: px(32), ..default() },
                         ));
                     }
-                    r.spawn(text(format!("{label}  x {n}"), 16.0, TEXT));
+                    // A flag (a perk) is on or off; anything else is counted.
+                    let amount =
+                        if definition.is_some_and(|d| d.flag) { "  (on)".to_owned() } else { format!("  x {n}") };
+                    r.spawn(text(format!("{label}{amount}"), 16.0, TEXT));
                 });
             }
             panel.spawn((text("Achievements", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
