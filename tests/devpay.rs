@@ -368,3 +368,32 @@ fn a_sign_up_return_that_is_not_ours_activates_nothing() {
     // The key was not spent: typed in, it still works.
     assert!(matches!(activate(&mut app, &key), SubscriptionEvent::Activated(_)));
 }
+
+#[test]
+fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
+    let shop = Shop::open();
+    let (user_id, token) = shop.player("late@example.com");
+    let key = shop.sign_up_over_http("late@example.com");
+    let data = tempfile::tempdir().unwrap();
+    let (opener, _opened) = recording_opener();
+    let mut app = shop.game(data.path(), &user_id, &token, opener);
+    assert!(matches!(activate(&mut app, &key), SubscriptionEvent::Activated(_)));
+    run_until(&mut app, WAIT, "perks granted", |app| inventory(app).has("double_coins"));
+
+    // The card on file fails at the next monthly bill: suspended, perks gone, the failed bill on record.
+    let problem = shop.admin(&format!("/devpay/customers/{user_id}/payment-problem"));
+    shop.block_on(shop.http.post(problem).send()).unwrap();
+    shop.advance_clock();
+    let started = std::time::Instant::now();
+    while collected::<EntitlementRevoked>(&app).is_empty() {
+        assert!(started.elapsed() < WAIT, "perks never removed");
+        run_for(&mut app, Duration::from_millis(100));
+        app.world_mut().write_message(PullEntitlements);
+    }
+    assert!(!inventory(&mut app).has("double_coins") && !inventory(&mut app).has("season_badge"));
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "suspension seen", |app| {
+        subscription(app).is_some_and(|s| s.status == "suspended" && !s.active)
+    });
+    assert_eq!(shop.bills(&user_id).last().unwrap(), &(1, "monthly".to_owned(), 999, false));
+}
