@@ -304,6 +304,11 @@ impl Receiver<'_, '_> {
     }
 }
 
+/// Whether pulled entitlements wait to be granted (the run condition of [`apply_grants`]).
+pub(crate) fn grants_waiting(fulfilment: Res<Fulfilment>) -> bool {
+    !fulfilment.grant_queue.is_empty()
+}
+
 /// Grants pulled entitlements into the recipient's inventory, as many as fit in the frame's time budget,
 /// and hands the grants to the ledger writer. Runs in [`AmazonRewardsSystems::Apply`](crate::AmazonRewardsSystems::Apply)
 /// while grants wait.

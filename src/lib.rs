@@ -211,8 +211,10 @@ impl Plugin for AmazonRewardsPlugin {
             .add_systems(
                 PreUpdate,
                 (
-                    receive_results.in_set(AmazonRewardsSystems::Receive),
-                    fulfilment::apply_grants.in_set(AmazonRewardsSystems::Apply),
+                    // Run conditions keep idle frames from dispatching these systems at all: on the
+                    // multi-threaded executor a dispatch costs far more than the checks.
+                    receive_results.in_set(AmazonRewardsSystems::Receive).run_if(results_or_login_requests),
+                    fulfilment::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(fulfilment::grants_waiting),
                 ),
             )
             .add_systems(PostUpdate, fulfilment::send_requests.in_set(AmazonRewardsSystems::Send))
@@ -229,8 +231,16 @@ impl Plugin for AmazonRewardsPlugin {
     }
 }
 
+/// Whether [`receive_results`] has anything to do: results from the background or login requests.
+fn results_or_login_requests(
+    results: Res<runtime::BackgroundResults>,
+    login_requests: Res<Messages<LoginRequest>>,
+) -> bool {
+    !results.0.is_empty() || !login_requests.is_empty()
+}
+
 /// Drains the background bridge once per frame: fulfilment results first, then the login, which learns of
-/// refused tokens and successful pulls from them. One system, so an idle frame pays for one.
+/// refused tokens and successful pulls from them. One system, dispatched only when there is something to drain.
 fn receive_results(mut background: fulfilment::Receiver, mut login: auth::LoginDriver) {
     let login_updates = background.receive();
     login.drive(login_updates);
