@@ -121,6 +121,8 @@ pub struct RewardsConfig {
     pub signup_url: Option<String>,
     /// How long a sign-up may take before the game stops waiting for the player to come back. Default 15 min.
     pub signup_timeout: Duration,
+    /// How often the game checks whether a sign-up on another device went through. Default 5 s.
+    pub signup_poll_interval: Duration,
     /// Base URL of the studio backend's Moments API (`/api/moments`). Default: `entitlements_url`, which
     /// points at the studio backend in a studio setup.
     pub moments_url: Option<String>,
@@ -158,6 +160,7 @@ impl Default for RewardsConfig {
             billing_url: None,
             signup_url: None,
             signup_timeout: Duration::from_secs(15 * 60),
+            signup_poll_interval: Duration::from_secs(5),
             moments_url: None,
             achievements_path: None,
             pacing: PullPacing::default(),

@@ -48,8 +48,8 @@ pub mod prelude {
     };
     pub use crate::pacing::PullReason;
     pub use crate::subscriptions::{
-        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SubscriptionEvent,
-        Subscriptions,
+        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
+        SubscriptionEvent, Subscriptions,
     };
     pub use crate::{AmazonRewardsPlugin, AmazonRewardsSystems};
     pub use amazon_rewards_protocol::devpay::SubscriptionStatus;
@@ -180,6 +180,7 @@ impl Plugin for AmazonRewardsPlugin {
             .init_resource::<subscriptions::Subscriptions>()
             .add_message::<subscriptions::ActivateSubscription>()
             .add_message::<subscriptions::SignUpForSubscription>()
+            .add_message::<subscriptions::SignUpOnAnotherDevice>()
             .add_message::<subscriptions::RefreshSubscriptions>()
             .add_message::<subscriptions::OpenBillingPage>()
             .add_message::<subscriptions::SubscriptionEvent>()

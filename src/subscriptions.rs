@@ -32,7 +32,10 @@
 
 use std::collections::BTreeMap;
 
-use amazon_rewards_protocol::devpay::{ACTIVATE_PATH, ActivateRequest, SUBSCRIPTIONS_PATH, SubscriptionStatus};
+use amazon_rewards_protocol::devpay::{
+    ACTIVATE_PATH, ActivateRequest, SIGNUP_PATH, SUBSCRIPTIONS_PATH, SignUpLink, SignUpRequest, SubscriptionStatus,
+};
+use amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use oauth2::CsrfToken;
@@ -55,6 +58,18 @@ const MAX_KEY_LEN: usize = 128;
 /// activated like an [`ActivateSubscription`]. A new sign-up replaces one still waiting.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub struct SignUpForSubscription {
+    /// The product to subscribe to.
+    pub product_code: String,
+}
+
+/// Sign the player up on another device (a phone, say) when the game cannot open a browser the sign-up could
+/// return from: the studio backend makes a sign-up link bound to the player, handed over in
+/// [`SubscriptionEvent::SignUpLinkReady`] for the game to show (as text or a QR code). The sign-up returns to
+/// the backend, which activates the key; the game checks every `RewardsConfig::signup_poll_interval` and reports
+/// [`SubscriptionEvent::Activated`]. A new sign-up replaces one still waiting. Needs the backend's
+/// `--devpay-signup-url`.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct SignUpOnAnotherDevice {
     /// The product to subscribe to.
     pub product_code: String,
 }
@@ -84,6 +99,13 @@ pub enum SubscriptionEvent {
         /// The product.
         product_code: String,
         /// The sign-up address.
+        url: String,
+    },
+    /// A sign-up link for another device is ready: show it; the game waits for the subscription to appear.
+    SignUpLinkReady {
+        /// The product.
+        product_code: String,
+        /// The sign-up address, bound to this player.
         url: String,
     },
     /// The sign-up pages sent the player back with an activation key; activation follows.
@@ -131,6 +153,7 @@ impl Subscriptions {
 /// Results from the background.
 pub(crate) enum SubscriptionUpdate {
     SignUpOpened { product_code: String, url: String },
+    SignUpLinkReady { product_code: String, url: String },
     SignUpReturned { product_code: String, result: Result<String, String> },
     Activated { product_code: String, result: Result<SubscriptionStatus, String> },
     Refreshed(Result<Vec<SubscriptionStatus>, String>),
@@ -153,6 +176,9 @@ impl SubscriptionResults<'_> {
             SubscriptionUpdate::SignUpOpened { product_code, url } => {
                 events.write(SubscriptionEvent::SignUpOpened { product_code, url });
             }
+            SubscriptionUpdate::SignUpLinkReady { product_code, url } => {
+                events.write(SubscriptionEvent::SignUpLinkReady { product_code, url });
+            }
             SubscriptionUpdate::SignUpReturned { product_code, result: Ok(activation_key) } => {
                 events.write(SubscriptionEvent::SignUpReturned { product_code: product_code.clone() });
                 // Activated with the session in force now, through the same path as a typed key.
@@ -168,7 +194,15 @@ impl SubscriptionResults<'_> {
                 return true;
             }
             SubscriptionUpdate::Refreshed(Ok(statuses)) => {
+                // A player who subscribed again has the ended subscription too: the running one speaks for
+                // the product.
+                let mut by_product: BTreeMap<String, SubscriptionStatus> = BTreeMap::new();
                 for status in statuses {
+                    if !by_product.get(&status.product_code).is_some_and(|kept| kept.active && !status.active) {
+                        by_product.insert(status.product_code.clone(), status);
+                    }
+                }
+                for status in by_product.into_values() {
                     if subscriptions.statuses.get(&status.product_code) != Some(&status) {
                         subscriptions.statuses.insert(status.product_code.clone(), status.clone());
                         events.write(SubscriptionEvent::Changed(status));
@@ -235,10 +269,76 @@ async fn sign_up(
     }
 }
 
+/// The player's subscriptions, as the backend verifies them now.
+async fn fetch_subscriptions(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<Vec<SubscriptionStatus>, String> {
+    let response = http
+        .get(format!("{base}{SUBSCRIPTIONS_PATH}"))
+        .header(ACCESS_TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status().as_u16()));
+    }
+    response.json::<Vec<SubscriptionStatus>>().await.map_err(|e| e.to_string())
+}
+
+/// Where a sign-up on another device stands.
+struct ElsewhereSignUp {
+    product_code: String,
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    poll_every: std::time::Duration,
+    timeout: std::time::Duration,
+}
+
+impl ElsewhereSignUp {
+    /// Asks the backend for a link, hands it to the game, and waits for the subscription to become active.
+    async fn run(self, progress: ResultSender) -> Result<SubscriptionStatus, String> {
+        let response = self
+            .http
+            .post(format!("{}{SIGNUP_PATH}", self.base))
+            .header(ACCESS_TOKEN_HEADER, &self.token)
+            .json(&SignUpRequest { product_code: self.product_code.clone() })
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        let ok = response.status().is_success();
+        let value: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        if !ok {
+            return Err(value["error"].as_str().unwrap_or("no sign-up link").to_owned());
+        }
+        let link: SignUpLink = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        progress.send(BackgroundResult::Subscriptions(SubscriptionUpdate::SignUpLinkReady {
+            product_code: self.product_code.clone(),
+            url: link.sign_up_url,
+        }));
+        let deadline = tokio::time::Instant::now() + self.timeout.min(std::time::Duration::from_secs(link.expires_in));
+        loop {
+            tokio::time::sleep(self.poll_every).await;
+            // A failed check is tried again at the next tick; only the deadline ends the wait.
+            if let Ok(statuses) = fetch_subscriptions(&self.http, &self.base, &self.token).await
+                && let Some(active) = statuses.into_iter().find(|s| s.product_code == self.product_code && s.active)
+            {
+                return Ok(active);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err("the sign-up was not finished in time".into());
+            }
+        }
+    }
+}
+
 /// What the send system needs for subscriptions.
 #[derive(SystemParam)]
 pub(crate) struct SubscriptionRequests<'w, 's> {
     sign_ups: MessageReader<'w, 's, SignUpForSubscription>,
+    sign_ups_elsewhere: MessageReader<'w, 's, SignUpOnAnotherDevice>,
     waiting_sign_up: Local<'s, Option<tokio::task::AbortHandle>>,
     activations: MessageReader<'w, 's, ActivateSubscription>,
     refreshes: MessageReader<'w, 's, RefreshSubscriptions>,
@@ -260,8 +360,30 @@ impl SubscriptionRequests<'_, '_> {
             && self.billing.is_empty()
             && self.pulls.is_empty()
             && self.sign_ups.is_empty()
+            && self.sign_ups_elsewhere.is_empty()
         {
             return;
+        }
+        if let Some(SignUpOnAnotherDevice { product_code }) = self.sign_ups_elsewhere.read().last().cloned() {
+            if let Some(previous) = self.waiting_sign_up.take() {
+                previous.abort();
+            }
+            let sign_up = session.map(|session| ElsewhereSignUp {
+                product_code: product_code.clone(),
+                http: http.clone(),
+                base: config.entitlements_url.trim_end_matches('/').to_owned(),
+                token: session.access_token().secret().to_owned(),
+                poll_every: config.signup_poll_interval,
+                timeout: config.signup_timeout,
+            });
+            let progress = runtime.sender();
+            *self.waiting_sign_up = Some(runtime.spawn(async move {
+                let result = match sign_up {
+                    Some(sign_up) => sign_up.run(progress).await,
+                    None => Err("not signed in".to_owned()),
+                };
+                BackgroundResult::Subscriptions(SubscriptionUpdate::Activated { product_code, result })
+            }));
         }
         if let Some(SignUpForSubscription { product_code }) = self.sign_ups.read().last().cloned() {
             if let Some(previous) = self.waiting_sign_up.take() {
@@ -342,19 +464,7 @@ impl SubscriptionRequests<'_, '_> {
         if refresh {
             let http = http.clone();
             runtime.spawn(async move {
-                let result = async {
-                    let response = http
-                        .get(format!("{base}{SUBSCRIPTIONS_PATH}"))
-                        .header(amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER, &token)
-                        .send()
-                        .await
-                        .map_err(|e| e.without_url().to_string())?;
-                    if !response.status().is_success() {
-                        return Err(format!("HTTP {}", response.status().as_u16()));
-                    }
-                    response.json::<Vec<SubscriptionStatus>>().await.map_err(|e| e.to_string())
-                }
-                .await;
+                let result = fetch_subscriptions(&http, &base, &token).await;
                 BackgroundResult::Subscriptions(SubscriptionUpdate::Refreshed(result))
             });
         }

@@ -45,6 +45,8 @@ impl Shop {
                     DevPayProductConfig { product_token: PRODUCT_TOKEN.into(), sku: "season-pass".into() },
                 )]),
                 verify_every: Duration::from_millis(200),
+                signup_url: Some(format!("{sandbox}/devpay/signup")),
+                public_url: String::new(),
             });
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -58,6 +60,8 @@ impl Shop {
             monthly_fee_cents: 999,
             // A desktop game's loopback listener; any port matches.
             redirect_url: format!("http://127.0.0.1{SIGNUP_RETURN_PATH}"),
+            // The studio backend, for sign-ups on another device.
+            other_redirect_urls: vec![format!("{}/devpay/return", shop.studio.backend.url())],
         };
         let status =
             shop.block_on(shop.http.post(shop.admin("/devpay/products")).json(&product).send()).unwrap().status();
@@ -106,6 +110,7 @@ impl Shop {
         let mut config = test_config(&self.studio.backend.url(), data);
         config.signup_url = Some(format!("{}/devpay/signup", self.sandbox));
         config.billing_url = Some(format!("{}/devpay/billing", self.sandbox));
+        config.signup_poll_interval = Duration::from_millis(200);
         config.login.open_browser = open;
         let mut app = headless_app(config);
         collect::<EntitlementGranted>(&mut app);
@@ -396,4 +401,52 @@ fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
         subscription(app).is_some_and(|s| s.status == "suspended" && !s.active)
     });
     assert_eq!(shop.bills(&user_id).last().unwrap(), &(1, "monthly".to_owned(), 999, false));
+}
+
+#[test]
+fn sign_up_on_another_device_returns_to_the_backend_once() {
+    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    let shop = Shop::open();
+    let (user_id, token) = shop.player("couch@example.com");
+    let data = tempfile::tempdir().unwrap();
+    let (opener, opened) = recording_opener();
+    let mut app = shop.game(data.path(), &user_id, &token, opener);
+    app.world_mut().write_message(SignUpOnAnotherDevice { product_code: "SEASONPASS".into() });
+    run_until(&mut app, WAIT, "a link to show", |app| {
+        collected::<SubscriptionEvent>(app).iter().any(|e| matches!(e, SubscriptionEvent::SignUpLinkReady { .. }))
+    });
+    let Some(SubscriptionEvent::SignUpLinkReady { url, .. }) = collected::<SubscriptionEvent>(&app).first().cloned()
+    else {
+        panic!("{:?}", collected::<SubscriptionEvent>(&app))
+    };
+    assert!(opened.try_recv().is_err(), "nothing opens on this device");
+
+    // The player's phone: a real browser signs up; the confirmation returns to the studio backend.
+    let phone = webdriver::Browser::launch();
+    phone.goto(&url);
+    phone.wait_for_text("then <b>$9.99</b> per month", WAIT);
+    phone.type_into("#email", "couch@example.com");
+    phone.type_into("#password", "pw");
+    phone.click("#continue");
+    phone.wait_for_text("You pay $14.99 now", WAIT);
+    phone.click("#confirm");
+    phone.wait_for_text("Your subscription is active. Return to the game.", WAIT);
+    let returned = phone.current_url();
+    assert!(returned.starts_with(&format!("{}/devpay/return?ActivationKey=", shop.studio.backend.url())), "{returned}");
+
+    // The game notices on its own, and the perks follow.
+    run_until(&mut app, WAIT, "activation noticed", |app| {
+        collected::<SubscriptionEvent>(app).iter().any(|e| matches!(e, SubscriptionEvent::Activated(_)))
+    });
+    assert!(subscription(&app).is_some_and(|s| s.active));
+    run_until(&mut app, WAIT, "perks granted", |app| inventory(app).has("double_coins"));
+
+    // The return link works once; a forged state activates nothing.
+    phone.goto(&returned);
+    phone.wait_for_text("unknown, used or expired", WAIT);
+    let forged = returned.replace("state=", "state=x");
+    phone.goto(&forged);
+    phone.wait_for_text("unknown, used or expired", WAIT);
+    run_for(&mut app, Duration::from_millis(300));
+    assert_eq!(collected::<EntitlementGranted>(&app).len(), 1, "granted once");
 }

@@ -124,6 +124,8 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
             DevPayProductConfig { product_token: SEASON_PASS_TOKEN.into(), sku: "season-pass".into() },
         )]),
         verify_every: Duration::from_secs(10),
+        signup_url: Some(format!("{sandbox}/devpay/signup")),
+        public_url: String::new(),
     });
     let mut moments = MomentsConfig::new(sandbox, seed.moments_api_key.clone());
     for (moment, campaign_id) in &seed.campaigns {
@@ -234,6 +236,8 @@ async fn connect(sandbox: &str, backend: &str) -> Result<(), reqwest::Error> {
         signup_fee_cents: 0,
         monthly_fee_cents: 499,
         redirect_url: format!("http://127.0.0.1{SIGNUP_RETURN_PATH}"),
+        // Sign-ups on another device return to this run's backend.
+        other_redirect_urls: vec![format!("{backend}/devpay/return")],
     };
     post(&http, format!("{sandbox}/admin/devpay/products"), &pass).await?;
     Ok(())

@@ -35,6 +35,8 @@ pub enum DemoAction {
     ClaimPrimeOffer(&'static str),
     BuyInstantAccess,
     SignUpSeasonPass,
+    /// Sign up for the season pass on another device (a link to show).
+    SignUpSeasonPassElsewhere,
     TypeKey(char),
     EraseKey,
     ActivateKey,
@@ -191,6 +193,7 @@ fn act(
     mut login: MessageWriter<LoginRequest>,
     mut activate: MessageWriter<ActivateSubscription>,
     mut sign_up: MessageWriter<SignUpForSubscription>,
+    mut sign_up_elsewhere: MessageWriter<SignUpOnAnotherDevice>,
     mut billing: MessageWriter<OpenBillingPage>,
     mut claim: MessageWriter<ClaimReward>,
     mut field: ResMut<Field>,
@@ -228,6 +231,9 @@ fn act(
             }
             DemoAction::SignUpSeasonPass => {
                 sign_up.write(SignUpForSubscription { product_code: SEASON_PASS.into() });
+            }
+            DemoAction::SignUpSeasonPassElsewhere => {
+                sign_up_elsewhere.write(SignUpOnAnotherDevice { product_code: SEASON_PASS.into() });
             }
             DemoAction::TypeKey(c) if key.0.len() < 64 => key.0.push(*c),
             DemoAction::TypeKey(_) => {}
@@ -387,6 +393,9 @@ fn narrate(
                 toasts.push(Tone::Info, "Subscribe in your browser; the game activates the pass when you are back.")
             }
             SubscriptionEvent::SignUpReturned { .. } => toasts.push(Tone::Info, "Activating your season pass..."),
+            SubscriptionEvent::SignUpLinkReady { url, .. } => {
+                toasts.push(Tone::Info, format!("Subscribe on your phone or computer: {url}"))
+            }
         }
     }
     for error in errors.read() {

@@ -384,7 +384,7 @@ fn rebuild(
                         }
                         None => {
                             c.spawn(text(
-                                "$4.99/month: a badge, and every coin counts twice. Subscribe; the key comes back by itself (or type it).",
+                                "$4.99/month: a badge, and every coin counts twice. Subscribe here or on a phone.",
                                 15.0,
                                 TEXT,
                             ));
@@ -402,18 +402,19 @@ fn rebuild(
                             row.spawn(button("Billing page", DemoAction::OpenBilling, true));
                             return;
                         }
-                        row.spawn(button("Subscribe on Amazon", DemoAction::SignUpSeasonPass, false));
+                        row.spawn(button("Subscribe", DemoAction::SignUpSeasonPass, false));
+                        row.spawn(button("On a phone", DemoAction::SignUpSeasonPassElsewhere, false));
                         row.spawn((
                             Node {
                                 padding: UiRect::axes(px(10), px(6)),
                                 margin: UiRect::top(px(8)),
-                                min_width: px(260),
+                                min_width: px(220),
                                 border: UiRect::all(px(1)),
                                 ..default()
                             },
                             BorderColor::all(MUTED),
                             children![text(
-                                if key.0.is_empty() { "type the activation key...".to_owned() } else { key.0.clone() },
+                                if key.0.is_empty() { "or type the key...".to_owned() } else { key.0.clone() },
                                 15.0,
                                 if key.0.is_empty() { MUTED } else { TEXT }
                             )],

@@ -120,6 +120,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE devpay_subscriptions ADD COLUMN paid_until TEXT;
     "#,
     ),
+    (
+        7,
+        r#"
+    CREATE TABLE devpay_signups (
+        state          TEXT PRIMARY KEY,
+        user_id        TEXT NOT NULL REFERENCES accounts(user_id),
+        amazon_user_id TEXT NOT NULL,
+        product_code   TEXT NOT NULL,
+        created_at     BIGINT NOT NULL,
+        used_at        BIGINT
+    );
+    "#,
+    ),
 ];
 
 /// Whether `url` names a SQLite database.

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amazon_rewards_protocol::devpay::{RETURN_PATH, SignUpLink, SignUpRequest};
 use amazon_rewards_protocol::prime_gaming::{Entitlement, NextInstruction};
 use axum::Json;
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -39,6 +40,12 @@ pub struct DevPayConfig {
     pub products: HashMap<String, DevPayProductConfig>,
     /// How often every subscription is verified again.
     pub verify_every: Duration,
+    /// Base of the sign-up pages (`{signup_url}/{product_code}`), for sign-up links that return to this
+    /// backend ([`SIGNUP_PATH`](amazon_rewards_protocol::devpay::SIGNUP_PATH)); `None` turns them off.
+    pub signup_url: Option<String>,
+    /// This backend's public base URL (empty: the listen address): `{public_url}/devpay/return` must be
+    /// registered as one of the product's return addresses.
+    pub public_url: String,
 }
 
 impl std::fmt::Debug for DevPayConfig {
@@ -57,6 +64,8 @@ pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route(amazon_rewards_protocol::devpay::ACTIVATE_PATH, post(activate))
         .route(amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, get(subscriptions))
+        .route(amazon_rewards_protocol::devpay::SIGNUP_PATH, post(signup_link))
+        .route(RETURN_PATH, get(signup_return))
 }
 
 /// An RFC 6749-style error answer, shared by the game-facing routes.
@@ -79,68 +88,189 @@ async fn activate(
     let Some(devpay) = state.devpay.as_deref() else {
         return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
     };
-    let amazon_user = match crate::feed::amazon_user_of(&state, &headers).await {
-        Ok(amazon_user) => amazon_user,
-        Err(response) => return response,
-    };
-    let user_id = match crate::feed::player_of(&state, &headers).await {
-        Ok(Some(user_id)) => user_id,
-        Ok(None) => {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "no_game_account",
-                "no game account is linked to this Amazon account",
-            );
-        }
+    let (amazon_user, user_id) = match player(&state, &headers).await {
+        Ok(player) => player,
         Err(response) => return response,
     };
     let Ok(Json(body)) = body else {
         return refuse(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"ActivationKey\", \"ProductCode\"}");
     };
-    let Some(product) = devpay.products.get(&body.product_code) else {
-        return refuse(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product");
+    match activate_for(&state, devpay, &amazon_user, &user_id, &body.activation_key, &body.product_code).await {
+        Ok(status) => (StatusCode::OK, Json(status)).into_response(),
+        Err(refusal) => refuse(refusal.status, &refusal.code, &refusal.message),
+    }
+}
+
+/// The player behind a game request: their Amazon identity and their game account.
+async fn player(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
+    let amazon_user = crate::feed::amazon_user_of(state, headers).await?;
+    match crate::feed::player_of(state, headers).await? {
+        Some(user_id) => Ok((amazon_user, user_id)),
+        None => {
+            Err(refuse(StatusCode::FORBIDDEN, "no_game_account", "no game account is linked to this Amazon account"))
+        }
+    }
+}
+
+/// Why a key was not activated.
+struct Refusal {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &str, message: &str) -> Self {
+        Self { status, code: code.to_owned(), message: message.to_owned() }
+    }
+}
+
+/// Activates `key` with the license service for this player and stores the subscription.
+async fn activate_for(
+    state: &AppState,
+    devpay: &DevPayConfig,
+    amazon_user: &str,
+    user_id: &str,
+    key: &str,
+    product_code: &str,
+) -> Result<SubscriptionStatus, Refusal> {
+    let Some(product) = devpay.products.get(product_code) else {
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product"));
     };
-    let answer = state
+    let unavailable = |message: &str| Refusal::new(StatusCode::BAD_GATEWAY, "license_unavailable", message);
+    let answer: serde_json::Value = state
         .oauth_http
         .post(format!("{}/devpay/license/activate-hosted", devpay.license_url.trim_end_matches('/')))
         // Naming the player's Amazon identity makes the license service refuse (and leave unused) a key that
         // another customer paid for.
-        .json(&json!({
-            "ActivationKey": body.activation_key,
-            "ProductToken": product.product_token,
-            "CustomerId": amazon_user,
-        }))
+        .json(&json!({"ActivationKey": key, "ProductToken": product.product_token, "CustomerId": amazon_user}))
         .send()
-        .await;
-    let answer: serde_json::Value = match answer {
-        Ok(response) => match response.json().await {
-            Ok(value) => value,
-            Err(_) => {
-                return refuse(
-                    StatusCode::BAD_GATEWAY,
-                    "license_unavailable",
-                    "unreadable answer from the license service",
-                );
-            }
-        },
-        Err(_) => {
-            return refuse(StatusCode::BAD_GATEWAY, "license_unavailable", "the license service cannot be reached");
-        }
-    };
+        .await
+        .map_err(|_| unavailable("the license service cannot be reached"))?
+        .json()
+        .await
+        .map_err(|_| unavailable("unreadable answer from the license service"))?;
     if let Some(code) = answer["Error"]["Code"].as_str() {
         let message = answer["Error"]["Message"].as_str().unwrap_or_default();
-        return refuse(StatusCode::BAD_REQUEST, code, message);
+        return Err(Refusal::new(StatusCode::BAD_REQUEST, code, message));
     }
     let Some(pid) = answer["PersistentIdentifier"].as_str() else {
-        return refuse(StatusCode::BAD_GATEWAY, "license_unavailable", "no persistent identifier in the answer");
+        return Err(unavailable("no persistent identifier in the answer"));
     };
-    if answer["CustomerId"].as_str() != Some(amazon_user.as_str()) {
+    if answer["CustomerId"].as_str() != Some(amazon_user) {
         tracing::warn!("the license service activated a key for another customer; not storing it");
-        return refuse(StatusCode::BAD_REQUEST, "ActivationKeyNotForCustomer", "the key belongs to another customer");
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "ActivationKeyNotForCustomer",
+            "the key belongs to another customer",
+        ));
     }
-    match verify_and_store(&state.pool, &state.oauth_http, devpay, pid, &user_id, &body.product_code).await {
-        Ok(status) => (StatusCode::OK, Json(status)).into_response(),
-        Err(error) => refuse(StatusCode::BAD_GATEWAY, "license_unavailable", &error),
+    verify_and_store(&state.pool, &state.oauth_http, devpay, pid, user_id, product_code)
+        .await
+        .map_err(|error| unavailable(&error))
+}
+
+/// How long a sign-up link made for another device stays good (seconds).
+const SIGNUP_LINK_LIFETIME: i64 = 3600;
+
+/// A sign-up link whose return lands on this backend, bound to the player who asked: for a game whose
+/// player signs up on another device (no loopback listener reachable there).
+async fn signup_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SignUpRequest>, JsonRejection>,
+) -> Response {
+    let Some(devpay) = state.devpay.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
+    };
+    let Some(signup_url) = devpay.signup_url.as_deref() else {
+        return refuse(StatusCode::NOT_FOUND, "not_configured", "no sign-up pages are configured");
+    };
+    let (amazon_user, user_id) = match player(&state, &headers).await {
+        Ok(player) => player,
+        Err(response) => return response,
+    };
+    let Ok(Json(body)) = body else {
+        return refuse(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"ProductCode\"}");
+    };
+    if !devpay.products.contains_key(&body.product_code) {
+        return refuse(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product");
+    }
+    let link_state = crate::random_hex(24);
+    let stored = sqlx::query(
+        "INSERT INTO devpay_signups (state, user_id, amazon_user_id, product_code, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&link_state)
+    .bind(&user_id)
+    .bind(&amazon_user)
+    .bind(&body.product_code)
+    .bind(crate::now_secs())
+    .execute(&state.pool)
+    .await;
+    if stored.is_err() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again");
+    }
+    let Ok(mut url) = url::Url::parse(&format!("{}/{}", signup_url.trim_end_matches('/'), body.product_code)) else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "not_configured", "the sign-up URL is not a URL");
+    };
+    url.query_pairs_mut()
+        .append_pair("redirect_uri", &format!("{}{RETURN_PATH}", devpay.public_url.trim_end_matches('/')))
+        .append_pair("state", &link_state);
+    Json(SignUpLink { sign_up_url: url.into(), expires_in: SIGNUP_LINK_LIFETIME as u64 }).into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ReturnQuery {
+    #[serde(default, rename = "ActivationKey")]
+    activation_key: String,
+    #[serde(default, rename = "ProductCode")]
+    product_code: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// Where a sign-up made from a backend link returns: the link's player gets the subscription, once.
+async fn signup_return(State(state): State<AppState>, query: Result<Query<ReturnQuery>, QueryRejection>) -> Response {
+    let answer = |status: StatusCode, title: &str, message: &str| {
+        (status, crate::signup::page(title, &format!("<p>{}</p>", crate::signup::escape(message)))).into_response()
+    };
+    let Some(devpay) = state.devpay.as_deref() else {
+        return answer(StatusCode::NOT_FOUND, "Not found", "Subscriptions are not set up here.");
+    };
+    let Ok(Query(query)) = query else {
+        return answer(StatusCode::BAD_REQUEST, "Sign-up did not complete", "This was not a sign-up return.");
+    };
+    // Single use: the link's state is claimed before anything else happens.
+    let claimed: Result<Option<(String, String, String)>, sqlx::Error> = sqlx::query_as(
+        "UPDATE devpay_signups SET used_at = $1 WHERE state = $2 AND used_at IS NULL AND created_at > $3
+         RETURNING user_id, amazon_user_id, product_code",
+    )
+    .bind(crate::now_secs())
+    .bind(&query.state)
+    .bind(crate::now_secs() - SIGNUP_LINK_LIFETIME)
+    .fetch_optional(&state.pool)
+    .await;
+    let (user_id, amazon_user, product_code) = match claimed {
+        Ok(Some(claimed)) => claimed,
+        Ok(None) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "Sign-up did not complete",
+                "This sign-up link is unknown, used or expired. Start again from the game, or type the activation key shown on the confirmation page into the game.",
+            );
+        }
+        Err(_) => return answer(StatusCode::SERVICE_UNAVAILABLE, "Try again", "The server is busy; reload this page."),
+    };
+    if query.product_code != product_code {
+        return answer(StatusCode::BAD_REQUEST, "Sign-up did not complete", "The sign-up was for another product.");
+    }
+    match activate_for(&state, devpay, &amazon_user, &user_id, &query.activation_key, &product_code).await {
+        Ok(_) => answer(StatusCode::OK, "Subscribed", "Your subscription is active. Return to the game."),
+        Err(refusal) => answer(
+            refusal.status,
+            "Activation refused",
+            &format!("{}: {}. Type the activation key into the game to try again.", refusal.code, refusal.message),
+        ),
     }
 }
 

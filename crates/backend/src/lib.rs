@@ -169,7 +169,12 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         }
         _ => None,
     };
-    let devpay = config.devpay.map(Arc::new);
+    let devpay = config.devpay.map(|mut devpay| {
+        if devpay.public_url.is_empty() {
+            devpay.public_url = format!("http://{addr}");
+        }
+        Arc::new(devpay)
+    });
     let verifier =
         devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
     let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));

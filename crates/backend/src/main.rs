@@ -57,6 +57,10 @@ enum Command {
         /// A DevPay product as `CODE:PRODUCT_TOKEN:SKU` (repeatable).
         #[arg(long = "devpay-product", env = "REWARDS_BACKEND_DEVPAY_PRODUCTS", value_delimiter = ',')]
         devpay_products: Vec<String>,
+        /// Base of the DevPay sign-up pages (`{url}/{PRODUCT_CODE}`), for sign-up links that return to this
+        /// backend; register `{public-url}/devpay/return` with the product.
+        #[arg(long = "devpay-signup-url", env = "REWARDS_BACKEND_DEVPAY_SIGNUP_URL")]
+        devpay_signup_url: Option<String>,
         /// Seconds between scheduled verifications of every DevPay subscription.
         #[arg(long, env = "REWARDS_BACKEND_DEVPAY_VERIFY_SECONDS", default_value_t = 300)]
         devpay_verify_seconds: u64,
@@ -126,6 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             prime_gaming_url,
             devpay_url,
             devpay_products,
+            devpay_signup_url,
             devpay_verify_seconds,
             moments_url,
             moments_api_key,
@@ -157,6 +162,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     license_url,
                     products,
                     verify_every: std::time::Duration::from_secs(devpay_verify_seconds.max(1)),
+                    signup_url: devpay_signup_url,
+                    public_url: public_url.clone().unwrap_or_default(),
                 });
             }
             if let Some(rewards_url) = moments_url {

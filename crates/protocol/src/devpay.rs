@@ -7,6 +7,29 @@ use serde::{Deserialize, Serialize};
 pub const ACTIVATE_PATH: &str = "/api/devpay/activate";
 /// `GET` path of the player's subscriptions, verified on demand.
 pub const SUBSCRIPTIONS_PATH: &str = "/api/devpay/subscriptions";
+/// `POST` path where the game asks for a sign-up link that returns to the backend (for signing up on another
+/// device, where no loopback listener can be reached).
+pub const SIGNUP_PATH: &str = "/api/devpay/signup";
+/// Path of the backend's page the sign-up returns to with `?ActivationKey=…&ProductCode=…&state=…`.
+pub const RETURN_PATH: &str = "/devpay/return";
+
+/// Body of a sign-up link request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignUpRequest {
+    /// The product to subscribe to.
+    pub product_code: String,
+}
+
+/// A sign-up link bound to the player who asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignUpLink {
+    /// Where the player signs up, on any device.
+    pub sign_up_url: String,
+    /// Seconds the link stays good.
+    pub expires_in: u64,
+}
 
 /// Body of an activation call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -221,6 +221,10 @@ pub struct DevPayProduct {
     pub monthly_fee_cents: i64,
     /// Where the confirmation page sends the customer, with `?ActivationKey=…&ProductCode=…`.
     pub redirect_url: String,
+    /// Further return addresses a sign-up link may ask for with `redirect_uri` (say, the studio backend's
+    /// `/devpay/return` next to a desktop game's loopback address).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_redirect_urls: Vec<String>,
 }
 
 /// `POST /admin/devpay/products/{code}/price`: a new monthly fee from the next billing period on.

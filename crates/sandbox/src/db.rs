@@ -249,6 +249,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     SET epoch_month = CAST(strftime('%Y', 'now') AS INTEGER) * 12 + CAST(strftime('%m', 'now') AS INTEGER) - 1;
     "#,
     ),
+    (
+        8,
+        r#"
+    ALTER TABLE devpay_products ADD COLUMN other_redirect_urls TEXT NOT NULL DEFAULT '[]';
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

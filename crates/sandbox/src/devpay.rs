@@ -107,17 +107,22 @@ async fn add_product(
     {
         return Err(SandboxError::BadRequest("a product needs a code, a token of 8+ characters and fees ≥ 0".into()));
     }
-    url::Url::parse(&product.redirect_url).map_err(|_| SandboxError::BadRequest("redirect_url is not a URL".into()))?;
+    for address in std::iter::once(&product.redirect_url).chain(&product.other_redirect_urls) {
+        url::Url::parse(address).map_err(|_| SandboxError::BadRequest(format!("{address:?} is not a URL")))?;
+    }
+    let others = serde_json::to_string(&product.other_redirect_urls).unwrap_or_else(|_| "[]".into());
     // Registering again updates what the sign-up pages show and where they return to; the monthly fee
     // changes only through a price change, which customers see a month ahead.
     let updated = sqlx::query(
-        "UPDATE devpay_products SET title = ?, description = ?, signup_fee_cents = ?, redirect_url = ?
+        "UPDATE devpay_products SET title = ?, description = ?, signup_fee_cents = ?, redirect_url = ?,
+             other_redirect_urls = ?
          WHERE product_code = ? AND product_token = ?",
     )
     .bind(&product.title)
     .bind(&product.description)
     .bind(product.signup_fee_cents)
     .bind(&product.redirect_url)
+    .bind(&others)
     .bind(&product.product_code)
     .bind(&product.product_token)
     .execute(&state.pool)
@@ -126,8 +131,9 @@ async fn add_product(
         return Ok(StatusCode::OK);
     }
     sqlx::query(
-        "INSERT INTO devpay_products (product_code, product_token, title, description, signup_fee_cents, monthly_fee_cents, redirect_url)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO devpay_products (product_code, product_token, title, description, signup_fee_cents, monthly_fee_cents,
+             redirect_url, other_redirect_urls)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&product.product_code)
     .bind(&product.product_token)
@@ -136,6 +142,7 @@ async fn add_product(
     .bind(product.signup_fee_cents)
     .bind(product.monthly_fee_cents)
     .bind(&product.redirect_url)
+    .bind(&others)
     .execute(&state.pool)
     .await
     .map_err(|_| SandboxError::Conflict(format!("product {} exists with another token", product.product_code)))?;
@@ -272,11 +279,24 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
     Ok(Json(DevPayClock { period }))
 }
 
-async fn product(pool: &SqlitePool, code: &str) -> Result<Option<(String, String, i64, i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT title, description, signup_fee_cents, monthly_fee_cents, redirect_url FROM devpay_products WHERE product_code = ?")
-        .bind(code)
-        .fetch_optional(pool)
-        .await
+/// A product as its sign-up pages need it: title, description, sign-up fee, monthly fee, and the return
+/// addresses registered for it (a sign-up link without `redirect_uri` returns to the first).
+async fn product(
+    pool: &SqlitePool,
+    code: &str,
+) -> Result<Option<(String, String, i64, i64, Vec<String>)>, sqlx::Error> {
+    let row: Option<(String, String, i64, i64, String, String)> = sqlx::query_as(
+        "SELECT title, description, signup_fee_cents, monthly_fee_cents, redirect_url, other_redirect_urls
+         FROM devpay_products WHERE product_code = ?",
+    )
+    .bind(code)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(title, description, signup, monthly, first, others)| {
+        let mut addresses = vec![first];
+        addresses.extend(serde_json::from_str::<Vec<String>>(&others).unwrap_or_default());
+        (title, description, signup, monthly, addresses)
+    }))
 }
 
 pub(crate) fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &str)]) -> String {
@@ -302,12 +322,12 @@ struct ReturnTo {
 }
 
 impl ReturnTo {
-    /// The vendor address: the product's registered redirect URL, or the `redirect_uri` asked for when it
-    /// matches it — exactly, or on another port for a loopback `http` address (a desktop game's one-shot
-    /// listener, RFC 8252 §7.3, as Login with Amazon allows).
-    fn vendor_url(&self, registered: &str) -> SandboxResult<url::Url> {
-        let chosen = if self.redirect_uri.is_empty() { registered } else { &self.redirect_uri };
-        if !crate::lwa::redirect_uri_allowed(&[registered.to_owned()], chosen) {
+    /// The vendor address: the product's first registered return address, or the `redirect_uri` asked for
+    /// when it matches one of them — exactly, or on another port for a loopback `http` address (a desktop
+    /// game's one-shot listener, RFC 8252 §7.3, as Login with Amazon allows).
+    fn vendor_url(&self, registered: &[String]) -> SandboxResult<url::Url> {
+        let chosen = if self.redirect_uri.is_empty() { &registered[0] } else { &self.redirect_uri };
+        if !crate::lwa::redirect_uri_allowed(registered, chosen) {
             return Err(SandboxError::BadRequest("this return address is not registered for the product".into()));
         }
         url::Url::parse(chosen).map_err(|_| SandboxError::BadRequest("bad vendor URL".into()))

@@ -37,6 +37,7 @@ impl DevPay {
             signup_fee_cents: 500,
             monthly_fee_cents: 999,
             redirect_url: "http://127.0.0.1:9/devpay/return".into(),
+            other_redirect_urls: Vec::new(),
         };
         assert_eq!(
             devpay.http.post(devpay.url("/admin/devpay/products")).json(&product).send().await.unwrap().status(),
@@ -344,6 +345,7 @@ async fn registering_again_updates_the_pages_but_not_the_monthly_fee_or_the_toke
         signup_fee_cents: 0,
         monthly_fee_cents: 1,
         redirect_url: "http://127.0.0.1/new/return".into(),
+        other_redirect_urls: Vec::new(),
     };
     let register =
         |product: &DevPayProduct| devpay.http.post(devpay.url("/admin/devpay/products")).json(product).send();
