@@ -154,6 +154,17 @@ fn month_of(date: &str) -> i64 {
     parts[0] * 12 + parts[1] - 1
 }
 
+/// Walks the sign-up pages in a real browser as `email`: the product and its price, sign-in, confirmation.
+fn sign_up_in(browser: &webdriver::Browser, url: &str, email: &str) {
+    browser.goto(url);
+    browser.wait_for_text("Sign-up fee <b>$5.00</b>, then <b>$9.99</b> per month", WAIT);
+    browser.type_into("#email", email);
+    browser.type_into("#password", "pw");
+    browser.click("#continue");
+    browser.wait_for_text("You pay $14.99 now", WAIT);
+    browser.click("#confirm");
+}
+
 fn refused(reason: &str) -> SubscriptionEvent {
     SubscriptionEvent::ActivationFailed { product_code: "SEASONPASS".into(), reason: reason.into() }
 }
@@ -172,13 +183,7 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
         let (url, report) = (url.to_owned(), report.lock().unwrap().clone());
         std::thread::spawn(move || {
             let browser = webdriver::Browser::launch();
-            browser.goto(&url);
-            browser.wait_for_text("Sign-up fee <b>$5.00</b>, then <b>$9.99</b> per month", WAIT);
-            browser.type_into("#email", "pass@example.com");
-            browser.type_into("#password", "pw");
-            browser.click("#continue");
-            browser.wait_for_text("You pay $14.99 now", WAIT);
-            browser.click("#confirm");
+            sign_up_in(&browser, &url, "pass@example.com");
             let page = browser.wait_for_text("Your subscription is being activated", WAIT);
             let _ = report.send((browser.current_url(), page));
         });
@@ -423,13 +428,7 @@ fn sign_up_on_another_device_returns_to_the_backend_once() {
 
     // The player's phone: a real browser signs up; the confirmation returns to the studio backend.
     let phone = webdriver::Browser::launch();
-    phone.goto(&url);
-    phone.wait_for_text("then <b>$9.99</b> per month", WAIT);
-    phone.type_into("#email", "couch@example.com");
-    phone.type_into("#password", "pw");
-    phone.click("#continue");
-    phone.wait_for_text("You pay $14.99 now", WAIT);
-    phone.click("#confirm");
+    sign_up_in(&phone, &url, "couch@example.com");
     phone.wait_for_text("Your subscription is active. Return to the game.", WAIT);
     let returned = phone.current_url();
     assert!(returned.starts_with(&format!("{}/devpay/return?ActivationKey=", shop.studio.backend.url())), "{returned}");
