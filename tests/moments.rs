@@ -367,3 +367,71 @@ fn rate_limits_and_a_forged_api_key_delay_moments_without_losing_them() {
     assert_eq!(pending, Some(1), "the moment waits, pending, for the game's retry");
     assert_eq!(rewards.report(&campaign).issued, 1, "the forged key got nothing from Amazon");
 }
+
+#[test]
+fn challenges_announce_available_campaigns_the_player_has_not_earned_yet() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let customer = fixture.customer("challenger@example.com");
+    fixture.customer("newcomer@example.com");
+    let rewards = Rewards::new(&fixture);
+    let deposits = rewards.campaign(100, 10_000, CampaignState::Live);
+    let level = rewards.campaign(100, 10_000, CampaignState::Live);
+    let awaiting_approval = rewards.campaign(100, 10_000, CampaignState::PendingApproval);
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        backend.moments = Some(rewards.config(&[
+            ("five-deposits", &deposits, 100, 10_000),
+            ("level-3", &level, 100, 10_000),
+            ("not-yet-approved", &awaiting_approval, 100, 10_000),
+        ]));
+    });
+    let token = fixture.tokens_over_http("challenger@example.com", "pw").access_token;
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(&studio.backend.url(), data.path());
+    config.achievements_path = Some("rewards.achievements.json".into());
+    let mut app = headless_app(config);
+    collect::<MomentEvent>(&mut app);
+    let announced = |app: &App| -> Vec<Vec<Challenge>> {
+        collected::<MomentEvent>(app)
+            .iter()
+            .filter_map(|e| match e {
+                MomentEvent::Challenges(challenges) => Some(challenges.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let moments = |challenges: &[Challenge]| challenges.iter().map(|c| c.moment.clone()).collect::<Vec<_>>();
+
+    // Announced after sign-in without asking: the live campaigns, not the one still awaiting approval.
+    login(&mut app, &customer.user_id, &token);
+    run_until(&mut app, WAIT, "challenges announced", |app| !announced(app).is_empty());
+    let first = announced(&app)[0].clone();
+    assert_eq!(moments(&first), ["five-deposits", "level-3"]);
+    assert_eq!(
+        (first[0].title.as_str(), first[0].description.as_str()),
+        ("500 bonus gems", "For making 5 deposits at the bank.")
+    );
+    assert_eq!(app.world().resource::<MomentsStatus>().challenges, first);
+
+    // Once the player has earned one, it is no longer announced to them; other players still see it.
+    let earned: MomentAnswer =
+        serde_json::from_value(report_moment_until_answered(&studio, &token, "five-deposits")).unwrap();
+    assert!(matches!(earned, MomentAnswer::Rewarded { .. }), "{earned:?}");
+    app.world_mut().write_message(RefreshChallenges);
+    run_until(&mut app, WAIT, "challenges announced again", |app| announced(app).len() == 2);
+    assert_eq!(moments(&announced(&app)[1]), ["level-3"]);
+    assert_eq!(moments(&app.world().resource::<MomentsStatus>().challenges), ["level-3"]);
+    let newcomer = fixture.tokens_over_http("newcomer@example.com", "pw").access_token;
+    let theirs: Vec<Challenge> = studio.runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/moments/challenges", studio.backend.url()))
+            .header("x-amz-access-token", newcomer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(moments(&theirs), ["five-deposits", "level-3"]);
+}

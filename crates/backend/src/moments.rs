@@ -375,7 +375,8 @@ async fn hand_out(
 }
 
 /// Challenges worth announcing: every configured moment whose campaign hands out rewards now, with its
-/// notification content. Cached for a minute so announcements stay far below the per-key rate limit.
+/// notification content, less the moments this player was already rewarded for. Campaign availability is cached
+/// for a minute (it is the same for every player) so announcements stay far below the per-key rate limit.
 async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(moments) = state.moments.clone() else {
         return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
@@ -384,11 +385,22 @@ async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Ok(user) => user,
         Err(response) => return response,
     };
+    let rewarded: Vec<String> =
+        match sqlx::query_scalar("SELECT moment FROM moment_rewards WHERE amazon_user_id = $1 AND status = 'rewarded'")
+            .bind(&user)
+            .fetch_all(&state.pool)
+            .await
+        {
+            Ok(rewarded) => rewarded,
+            Err(_) => return retry_later(Duration::from_secs(1), "temporarily_unavailable", "try again"),
+        };
+    let for_this_player =
+        |all: &[Challenge]| all.iter().filter(|c| !rewarded.contains(&c.moment)).cloned().collect::<Vec<_>>();
     let mut cache = moments.runtime.challenges.lock().await;
     if let Some((at, cached)) = cache.as_ref()
         && at.elapsed() < Duration::from_secs(60)
     {
-        return Json(cached.clone()).into_response();
+        return Json(for_this_player(cached)).into_response();
     }
     let mut found = Vec::new();
     let mut names: Vec<&String> = moments.config.moments.keys().collect();
@@ -407,8 +419,9 @@ async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Respon
             AmazonAnswer::Later(wait) => return retry_later(wait, "temporarily_unavailable", "try again later"),
         }
     }
-    *cache = Some((Instant::now(), found.clone()));
-    Json(found).into_response()
+    let answer = for_this_player(&found);
+    *cache = Some((Instant::now(), found));
+    Json(answer).into_response()
 }
 
 /// The player's rewards, with redemption status refreshed from Amazon for those not yet redeemed.
