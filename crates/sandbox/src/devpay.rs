@@ -543,9 +543,9 @@ async fn billing(
             .await?;
     }
     let period = current_period(&state.pool).await?;
-    let subscriptions: Vec<(String, String, String, String, i64, bool, bool)> = sqlx::query_as(
+    let subscriptions: Vec<(String, String, String, String, i64, bool, bool, i64)> = sqlx::query_as(
         "SELECT s.activation_key, s.product_code, p.title, s.status, s.paid_through_period, s.cancel_at_period_end,
-                s.activated_at IS NOT NULL
+                s.activated_at IS NOT NULL, s.started_period
          FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code
          WHERE s.customer_id = ? ORDER BY s.started_period, s.rowid",
     )
@@ -556,7 +556,7 @@ async fn billing(
         r#"<p>Billing month: <b id="period">{period}</b> (from {})</p>"#,
         first_day_of(&state.pool, period).await?
     );
-    for (key, code, title, status, paid_through, cancelling, activated) in subscriptions {
+    for (key, code, title, status, paid_through, cancelling, activated, started) in subscriptions {
         let now = price_for(&state.pool, &code, period).await?;
         let next = price_for(&state.pool, &code, period + 1).await?;
         let change = if next != now {
@@ -607,8 +607,17 @@ async fn billing(
         } else {
             format!(r#"<p>Activation key (not activated yet): <b class="activation-key">{}</b></p>"#, escape(&key))
         };
+        let paid: i64 = bills.iter().filter(|(_, _, _, paid)| *paid).map(|(_, _, amount, _)| amount).sum();
+        let months = (paid_through.min(period) - started + 1).max(0);
+        let usage = format!(
+            r#"<p class="note" id="usage-{code}">Usage: since {}, {months} month{} of service, {} paid in all.</p>"#,
+            first_day_of(&state.pool, started).await?,
+            if months == 1 { "" } else { "s" },
+            money(paid),
+            code = escape(&code),
+        );
         body.push_str(&format!(
-            r#"<h2>{}</h2><p id="status-{code}">{}</p>{unused_key}{change}<ul>{rows}</ul>{cancel}"#,
+            r#"<h2>{}</h2><p id="status-{code}">{}</p>{usage}{unused_key}{change}<ul>{rows}</ul>{cancel}"#,
             escape(&title),
             escape(&state_text),
             code = escape(&code),

@@ -187,6 +187,7 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     assert!(page.contains("From month 2: $12.99 per month."), "{page}");
     assert_eq!(devpay.advance().await, 2);
     let page = devpay.billing_page("sub@example.com", None).await;
+    assert!(page.contains("3 months of service, $37.97 paid in all."), "usage: {page}");
     for bill in [
         "Month 0: signup $5.00 paid",
         "Month 0: monthly $9.99 paid",
