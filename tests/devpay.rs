@@ -256,6 +256,7 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
     browser.type_into("#password", "pw");
     browser.click("#continue");
     let page = browser.wait_for_text("Month 2: monthly $12.99 paid", WAIT);
+    assert!(page.contains("3 months of service, $37.97 paid in all."), "usage shown: {page}");
     for bill in ["Month 0: signup $5.00 paid", "Month 0: monthly $9.99 paid", "Month 1: monthly $9.99 paid"] {
         assert!(page.contains(bill), "{bill} in {page}");
     }
