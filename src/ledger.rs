@@ -4,7 +4,7 @@
 //! A grant and its `granted` mark reach the disk in the same atomic file replacement (write a temporary
 //! file, fsync, rename, fsync the directory), before the fulfilment report is sent. On restart, `granted`
 //! entries are re-reported, never re-granted. A single writer thread owns the file; the main thread sends
-//! it changes and learns what is durable from [`LedgerEvent`]s, so no frame waits on the disk.
+//! it changes and learns what is durable from its answers, so no frame waits on the disk.
 
 use std::collections::BTreeMap;
 use std::fs;

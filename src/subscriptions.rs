@@ -1,5 +1,6 @@
 //! Paid subscriptions (DevPay-style) from the game's side: send the player to the sign-up pages and take the
-//! activation key from the redirect that brings them back ([`SignUpForSubscription`]), or hand over a key the
+//! activation key from the redirect that brings them back ([`SignUpForSubscription`]), let them sign up on
+//! another device through a link the studio backend makes ([`SignUpOnAnotherDevice`]), or hand over a key the
 //! player typed ([`ActivateSubscription`]); the studio backend activates it. Follow how each subscription
 //! stands in the [`Subscriptions`] resource (active, paid through, price now and next month, cancelled at
 //! period end) with [`SubscriptionEvent`]s on change, and send the player to the billing page
