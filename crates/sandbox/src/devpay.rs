@@ -510,6 +510,10 @@ async fn signup_confirm(
     .into_response())
 }
 
+/// A subscription on the billing page: key, product code, title, status, paid through, cancelling, activated,
+/// started.
+type BillingRow = (String, String, String, String, i64, bool, bool, i64);
+
 async fn billing_sign_in() -> Html<String> {
     page("Application Billing", &sign_in_form("/devpay/billing", None, &[]))
 }
@@ -543,7 +547,7 @@ async fn billing(
             .await?;
     }
     let period = current_period(&state.pool).await?;
-    let subscriptions: Vec<(String, String, String, String, i64, bool, bool, i64)> = sqlx::query_as(
+    let subscriptions: Vec<BillingRow> = sqlx::query_as(
         "SELECT s.activation_key, s.product_code, p.title, s.status, s.paid_through_period, s.cancel_at_period_end,
                 s.activated_at IS NOT NULL, s.started_period
          FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code
