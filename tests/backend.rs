@@ -241,10 +241,15 @@ fn a_new_customer_creates_a_game_account_with_login_with_amazon_then_buys() {
             .unwrap()
     });
     assert_eq!(linked.as_deref(), Some(customer.user_id.as_str()));
-    let refresh_tokens: i64 = studio.runtime.block_on(async {
-        sqlx::query_scalar("SELECT COUNT(*) FROM lwa_tokens").fetch_one(&studio.backend.pool).await.unwrap()
+    let refresh_tokens: Vec<String> = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT refresh_token FROM lwa_tokens").fetch_all(&studio.backend.pool).await.unwrap()
     });
-    assert_eq!(refresh_tokens, 1);
+    assert_eq!(refresh_tokens.len(), 1);
+    assert!(
+        refresh_tokens[0].starts_with("sealed1:") && !refresh_tokens[0].contains("Atzr|"),
+        "sealed at rest: {}",
+        refresh_tokens[0]
+    );
 
     // So the game, signed in with the same Amazon account, receives the purchase.
     let token = fixture.tokens_over_http("newcomer@example.com", "pw").access_token;
@@ -366,6 +371,8 @@ fn prime_gaming_entitlements_are_relayed_through_the_backend() {
             .unwrap()
     });
     assert_ne!(stored, refresh, "rotated");
+    // Stored unsealed (as before a token key was set), then sealed when rotated.
+    assert!(stored.starts_with("sealed1:") && !stored.contains("Atzr|"), "sealed at rest: {stored}");
 }
 
 #[test]

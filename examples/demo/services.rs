@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use amazon_rewards_backend::devpay::{DevPayConfig, DevPayProductConfig};
 use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
+use amazon_rewards_backend::sealed::TokenKey;
 use amazon_rewards_backend::{BackendConfig, RunningBackend};
 use amazon_rewards_protocol::dta1::KeyStore;
 use amazon_rewards_protocol::moments::admin::{ApiKey, Campaign, NewCampaign, Transition};
@@ -100,6 +101,21 @@ pub fn start(external: Option<(String, String)>, data_dir: &Path) -> Result<Serv
     })
 }
 
+/// The key the demo's backend seals refresh tokens with: made on the first run, kept owner-only next to (not in)
+/// the database.
+fn token_key(path: &Path) -> Result<TokenKey, Box<dyn std::error::Error>> {
+    if let Ok(saved) = std::fs::read_to_string(path) {
+        return Ok(TokenKey::from_hex(&saved)?);
+    }
+    let key = TokenKey::generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, key.to_hex().as_bytes())?;
+    Ok(key)
+}
+
 fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<BackendConfig, Box<dyn std::error::Error>> {
     let database: PathBuf = data_dir.join("backend.db");
     let mut config = BackendConfig::new(
@@ -107,6 +123,7 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
         format!("sqlite://{}", database.display()),
         KeyStore::parse(INSTANT_ACCESS_KEYS)?,
     );
+    config.token_key = Some(token_key(&data_dir.join("backend.key"))?);
     config.lwa_profile_url = Some(format!("{sandbox}/user/profile"));
     config.prime_gaming_url = Some(sandbox.to_owned());
     config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {

@@ -57,6 +57,7 @@ impl Studio {
             KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
         );
         config.lwa_profile_url = Some(format!("{sandbox_url}/user/profile"));
+        config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
         config.prime_gaming_url = Some(sandbox_url.to_owned());
         // The backend's own security profile, for its new-account page (a confidential client).
         config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {

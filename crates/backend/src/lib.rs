@@ -27,6 +27,7 @@ pub mod feed;
 pub mod instant_access;
 pub mod moments;
 pub mod prime_relay;
+pub mod sealed;
 pub mod signup;
 
 use std::net::SocketAddr;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub devpay: Option<Arc<devpay::DevPayConfig>>,
     /// Moments (Rewards API key and campaigns), when configured.
     pub moments: Option<moments::SharedMoments>,
+    /// Seals players' refresh tokens at rest, when configured.
+    pub token_key: Option<Arc<sealed::TokenKey>>,
 }
 
 /// How the backend runs.
@@ -80,6 +83,9 @@ pub struct BackendConfig {
     pub devpay: Option<devpay::DevPayConfig>,
     /// Moments: the Rewards API, its key, and the campaign behind each moment.
     pub moments: Option<moments::MomentsConfig>,
+    /// The key players' refresh tokens are sealed with in the database; without one they are stored as they
+    /// are (and a warning says so).
+    pub token_key: Option<sealed::TokenKey>,
 }
 
 impl BackendConfig {
@@ -94,6 +100,7 @@ impl BackendConfig {
             prime_gaming_url: None,
             devpay: None,
             moments: None,
+            token_key: None,
         }
     }
 }
@@ -163,10 +170,17 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         }
         Arc::new(client)
     });
+    let token_key = config.token_key.map(Arc::new);
+    if token_key.is_none() && lwa.is_some() {
+        tracing::warn!("no token key: players' refresh tokens are stored unsealed (set --token-key)");
+    }
     let prime = match (&config.prime_gaming_url, &lwa) {
-        (Some(url), Some(lwa)) => {
-            Some(Arc::new(prime_relay::PrimeRelay::new(url.clone(), lwa.clone(), oauth_http.clone())))
-        }
+        (Some(url), Some(lwa)) => Some(Arc::new(prime_relay::PrimeRelay::new(
+            url.clone(),
+            lwa.clone(),
+            oauth_http.clone(),
+            token_key.clone(),
+        ))),
         _ => None,
     };
     let devpay = config.devpay.map(|mut devpay| {
@@ -187,6 +201,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         prime,
         devpay,
         moments,
+        token_key,
     });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)

@@ -48,6 +48,11 @@ enum Command {
         /// The backend's public base URL (default: the listen address).
         #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
         public_url: Option<String>,
+        /// 64 hex digits: the key players' refresh tokens are sealed with in the database (keep it out of the
+        /// database's backups; prefer the environment variable, a command line is visible to other users).
+        /// Without it they are stored unsealed.
+        #[arg(long, env = "REWARDS_BACKEND_TOKEN_KEY", hide_env_values = true)]
+        token_key: Option<String>,
         /// Prime Gaming API base URL: relay players' Prime Gaming entitlements (needs the LWA client).
         #[arg(long, env = "REWARDS_BACKEND_PRIME_GAMING_URL")]
         prime_gaming_url: Option<String>,
@@ -126,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lwa_authorize_url,
             lwa_api_url,
             public_url,
+            token_key,
             return_origins,
             prime_gaming_url,
             devpay_url,
@@ -141,6 +147,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err("the key store holds no key".into());
             }
             let mut config = BackendConfig::new(listen, database, keys);
+            config.token_key =
+                token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
             config.lwa_profile_url = Some(lwa_profile_url);
             config.prime_gaming_url = prime_gaming_url;
             if let Some(license_url) = devpay_url {

@@ -29,13 +29,25 @@ pub struct PrimeRelay {
     base_url: String,
     lwa: Arc<LwaClient>,
     http: reqwest::Client,
+    token_key: Option<Arc<crate::sealed::TokenKey>>,
     access: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl PrimeRelay {
     /// A relay to the Prime Gaming API at `base_url`.
-    pub fn new(base_url: String, lwa: Arc<LwaClient>, http: reqwest::Client) -> Self {
-        Self { base_url: base_url.trim_end_matches('/').to_owned(), lwa, http, access: Mutex::new(HashMap::new()) }
+    pub fn new(
+        base_url: String,
+        lwa: Arc<LwaClient>,
+        http: reqwest::Client,
+        token_key: Option<Arc<crate::sealed::TokenKey>>,
+    ) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            lwa,
+            http,
+            token_key,
+            access: Mutex::new(HashMap::new()),
+        }
     }
 
     /// An access token for `user_id`, refreshing (and storing the rotated refresh token) when needed.
@@ -51,8 +63,16 @@ impl PrimeRelay {
             .fetch_optional(pool)
             .await
             .map_err(|e| e.to_string())?;
-        let Some(refresh) = stored else {
+        let Some(stored) = stored else {
             return Ok(None);
+        };
+        let refresh = match crate::sealed::open(self.token_key.as_deref(), user_id, &stored) {
+            Ok(refresh) => refresh,
+            Err(error) => {
+                // Kept, not deleted: the right key may yet be configured.
+                tracing::warn!(user_id, %error, "Prime Gaming relay: stored refresh token unusable; not relaying");
+                return Ok(None);
+            }
         };
         let client = oauth_client(&self.lwa)?;
         let token = match client.exchange_refresh_token(&RefreshToken::new(refresh)).request_async(&self.http).await {
@@ -67,7 +87,7 @@ impl PrimeRelay {
         };
         if let Some(rotated) = token.refresh_token() {
             sqlx::query("UPDATE lwa_tokens SET refresh_token = $1, updated_at = $2 WHERE user_id = $3")
-                .bind(rotated.secret())
+                .bind(crate::sealed::seal(self.token_key.as_deref(), user_id, rotated.secret()))
                 .bind(crate::now_secs())
                 .bind(user_id)
                 .execute(pool)

@@ -305,7 +305,7 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
              ON CONFLICT (user_id) DO UPDATE SET refresh_token = EXCLUDED.refresh_token, updated_at = EXCLUDED.updated_at",
         )
         .bind(&user_id)
-        .bind(refresh.secret())
+        .bind(crate::sealed::seal(state.token_key.as_deref(), &user_id, refresh.secret()))
         .bind(crate::now_secs())
         .execute(&state.pool)
         .await;
