@@ -288,6 +288,31 @@ async fn fetch_subscriptions(
     response.json::<Vec<SubscriptionStatus>>().await.map_err(|e| e.to_string())
 }
 
+/// `POST`s `body` to the backend for the player; the answer, or the backend's error code (`fallback` when it
+/// names none).
+async fn post_for_player<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: String,
+    token: &str,
+    body: &impl serde::Serialize,
+    fallback: &str,
+) -> Result<T, String> {
+    let response = http
+        .post(url)
+        .header(ACCESS_TOKEN_HEADER, token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    let ok = response.status().is_success();
+    let value: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    if ok {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    } else {
+        Err(value["error"].as_str().unwrap_or(fallback).to_owned())
+    }
+}
+
 /// Where a sign-up on another device stands.
 struct ElsewhereSignUp {
     product_code: String,
@@ -301,20 +326,15 @@ struct ElsewhereSignUp {
 impl ElsewhereSignUp {
     /// Asks the backend for a link, hands it to the game, and waits for the subscription to become active.
     async fn run(self, progress: ResultSender) -> Result<SubscriptionStatus, String> {
-        let response = self
-            .http
-            .post(format!("{}{SIGNUP_PATH}", self.base))
-            .header(ACCESS_TOKEN_HEADER, &self.token)
-            .json(&SignUpRequest { product_code: self.product_code.clone() })
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        let ok = response.status().is_success();
-        let value: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-        if !ok {
-            return Err(value["error"].as_str().unwrap_or("no sign-up link").to_owned());
-        }
-        let link: SignUpLink = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let request = SignUpRequest { product_code: self.product_code.clone() };
+        let link: SignUpLink = post_for_player(
+            &self.http,
+            format!("{}{SIGNUP_PATH}", self.base),
+            &self.token,
+            &request,
+            "no sign-up link",
+        )
+        .await?;
         progress.send(BackgroundResult::Subscriptions(SubscriptionUpdate::SignUpLinkReady {
             product_code: self.product_code.clone(),
             url: link.sign_up_url,
@@ -442,23 +462,8 @@ impl SubscriptionRequests<'_, '_> {
                     activation_key: activation.activation_key,
                     product_code: activation.product_code,
                 };
-                let result = async {
-                    let response = http
-                        .post(format!("{base}{ACTIVATE_PATH}"))
-                        .header(amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER, &token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .map_err(|e| e.without_url().to_string())?;
-                    let ok = response.status().is_success();
-                    let value: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-                    if ok {
-                        serde_json::from_value(value).map_err(|e| e.to_string())
-                    } else {
-                        Err(value["error"].as_str().unwrap_or("activation refused").to_owned())
-                    }
-                }
-                .await;
+                let url = format!("{base}{ACTIVATE_PATH}");
+                let result = post_for_player(&http, url, &token, &body, "activation refused").await;
                 BackgroundResult::Subscriptions(SubscriptionUpdate::Activated { product_code, result })
             });
         }

@@ -75,24 +75,19 @@ async fn first_day_of(pool: &SqlitePool, period: i64) -> Result<String, sqlx::Er
     Ok(format!("{:04}-{:02}-01", month.div_euclid(12), month.rem_euclid(12) + 1))
 }
 
-/// The monthly fee in force for `period`.
-async fn price_for(pool: &SqlitePool, code: &str, period: i64) -> Result<i64, sqlx::Error> {
-    let changed: Option<i64> = sqlx::query_scalar(
-        "SELECT monthly_fee_cents FROM devpay_prices WHERE product_code = ? AND from_period <= ? ORDER BY from_period DESC LIMIT 1",
+/// The monthly fee in force for `period`: the latest price change from then or before, else the registered fee.
+/// One query, so that the billing clock can ask inside its transaction.
+async fn price_for<'e>(executor: impl sqlx::SqliteExecutor<'e>, code: &str, period: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(
+             (SELECT monthly_fee_cents FROM devpay_prices WHERE product_code = ?1 AND from_period <= ?2
+              ORDER BY from_period DESC LIMIT 1),
+             (SELECT monthly_fee_cents FROM devpay_products WHERE product_code = ?1))",
     )
     .bind(code)
     .bind(period)
-    .fetch_optional(pool)
-    .await?;
-    match changed {
-        Some(price) => Ok(price),
-        None => {
-            sqlx::query_scalar("SELECT monthly_fee_cents FROM devpay_products WHERE product_code = ?")
-                .bind(code)
-                .fetch_one(pool)
-                .await
-        }
-    }
+    .fetch_one(executor)
+    .await
 }
 
 async fn add_product(
@@ -233,22 +228,7 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
     .fetch_all(&mut *tx)
     .await?;
     for (key, customer, code) in active {
-        let changed: Option<i64> = sqlx::query_scalar(
-            "SELECT monthly_fee_cents FROM devpay_prices WHERE product_code = ? AND from_period <= ? ORDER BY from_period DESC LIMIT 1",
-        )
-        .bind(&code)
-        .bind(period)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let price = match changed {
-            Some(price) => price,
-            None => {
-                sqlx::query_scalar("SELECT monthly_fee_cents FROM devpay_products WHERE product_code = ?")
-                    .bind(&code)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
-        };
+        let price = price_for(&mut *tx, &code, period).await?;
         let problem: Option<String> =
             sqlx::query_scalar("SELECT customer_id FROM devpay_payment_problems WHERE customer_id = ?")
                 .bind(&customer)
@@ -280,11 +260,8 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
 }
 
 /// A product as its sign-up pages need it: title, description, sign-up fee, monthly fee, and the return
-/// addresses registered for it (a sign-up link without `redirect_uri` returns to the first).
-async fn product(
-    pool: &SqlitePool,
-    code: &str,
-) -> Result<Option<(String, String, i64, i64, Vec<String>)>, sqlx::Error> {
+/// addresses registered for it (a sign-up link without `redirect_uri` returns to the first). Not found: 404.
+async fn product(pool: &SqlitePool, code: &str) -> SandboxResult<(String, String, i64, i64, Vec<String>)> {
     let row: Option<(String, String, i64, i64, String, String)> = sqlx::query_as(
         "SELECT title, description, signup_fee_cents, monthly_fee_cents, redirect_url, other_redirect_urls
          FROM devpay_products WHERE product_code = ?",
@@ -292,11 +269,11 @@ async fn product(
     .bind(code)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(title, description, signup, monthly, first, others)| {
-        let mut addresses = vec![first];
-        addresses.extend(serde_json::from_str::<Vec<String>>(&others).unwrap_or_default());
-        (title, description, signup, monthly, addresses)
-    }))
+    let (title, description, signup, monthly, first, others) =
+        row.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let mut addresses = vec![first];
+    addresses.extend(serde_json::from_str::<Vec<String>>(&others).unwrap_or_default());
+    Ok((title, description, signup, monthly, addresses))
 }
 
 pub(crate) fn sign_in_form(action: &str, error: Option<&str>, fields: &[(&str, &str)]) -> String {
@@ -343,8 +320,7 @@ async fn signup_page(
     Path(code): Path<String>,
     Query(return_to): Query<ReturnTo>,
 ) -> SandboxResult<Html<String>> {
-    let (title, description, signup, _, registered) =
-        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let (title, description, signup, _, registered) = product(&state.pool, &code).await?;
     return_to.vendor_url(&registered)?;
     let monthly = price_for(&state.pool, &code, current_period(&state.pool).await?).await?;
     Ok(page(
@@ -404,8 +380,7 @@ async fn signup_review(
     let Ok(Form(credentials)) = form else {
         return Err(SandboxError::BadRequest("malformed form".into()));
     };
-    let (title, _, signup, _, registered) =
-        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let (title, _, signup, _, registered) = product(&state.pool, &code).await?;
     credentials.return_to.vendor_url(&registered)?;
     let Some(customer) = check_password(&state.pool, &credentials.email, &credentials.password).await? else {
         let body = sign_in_form(
@@ -450,8 +425,7 @@ async fn signup_confirm(
     let Ok(Form(credentials)) = form else {
         return Err(SandboxError::BadRequest("malformed form".into()));
     };
-    let (title, _, signup, _, registered) =
-        product(&state.pool, &code).await?.ok_or_else(|| SandboxError::NotFound(format!("product {code}")))?;
+    let (title, _, signup, _, registered) = product(&state.pool, &code).await?;
     let mut vendor = credentials.return_to.vendor_url(&registered)?;
     let Some(customer) = check_password(&state.pool, &credentials.email, &credentials.password).await? else {
         return Err(SandboxError::BadRequest("sign in again".into()));
