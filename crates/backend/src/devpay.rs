@@ -103,10 +103,9 @@ async fn activate(
 
 /// The player behind a game request: their Amazon identity and their game account.
 async fn player(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
-    let amazon_user = crate::feed::amazon_user_of(state, headers).await?;
-    match crate::feed::player_of(state, headers).await? {
-        Some(user_id) => Ok((amazon_user, user_id)),
-        None => {
+    match crate::feed::identities_of(state, headers).await? {
+        (amazon_user, Some(user_id)) => Ok((amazon_user, user_id)),
+        (_, None) => {
             Err(refuse(StatusCode::FORBIDDEN, "no_game_account", "no game account is linked to this Amazon account"))
         }
     }

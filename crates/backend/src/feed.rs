@@ -124,27 +124,35 @@ pub(crate) async fn player_of(state: &AppState, headers: &HeaderMap) -> Result<O
 
 /// The Amazon identity (LWA `user_id`) behind the request's access token, for other modules' routes.
 pub(crate) async fn amazon_user_of(state: &AppState, headers: &HeaderMap) -> Result<String, Response> {
-    let token = headers
-        .get(ACCESS_TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|t| !t.is_empty() && t.len() <= amazon_rewards_protocol::lwa::MAX_TOKEN_BYTES)
-        .ok_or(FeedError::MissingToken)
-        .map_err(IntoResponse::into_response)?;
-    state.tokens.amazon_user(token).await.map_err(IntoResponse::into_response)
+    amazon_user(state, headers).await.map_err(IntoResponse::into_response)
 }
 
-/// The game account linked to the request's Amazon identity, if any.
-async fn player(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, FeedError> {
+/// Both: the Amazon identity behind the request, and the game account linked to it, if any.
+pub(crate) async fn identities_of(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>), Response> {
+    let amazon_user = amazon_user_of(state, headers).await?;
+    let account = account_of(state, &amazon_user).await.map_err(IntoResponse::into_response)?;
+    Ok((amazon_user, account))
+}
+
+async fn amazon_user(state: &AppState, headers: &HeaderMap) -> Result<String, FeedError> {
     let token = headers
         .get(ACCESS_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|t| !t.is_empty() && t.len() <= amazon_rewards_protocol::lwa::MAX_TOKEN_BYTES)
         .ok_or(FeedError::MissingToken)?;
-    let amazon_user = state.tokens.amazon_user(token).await?;
+    Ok(state.tokens.amazon_user(token).await?)
+}
+
+async fn account_of(state: &AppState, amazon_user: &str) -> Result<Option<String>, FeedError> {
     Ok(sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
         .bind(amazon_user)
         .fetch_optional(&state.pool)
         .await?)
+}
+
+/// The game account linked to the request's Amazon identity, if any.
+async fn player(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, FeedError> {
+    account_of(state, &amazon_user(state, headers).await?).await
 }
 
 async fn entitlements(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<EntitlementsPage>, FeedError> {
