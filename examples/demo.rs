@@ -68,6 +68,19 @@ fn options() -> Result<Options, String> {
     Ok(Options { headless, screenshots, external, data_dir })
 }
 
+/// Why a window cannot open here, said in words instead of winit's panic. Only X11 and Wayland desktops name
+/// their display in the environment; Windows and macOS always have one.
+fn missing_display() -> Option<String> {
+    let unix_desktop = cfg!(all(unix, not(target_os = "macos"), not(target_os = "ios"), not(target_os = "android")));
+    let named = |var| std::env::var_os(var).is_some_and(|value| !value.is_empty());
+    (unix_desktop && !named("DISPLAY") && !named("WAYLAND_DISPLAY")).then(|| {
+        "No display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the demo cannot open its window.\n\
+         Run it on a desktop, or without a window: `cargo run --example demo -- --headless` plays the scripted \
+         story, and `xvfb-run -a cargo run --example demo` gives it a virtual X display."
+            .to_owned()
+    })
+}
+
 fn main() -> AppExit {
     let options = match options() {
         Ok(options) => options,
@@ -76,6 +89,11 @@ fn main() -> AppExit {
             return AppExit::error();
         }
     };
+    let windowed = !options.headless;
+    if let Some(missing) = windowed.then(missing_display).flatten() {
+        eprintln!("{missing}");
+        return AppExit::error();
+    }
     let services = match services::start(options.external.clone(), &options.data_dir) {
         Ok(services) => services,
         Err(error) => {

@@ -75,8 +75,8 @@ pub struct LoginConfig {
 impl Default for LoginConfig {
     fn default() -> Self {
         Self {
-            authorize_url: "https://www.amazon.com/ap/oa".into(),
-            api_url: "https://api.amazon.com".into(),
+            authorize_url: amazon_rewards_protocol::lwa::PRODUCTION_AUTHORIZE_URL.into(),
+            api_url: amazon_rewards_protocol::lwa::PRODUCTION_API_URL.into(),
             scopes: vec![
                 amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into(),
                 amazon_rewards_protocol::lwa::SCOPE_PROFILE.into(),
@@ -107,8 +107,10 @@ impl std::fmt::Debug for LoginConfig {
 /// Settings of the plugin, inserted as a resource by [`AmazonRewardsPlugin`](crate::AmazonRewardsPlugin).
 #[derive(Resource, Clone)]
 pub struct RewardsConfig {
-    /// Base URL of the entitlements service: Prime Gaming, the studio backend, or the sandbox
-    /// (e.g. `http://127.0.0.1:8787`). The paths of `amazon_rewards_protocol::prime_gaming` are appended.
+    /// Base URL of the entitlements service: Prime Gaming (the default, `https://twitch.amazon.com`, the
+    /// base a shipped game client uses), the studio backend, or the sandbox (e.g. `http://127.0.0.1:8787`,
+    /// set with [`RewardsConfig::use_amazon_at`]). The paths of `amazon_rewards_protocol::prime_gaming` are
+    /// appended.
     pub entitlements_url: String,
     /// The game's Login with Amazon client id (security profile).
     pub client_id: String,
@@ -139,8 +141,15 @@ pub struct RewardsConfig {
     pub max_pages: usize,
     /// Wall-clock budget per frame for applying grants; a large pull is spread over frames. Default 250 µs.
     pub grant_budget_per_frame: Duration,
-    /// Most entitlements named in one Fulfill call. Default 100.
+    /// Most entitlements named in one Fulfill call. Default 100. Each grant is reported as soon as it is on
+    /// disk, as Amazon asks ("send a response for each item as soon as the action is completed"); only
+    /// reports that are already waiting together (granted in the same frame, or while the previous report
+    /// was in flight) share a call, up to this many.
     pub max_report_batch: usize,
+    /// The `FulfillmentAddress` sent with every fulfilment report: a stable, non-secret description of where
+    /// the item went. Default `"Player"`, the value a shipped game client sends (its meaning is not
+    /// documented).
+    pub fulfillment_address: String,
     /// Asset path of the item catalog. Default `rewards.catalog.json`.
     pub catalog_path: String,
     /// Directory holding the per-player ledgers. Default: the OS data dir for [`RewardsConfig::app_name`].
@@ -149,12 +158,19 @@ pub struct RewardsConfig {
     pub app_name: String,
     /// Observer of ledger step boundaries, for diagnostics and crash testing.
     pub step_observer: Option<StepObserver>,
+    /// How far the wall clock may run ahead of the monotonic clock between two frames before the plugin takes
+    /// it for a device that slept and pulls ([`PullReason::WokeFromSleep`](crate::pacing::PullReason)).
+    /// Default 30 s.
+    pub sleep_threshold: Duration,
+    /// The wall clock compared with the monotonic one to notice sleep. Default [`SystemTime::now`]; tests
+    /// replace it to make time jump.
+    pub wall_clock: fn() -> std::time::SystemTime,
 }
 
 impl Default for RewardsConfig {
     fn default() -> Self {
         Self {
-            entitlements_url: "http://127.0.0.1:8787".into(),
+            entitlements_url: amazon_rewards_protocol::prime_gaming::PRODUCTION_BASE_URL.into(),
             client_id: String::new(),
             login: LoginConfig::default(),
             billing_url: None,
@@ -169,10 +185,13 @@ impl Default for RewardsConfig {
             max_pages: 1000,
             grant_budget_per_frame: Duration::from_micros(250),
             max_report_batch: 100,
+            fulfillment_address: amazon_rewards_protocol::prime_gaming::DEFAULT_FULFILLMENT_ADDRESS.into(),
             catalog_path: "rewards.catalog.json".into(),
             data_dir: None,
             app_name: "bevy_amazon_rewards".into(),
             step_observer: None,
+            sleep_threshold: Duration::from_secs(30),
+            wall_clock: std::time::SystemTime::now,
         }
     }
 }

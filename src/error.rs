@@ -20,12 +20,19 @@ pub enum ApiError {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// HTTP 400/401/403 on an authenticated call: the access token is expired, revoked or unknown.
-    #[error("the access token was refused (HTTP {status})")]
+    /// HTTP 400/401 on an authenticated call: maybe the access token expired (Amazon answers an expired token
+    /// with HTTP 400). The token is refreshed once and the call retried once; if that is refused too, it is a
+    /// request error retried with backoff, never a sign-out.
+    #[error("the service refused the request (HTTP {status}); the access token may have expired")]
     Unauthorized {
         /// The HTTP status.
         status: u16,
     },
+    /// The Amazon sign-in did not grant every permission the service needs ("Not all permissions are
+    /// authorized": the player's link lacks the `games::prime` or `profile` scope). Linking again with
+    /// both scopes fixes it.
+    #[error("the Amazon account link lacks a permission (games::prime and profile are needed): link the account again")]
+    MissingPermissions,
     /// Any other non-success status.
     #[error("the service answered HTTP {status}")]
     Status {
@@ -60,7 +67,7 @@ impl ApiError {
         }
     }
 
-    /// Whether a new access token is needed before trying again.
+    /// Whether the access token may be the cause (refresh it once before trying again).
     pub fn needs_new_token(&self) -> bool {
         matches!(self, ApiError::Unauthorized { .. })
     }

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::prime_gaming::{
-    Entitlement, FulfillRequest, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdate, NextInstruction,
-    is_valid_sku,
+    Entitlement, FulfillRequest, FulfillResponse, FulfillResult, FulfillmentStatusUpdate, LastInstruction,
+    NextInstruction, is_valid_sku,
 };
 use bevy::asset::LoadState;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use bevy::window::WindowFocused;
+use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 
 use crate::auth::{LoginUpdate, PlayerSession};
 use crate::config::{LedgerStep, RewardsConfig};
@@ -50,18 +50,24 @@ pub(crate) struct Fulfilment {
     inventory: BTreeMap<String, u64>,
     grant_queue: VecDeque<Entitlement>,
     /// Durable grants and revocations waiting to be reported, with the status to report.
-    report_queue: VecDeque<(String, FulfillmentStatus)>,
+    report_queue: VecDeque<(String, LastInstruction)>,
     report_in_flight: bool,
     report_not_before: Option<Instant>,
     report_failures: u32,
-    /// The token was refused: no pull or report until a new session.
+    /// The token was refused: no pull or report until the login has refreshed it.
     token_refused: bool,
+    /// The current token came from a refresh after a refusal: if it is refused too, that is a request
+    /// error retried with backoff, not a reason for another refresh or a sign-out. One refresh per token:
+    /// only a token that arrives some other way (the scheduled refresh before expiry, a new sign-in) clears it.
+    refreshed_after_refusal: bool,
     /// Entitlements already complained about this session (one error each, not one per frame or pull).
     complained: HashSet<String>,
     waiting_for_recipient: bool,
     catalog_failure_reported: bool,
     /// When this frame's receiving began, if it had anything to do: granting counts it against its budget.
     busy_since: Option<Instant>,
+    /// The monotonic and wall clocks at the previous frame, to notice the device slept in between.
+    last_frame: Option<(Instant, std::time::SystemTime)>,
 }
 
 impl Fulfilment {
@@ -88,10 +94,12 @@ impl Fulfilment {
             report_not_before: None,
             report_failures: 0,
             token_refused: false,
+            refreshed_after_refusal: false,
             complained: HashSet::new(),
             waiting_for_recipient: false,
             catalog_failure_reported: false,
             busy_since: None,
+            last_frame: None,
         })
     }
 
@@ -108,6 +116,7 @@ impl Fulfilment {
         self.report_not_before = None;
         self.report_failures = 0;
         self.token_refused = false;
+        self.refreshed_after_refusal = false;
         self.complained.clear();
         self.pacer = PullPacer::new(config.pacing.clone());
         if let Some(player_id) = &self.player_id {
@@ -123,8 +132,80 @@ impl Fulfilment {
         self.complained.insert(entitlement_id.to_owned())
     }
 
-    fn report_backoff(&self, retry_after: Option<Duration>, pacing: &crate::config::PullPacing) -> Duration {
-        backoff_delay(pacing, self.report_failures, random_jitter()).max(retry_after.unwrap_or_default())
+    /// Whether the device slept since the previous frame: the monotonic clock stops during sleep on every
+    /// desktop OS while the wall clock does not, so the wall clock runs ahead by (about) the time slept.
+    fn woke_from_sleep(&mut self, config: &RewardsConfig) -> bool {
+        let now = (Instant::now(), (config.wall_clock)());
+        let Some((mono_before, wall_before)) = self.last_frame.replace(now) else {
+            return false;
+        };
+        let mono = now.0.saturating_duration_since(mono_before);
+        let wall = now.1.duration_since(wall_before).unwrap_or_default();
+        wall.saturating_sub(mono) > config.sleep_threshold
+    }
+
+    /// Amazon's error process (retry, refresh, relink): an HTTP 400/401 may mean an expired token, so the
+    /// first refusal stops requests until the login has refreshed the token once (`TokenRefused`); a refusal
+    /// of the refreshed token is an ordinary request error, retried with backoff, never a sign-out. Returns
+    /// whether requests now wait for a refresh.
+    fn token_was_refused(&mut self, error: &ApiError, login_updates: &mut Vec<LoginUpdate>) -> bool {
+        if !error.needs_new_token() || self.refreshed_after_refusal {
+            return false;
+        }
+        self.token_refused = true;
+        login_updates.push(LoginUpdate::TokenRefused);
+        true
+    }
+
+    /// The next report waits: backoff after one more failure, at least the server's `Retry-After`.
+    fn back_off_reports(&mut self, retry_after: Option<Duration>, pacing: &crate::config::PullPacing) -> Duration {
+        self.report_failures = self.report_failures.saturating_add(1);
+        let delay = backoff_delay(pacing, self.report_failures, random_jitter()).max(retry_after.unwrap_or_default());
+        self.report_not_before = Instant::now().checked_add(delay);
+        delay
+    }
+
+    /// Applies a Fulfill answer: confirmed entitlements go to the ledger; an `ERROR`, a result this version
+    /// does not know, or an id the answer left out stays queued and is retried with backoff like a failed
+    /// call (never at once: a partial answer must not turn into a request per frame).
+    fn apply_report_answer(
+        &mut self,
+        session: u64,
+        sent: Vec<(String, LastInstruction)>,
+        response: FulfillResponse,
+        pacing: &crate::config::PullPacing,
+        errors: &mut MessageWriter<RewardsError>,
+    ) {
+        let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> =
+            response.fulfillment_status_updates.into_iter().map(|r| (r.entitlement_id, (r.result, r.reason))).collect();
+        let mut confirmed = Vec::new();
+        let mut unconfirmed = Vec::new();
+        for (id, reported_as) in sent {
+            match outcomes.remove(&id) {
+                Some((FulfillResult::Success, _)) => confirmed.push(match reported_as {
+                    LastInstruction::Fulfill => LedgerChange::Reported { entitlement_id: id },
+                    LastInstruction::Revoke => LedgerChange::RevokeReported { entitlement_id: id },
+                }),
+                outcome => {
+                    let reason = match outcome {
+                        Some((_, reason)) => reason.unwrap_or_else(|| "no reason given".into()),
+                        None => "the answer did not mention it".into(),
+                    };
+                    if self.complain_once(&id) {
+                        errors.write(RewardsError::ReportRejected { entitlement_id: id.clone(), reason });
+                    }
+                    unconfirmed.push((id, reported_as));
+                }
+            }
+        }
+        self.ledger.record(session, confirmed);
+        if unconfirmed.is_empty() {
+            self.report_failures = 0;
+        } else {
+            self.report_queue.extend(unconfirmed);
+            let delay = self.back_off_reports(None, pacing);
+            warn!("the service did not confirm every fulfilment report; retrying them in {delay:?}");
+        }
     }
 }
 
@@ -172,7 +253,6 @@ impl Receiver<'_, '_> {
                     status.pulling = false;
                     match result {
                         Ok(entitlements) => {
-                            login_updates.push(LoginUpdate::PullSucceeded);
                             fulfilment.pacer.succeeded();
                             pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
                             // The newest pull is the service's whole current view: it replaces what waited.
@@ -182,11 +262,7 @@ impl Receiver<'_, '_> {
                             status.last_error = None;
                         }
                         Err(error) => {
-                            let refused = error.needs_new_token();
-                            if refused {
-                                login_updates.push(LoginUpdate::TokenRefused);
-                            }
-                            fulfilment.token_refused |= refused;
+                            let refused = fulfilment.token_was_refused(&error, &mut login_updates);
                             let delay =
                                 fulfilment.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
                             warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
@@ -202,42 +278,14 @@ impl Receiver<'_, '_> {
                     fulfilment.report_in_flight = false;
                     match result {
                         Ok(response) => {
-                            fulfilment.report_failures = 0;
-                            let mut outcomes: HashMap<String, (FulfillResult, Option<String>)> = response
-                                .fulfillment_status_update_results
-                                .into_iter()
-                                .map(|r| (r.entitlement_id, (r.result, r.reason)))
-                                .collect();
-                            let mut confirmed = Vec::new();
-                            for (id, reported_as) in entitlement_ids {
-                                match outcomes.remove(&id) {
-                                    Some((FulfillResult::Success, _)) => confirmed.push(match reported_as {
-                                        FulfillmentStatus::Fulfilled => LedgerChange::Reported { entitlement_id: id },
-                                        FulfillmentStatus::Revoked => {
-                                            LedgerChange::RevokeReported { entitlement_id: id }
-                                        }
-                                    }),
-                                    Some((FulfillResult::Error, reason)) => {
-                                        // Stays unconfirmed in the ledger and is reported again next session.
-                                        let reason = reason.unwrap_or_else(|| "no reason given".into());
-                                        errors.write(RewardsError::ReportRejected { entitlement_id: id, reason });
-                                    }
-                                    None => fulfilment.report_queue.push_back((id, reported_as)),
-                                }
-                            }
-                            fulfilment.ledger.record(session, confirmed);
+                            fulfilment.apply_report_answer(session, entitlement_ids, response, &config.pacing, errors);
                         }
                         Err(error) => {
                             for entry in entitlement_ids.into_iter().rev() {
                                 fulfilment.report_queue.push_front(entry);
                             }
-                            fulfilment.report_failures += 1;
-                            if error.needs_new_token() {
-                                login_updates.push(LoginUpdate::TokenRefused);
-                            }
-                            fulfilment.token_refused |= error.needs_new_token();
-                            let delay = fulfilment.report_backoff(error.retry_after(), &config.pacing);
-                            fulfilment.report_not_before = Some(Instant::now() + delay);
+                            fulfilment.token_was_refused(&error, &mut login_updates);
+                            let delay = fulfilment.back_off_reports(error.retry_after(), &config.pacing);
                             warn!("fulfilment report failed ({error}); retrying in {delay:?}");
                             status.last_error = Some(RewardsError::Report(error.clone()));
                             errors.write(RewardsError::Report(error));
@@ -281,7 +329,7 @@ impl Receiver<'_, '_> {
                         }
                         fulfilment.report_queue.extend(durable);
                         for (id, status) in confirmed {
-                            if status == FulfillmentStatus::Revoked {
+                            if status == LastInstruction::Revoke {
                                 fulfilment.states.insert(id, EntryState::RevokeReported);
                             } else {
                                 fulfilment.states.insert(id.clone(), EntryState::Reported);
@@ -444,6 +492,24 @@ pub(crate) fn on_recipient_added(
     }
 }
 
+/// The window and app events Amazon's tips name as moments to check for new goods: the window coming to the
+/// top (focus), restored from minimised (no longer occluded), and the app resuming from pause.
+#[derive(SystemParam)]
+pub(crate) struct WindowTriggers<'w, 's> {
+    focus: MessageReader<'w, 's, WindowFocused>,
+    occlusion: MessageReader<'w, 's, WindowOccluded>,
+    lifecycle: MessageReader<'w, 's, AppLifecycle>,
+}
+
+impl WindowTriggers<'_, '_> {
+    fn read(&mut self) -> Vec<PullReason> {
+        let focus = self.focus.read().filter(|e| e.focused).map(|_| PullReason::FocusRegained);
+        let restored = self.occlusion.read().filter(|e| !e.occluded).map(|_| PullReason::WindowRestored);
+        let resumed = self.lifecycle.read().filter(|e| **e == AppLifecycle::WillResume).map(|_| PullReason::AppResumed);
+        focus.chain(restored).chain(resumed).collect()
+    }
+}
+
 /// Turns triggers into paced pulls and sends due fulfilment reports. Runs in
 /// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send).
 #[allow(clippy::too_many_arguments)]
@@ -455,7 +521,7 @@ pub(crate) fn send_requests(
     config: Res<RewardsConfig>,
     mut explicit: MessageReader<PullEntitlements>,
     mut store_visits: MessageReader<StoreVisited>,
-    mut focus: MessageReader<WindowFocused>,
+    mut window_triggers: WindowTriggers,
     mut errors: MessageWriter<RewardsError>,
     mut subscription_requests: crate::subscriptions::SubscriptionRequests,
     mut moment_requests: crate::moments::MomentsRequests,
@@ -473,7 +539,7 @@ pub(crate) fn send_requests(
         if same_player && session.is_some() {
             // A fresh token for the same player (e.g. after a refresh): keep the ledger, resume.
             fulfilment.access_token = session.as_ref().map(|s| s.access_token().secret().to_owned());
-            fulfilment.token_refused = false;
+            fulfilment.refreshed_after_refusal = std::mem::take(&mut fulfilment.token_refused);
             fulfilment.report_not_before = None;
             fulfilment.pacer.request(PullReason::LoggedIn);
         } else {
@@ -492,10 +558,11 @@ pub(crate) fn send_requests(
     for _ in store_visits.read() {
         fulfilment.pacer.request(PullReason::StoreVisited);
     }
-    for event in focus.read() {
-        if event.focused {
-            fulfilment.pacer.request(PullReason::FocusRegained);
-        }
+    for reason in window_triggers.read() {
+        fulfilment.pacer.request(reason);
+    }
+    if fulfilment.woke_from_sleep(&config) {
+        fulfilment.pacer.request(PullReason::WokeFromSleep);
     }
     if !fulfilment.ledger_ready || fulfilment.token_refused {
         return;
@@ -526,13 +593,17 @@ pub(crate) fn send_requests(
         });
     }
     if report_due {
-        let batch: Vec<(String, FulfillmentStatus)> =
+        let batch: Vec<(String, LastInstruction)> =
             fulfilment.report_queue.drain(..fulfilment.report_queue.len().min(config.max_report_batch)).collect();
         fulfilment.report_in_flight = true;
         let request = FulfillRequest {
             fulfillment_status_updates: batch
                 .iter()
-                .map(|(id, status)| FulfillmentStatusUpdate { entitlement_id: id.clone(), fulfillment_status: *status })
+                .map(|(id, instruction)| FulfillmentStatusUpdate {
+                    entitlement_id: id.clone(),
+                    last_instruction: *instruction,
+                    fulfillment_address: config.fulfillment_address.clone(),
+                })
                 .collect(),
         };
         let client = fulfilment.client.clone();

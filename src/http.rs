@@ -91,11 +91,12 @@ impl EntitlementsClient {
         let status = response.status();
         if !status.is_success() {
             let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v.to_str().ok()?));
-            return Err(match status.as_u16() {
-                429 | 503 => ApiError::RateLimited { retry_after },
-                code @ (400 | 401 | 403) => ApiError::Unauthorized { status: code },
-                code => ApiError::Status { status: code, retry_after },
-            });
+            let code = status.as_u16();
+            if code == 429 || code == 503 {
+                return Err(ApiError::RateLimited { retry_after });
+            }
+            let refusal = if status.is_client_error() { read_refusal(response).await } else { String::new() };
+            return Err(classify_refusal(code, &refusal, retry_after));
         }
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -117,6 +118,34 @@ impl EntitlementsClient {
     }
 }
 
+/// Longest part of an error answer read to tell its kind.
+const MAX_REFUSAL_BYTES: usize = 4096;
+
+/// The start of an error answer's body (at most [`MAX_REFUSAL_BYTES`]); empty when it cannot be read.
+async fn read_refusal(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_REFUSAL_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(MAX_REFUSAL_BYTES - body.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// What an error answer means, by Amazon's documented error process (`shared/WIRE.md`): "Not all
+/// permissions are authorized" is a sign-in that lacked a scope; any other 400 or 401 may be an expired
+/// token (Amazon answers those with 400), to be refreshed once; everything else is a request error.
+pub(crate) fn classify_refusal(code: u16, body: &str, retry_after: Option<Duration>) -> ApiError {
+    if body.contains("Not all permissions are authorized") {
+        return ApiError::MissingPermissions;
+    }
+    match code {
+        400 | 401 => ApiError::Unauthorized { status: code },
+        code => ApiError::Status { status: code, retry_after },
+    }
+}
+
 fn map_transport_error(error: reqwest::Error) -> ApiError {
     if error.is_timeout() {
         ApiError::Timeout
@@ -127,14 +156,21 @@ fn map_transport_error(error: reqwest::Error) -> ApiError {
     }
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+/// The longest delay a server may ask for; a larger `Retry-After` is cut to it, so no server-supplied number
+/// can push a retry out for ever or overflow an `Instant`.
+pub(crate) const MAX_SERVER_DELAY: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), at most [`MAX_SERVER_DELAY`].
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: too many of them for a u64 is simply a very long delay.
+        value.parse::<u64>().map(Duration::from_secs).unwrap_or(MAX_SERVER_DELAY)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+    };
+    Some(delay.min(MAX_SERVER_DELAY))
 }
 
 #[cfg(test)]
@@ -149,5 +185,25 @@ mod tests {
         assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(61), "{parsed:?}");
         assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn refusals_are_told_apart() {
+        assert_eq!(classify_refusal(400, r#"{"error":"invalid_token"}"#, None), ApiError::Unauthorized { status: 400 });
+        assert_eq!(classify_refusal(401, "", None), ApiError::Unauthorized { status: 401 });
+        assert_eq!(classify_refusal(403, "forbidden", None), ApiError::Status { status: 403, retry_after: None });
+        assert_eq!(classify_refusal(404, "", None), ApiError::Status { status: 404, retry_after: None });
+        let missing = r#"{"message":"Not all permissions are authorized"}"#;
+        assert_eq!(classify_refusal(403, missing, None), ApiError::MissingPermissions);
+        assert_eq!(classify_refusal(400, missing, None), ApiError::MissingPermissions);
+    }
+
+    #[test]
+    fn a_huge_retry_after_is_bounded() {
+        for huge in ["9999999999999999999", "99999999999999999999999", "86400", "Fri, 31 Dec 9999 23:59:59 GMT"] {
+            assert_eq!(parse_retry_after(huge), Some(MAX_SERVER_DELAY), "{huge}");
+        }
+        // Bounded delays are safe to add to an instant.
+        let _ = std::time::Instant::now() + parse_retry_after("9999999999999999999").unwrap();
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use amazon_rewards_protocol::prime_gaming::FulfillmentStatus;
+use amazon_rewards_protocol::prime_gaming::LastInstruction;
 
 use crate::config::{LedgerStep, RewardsConfig};
 use crate::inventory::ItemStack;
@@ -203,14 +203,14 @@ pub(crate) struct OpenedLedger {
     pub inventory: BTreeMap<String, u64>,
     pub states: BTreeMap<String, EntryState>,
     /// Granted or revoked but not confirmed reported: to be reported again, never applied again.
-    pub unreported: Vec<(String, FulfillmentStatus)>,
+    pub unreported: Vec<(String, LastInstruction)>,
 }
 
 /// Answers of the writer.
 pub(crate) enum LedgerEvent {
     Opened { session: u64, ledger: OpenedLedger },
     OpenFailed { session: u64, error: String },
-    Persisted { session: u64, durable: Vec<(String, FulfillmentStatus)>, confirmed: Vec<(String, FulfillmentStatus)> },
+    Persisted { session: u64, durable: Vec<(String, LastInstruction)>, confirmed: Vec<(String, LastInstruction)> },
     WriteFailed { session: u64, error: String },
 }
 
@@ -303,8 +303,8 @@ impl WriterThread {
                                 .entitlements
                                 .iter()
                                 .filter_map(|(id, e)| match e.state {
-                                    EntryState::Granted => Some((id.clone(), FulfillmentStatus::Fulfilled)),
-                                    EntryState::Revoked => Some((id.clone(), FulfillmentStatus::Revoked)),
+                                    EntryState::Granted => Some((id.clone(), LastInstruction::Fulfill)),
+                                    EntryState::Revoked => Some((id.clone(), LastInstruction::Revoke)),
                                     _ => None,
                                 })
                                 .collect(),
@@ -349,17 +349,17 @@ impl WriterThread {
                     match change {
                         LedgerChange::Granted { entitlement_id, .. } => {
                             grants = true;
-                            durable.push((entitlement_id, FulfillmentStatus::Fulfilled));
+                            durable.push((entitlement_id, LastInstruction::Fulfill));
                         }
                         LedgerChange::Revoked { entitlement_id, .. } => {
                             grants = true;
-                            durable.push((entitlement_id, FulfillmentStatus::Revoked));
+                            durable.push((entitlement_id, LastInstruction::Revoke));
                         }
                         LedgerChange::Reported { entitlement_id } => {
-                            confirmed.push((entitlement_id, FulfillmentStatus::Fulfilled))
+                            confirmed.push((entitlement_id, LastInstruction::Fulfill))
                         }
                         LedgerChange::RevokeReported { entitlement_id } => {
-                            confirmed.push((entitlement_id, FulfillmentStatus::Revoked))
+                            confirmed.push((entitlement_id, LastInstruction::Revoke))
                         }
                         LedgerChange::Seen { .. } => {}
                     }

@@ -18,7 +18,7 @@ pub mod subscriptions;
 
 use bevy::asset::AssetApp;
 use bevy::prelude::*;
-use bevy::window::WindowFocused;
+use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 
 use crate::auth::{LoginEvent, LoginRequest, LoginState};
 use crate::config::{PullPacing, RewardsConfig};
@@ -207,6 +207,8 @@ impl Plugin for AmazonRewardsPlugin {
             .add_message::<RewardsError>()
             // Registered by WindowPlugin in windowed games; registered here too so headless apps work.
             .add_message::<WindowFocused>()
+            .add_message::<WindowOccluded>()
+            .add_message::<AppLifecycle>()
             .configure_sets(PreUpdate, (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain())
             .add_systems(PreStartup, start_background_work)
             .add_systems(

@@ -591,7 +591,7 @@ impl MomentsResults<'_> {
                         outbox.failures += 1;
                         let delay = backoff_delay(&self.config.pacing, outbox.failures, random_jitter())
                             .max(error.retry_after().unwrap_or_default());
-                        outbox.not_before = Some(Instant::now() + delay);
+                        outbox.not_before = Instant::now().checked_add(delay);
                         warn!("moment {moment} not delivered ({error}); next attempt in {delay:?}");
                         self.status.last_error = Some(error.to_string());
                         self.events.write(MomentEvent::Delayed { moment, error, retry_in: delay });

@@ -13,8 +13,15 @@ use crate::config::PullPacing;
 pub enum PullReason {
     /// The game started (the first pull once the ledger and a token are ready).
     Startup,
-    /// The window regained focus (the player may be back from claiming in the browser).
+    /// The window regained focus, i.e. came to the top (the player may be back from claiming in the browser).
     FocusRegained,
+    /// The window was restored from minimised, or uncovered (`WindowOccluded` with `occluded: false`).
+    WindowRestored,
+    /// The app resumed from pause (`AppLifecycle::WillResume`, mobile and some desktops).
+    AppResumed,
+    /// The device woke from sleep: the wall clock jumped ahead of the monotonic clock between two frames
+    /// (a window that kept its focus never reports this).
+    WokeFromSleep,
     /// The player visited the in-game store.
     StoreVisited,
     /// A player session began (login completed or a token was supplied).
@@ -104,7 +111,7 @@ impl PullPacer {
         self.in_flight = false;
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         let delay = self.backoff(jitter).max(retry_after.unwrap_or(Duration::ZERO));
-        self.not_before = Some(now + delay);
+        self.not_before = now.checked_add(delay);
         let follow_up = std::mem::take(&mut self.follow_up);
         if retry {
             self.pending = Some(PullReason::Retry);

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse, FulfillmentStatus};
+use amazon_rewards_protocol::prime_gaming::{Entitlement, FulfillResponse, LastInstruction};
 use bevy::prelude::*;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -21,7 +21,7 @@ pub(crate) enum BackgroundResult {
     /// A fulfilment report finished.
     ReportFinished {
         session: u64,
-        entitlement_ids: Vec<(String, FulfillmentStatus)>,
+        entitlement_ids: Vec<(String, LastInstruction)>,
         result: Result<FulfillResponse, ApiError>,
     },
     /// The ledger writer answered.

@@ -7,17 +7,25 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The demo binary, built (or found up to date) by cargo. `cargo test --all-targets` builds examples as test
-/// harnesses under hashed names, so the real program is built here.
+/// The demo binary. A plain `cargo test` (no target selection) builds every example as a program before it runs
+/// any test, with the same features as the tests, so the demo is not built a second time. Only when this test
+/// is run on its own (`cargo test --test demo`) is the program missing: then it is built here.
 fn demo_binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
     let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "--example", "demo", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
-        .status()
-        .unwrap();
-    assert!(built.success(), "cargo build --example demo failed");
-    profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX))
+    let binary = profile_dir.join("examples").join(format!("demo{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        eprintln!(
+            "{} is missing (run `cargo test --workspace` to build it with the tests); building it",
+            binary.display()
+        );
+        let built = Command::new(env!("CARGO"))
+            .args(["build", "--example", "demo", "--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
+            .status()
+            .unwrap();
+        assert!(built.success(), "cargo build --example demo failed");
+    }
+    binary
 }
 
 #[test]
@@ -52,4 +60,22 @@ fn the_headless_story_runs_every_step() {
     }
     let players = std::fs::read_dir(data.path().join("game/players")).unwrap().count();
     assert_eq!(players, 1, "one player ledger");
+}
+
+#[test]
+fn without_a_display_the_demo_says_so_and_exits_non_zero() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(demo_binary())
+        .args(["--data-dir"])
+        .arg(data.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("BEVY_ASSET_ROOT", env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("neither DISPLAY nor WAYLAND_DISPLAY is set"), "{stderr}");
+    assert!(stderr.contains("--headless") && stderr.contains("xvfb-run"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

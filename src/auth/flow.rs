@@ -1,16 +1,22 @@
-//! The Login with Amazon flows, run on the background runtime with the `oauth2` crate: authorization code +
-//! PKCE S256 through the system browser and a loopback redirect, device code ("code-based linking") for
-//! screens without a browser, and refresh. Each ends by reading the profile and saving the tokens.
+//! The Login with Amazon flows, run on the background runtime: authorization code + PKCE S256 through the
+//! system browser and a loopback redirect (the `oauth2` crate), code pairing ("code-based linking", LWA for
+//! Devices) by hand, and refresh. Each ends by reading the profile and saving the tokens.
+//!
+//! Code pairing is built by hand because LWA deviates from RFC 8628: it polls with `grant_type=device_code`
+//! and refuses the RFC's URN grant type (LWA's docs, "grant_type REQUIRED. Must be device_code"; a shipped PC
+//! game polls with exactly `grant_type`, `device_code` and `user_code`; see `shared/WIRE.md`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amazon_rewards_protocol::lwa::Profile;
+use amazon_rewards_protocol::lwa::{
+    DEVICE_CODE_GRANT, DeviceCodeResponse, MAX_TOKEN_BYTES, OAuthErrorBody, Profile, TokenResponse as LwaTokens,
+};
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, CsrfToken, DeviceAuthorizationUrl, ErrorResponse, PkceCodeChallenge,
-    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardDeviceAuthorizationResponse, TokenResponse, TokenUrl,
+    AuthUrl, AuthorizationCode, ClientId, CsrfToken, ErrorResponse, PkceCodeChallenge, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 
 use super::tokens::{self, StoredTokens, now_unix};
@@ -110,7 +116,7 @@ pub(crate) async fn browser_login(
         .request_async(&endpoints.http)
         .await
         .map_err(map_token_error)?;
-    finish(&endpoints, token, None).await
+    finish(&endpoints, Granted::from_oauth2(token)?, None).await
 }
 
 /// What an authorization redirect says: the code, or why there is none (RFC 6749 §4.1.2).
@@ -134,35 +140,130 @@ fn judge_redirect(query: &crate::loopback::Query, expected_state: &str) -> Resul
     })
 }
 
-/// Device code ("code-based linking"): shows a code, polls at the server's interval until the player enters it.
+/// Longest answer read from Login with Amazon's token and code-pair endpoints.
+const MAX_LWA_ANSWER_BYTES: usize = 64 * 1024;
+/// Bounds on what the code-pair endpoint may ask for: a poll interval of 1 s to 5 min, codes valid up to 1 h.
+const POLL_INTERVAL_BOUNDS: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(300));
+const MAX_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+/// RFC 8628 §3.5: after `slow_down`, poll this much less often.
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// Code pairing ("code-based linking"): shows a code, polls at the server's interval until the player enters it.
 pub(crate) async fn device_login(
     endpoints: Arc<LwaEndpoints>,
     progress: impl Fn(FlowProgress),
 ) -> Result<StoredTokens, LoginError> {
-    let client = BasicClient::new(ClientId::new(endpoints.client_id.clone()))
-        .set_device_authorization_url(
-            DeviceAuthorizationUrl::new(endpoints.codepair_url.clone()).map_err(url_error("code-pair URL"))?,
-        )
-        .set_token_uri(TokenUrl::new(endpoints.token_url.clone()).map_err(url_error("token URL"))?);
-    let details: StandardDeviceAuthorizationResponse = client
-        .exchange_device_code()
-        .add_scopes(scopes(&endpoints))
-        .add_extra_param("response_type", "device_code")
-        .request_async(&endpoints.http)
-        .await
-        .map_err(map_token_error)?;
+    let scope = endpoints.scopes.join(" ");
+    let form = [("response_type", "device_code"), ("client_id", &endpoints.client_id), ("scope", &scope)];
+    let pair: DeviceCodeResponse = post_form(&endpoints.http, &endpoints.codepair_url, &form).await?;
+    if pair.device_code.is_empty() || pair.user_code.is_empty() || pair.device_code.len() > MAX_TOKEN_BYTES {
+        return Err(LoginError::Malformed("the code pair has no usable device_code or user_code".into()));
+    }
+    let lifetime = Duration::from_secs(pair.expires_in).min(MAX_CODE_LIFETIME);
+    let mut interval = Duration::from_secs(pair.interval).clamp(POLL_INTERVAL_BOUNDS.0, POLL_INTERVAL_BOUNDS.1);
     progress(FlowProgress::DeviceCodeReady {
-        user_code: details.user_code().secret().clone(),
-        verification_uri: details.verification_uri().to_string(),
-        expires_in: details.expires_in(),
+        user_code: pair.user_code.clone(),
+        verification_uri: pair.verification_uri.clone(),
+        expires_in: lifetime,
     });
-    let token = client
-        .exchange_device_access_token(&details)
-        .add_extra_param("user_code", details.user_code().secret().clone())
-        .request_async(&endpoints.http, tokio::time::sleep, None)
-        .await
-        .map_err(map_token_error)?;
-    finish(&endpoints, token, None).await
+    let deadline = tokio::time::Instant::now() + lifetime;
+    let poll = [("grant_type", DEVICE_CODE_GRANT), ("device_code", &pair.device_code), ("user_code", &pair.user_code)];
+    loop {
+        tokio::time::sleep(interval).await;
+        if tokio::time::Instant::now() >= deadline {
+            return Err(LoginError::DeviceCodeExpired);
+        }
+        match post_form::<LwaTokens>(&endpoints.http, &endpoints.token_url, &poll).await {
+            Ok(tokens) => return finish(&endpoints, Granted::from_lwa(tokens)?, None).await,
+            Err(LoginError::Provider { error, description }) => match error.as_str() {
+                "authorization_pending" => {}
+                "slow_down" => interval = (interval + SLOW_DOWN_STEP).min(POLL_INTERVAL_BOUNDS.1),
+                "expired_token" => return Err(LoginError::DeviceCodeExpired),
+                "access_denied" => return Err(LoginError::Denied),
+                _ => return Err(LoginError::Provider { error, description }),
+            },
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// Posts a form to a Login with Amazon endpoint and reads its JSON answer: `T` on success, the RFC 6749 §5.2
+/// error as [`LoginError::Provider`] otherwise. The body is read with a cap, never past it.
+async fn post_form<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<T, LoginError> {
+    let response = http.post(url).form(form).send().await.map_err(network_error)?;
+    let status = response.status();
+    let body = read_capped(response, MAX_LWA_ANSWER_BYTES).await?;
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|e| LoginError::Malformed(e.to_string()));
+    }
+    match serde_json::from_slice::<OAuthErrorBody>(&body) {
+        Ok(refusal) => Err(LoginError::Provider {
+            error: refusal.error,
+            description: refusal.error_description.unwrap_or_default(),
+        }),
+        Err(_) if status.is_server_error() => Err(LoginError::Network(format!("HTTP {}", status.as_u16()))),
+        Err(_) => Err(LoginError::Malformed(format!("HTTP {} without an OAuth error body", status.as_u16()))),
+    }
+}
+
+fn network_error(error: reqwest::Error) -> LoginError {
+    LoginError::Network(error.without_url().to_string())
+}
+
+/// The body, read chunk by chunk and refused as soon as it passes `cap` bytes.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LoginError> {
+    if response.content_length().is_some_and(|length| length > cap as u64) {
+        return Err(LoginError::Malformed(format!("answer larger than {cap} bytes")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(LoginError::Malformed(format!("answer larger than {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A token answer, from either the `oauth2` crate or a hand-built exchange, checked and bounded.
+struct Granted {
+    access_token: String,
+    expires_in: Duration,
+    refresh_token: Option<String>,
+}
+
+/// The longest access-token lifetime believed; a server's larger number is cut to it.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+impl Granted {
+    fn new(
+        access_token: String,
+        expires_in: Option<Duration>,
+        refresh_token: Option<String>,
+    ) -> Result<Self, LoginError> {
+        let too_long = |t: &str| t.is_empty() || t.len() > MAX_TOKEN_BYTES;
+        if too_long(&access_token) || refresh_token.as_deref().is_some_and(too_long) {
+            return Err(LoginError::Malformed(format!("a token is empty or longer than {MAX_TOKEN_BYTES} bytes")));
+        }
+        let expires_in = expires_in.unwrap_or(Duration::from_secs(3600)).min(MAX_TOKEN_LIFETIME);
+        Ok(Self { access_token, expires_in, refresh_token })
+    }
+
+    fn from_lwa(tokens: LwaTokens) -> Result<Self, LoginError> {
+        if !tokens.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(LoginError::Malformed(format!("token_type {:?} is not bearer", tokens.token_type)));
+        }
+        Self::new(tokens.access_token, Some(Duration::from_secs(tokens.expires_in)), tokens.refresh_token)
+    }
+
+    fn from_oauth2(token: BasicTokenResponse) -> Result<Self, LoginError> {
+        let refresh = token.refresh_token().map(|t| t.secret().clone());
+        Self::new(token.access_token().secret().clone(), token.expires_in(), refresh)
+    }
 }
 
 /// Trades the refresh token for new tokens (the server rotates the refresh token).
@@ -178,21 +279,19 @@ pub(crate) async fn refresh(endpoints: Arc<LwaEndpoints>, current: StoredTokens)
         .request_async(&endpoints.http)
         .await
         .map_err(map_token_error)?;
-    finish(&endpoints, token, Some(current)).await
+    finish(&endpoints, Granted::from_oauth2(token)?, Some(current)).await
 }
 
 /// Reads the profile (unless refreshing a known player) and saves the tokens.
+/// A refresh answer without a refresh token keeps the current one: servers that do not rotate work too.
 async fn finish(
     endpoints: &LwaEndpoints,
-    token: BasicTokenResponse,
+    token: Granted,
     previous: Option<StoredTokens>,
 ) -> Result<StoredTokens, LoginError> {
-    let access_token = token.access_token().secret().clone();
-    let expires_at = now_unix() + token.expires_in().unwrap_or(Duration::from_secs(3600)).as_secs();
-    let refresh_token = token
-        .refresh_token()
-        .map(|t| t.secret().clone())
-        .or_else(|| previous.as_ref().and_then(|p| p.refresh_token.clone()));
+    let Granted { access_token, expires_in, refresh_token } = token;
+    let expires_at = now_unix().saturating_add(expires_in.as_secs());
+    let refresh_token = refresh_token.or_else(|| previous.as_ref().and_then(|p| p.refresh_token.clone()));
     let stored = match previous {
         Some(previous) => StoredTokens { access_token, expires_at, refresh_token, ..previous },
         None => {
@@ -231,10 +330,7 @@ async fn fetch_profile(endpoints: &LwaEndpoints, access_token: &str) -> Result<P
             description: format!("the profile endpoint answered HTTP {}", response.status().as_u16()),
         });
     }
-    let bytes = response.bytes().await.map_err(|e| LoginError::Network(e.without_url().to_string()))?;
-    if bytes.len() > 64 * 1024 {
-        return Err(LoginError::Malformed("profile larger than 64 KiB".into()));
-    }
+    let bytes = read_capped(response, MAX_LWA_ANSWER_BYTES).await?;
     let profile: Profile = serde_json::from_slice(&bytes).map_err(|e| LoginError::Malformed(e.to_string()))?;
     if profile.user_id.is_empty() {
         return Err(LoginError::Malformed("profile without user_id".into()));

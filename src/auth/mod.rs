@@ -170,6 +170,15 @@ pub enum LoginError {
     Config(String),
 }
 
+impl LoginError {
+    /// Whether Login with Amazon refused the refresh token itself (`invalid_grant`: revoked, the app removed
+    /// from the player's allowed apps, or a reused token on a server that rotates), the one refusal after which
+    /// only linking again helps. Any other failure of a refresh is retried.
+    pub fn is_refresh_refused(&self) -> bool {
+        matches!(self, LoginError::Provider { error, .. } if error == "invalid_grant")
+    }
+}
+
 /// What happened to the login, for the game's UI.
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub enum LoginEvent {
@@ -220,8 +229,6 @@ pub(crate) enum LoginUpdate {
     },
     /// The entitlements service refused the access token (from the fulfilment side).
     TokenRefused,
-    /// A pull succeeded with the current token (from the fulfilment side).
-    PullSucceeded,
 }
 
 /// The main thread's login state.
@@ -236,8 +243,6 @@ pub(crate) struct LoginFlow {
     generation: u64,
     refresh_task: Option<tokio::task::AbortHandle>,
     refreshing: bool,
-    /// The current token came from a refresh forced by a refused token; if it is refused too, sign in again.
-    refreshed_after_refusal: bool,
     resuming: bool,
 }
 
@@ -272,7 +277,6 @@ impl LoginFlow {
             generation: 0,
             refresh_task: None,
             refreshing: false,
-            refreshed_after_refusal: false,
             resuming: false,
         })
     }
@@ -358,7 +362,6 @@ impl LoginFlow {
             task.abort();
         }
         self.refreshing = false;
-        self.refreshed_after_refusal = false;
         self.generation += 1;
         if let (Some(tokens), Some(data_dir)) = (self.tokens.take(), self.endpoints.data_dir.clone()) {
             runtime.spawn_detached(async move {
@@ -432,23 +435,24 @@ impl LoginDriver<'_, '_> {
         let mut updates_left = Vec::with_capacity(updates.len());
         for update in updates {
             match update {
-                LoginUpdate::PullSucceeded => flow.refreshed_after_refusal = false,
                 LoginUpdate::TokenRefused => refused = true,
                 other => updates_left.push(other),
             }
         }
         if refused && flow.tokens.is_some() && !flow.refreshing {
-            if flow.refreshed_after_refusal || flow.tokens.as_ref().is_some_and(|t| t.refresh_token.is_none()) {
+            // Amazon's error process: retry, refresh, and only then relink. The service refused the access
+            // token (HTTP 400/401: maybe expired), so refresh once; the services retry once with the new token
+            // and treat a second refusal as an ordinary request error. Only a refused refresh signs out.
+            if flow.tokens.as_ref().is_some_and(|t| t.refresh_token.is_none()) {
                 let reason = LoginError::Provider {
                     error: "invalid_token".into(),
-                    description: "the access token was refused".into(),
+                    description: "the access token was refused and there is no refresh token".into(),
                 };
                 flow.forget(commands, runtime);
                 events.write(LoginEvent::ReloginRequired(reason));
                 set_state(next, LoginState::LoggedOut);
             } else {
                 flow.refreshing = true;
-                flow.refreshed_after_refusal = true;
                 flow.schedule_refresh(runtime, Duration::ZERO);
             }
         }
@@ -467,7 +471,6 @@ impl LoginDriver<'_, '_> {
                     flow.running = None;
                     match result {
                         Ok(tokens) => {
-                            flow.refreshed_after_refusal = false;
                             let account = flow.adopt(commands, runtime, tokens);
                             info!("linked Amazon account of {}", account.name);
                             events.write(LoginEvent::SignedIn(account));
@@ -517,8 +520,8 @@ impl LoginDriver<'_, '_> {
                                 set_state(next, LoginState::LoggedIn);
                             }
                         }
-                        Err(error @ LoginError::Provider { .. }) => {
-                            // The refresh token itself was refused: only a new sign-in helps.
+                        Err(error) if error.is_refresh_refused() => {
+                            // The refresh token itself was refused ("Token invalid"): only a new link helps.
                             warn!("the Amazon session ended: {error}");
                             flow.resuming = false;
                             flow.forget(commands, runtime);
@@ -533,7 +536,7 @@ impl LoginDriver<'_, '_> {
                         }
                     }
                 }
-                LoginUpdate::Refreshed { .. } | LoginUpdate::TokenRefused | LoginUpdate::PullSucceeded => {}
+                LoginUpdate::Refreshed { .. } | LoginUpdate::TokenRefused => {}
             }
         }
     }

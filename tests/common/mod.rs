@@ -190,6 +190,7 @@ pub fn settled(app: &App) -> bool {
     status.ledger_ready && !status.pulling && status.pending_grants == 0 && status.pending_reports == 0
 }
 
+pub mod recorder;
 pub mod studio;
 pub mod webdriver;
 

@@ -133,6 +133,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        8,
+        r#"
+    ALTER TABLE ia_subscriptions ADD COLUMN licenses BIGINT;
+    "#,
+    ),
 ];
 
 /// Whether `url` names a SQLite database.

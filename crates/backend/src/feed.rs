@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::prime_gaming::{
     ACCESS_TOKEN_HEADER, ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest,
-    FulfillResponse, FulfillResult, FulfillmentStatus, FulfillmentStatusUpdateResult, NextInstruction,
+    FulfillResponse, FulfillResult, FulfillmentStatusUpdateResult, LastInstruction, NextInstruction,
 };
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -260,16 +260,14 @@ async fn fulfill(
             tracing::warn!(%error, "Prime Gaming relay could not report fulfilment");
             FeedError::Unavailable
         })?;
-        results.extend(answer.fulfillment_status_update_results.into_iter().map(|mut r| {
+        results.extend(answer.fulfillment_status_updates.into_iter().map(|mut r| {
             r.entitlement_id = format!("{}{}", crate::prime_relay::ID_PREFIX, r.entitlement_id);
             r
         }));
     }
     for update in own {
         let recorded = match &user_id {
-            Some(user_id) => {
-                record(&state.pool, user_id, &update.entitlement_id, update.fulfillment_status, now).await?
-            }
+            Some(user_id) => record(&state.pool, user_id, &update.entitlement_id, update.last_instruction, now).await?,
             None => false,
         };
         results.push(FulfillmentStatusUpdateResult {
@@ -278,7 +276,7 @@ async fn fulfill(
             reason: (!recorded).then(|| "UNKNOWN_ENTITLEMENT".to_owned()),
         });
     }
-    Ok(Json(FulfillResponse { fulfillment_status_update_results: results }))
+    Ok(Json(FulfillResponse { fulfillment_status_updates: results }))
 }
 
 /// Records a report; reporting the same thing again is a success that changes nothing.
@@ -286,33 +284,33 @@ async fn record(
     pool: &AnyPool,
     user_id: &str,
     entitlement_id: &str,
-    status: FulfillmentStatus,
+    status: LastInstruction,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let (sql, key) = match (entitlement_id.split_once(':'), status) {
-        (Some(("ia", token)), FulfillmentStatus::Fulfilled) => (
+        (Some(("ia", token)), LastInstruction::Fulfill) => (
             "UPDATE ia_purchases SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE purchase_token = $2 AND user_id = $3",
             token,
         ),
-        (Some(("ia", token)), FulfillmentStatus::Revoked) => (
+        (Some(("ia", token)), LastInstruction::Revoke) => (
             "UPDATE ia_purchases SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
              WHERE purchase_token = $2 AND user_id = $3 AND revoked = 1",
             token,
         ),
-        (Some(("sub", id)), FulfillmentStatus::Fulfilled) => (
+        (Some(("sub", id)), LastInstruction::Fulfill) => (
             "UPDATE ia_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE subscription_id = $2 AND user_id = $3",
             id,
         ),
-        (Some(("devpay", pid)), FulfillmentStatus::Fulfilled) => (
+        (Some(("devpay", pid)), LastInstruction::Fulfill) => (
             "UPDATE devpay_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE persistent_id = $2 AND user_id = $3",
             pid,
         ),
-        (Some(("devpay", pid)), FulfillmentStatus::Revoked) => (
+        (Some(("devpay", pid)), LastInstruction::Revoke) => (
             "UPDATE devpay_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
              WHERE persistent_id = $2 AND user_id = $3 AND subscribed = 0",
             pid,
         ),
-        (Some(("sub", id)), FulfillmentStatus::Revoked) => (
+        (Some(("sub", id)), LastInstruction::Revoke) => (
             "UPDATE ia_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
              WHERE subscription_id = $2 AND user_id = $3 AND active = 0",
             id,

@@ -64,7 +64,8 @@ fn authenticate(
 }
 
 async fn linking(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    let request = match authenticate(&state.keys, &method, LINKING_PATH, &headers, &body) {
+    let path = format!("{}{LINKING_PATH}", state.public_path_prefix);
+    let request = match authenticate(&state.keys, &method, &path, &headers, &body) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
@@ -72,7 +73,8 @@ async fn linking(State(state): State<AppState>, method: Method, headers: HeaderM
 }
 
 async fn fulfillment(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    let request = match authenticate(&state.keys, &method, FULFILLMENT_PATH, &headers, &body) {
+    let path = format!("{}{FULFILLMENT_PATH}", state.public_path_prefix);
+    let request = match authenticate(&state.keys, &method, &path, &headers, &body) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
@@ -107,8 +109,19 @@ pub async fn handle(pool: &AnyPool, request: InstantAccessRequest) -> Result<Ins
         Revoke { reason, user_id, purchase_token, .. } => {
             InstantAccessResponse::code(revoke(pool, &user_id, &purchase_token, reason.as_str()).await?)
         }
-        SubscriptionActivate { subscription_id, product_id, user_id } => {
-            InstantAccessResponse::code(activate(pool, &subscription_id, &product_id, &user_id).await?)
+        SubscriptionActivate { subscription_id, product_id, user_id, number_of_licenses } => {
+            let code = activate(pool, &subscription_id, &product_id, &user_id).await?;
+            if code == ResponseCode::Ok
+                && let Some(count) = number_of_licenses
+            {
+                set_licenses_once(pool, &subscription_id, count).await?;
+            }
+            InstantAccessResponse::code(code)
+        }
+        SubscriptionGet { subscription_id, .. } => licenses(pool, &subscription_id).await?,
+        SubscriptionUpdate { subscription_id, number_of_licenses, remove_all_unassigned_licenses, .. } => {
+            update_licenses(pool, &subscription_id, number_of_licenses, remove_all_unassigned_licenses == Some(true))
+                .await?
         }
         SubscriptionDeactivate { subscription_id, reason, period } => {
             InstantAccessResponse::code(deactivate(pool, &subscription_id, reason.as_str(), period.as_str()).await?)
@@ -122,7 +135,9 @@ async fn get_user_id(pool: &AnyPool, username: &str) -> Result<InstantAccessResp
         .fetch_optional(pool)
         .await?;
     Ok(match user {
-        Some(user_id) => InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user_id) },
+        Some(user_id) => {
+            InstantAccessResponse { user_id: Some(user_id), ..InstantAccessResponse::code(ResponseCode::Ok) }
+        }
         None => InstantAccessResponse::code(ResponseCode::FailAccountInvalid),
     })
 }
@@ -242,4 +257,61 @@ async fn deactivate(
     .execute(pool)
     .await?;
     Ok(ResponseCode::Ok)
+}
+
+/// A subscription's licenses (SDK v3). A game account plays on one seat: an active subscription uses one of
+/// its licenses (a subscription without a count has exactly one), an ended one none.
+async fn licenses(pool: &AnyPool, subscription_id: &str) -> Result<InstantAccessResponse, sqlx::Error> {
+    let row: Option<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT active, licenses FROM ia_subscriptions WHERE subscription_id = $1")
+            .bind(subscription_id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((active, licenses)) = row else {
+        return Ok(InstantAccessResponse::code(ResponseCode::FailInvalidSubscription));
+    };
+    let total = u32::try_from(licenses.unwrap_or(1)).unwrap_or(0);
+    let used = if active == 1 { total.min(1) } else { 0 };
+    Ok(InstantAccessResponse {
+        number_of_used_licenses: Some(used),
+        number_of_unused_licenses: Some(total - used),
+        ..InstantAccessResponse::code(ResponseCode::Ok)
+    })
+}
+
+/// Records the license count an activation names; a repeated activation changes nothing.
+async fn set_licenses_once(pool: &AnyPool, subscription_id: &str, count: u32) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE ia_subscriptions SET licenses = $1 WHERE subscription_id = $2 AND licenses IS NULL")
+        .bind(i64::from(count))
+        .bind(subscription_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Applies a license change (SDK v3): a new count, or dropping the unassigned ones. A count below the
+/// licenses in use is refused (`FAIL_OTHER`): the vendor cannot take a seat from a playing customer.
+async fn update_licenses(
+    pool: &AnyPool,
+    subscription_id: &str,
+    count: Option<u32>,
+    remove_unassigned: bool,
+) -> Result<InstantAccessResponse, sqlx::Error> {
+    let current = licenses(pool, subscription_id).await?;
+    let (Some(used), ResponseCode::Ok) = (current.number_of_used_licenses, current.response) else {
+        return Ok(current);
+    };
+    let target = if remove_unassigned { Some(used) } else { count };
+    let Some(target) = target else {
+        return Ok(current);
+    };
+    if target < used {
+        return Ok(InstantAccessResponse::code(ResponseCode::FailOther));
+    }
+    sqlx::query("UPDATE ia_subscriptions SET licenses = $1 WHERE subscription_id = $2")
+        .bind(i64::from(target))
+        .bind(subscription_id)
+        .execute(pool)
+        .await?;
+    licenses(pool, subscription_id).await
 }

@@ -61,6 +61,8 @@ pub struct AppState {
     pub moments: Option<moments::SharedMoments>,
     /// Seals players' refresh tokens at rest, when configured.
     pub token_key: Option<Arc<sealed::TokenKey>>,
+    /// The path prefix a proxy in front of the backend strips (see [`BackendConfig::public_path_prefix`]).
+    pub public_path_prefix: Arc<str>,
 }
 
 /// How the backend runs.
@@ -86,6 +88,11 @@ pub struct BackendConfig {
     /// The key players' refresh tokens are sealed with in the database; without one they are stored as they
     /// are (and a warning says so).
     pub token_key: Option<sealed::TokenKey>,
+    /// The path prefix under which Amazon reaches the backend when a proxy in front of it strips one (e.g.
+    /// `/rewards` for `https://studio.example/rewards/instant-access/fulfillment`). Amazon signs the URL it
+    /// calls, so Instant Access signatures are verified over this prefix plus the backend's own path. Empty
+    /// (the default) when nothing rewrites paths.
+    pub public_path_prefix: String,
 }
 
 impl BackendConfig {
@@ -101,6 +108,7 @@ impl BackendConfig {
             devpay: None,
             moments: None,
             token_key: None,
+            public_path_prefix: String::new(),
         }
     }
 }
@@ -202,6 +210,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         devpay,
         moments,
         token_key,
+        public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
     });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)

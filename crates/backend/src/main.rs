@@ -48,6 +48,10 @@ enum Command {
         /// The backend's public base URL (default: the listen address).
         #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Path prefix a proxy in front of the backend strips (e.g. `/rewards`): Amazon signs the public URL, so
+        /// Instant Access signatures are verified over it.
+        #[arg(long, env = "REWARDS_BACKEND_PUBLIC_PATH_PREFIX", default_value = "")]
+        public_path_prefix: String,
         /// 64 hex digits: the key players' refresh tokens are sealed with in the database (keep it out of the
         /// database's backups; prefer the environment variable, a command line is visible to other users).
         /// Without it they are stored unsealed.
@@ -131,6 +135,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             lwa_authorize_url,
             lwa_api_url,
             public_url,
+            public_path_prefix,
             token_key,
             return_origins,
             prime_gaming_url,
@@ -146,7 +151,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if keys.is_empty() {
                 return Err("the key store holds no key".into());
             }
+            if !public_path_prefix.is_empty() && !public_path_prefix.starts_with('/') {
+                return Err(format!("--public-path-prefix {public_path_prefix:?} must start with /").into());
+            }
             let mut config = BackendConfig::new(listen, database, keys);
+            config.public_path_prefix = public_path_prefix;
             config.token_key =
                 token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
             config.lwa_profile_url = Some(lwa_profile_url);

@@ -2,6 +2,11 @@
 //! page), the backend pulls the player's Prime Gaming entitlements itself and reports their fulfilment, so the
 //! game sees one feed. Access tokens are cached until shortly before they expire; refresh tokens are rotated
 //! and the new one stored at once.
+//!
+//! Amazon's documented error process (retry, refresh, relink; `shared/WIRE.md`): an HTTP 400/401 from Prime
+//! Gaming may mean an expired access token, so the relay refreshes once and retries once; a second refusal is
+//! a request error. Only LWA refusing the refresh token itself (`invalid_grant`) ends the relay for a player,
+//! and then only the refresh token that was read is deleted, never one a sibling request just stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +28,35 @@ pub const SOURCE_PRIME_GAMING: &str = "PRIME_GAMING";
 pub const ID_PREFIX: &str = "pg:";
 /// Most pages followed.
 const MAX_PAGES: usize = 100;
+/// Largest Prime Gaming answer read; a larger one is refused, not buffered.
+const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a relayed call failed.
+enum Refusal {
+    /// HTTP 400/401: maybe the access token expired.
+    MaybeToken(u16),
+    /// Anything else.
+    Failed(String),
+}
+
+/// Reads a Prime Gaming answer: JSON within [`MAX_ANSWER_BYTES`], or why not.
+async fn read_answer<T: serde::de::DeserializeOwned>(mut response: reqwest::Response) -> Result<T, Refusal> {
+    let status = response.status().as_u16();
+    if status == 400 || status == 401 {
+        return Err(Refusal::MaybeToken(status));
+    }
+    if !response.status().is_success() {
+        return Err(Refusal::Failed(format!("Prime Gaming answered HTTP {status}")));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| Refusal::Failed(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(Refusal::Failed(format!("Prime Gaming answer larger than {MAX_ANSWER_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body).map_err(|e| Refusal::Failed(format!("unreadable Prime Gaming answer: {e}")))
+}
 
 /// The relay: Prime Gaming's base URL, the backend's LWA client, and cached access tokens per player.
 pub struct PrimeRelay {
@@ -50,10 +84,39 @@ impl PrimeRelay {
         }
     }
 
-    /// An access token for `user_id`, refreshing (and storing the rotated refresh token) when needed.
-    /// `None` when the player never gave the backend a refresh token, or it no longer works.
-    async fn access_token(&self, pool: &AnyPool, user_id: &str) -> Result<Option<String>, String> {
-        if let Some((token, until)) = self.access.lock().await.get(user_id)
+    /// Runs `call` with the player's access token; if Prime Gaming answers 400/401, refreshes the token once
+    /// and runs it once more. `None` when the backend holds no working refresh token for the player.
+    async fn with_access<T, F, Fut>(&self, pool: &AnyPool, user_id: &str, call: F) -> Result<Option<T>, String>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Refusal>>,
+    {
+        let Some(token) = self.access_token(pool, user_id, false).await? else {
+            return Ok(None);
+        };
+        match call(token).await {
+            Ok(answer) => return Ok(Some(answer)),
+            Err(Refusal::Failed(error)) => return Err(error),
+            Err(Refusal::MaybeToken(_)) => {}
+        }
+        let Some(token) = self.access_token(pool, user_id, true).await? else {
+            return Ok(None);
+        };
+        match call(token).await {
+            Ok(answer) => Ok(Some(answer)),
+            Err(Refusal::Failed(error)) => Err(error),
+            Err(Refusal::MaybeToken(status)) => {
+                Err(format!("Prime Gaming refused the request with a fresh access token too (HTTP {status})"))
+            }
+        }
+    }
+
+    /// An access token for `user_id` (a cached one unless `fresh`), refreshing and storing the rotated refresh
+    /// token when needed. `None` when the player never gave the backend a refresh token, or it no longer works.
+    async fn access_token(&self, pool: &AnyPool, user_id: &str, fresh: bool) -> Result<Option<String>, String> {
+        if fresh {
+            self.access.lock().await.remove(user_id);
+        } else if let Some((token, until)) = self.access.lock().await.get(user_id)
             && Instant::now() < *until
         {
             return Ok(Some(token.clone()));
@@ -77,9 +140,17 @@ impl PrimeRelay {
         let client = oauth_client(&self.lwa)?;
         let token = match client.exchange_refresh_token(&RefreshToken::new(refresh)).request_async(&self.http).await {
             Ok(token) => token,
-            Err(oauth2::RequestTokenError::ServerResponse(_)) => {
-                // The player revoked the backend's access, or the token is dead: stop relaying for them.
-                let _ = sqlx::query("DELETE FROM lwa_tokens WHERE user_id = $1").bind(user_id).execute(pool).await;
+            Err(oauth2::RequestTokenError::ServerResponse(refusal))
+                if *refusal.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant =>
+            {
+                // The player revoked the backend's access, or the token is dead: stop relaying for them. Only
+                // the token read above goes: a sibling request may have stored a fresh one meanwhile.
+                sqlx::query("DELETE FROM lwa_tokens WHERE user_id = $1 AND refresh_token = $2")
+                    .bind(user_id)
+                    .bind(&stored)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 tracing::warn!(user_id, "Prime Gaming relay: refresh token refused; relay stopped for this player");
                 return Ok(None);
             }
@@ -94,7 +165,7 @@ impl PrimeRelay {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600));
+        let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600)).min(Duration::from_secs(24 * 3600));
         let access = token.access_token().secret().clone();
         let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
         self.access.lock().await.insert(user_id.to_owned(), (access.clone(), until));
@@ -103,34 +174,35 @@ impl PrimeRelay {
 
     /// The player's Prime Gaming entitlements, ids prefixed with [`ID_PREFIX`].
     pub async fn entitlements(&self, pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, String> {
-        let Some(token) = self.access_token(pool, user_id).await? else {
-            return Ok(Vec::new());
-        };
         let mut all = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut request =
-                self.http.get(format!("{}{ENTITLEMENTS_PATH}", self.base_url)).header(ACCESS_TOKEN_HEADER, &token);
-            if let Some(next) = &next {
-                request = request.query(&[(NEXT_TOKEN_QUERY, next)]);
-            }
-            let response = request.send().await.map_err(|e| e.without_url().to_string())?;
-            if !response.status().is_success() {
-                self.access.lock().await.remove(user_id);
-                return Err(format!("Prime Gaming answered HTTP {}", response.status().as_u16()));
-            }
-            let page: EntitlementsPage = response.json().await.map_err(|e| e.to_string())?;
+            let page = self.with_access(pool, user_id, |token| self.entitlements_page(token, next.clone())).await?;
+            let Some(page) = page else {
+                return Ok(Vec::new());
+            };
             all.extend(page.entitlements.into_iter().map(|mut e| {
                 e.entitlement_id = format!("{ID_PREFIX}{}", e.entitlement_id);
                 e.source = Some(SOURCE_PRIME_GAMING.into());
                 e
             }));
             match page.next_token {
-                Some(token) if !token.is_empty() => next = Some(token),
+                Some(token) if !token.is_empty() && Some(&token) != next.as_ref() => next = Some(token),
+                Some(token) if !token.is_empty() => return Err("Prime Gaming repeated its nextToken".into()),
                 _ => return Ok(all),
             }
         }
         Err("Prime Gaming pagination did not end".into())
+    }
+
+    async fn entitlements_page(&self, token: String, next: Option<String>) -> Result<EntitlementsPage, Refusal> {
+        let mut request =
+            self.http.get(format!("{}{ENTITLEMENTS_PATH}", self.base_url)).header(ACCESS_TOKEN_HEADER, token);
+        if let Some(next) = &next {
+            request = request.query(&[(NEXT_TOKEN_QUERY, next)]);
+        }
+        let response = request.send().await.map_err(|e| Refusal::Failed(e.without_url().to_string()))?;
+        read_answer(response).await
     }
 
     /// Relays fulfilment reports (ids without the prefix) to Prime Gaming.
@@ -140,18 +212,17 @@ impl PrimeRelay {
         user_id: &str,
         request: &FulfillRequest,
     ) -> Result<FulfillResponse, String> {
-        let token = self.access_token(pool, user_id).await?.ok_or("no Prime Gaming access for this player")?;
-        let response = self
-            .http
-            .post(format!("{}{FULFILL_PATH}", self.base_url))
-            .header(ACCESS_TOKEN_HEADER, token)
-            .json(request)
-            .send()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("Prime Gaming answered HTTP {}", response.status().as_u16()));
-        }
-        response.json().await.map_err(|e| e.to_string())
+        let call = |token: String| async move {
+            let response = self
+                .http
+                .post(format!("{}{FULFILL_PATH}", self.base_url))
+                .header(ACCESS_TOKEN_HEADER, token)
+                .json(request)
+                .send()
+                .await
+                .map_err(|e| Refusal::Failed(e.without_url().to_string()))?;
+            read_answer(response).await
+        };
+        self.with_access(pool, user_id, call).await?.ok_or_else(|| "no Prime Gaming access for this player".into())
     }
 }

@@ -80,18 +80,10 @@ fn serve_then_sign_and_send_with_the_cli() {
 /// over them at once: the purchase is recorded once, and every call answers OK.
 #[test]
 fn three_backend_processes_on_one_postgresql_fulfil_once() {
-    let admin_url = std::env::var("TEST_POSTGRES_URL")
-        .expect("TEST_POSTGRES_URL must name a PostgreSQL server the tests may create databases on (.ci/run sets it)");
+    let postgres = test_postgres::TestPostgres::start();
+    let database = postgres.fresh_database();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let database = runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-        let name = format!("rewards_procs_{}", std::process::id());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-        admin.close().await;
-        format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
-    });
+    sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.txt");
     std::fs::write(&keys, "PROCSECRET PROCKEY\n").unwrap();

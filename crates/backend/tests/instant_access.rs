@@ -1,5 +1,5 @@
 //! Instant Access against the backend over real HTTP: signatures, every operation, idempotency under
-//! concurrency, on a SQLite file and on a real PostgreSQL server (`TEST_POSTGRES_URL`, set by `.ci/run`).
+//! concurrency, on a SQLite file and on a real PostgreSQL server the test starts itself (`test_postgres`).
 
 use std::net::SocketAddr;
 
@@ -132,6 +132,80 @@ async fn every_operation(database_url: &str) {
     assert_eq!(caller.call(FULFILLMENT_PATH, unknown).await, ResponseCode::FailInvalidSubscription);
     // A purchase sent to the linking endpoint is not served there.
     assert_eq!(caller.call(LINKING_PATH, purchase(&user, "t9")).await, ResponseCode::FailOther);
+    licenses_v3(&caller, &user).await;
+    backend.shutdown().await;
+}
+
+/// The Java SDK's v3: licenses on activation, SubscriptionGet, SubscriptionUpdate, and REASSIGN.
+async fn licenses_v3(caller: &Caller, user: &str) {
+    let answer = |body: Value| async move {
+        let (status, answer) =
+            caller.raw(FULFILLMENT_PATH, &body.to_string(), AmzDate::now(), &caller.credential).await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let get =
+        json!({"operation": "SubscriptionGet", "subscriptionId": "team", "productId": "season-pass", "userId": user});
+    let update = |body: Value| {
+        let mut call = json!({"operation": "SubscriptionUpdate", "subscriptionId": "team", "productId": "season-pass", "userId": user});
+        call.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+        call
+    };
+    assert_eq!(answer(get.clone()).await, json!({"response": "FAIL_INVALID_SUBSCRIPTION"}));
+    let activate = json!({"operation": "SubscriptionActivate", "subscriptionId": "team", "productId": "season-pass",
+        "userId": user, "numberOfLicenses": 3});
+    assert_eq!(answer(activate).await, json!({"response": "OK"}));
+    let counts = |used: u32, unused: u32| json!({"response": "OK", "numberOfUsedLicenses": used, "numberOfUnusedLicenses": unused});
+    assert_eq!(answer(get.clone()).await, counts(1, 2));
+    assert_eq!(answer(update(json!({"numberOfLicenses": 5}))).await, counts(1, 4));
+    assert_eq!(answer(update(json!({"removeAllUnassignedLicenses": true}))).await, counts(1, 0));
+    assert_eq!(
+        answer(update(json!({"numberOfLicenses": 0}))).await,
+        json!({"response": "FAIL_OTHER"}),
+        "a seat in use stays"
+    );
+    assert_eq!(answer(get.clone()).await, counts(1, 0));
+    let reassign = json!({"operation": "SubscriptionDeactivate", "subscriptionId": "team", "reason": "REASSIGN", "period": "REGULAR"});
+    assert_eq!(answer(reassign).await, json!({"response": "OK"}));
+    assert_eq!(answer(get).await, counts(0, 1), "the seat was freed");
+    let (status, _) = caller
+        .raw(FULFILLMENT_PATH, &update(json!({"numberOfLicenses": -2})).to_string(), AmzDate::now(), &caller.credential)
+        .await;
+    assert_eq!(status, 400, "a negative count is unreadable");
+}
+
+/// Behind a proxy that strips `/rewards`, Amazon signs the public path: the backend verifies over it.
+#[tokio::test]
+async fn signatures_are_verified_over_the_public_path_behind_a_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = BackendConfig::new(any_port(), sqlite_url(&dir), KeyStore::parse(KEYS).unwrap());
+    config.public_path_prefix = "/rewards".into();
+    let backend = serve(config).await.unwrap();
+    let caller = Caller::new(&backend);
+    let body = json!({"operation": "GetUserId", "infoField1": "nobody"}).to_string();
+    let credential = Credential::new("KEYID", "SECRETKEY");
+    let signed = sign(
+        "POST",
+        &format!("/rewards{LINKING_PATH}"),
+        "application/json",
+        body.as_bytes(),
+        &credential,
+        AmzDate::now(),
+    );
+    let status = caller
+        .http
+        .post(format!("{}{LINKING_PATH}", caller.url))
+        .header("content-type", "application/json")
+        .header("x-amz-date", signed.x_amz_date)
+        .header("authorization", signed.authorization)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200, "signed for the public URL");
+    let (status, _) = caller.raw(LINKING_PATH, &body, AmzDate::now(), &credential).await;
+    assert_eq!(status, 403, "signed for the backend's own path: not what Amazon would sign");
     backend.shutdown().await;
 }
 
@@ -243,33 +317,23 @@ async fn signatures_are_checked_before_anything_else() {
     backend.shutdown().await;
 }
 
-/// A fresh database on the PostgreSQL server named by `TEST_POSTGRES_URL`.
-async fn postgres_database() -> String {
-    let admin_url = std::env::var("TEST_POSTGRES_URL")
-        .expect("TEST_POSTGRES_URL must name a PostgreSQL server the tests may create databases on (.ci/run sets it)");
+/// A fresh database on a PostgreSQL server of this test's own, kept running as long as the guard.
+fn postgres_database() -> (test_postgres::TestPostgres, String) {
     sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-    let name = format!("rewards_test_{}", std::process::id() as u64 * 1000 + rand_suffix());
-    // The name is ours (digits only), so the formatted statement is safe.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-    admin.close().await;
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    std::collections::hash_map::RandomState::new().build_hasher().finish() % 1000
+    let server = test_postgres::TestPostgres::start();
+    let url = server.fresh_database();
+    (server, url)
 }
 
 #[tokio::test]
 async fn every_operation_on_postgresql() {
-    every_operation(&postgres_database().await).await;
+    let (_server, url) = postgres_database();
+    every_operation(&url).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_identical_purchases_on_postgresql_across_three_backends() {
-    let url = postgres_database().await;
+    let (_server, url) = postgres_database();
     // Three backends starting together also race their migrations; each is applied once.
     fifty_concurrent_identical_purchases(&[url.clone(), url.clone(), url]).await;
 }

@@ -1,7 +1,9 @@
 //! DTA1-HMAC-SHA256, the request signature of Amazon Instant Access (from Amazon's official SDKs).
 //!
-//! Canonical request: `METHOD\n path\n query\n`, each signed header as `lowercase-name:value\n` sorted by name,
-//! `\n`, the `;`-joined signed header names, `\n`, hex SHA-256 of the body. String to sign:
+//! Canonical request (`signature/Signer.java` of the Java SDK): `METHOD\n`, the URL-encoded path (`/` if empty;
+//! see [`canonical_path`]) `\n`, an empty query line `\n`, each signed header as `lowercase-name:value\n` sorted
+//! by name with every run of whitespace in the value collapsed to one space, `\n`, the `;`-joined signed header
+//! names, `\n`, hex SHA-256 of the body. String to sign:
 //! `DTA1-HMAC-SHA256\n{x-amz-date}\n\n{hex sha256(canonical request)}`. Key: HMAC-SHA256(secret, `yyyyMMdd`).
 //! Signature: hex HMAC-SHA256(key, string to sign). Header:
 //! `Authorization: DTA1-HMAC-SHA256 SignedHeaders=content-type;x-amz-date, Credential=KEYID/yyyyMMdd, Signature=…`.
@@ -182,15 +184,59 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
+/// The path as the SDK's signer writes it (`HttpUtils.urlEncode(path, true)`): every byte but
+/// `A-Z a-z 0-9 - . _ ~ /` percent-encoded (upper-case hex), `/` if empty. The path is the one on the wire,
+/// already percent-encoded, so a `%` in it is encoded again, as the SDK does.
+///
+/// ```
+/// use amazon_rewards_protocol::dta1::canonical_path;
+/// assert_eq!(canonical_path(""), "/");
+/// assert_eq!(canonical_path("/instant-access/fulfillment"), "/instant-access/fulfillment");
+/// assert_eq!(canonical_path("/a b/c*d~e%20"), "/a%20b/c%2Ad~e%2520");
+/// ```
+pub fn canonical_path(path: &str) -> String {
+    let mut encoded = String::with_capacity(path.len() + 1);
+    if !path.starts_with('/') {
+        encoded.push('/');
+    }
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// A header value as the SDK's signer writes it: every run of whitespace collapsed to one space (Java's
+/// `replaceAll("\\s+", " ")`; nothing trimmed).
+fn collapse_whitespace(value: &str) -> String {
+    let mut collapsed = String::with_capacity(value.len());
+    let mut in_run = false;
+    for c in value.chars() {
+        // Java's \s: space, tab, newline, vertical tab, form feed, carriage return.
+        if matches!(c, ' ' | '\t' | '\n' | '\u{0B}' | '\u{0C}' | '\r') {
+            if !in_run {
+                collapsed.push(' ');
+            }
+            in_run = true;
+        } else {
+            collapsed.push(c);
+            in_run = false;
+        }
+    }
+    collapsed
+}
+
 /// The canonical request over `headers` (name, value), of which `signed` (lower-case names) are signed.
 pub fn canonical_request(method: &str, path: &str, headers: &[(&str, &str)], signed: &[String], body: &[u8]) -> String {
-    let path = if path.is_empty() { "/" } else { path };
-    let mut canonical = format!("{method}\n{path}\n\n");
+    let mut canonical = format!("{method}\n{}\n\n", canonical_path(path));
     let mut names: Vec<&String> = signed.iter().collect();
     names.sort();
     for name in &names {
         let value = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v).unwrap_or_default();
-        canonical.push_str(&format!("{name}:{value}\n"));
+        canonical.push_str(&format!("{name}:{}\n", collapse_whitespace(value)));
     }
     canonical.push('\n');
     canonical.push_str(&names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(";"));
@@ -215,7 +261,7 @@ pub struct SignedHeaders {
     pub authorization: String,
 }
 
-/// Signs a request with `Content-Type: content_type` at `now`.
+/// Signs a request with `Content-Type: content_type` at `now` (what Amazon sends: `content-type;x-amz-date`).
 pub fn sign(
     method: &str,
     path: &str,
@@ -224,10 +270,26 @@ pub fn sign(
     credential: &Credential,
     now: AmzDate,
 ) -> SignedHeaders {
+    sign_headers(method, path, &[("content-type", content_type)], body, credential, now)
+}
+
+/// Signs a request carrying `headers` at `now`, as the SDK's signer does: every header of the request is
+/// signed, plus the `x-amz-date` it adds.
+pub fn sign_headers(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    credential: &Credential,
+    now: AmzDate,
+) -> SignedHeaders {
     let date = now.format();
-    let signed: Vec<String> = SIGNED_HEADERS.iter().map(|s| s.to_string()).collect();
-    let headers = [("content-type", content_type), ("x-amz-date", date.as_str())];
-    let canonical = canonical_request(method, path, &headers, &signed, body);
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.retain(|(name, _)| !name.eq_ignore_ascii_case("x-amz-date"));
+    all.push(("x-amz-date", date.as_str()));
+    let mut signed: Vec<String> = all.iter().map(|(name, _)| collapse_whitespace(&name.to_ascii_lowercase())).collect();
+    signed.sort();
+    let canonical = canonical_request(method, path, &all, &signed, body);
     let signature = signature(&canonical, &date, &credential.secret);
     let authorization = format!(
         "{ALGORITHM} SignedHeaders={}, Credential={}/{}, Signature={signature}",
@@ -397,6 +459,58 @@ mod tests {
             ("authorization", signed.authorization.as_str()),
         ];
         assert_eq!(verify("GET", "/", &headers, b"body", &keys(), at), Ok("KEYID".into()));
+    }
+
+    /// The Java SDK's `SignerTest`: `GET http://amazon.com`, `Content-Type: application/json`, 2011-09-09
+    /// 23:36:00, secret `SECRETKEY`, key `KEYID`.
+    #[test]
+    fn the_three_sdk_vectors() {
+        let at = AmzDate::parse("20110909T233600Z").unwrap();
+        let credential = Credential::new("KEYID", "SECRETKEY");
+        let json = [("Content-Type", "application/json")];
+        let cases: [(&[(&str, &str)], &[u8], &str, &str); 3] = [
+            (&json, b"body", "content-type;x-amz-date", VECTOR),
+            (&json, b"", "content-type;x-amz-date", "d3042ffc41e6456535558faa130655a1c957263467e78d4485e70884b49ea52b"),
+            (
+                &[("Content-Type", "application/json"), ("aaa", "aaa"), ("zzz", "zzz")],
+                b"body",
+                "aaa;content-type;x-amz-date;zzz",
+                "16ec5ffa0e33e8ec8f87f14bb5fd8a03545dbffe99eb3a89f5de450e791ef262",
+            ),
+        ];
+        for (headers, body, signed_names, expected) in cases {
+            let signed = sign_headers("GET", "", headers, body, &credential, at);
+            assert_eq!(
+                signed.authorization,
+                format!(
+                    "DTA1-HMAC-SHA256 SignedHeaders={signed_names}, Credential=KEYID/20110909, Signature={expected}"
+                )
+            );
+            // The verifier sees the request with the trailing slash a servlet adds, and re-cased names.
+            let mut received: Vec<(String, String)> =
+                headers.iter().map(|(n, v)| (n.to_ascii_uppercase(), v.to_string())).collect();
+            received.push(("X-Amz-Date".into(), signed.x_amz_date.clone()));
+            received.push(("Authorization".into(), signed.authorization.clone()));
+            let received: Vec<(&str, &str)> = received.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            assert_eq!(verify("GET", "/", &received, body, &keys(), at), Ok("KEYID".into()), "{signed_names}");
+        }
+    }
+
+    #[test]
+    fn header_whitespace_is_collapsed_as_the_sdk_does() {
+        assert_eq!(collapse_whitespace("a  b\t\tc \r\n d"), "a b c d");
+        assert_eq!(collapse_whitespace(" lead and trail  "), " lead and trail ");
+        let at = AmzDate::parse("20110909T233600Z").unwrap();
+        let credential = Credential::new("KEYID", "SECRETKEY");
+        let signed =
+            sign_headers("POST", "/p", &[("Content-Type", "application/json;  charset=utf-8")], b"{}", &credential, at);
+        // A proxy that folds the spaces does not break the signature.
+        let headers = [
+            ("content-type", "application/json; charset=utf-8"),
+            ("x-amz-date", signed.x_amz_date.as_str()),
+            ("authorization", signed.authorization.as_str()),
+        ];
+        assert_eq!(verify("POST", "/p", &headers, b"{}", &keys(), at), Ok("KEYID".into()));
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! Amazon Instant Access: the JSON calls Amazon makes to a vendor's two endpoints (account linking and
 //! fulfilment) and their answers, from Amazon's official SDKs. Requests are signed with [`crate::dta1`].
 //!
-//! The JSON `operation` picks the call. Operation names and enum values are read case-insensitively and
+//! The JSON `operation` picks the call: `GetUserId`, `Purchase`, `Revoke`, `SubscriptionActivate`,
+//! `SubscriptionDeactivate`, and the Java SDK's v3 additions `SubscriptionGet` and `SubscriptionUpdate`
+//! with license counts (`numberOfLicenses`; answers carry `numberOfUnusedLicenses`, `numberOfUsedLicenses`,
+//! `managementURL`) and the deactivation reason `REASSIGN` (`v3/serialization/messages/*.java`,
+//! `base/SubscriptionReasonValue.java`). Operation names and enum values are read case-insensitively and
 //! unknown fields are ignored, as the SDKs do. Every answer is HTTP 200 with a `response` code, `FAIL_*`
 //! included; a bad signature is 403 and unreadable JSON 400.
 
@@ -78,6 +82,8 @@ wire_enum!(
         UnableToFulfill = "UNABLE_TO_FULFILL",
         /// Test traffic.
         Testing = "TESTING",
+        /// The subscription moved to another customer or account (SDK v3).
+        Reassign = "REASSIGN",
     }
 );
 wire_enum!(
@@ -155,6 +161,30 @@ pub enum InstantAccessRequest {
         product_id: String,
         /// The linked user.
         user_id: String,
+        /// How many seats the customer bought (SDK v3); absent for a single-user subscription.
+        number_of_licenses: Option<u32>,
+    },
+    /// Amazon asks how a subscription's licenses are used (SDK v3).
+    SubscriptionGet {
+        /// The subscription.
+        subscription_id: String,
+        /// The vendor's product, when sent.
+        product_id: Option<String>,
+        /// The linked user, when sent.
+        user_id: Option<String>,
+    },
+    /// The customer changed a subscription's license count (SDK v3).
+    SubscriptionUpdate {
+        /// The subscription.
+        subscription_id: String,
+        /// The vendor's product, when sent.
+        product_id: Option<String>,
+        /// The linked user, when sent.
+        user_id: Option<String>,
+        /// The new number of licenses, when it changes.
+        number_of_licenses: Option<u32>,
+        /// Drop every license not assigned to a user.
+        remove_all_unassigned_licenses: Option<bool>,
     },
     /// A subscription ended.
     SubscriptionDeactivate {
@@ -197,6 +227,28 @@ fn optional(object: &Map<String, Value>, name: &str) -> Option<String> {
     object.get(name).and_then(Value::as_str).map(str::to_owned)
 }
 
+/// The largest license count read: the SDK's fields are Java `Integer`s.
+pub const MAX_LICENSES: u32 = i32::MAX as u32;
+
+fn licenses(object: &Map<String, Value>, name: &'static str) -> Result<Option<u32>, RequestError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n <= u64::from(MAX_LICENSES))
+            .map(|n| Some(n as u32))
+            .ok_or(RequestError::BadValue { field: name, value: value.to_string() }),
+    }
+}
+
+fn flag(object: &Map<String, Value>, name: &'static str) -> Result<Option<bool>, RequestError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(value) => Err(RequestError::BadValue { field: name, value: value.to_string() }),
+    }
+}
+
 fn parsed<T>(object: &Map<String, Value>, name: &'static str, parse: fn(&str) -> Option<T>) -> Result<T, RequestError> {
     let value = field(object, name)?;
     parse(&value).ok_or(RequestError::BadValue { field: name, value })
@@ -234,6 +286,21 @@ impl InstantAccessRequest {
                 subscription_id: field(object, "subscriptionId")?,
                 product_id: field(object, "productId")?,
                 user_id: field(object, "userId")?,
+                number_of_licenses: licenses(object, "numberOfLicenses")?,
+            })
+        } else if is("SubscriptionGet") {
+            Ok(Self::SubscriptionGet {
+                subscription_id: field(object, "subscriptionId")?,
+                product_id: optional(object, "productId"),
+                user_id: optional(object, "userId"),
+            })
+        } else if is("SubscriptionUpdate") {
+            Ok(Self::SubscriptionUpdate {
+                subscription_id: field(object, "subscriptionId")?,
+                product_id: optional(object, "productId"),
+                user_id: optional(object, "userId"),
+                number_of_licenses: licenses(object, "numberOfLicenses")?,
+                remove_all_unassigned_licenses: flag(object, "removeAllUnassignedLicenses")?,
             })
         } else if is("SubscriptionDeactivate") {
             Ok(Self::SubscriptionDeactivate {
@@ -261,10 +328,31 @@ impl InstantAccessRequest {
                 "operation": "Revoke", "reason": reason, "productId": product_id, "userId": user_id,
                 "purchaseToken": purchase_token,
             }),
-            Self::SubscriptionActivate { subscription_id, product_id, user_id } => json!({
-                "operation": "SubscriptionActivate", "subscriptionId": subscription_id, "productId": product_id,
+            Self::SubscriptionActivate { subscription_id, product_id, user_id, number_of_licenses } => {
+                let mut call = json!({
+                    "operation": "SubscriptionActivate", "subscriptionId": subscription_id, "productId": product_id,
+                    "userId": user_id,
+                });
+                if let Some(count) = number_of_licenses {
+                    call["numberOfLicenses"] = json!(count);
+                }
+                call
+            }
+            Self::SubscriptionGet { subscription_id, product_id, user_id } => without_nulls(json!({
+                "operation": "SubscriptionGet", "subscriptionId": subscription_id, "productId": product_id,
                 "userId": user_id,
-            }),
+            })),
+            Self::SubscriptionUpdate {
+                subscription_id,
+                product_id,
+                user_id,
+                number_of_licenses,
+                remove_all_unassigned_licenses,
+            } => without_nulls(json!({
+                "operation": "SubscriptionUpdate", "subscriptionId": subscription_id, "productId": product_id,
+                "userId": user_id, "numberOfLicenses": number_of_licenses,
+                "removeAllUnassignedLicenses": remove_all_unassigned_licenses,
+            })),
             Self::SubscriptionDeactivate { subscription_id, reason, period } => json!({
                 "operation": "SubscriptionDeactivate", "subscriptionId": subscription_id, "reason": reason,
                 "period": period,
@@ -273,20 +361,44 @@ impl InstantAccessRequest {
     }
 }
 
+/// The JSON object without its `null` fields (the SDK leaves unset fields out).
+fn without_nulls(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    value
+}
+
 /// An answer to Amazon.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InstantAccessResponse {
     /// The outcome.
     pub response: ResponseCode,
     /// The linked user, for an `OK` answer to `GetUserId`.
-    #[serde(rename = "userId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Licenses not assigned to a user, answering `SubscriptionGet` / `SubscriptionUpdate` (SDK v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_of_unused_licenses: Option<u32>,
+    /// Licenses assigned to a user (SDK v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_of_used_licenses: Option<u32>,
+    /// Where the customer manages the subscription's licenses on the vendor's site (SDK v3).
+    #[serde(rename = "managementURL", default, skip_serializing_if = "Option::is_none")]
+    pub management_url: Option<String>,
+}
+
+impl Default for ResponseCode {
+    fn default() -> Self {
+        ResponseCode::FailOther
+    }
 }
 
 impl InstantAccessResponse {
     /// An answer with just a code.
     pub fn code(response: ResponseCode) -> Self {
-        Self { response, user_id: None }
+        Self { response, ..Self::default() }
     }
 }
 
@@ -327,6 +439,70 @@ mod tests {
         }
     }
 
+    /// The shapes of the Java SDK's v3 messages.
+    #[test]
+    fn v3_subscription_get_update_licenses_and_reassign() {
+        let get = InstantAccessRequest::from_json(
+            br#"{"operation":"SubscriptionGet","subscriptionId":"s1","productId":"p","userId":"u"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            get,
+            InstantAccessRequest::SubscriptionGet {
+                subscription_id: "s1".into(),
+                product_id: Some("p".into()),
+                user_id: Some("u".into())
+            }
+        );
+        let update = InstantAccessRequest::from_json(
+            br#"{"operation":"SubscriptionUpdate","subscriptionId":"s1","numberOfLicenses":5,"removeAllUnassignedLicenses":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            update,
+            InstantAccessRequest::SubscriptionUpdate {
+                subscription_id: "s1".into(),
+                product_id: None,
+                user_id: None,
+                number_of_licenses: Some(5),
+                remove_all_unassigned_licenses: Some(false)
+            }
+        );
+        let activate = InstantAccessRequest::from_json(
+            br#"{"operation":"SubscriptionActivate","subscriptionId":"s1","productId":"p","userId":"u","numberOfLicenses":3}"#,
+        )
+        .unwrap();
+        assert!(matches!(activate, InstantAccessRequest::SubscriptionActivate { number_of_licenses: Some(3), .. }));
+        let reassign = InstantAccessRequest::from_json(
+            br#"{"operation":"SubscriptionDeactivate","subscriptionId":"s1","reason":"REASSIGN","period":"REGULAR"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            reassign,
+            InstantAccessRequest::SubscriptionDeactivate { reason: DeactivateReason::Reassign, .. }
+        ));
+        for request in [get, update, activate, reassign] {
+            assert_eq!(InstantAccessRequest::from_json(request.to_json().to_string().as_bytes()).unwrap(), request);
+        }
+        for bad in [r#"-1"#, r#"2147483648"#, r#""5""#, "1.5"] {
+            let body = format!(r#"{{"operation":"SubscriptionUpdate","subscriptionId":"s","numberOfLicenses":{bad}}}"#);
+            assert!(
+                matches!(InstantAccessRequest::from_json(body.as_bytes()), Err(RequestError::BadValue { .. })),
+                "{bad}"
+            );
+        }
+        let answer = InstantAccessResponse {
+            number_of_unused_licenses: Some(2),
+            number_of_used_licenses: Some(1),
+            management_url: Some("https://studio.example/licenses".into()),
+            ..InstantAccessResponse::code(ResponseCode::Ok)
+        };
+        assert_eq!(
+            serde_json::to_string(&answer).unwrap(),
+            r#"{"response":"OK","numberOfUnusedLicenses":2,"numberOfUsedLicenses":1,"managementURL":"https://studio.example/licenses"}"#
+        );
+    }
+
     #[test]
     fn bad_requests_are_typed() {
         assert!(matches!(InstantAccessRequest::from_json(b"{nope"), Err(RequestError::NotJson(_))));
@@ -351,7 +527,8 @@ mod tests {
 
     #[test]
     fn responses_serialize_as_the_sdk_does() {
-        let linked = InstantAccessResponse { response: ResponseCode::Ok, user_id: Some("u1".into()) };
+        let linked =
+            InstantAccessResponse { user_id: Some("u1".into()), ..InstantAccessResponse::code(ResponseCode::Ok) };
         assert_eq!(serde_json::to_string(&linked).unwrap(), r#"{"response":"OK","userId":"u1"}"#);
         let failed = InstantAccessResponse::code(ResponseCode::FailInvalidPurchaseToken);
         assert_eq!(serde_json::to_string(&failed).unwrap(), r#"{"response":"FAIL_INVALID_PURCHASE_TOKEN"}"#);

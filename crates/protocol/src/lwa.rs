@@ -1,5 +1,6 @@
 //! Login with Amazon (OAuth 2.0): endpoint paths, scopes, and the JSON bodies of the token, code-pair and
-//! profile endpoints, as Amazon documents them.
+//! profile endpoints, as Amazon documents them (LWA's developer docs, "LWA for Devices" for code pairing;
+//! `shared/WIRE.md`). Unknown fields are ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,10 +16,15 @@ pub const PROFILE_PATH: &str = "/user/profile";
 pub const SCOPE_PRIME_GAMING: &str = "games::prime";
 /// Scope for the customer's profile (user id, name, email).
 pub const SCOPE_PROFILE: &str = "profile";
-/// `grant_type` Amazon documents for polling a device code.
+/// `grant_type` Amazon documents for polling a device code ("grant_type REQUIRED. Must be device_code").
 pub const DEVICE_CODE_GRANT: &str = "device_code";
-/// `grant_type` RFC 8628 defines for the same; the sandbox accepts both.
+/// `grant_type` RFC 8628 defines for the same. LWA refuses it (`unsupported_grant_type`), and so does the
+/// sandbox; it is here only so tests can say so.
 pub const DEVICE_CODE_GRANT_URN: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Production authorization page (`www.amazon.com`).
+pub const PRODUCTION_AUTHORIZE_URL: &str = "https://www.amazon.com/ap/oa";
+/// Production base of the token, code-pair, profile and tokeninfo endpoints (`api.amazon.com`).
+pub const PRODUCTION_API_URL: &str = "https://api.amazon.com";
 /// Longest token LWA issues.
 pub const MAX_TOKEN_BYTES: usize = 2048;
 

@@ -1,13 +1,21 @@
 //! Prime Gaming "pull integration": the Entitlements and Fulfill APIs.
 //!
-//! Amazon's official pages describe the flow (pull entitlements, grant, report fulfilment with "one more
-//! API call"); the paths and field names below come from an unofficial client and are provisional, which is
-//! why every one of them lives here and nowhere else.
+//! Sources: Amazon's pull-integration pages describe the flow (pull entitlements, grant, report fulfilment,
+//! "send a response for each item as soon as the action is completed; avoid batching"); the paths, the header
+//! and every field name come from the only public wire-level source, a shipped PC game's client, which talks to
+//! [`PRODUCTION_BASE_URL`] (see `shared/WIRE.md`). Unknown fields are ignored everywhere.
 //!
-//! Pagination (`nextToken` query parameter, `NextToken` response field) is sandbox-defined.
+//! Not in the public record, and so marked where they appear: pagination (`nextToken` / `NextToken`, followed
+//! when present, sandbox-defined); the `REVOKE` instruction and `Source` / `ActiveUntil` fields of the studio
+//! backend's own feed (studio-defined); the `Reason` of an `ERROR` result (sandbox-defined).
 
 use serde::{Deserialize, Serialize};
 
+/// Where Prime Gaming's Entitlements and Fulfill APIs live (the shipped client's base URL).
+pub const PRODUCTION_BASE_URL: &str = "https://twitch.amazon.com";
+/// The `FulfillmentAddress` the shipped client sends. Its meaning is not documented; it is the known-good
+/// value for "where the item went", so it is the default.
+pub const DEFAULT_FULFILLMENT_ADDRESS: &str = "Player";
 /// Path of the Entitlements API (`GET`).
 pub const ENTITLEMENTS_PATH: &str = "/api/entitlements";
 /// Path of the Fulfill API (`POST`).
@@ -25,10 +33,12 @@ pub const MAX_SKU_LEN: usize = 128;
 pub enum NextInstruction {
     /// Grant the item, then report it fulfilled.
     Fulfill,
-    /// Nothing to do (already fulfilled).
+    /// Not explained publicly: deliver nothing, report nothing, and do not read its absence from a later
+    /// answer as a revocation.
     Noop,
     /// Take the item back (refund, payment problem, ended subscription), then report the revocation.
-    /// Served by the studio backend's feed, not by Prime Gaming itself.
+    /// Studio-defined: served by the studio backend's feed only; the public Prime Gaming wire has no
+    /// revocation.
     Revoke,
     /// An instruction this version does not know; the entitlement is left alone.
     #[serde(other)]
@@ -68,27 +78,31 @@ pub struct EntitlementsPage {
     pub next_token: Option<String>,
 }
 
-/// Status reported for an entitlement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the game did with an entitlement, as reported in `LastInstruction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FulfillmentStatus {
-    /// The good was delivered to the player.
-    Fulfilled,
-    /// The good was taken back after a `REVOKE` instruction.
-    Revoked,
+pub enum LastInstruction {
+    /// The good was delivered to the player (the shipped client's only value).
+    Fulfill,
+    /// The good was taken back after a `REVOKE` instruction. Studio-defined: sent to the studio backend's
+    /// feed only, never to Prime Gaming.
+    Revoke,
 }
 
-/// One line of a Fulfill API request.
+/// One line of a Fulfill API request:
+/// `{"EntitlementId":"…","LastInstruction":"FULFILL","FulfillmentAddress":"Player"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillmentStatusUpdate {
     /// The entitlement being reported.
     pub entitlement_id: String,
-    /// What happened to it.
-    pub fulfillment_status: FulfillmentStatus,
+    /// What was done with it.
+    pub last_instruction: LastInstruction,
+    /// A stable, non-secret description of where the item went; see [`DEFAULT_FULFILLMENT_ADDRESS`].
+    pub fulfillment_address: String,
 }
 
-/// Body of a Fulfill API request.
+/// Body of a Fulfill API request (`POST`, `application/json`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillRequest {
@@ -102,11 +116,14 @@ pub struct FulfillRequest {
 pub enum FulfillResult {
     /// Recorded. Reporting an already-fulfilled entitlement again also answers `SUCCESS`.
     Success,
-    /// Not recorded; see the reason.
+    /// Not recorded: report it again later.
     Error,
+    /// A result this version does not know: treated as not recorded.
+    #[serde(other)]
+    Unknown,
 }
 
-/// One line of a Fulfill API response.
+/// One line of a Fulfill API response: `{"EntitlementId":"…","Result":"SUCCESS"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillmentStatusUpdateResult {
@@ -114,17 +131,19 @@ pub struct FulfillmentStatusUpdateResult {
     pub entitlement_id: String,
     /// Whether the report was recorded.
     pub result: FulfillResult,
-    /// Why it was not, when `result` is `ERROR`.
+    /// Why it was not, when `result` is `ERROR` (sandbox-defined).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-/// Body of a Fulfill API response.
+/// Body of a Fulfill API response. The shipped client reads the per-entitlement results under the key
+/// `FulfillmentStatusUpdates`, the same key as the request's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillResponse {
-    /// One line per requested update, in request order.
-    pub fulfillment_status_update_results: Vec<FulfillmentStatusUpdateResult>,
+    /// One line per requested update. An id left out was not recorded.
+    #[serde(default)]
+    pub fulfillment_status_updates: Vec<FulfillmentStatusUpdateResult>,
 }
 
 /// Whether `sku` is a valid `VendorProductId`: 1..=128 ASCII alphanumerics and `- _ : .`.
@@ -157,16 +176,33 @@ mod tests {
     }
 
     #[test]
-    fn fulfill_request_round_trips_with_pascal_case_fields() {
+    fn fulfill_request_has_the_shipped_clients_shape() {
         let request = FulfillRequest {
             fulfillment_status_updates: vec![FulfillmentStatusUpdate {
                 entitlement_id: "e1".into(),
-                fulfillment_status: FulfillmentStatus::Fulfilled,
+                last_instruction: LastInstruction::Fulfill,
+                fulfillment_address: DEFAULT_FULFILLMENT_ADDRESS.into(),
             }],
         };
         let json = serde_json::to_string(&request).unwrap();
-        assert_eq!(json, r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","FulfillmentStatus":"FULFILLED"}]}"#);
+        assert_eq!(
+            json,
+            r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","LastInstruction":"FULFILL","FulfillmentAddress":"Player"}]}"#
+        );
         assert_eq!(serde_json::from_str::<FulfillRequest>(&json).unwrap(), request);
+        // The old, invented shape is not a Fulfill request.
+        let old = r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","LastInstruction":"FULFILLED"}]}"#;
+        assert!(serde_json::from_str::<FulfillRequest>(old).is_err());
+    }
+
+    #[test]
+    fn fulfill_response_is_read_under_fulfillment_status_updates() {
+        let body = r#"{"FulfillmentStatusUpdates":[{"EntitlementId":"e1","Result":"SUCCESS"},
+                       {"EntitlementId":"e2","Result":"ERROR"},{"EntitlementId":"e3","Result":"LATER","X":1}]}"#;
+        let response: FulfillResponse = serde_json::from_str(body).unwrap();
+        let results: Vec<_> = response.fulfillment_status_updates.iter().map(|r| r.result).collect();
+        assert_eq!(results, [FulfillResult::Success, FulfillResult::Error, FulfillResult::Unknown]);
+        assert_eq!(serde_json::from_str::<FulfillResponse>("{}").unwrap(), FulfillResponse::default());
     }
 
     #[test]

@@ -248,7 +248,7 @@ async fn place_order(state: &AppState, form: BuyForm) -> Result<Result<String, R
                 info_field3: None,
             };
             match send_signed(&state.http, &linking_url, &request.to_json().to_string(), &credential).await {
-                Ok(InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user) }) => {
+                Ok(InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user), .. }) => {
                     sqlx::query("INSERT INTO ia_links (customer_id, vendor_user_id) VALUES (?, ?) ON CONFLICT(customer_id) DO NOTHING")
                         .bind(&customer)
                         .bind(&user)
@@ -301,6 +301,7 @@ async fn place_order(state: &AppState, form: BuyForm) -> Result<Result<String, R
             subscription_id: token,
             product_id: form.product_id,
             user_id: vendor_user,
+            number_of_licenses: None,
         }
     } else {
         InstantAccessRequest::Purchase {
@@ -322,6 +323,8 @@ fn operation_name(request: &InstantAccessRequest) -> &'static str {
         InstantAccessRequest::Revoke { .. } => "Revoke",
         InstantAccessRequest::SubscriptionActivate { .. } => "SubscriptionActivate",
         InstantAccessRequest::SubscriptionDeactivate { .. } => "SubscriptionDeactivate",
+        InstantAccessRequest::SubscriptionGet { .. } => "SubscriptionGet",
+        InstantAccessRequest::SubscriptionUpdate { .. } => "SubscriptionUpdate",
     }
 }
 
@@ -366,10 +369,13 @@ async fn deliver_due(state: &AppState) -> Result<(), sqlx::Error> {
         let attempts = attempts + 1;
         match send_signed(&state.http, &fulfillment_url, &body, &credential).await {
             Ok(answer) => {
-                let code = answer.response.as_str();
+                let mut code = answer.response.as_str().to_owned();
+                if let (Some(used), Some(unused)) = (answer.number_of_used_licenses, answer.number_of_unused_licenses) {
+                    code.push_str(&format!(" ({used} licenses used, {unused} unused)"));
+                }
                 sqlx::query("UPDATE ia_deliveries SET state = 'answered', attempts = ?, last_result = ? WHERE seq = ?")
                     .bind(attempts)
-                    .bind(code)
+                    .bind(&code)
                     .bind(seq)
                     .execute(&state.pool)
                     .await?;
@@ -378,6 +384,8 @@ async fn deliver_due(state: &AppState) -> Result<(), sqlx::Error> {
                     ("SubscriptionActivate", ResponseCode::Ok) => "active".to_owned(),
                     ("Revoke", ResponseCode::Ok) => "revoked".to_owned(),
                     ("SubscriptionDeactivate", ResponseCode::Ok) => "ended".to_owned(),
+                    // Asking about or changing licenses leaves the subscription running, whatever the answer.
+                    ("SubscriptionGet" | "SubscriptionUpdate", _) => "active".to_owned(),
                     (_, other) => format!("refused by the game: {}", other.as_str()),
                 };
                 sqlx::query("UPDATE ia_orders SET status = ? WHERE order_key = ?")
@@ -437,7 +445,13 @@ async fn order_page(State(state): State<AppState>, Path(key): Path<String>) -> S
             r#"<button id="refund" name="action" value="refund" type="submit">Refund (customer service)</button>
 <button id="payment-problem" class="secondary" name="action" value="payment_problem" type="submit">Report a payment problem</button>"#
         }
-        (true, "active") => r#"<button id="end" name="action" value="end" type="submit">End subscription</button>"#,
+        (true, "active") => {
+            r#"<button id="end" name="action" value="end" type="submit">End subscription</button>
+<button id="reassign" class="secondary" name="action" value="reassign" type="submit">Move to another account</button>
+<button id="check-licenses" class="secondary" name="action" value="licenses" type="submit">Check licenses</button>
+<label>Licenses <input id="licenses" name="licenses" type="number" min="1" max="1000" value="1"></label>
+<button id="set-licenses" class="secondary" name="action" value="set_licenses" type="submit">Change licenses</button>"#
+        }
         _ => "",
     };
     let refresh = if pending { r#"<meta http-equiv="refresh" content="1">"# } else { "" };
@@ -458,6 +472,9 @@ async fn order_page(State(state): State<AppState>, Path(key): Path<String>) -> S
 struct OrderAction {
     #[serde(default)]
     action: String,
+    /// For `set_licenses`: the new count (1..=1000 on this page).
+    #[serde(default)]
+    licenses: Option<String>,
 }
 
 async fn order_action(
@@ -489,11 +506,30 @@ async fn order_action(
             user_id,
             purchase_token: token,
         }),
-        ("end", "active") => Some(InstantAccessRequest::SubscriptionDeactivate {
+        ("end" | "reassign", "active") => Some(InstantAccessRequest::SubscriptionDeactivate {
             subscription_id: token,
-            reason: DeactivateReason::UserRequest,
+            reason: if form.action == "end" { DeactivateReason::UserRequest } else { DeactivateReason::Reassign },
             period: SubscriptionPeriod::Regular,
         }),
+        ("licenses", "active") => Some(InstantAccessRequest::SubscriptionGet {
+            subscription_id: token,
+            product_id: Some(product_id),
+            user_id: Some(user_id),
+        }),
+        ("set_licenses", "active") => {
+            let count =
+                form.licenses.as_deref().and_then(|n| n.trim().parse::<u32>().ok()).filter(|n| (1..=1000).contains(n));
+            let Some(count) = count else {
+                return Err(SandboxError::BadRequest("licenses must be a number from 1 to 1000".into()));
+            };
+            Some(InstantAccessRequest::SubscriptionUpdate {
+                subscription_id: token,
+                product_id: Some(product_id),
+                user_id: Some(user_id),
+                number_of_licenses: Some(count),
+                remove_all_unassigned_licenses: None,
+            })
+        }
         _ => None,
     };
     if let Some(request) = request {

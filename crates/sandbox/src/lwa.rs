@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use amazon_rewards_protocol::lwa::{
-    AUTHORIZE_PATH, CODEPAIR_PATH, DEVICE_CODE_GRANT, DEVICE_CODE_GRANT_URN, DeviceCodeResponse, OAuthErrorBody,
-    PROFILE_PATH, Profile, TOKEN_PATH, TokenResponse, is_valid_pkce_verifier,
+    AUTHORIZE_PATH, CODEPAIR_PATH, DEVICE_CODE_GRANT, DeviceCodeResponse, OAuthErrorBody, PROFILE_PATH, Profile,
+    TOKEN_PATH, TokenResponse, is_valid_pkce_verifier,
 };
 use amazon_rewards_protocol::sandbox_admin::RegisterClient;
 use axum::extract::rejection::{FormRejection, JsonRejection};
@@ -546,16 +546,20 @@ async fn token(
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(|e| OAuthError::new("invalid_request", e.body_text()))?;
+        let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+        let grant_type = param("grant_type");
+        if grant_type == DEVICE_CODE_GRANT {
+            // LWA for Devices: the poll names no client (a shipped game sends exactly grant_type, device_code
+            // and user_code); the device code says whose it is.
+            return poll_device_code(&state, param("device_code"), param("user_code")).await;
+        }
         let (client_id, secret) = client_credentials(&headers, &form);
         authenticate_client(&state.pool, &client_id, secret.as_deref()).await?;
-        let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
-        match param("grant_type") {
+        match grant_type {
             "authorization_code" => exchange_code(&state, &client_id, &form).await,
             "refresh_token" => refresh(&state, &client_id, param("refresh_token")).await,
-            DEVICE_CODE_GRANT | DEVICE_CODE_GRANT_URN => {
-                poll_device_code(&state, &client_id, param("device_code")).await
-            }
             "" => Err(OAuthError::new("invalid_request", "grant_type is required")),
+            // Including RFC 8628's `urn:ietf:params:oauth:grant-type:device_code`, which LWA does not accept.
             _ => Err(OAuthError::new("unsupported_grant_type", "unsupported grant_type")),
         }
     }
@@ -637,21 +641,29 @@ async fn refresh(state: &AppState, client_id: &str, refresh_token: &str) -> Resu
     issue_tokens(&state.pool, state.lwa.access_token_lifetime, client_id, &user_id, &scope, &family).await
 }
 
-async fn poll_device_code(state: &AppState, client_id: &str, device_code: &str) -> Result<TokenResponse, OAuthError> {
+/// LWA's documented poll: `grant_type=device_code`, `device_code` and `user_code`, both required, both the
+/// pair's.
+async fn poll_device_code(state: &AppState, device_code: &str, user_code: &str) -> Result<TokenResponse, OAuthError> {
+    if device_code.is_empty() || user_code.is_empty() {
+        return Err(OAuthError::new("invalid_request", "device_code and user_code are required"));
+    }
     let code_hash = hash_secret(device_code);
-    let row: Option<DeviceCodeRow> = sqlx::query_as(
-        "SELECT client_id, scope, expires_at, interval_secs, last_poll_ms, user_id, denied, consumed
+    let row: Option<(String, DeviceCodeRow)> = sqlx::query_as(
+        "SELECT user_code, client_id, scope, expires_at, interval_secs, last_poll_ms, user_id, denied, consumed
          FROM device_codes WHERE device_code_hash = ?",
     )
     .bind(&code_hash)
     .fetch_optional(&state.pool)
-    .await?;
-    let Some((code_client, scope, expires_at, interval, last_poll_ms, user_id, denied, consumed)) = row else {
+    .await?
+    .map(|(pair_user_code, a, b, c, d, e, f, g, h)| (pair_user_code, (a, b, c, d, e, f, g, h)));
+    let Some((pair_user_code, (client_id, scope, expires_at, interval, last_poll_ms, user_id, denied, consumed))) = row
+    else {
         return Err(OAuthError::new("invalid_grant", "unknown device code"));
     };
-    if code_client != client_id {
-        return Err(OAuthError::new("invalid_grant", "device code was issued to another client"));
+    if pair_user_code != user_code {
+        return Err(OAuthError::new("invalid_grant", "user_code does not belong to this device_code"));
     }
+    let client_id = client_id.as_str();
     if consumed != 0 {
         return Err(OAuthError::new("invalid_grant", "device code already used"));
     }

@@ -8,7 +8,7 @@
 
 use amazon_rewards_protocol::prime_gaming::{
     ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
-    FulfillmentStatus, FulfillmentStatusUpdateResult, NextInstruction,
+    FulfillmentStatusUpdateResult, LastInstruction, NextInstruction,
 };
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
@@ -176,8 +176,8 @@ async fn fulfill(
             result: FulfillResult::Error,
             reason: Some(reason.to_owned()),
         };
-        if update.fulfillment_status != FulfillmentStatus::Fulfilled {
-            results.push(error("Prime Gaming entitlements can only be reported FULFILLED"));
+        if update.last_instruction != LastInstruction::Fulfill {
+            results.push(error("Prime Gaming entitlements can only be reported with LastInstruction FULFILL"));
             continue;
         }
         let updated = sqlx::query(
@@ -200,5 +200,5 @@ async fn fulfill(
         }
     }
     tx.commit().await?;
-    Ok(Json(FulfillResponse { fulfillment_status_update_results: results }))
+    Ok(Json(FulfillResponse { fulfillment_status_updates: results }))
 }

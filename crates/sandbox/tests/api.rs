@@ -1,8 +1,8 @@
 //! The sandbox's HTTP API, over real HTTP on loopback, with its database file.
 
 use amazon_rewards_protocol::prime_gaming::{
-    ACCESS_TOKEN_HEADER, EntitlementsPage, FulfillRequest, FulfillResponse, FulfillResult, FulfillmentStatus,
-    FulfillmentStatusUpdate,
+    ACCESS_TOKEN_HEADER, EntitlementsPage, FulfillRequest, FulfillResponse, FulfillResult, FulfillmentStatusUpdate,
+    LastInstruction,
 };
 use amazon_rewards_protocol::sandbox_admin::{
     CreateCustomer, CreateOffer, Customer, EntitlementStatus, GrantEntitlement, GrantedEntitlements, MintToken,
@@ -58,7 +58,8 @@ impl Client {
                 .iter()
                 .map(|id| FulfillmentStatusUpdate {
                     entitlement_id: id.clone(),
-                    fulfillment_status: FulfillmentStatus::Fulfilled,
+                    last_instruction: LastInstruction::Fulfill,
+                    fulfillment_address: "Player".into(),
                 })
                 .collect(),
         };
@@ -144,7 +145,7 @@ async fn entitlements_need_a_valid_token_of_this_customer() {
     let response = c.fulfill(&bob_token, &alice_ids).await;
     assert!(
         response
-            .fulfillment_status_update_results
+            .fulfillment_status_updates
             .iter()
             .all(|r| r.result == FulfillResult::Error && r.reason.as_deref() == Some("UNKNOWN_ENTITLEMENT"))
     );
@@ -179,9 +180,9 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
     assert_eq!(c.list(&token, "?nextToken=garbage").await.status(), StatusCode::BAD_REQUEST);
 
     let first = c.fulfill(&token, &ids[..5]).await;
-    assert!(first.fulfillment_status_update_results.iter().all(|r| r.result == FulfillResult::Success));
+    assert!(first.fulfillment_status_updates.iter().all(|r| r.result == FulfillResult::Success));
     let again = c.fulfill(&token, &ids[..5]).await;
-    assert!(again.fulfillment_status_update_results.iter().all(|r| r.result == FulfillResult::Success));
+    assert!(again.fulfillment_status_updates.iter().all(|r| r.result == FulfillResult::Success));
     let page: EntitlementsPage = c.list(&token, "?pageSize=1000").await.json().await.unwrap();
     assert_eq!(page.entitlements.len(), 20, "fulfilled entitlements are no longer returned");
 
@@ -211,18 +212,41 @@ async fn listing_pages_and_fulfilment_is_idempotent() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(post("{}", "text/plain").await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // The old, invented shape is refused as a whole: Prime Gaming reads LastInstruction and FulfillmentAddress.
+    let old_shape = c
+        .http
+        .post(format!("{}/api/fulfill", c.url))
+        .header(ACCESS_TOKEN_HEADER, &token)
+        .json(&json!({"FulfillmentStatusUpdates":[{"EntitlementId": ids[6], "FulfillmentStatus": "FULFILLED"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_shape.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let no_address = c
+        .http
+        .post(format!("{}/api/fulfill", c.url))
+        .header(ACCESS_TOKEN_HEADER, &token)
+        .json(&json!({"FulfillmentStatusUpdates":[{"EntitlementId": ids[6], "LastInstruction": "FULFILL"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_address.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The public Prime Gaming wire has no revocation.
     let revoked = c
         .http
         .post(format!("{}/api/fulfill", c.url))
         .header(ACCESS_TOKEN_HEADER, &token)
-        .json(&json!({"FulfillmentStatusUpdates":[{"EntitlementId": ids[6], "FulfillmentStatus": "REVOKED"}]}))
+        .json(&json!({"FulfillmentStatusUpdates":[{"EntitlementId": ids[6], "LastInstruction": "REVOKE", "FulfillmentAddress": "Player"}]}))
         .send()
         .await
         .unwrap();
     let revoked: FulfillResponse = revoked.json().await.unwrap();
-    assert_eq!(revoked.fulfillment_status_update_results[0].result, FulfillResult::Error);
-    let too_many: Vec<Value> =
-        (0..1001).map(|i| json!({"EntitlementId": format!("x{i}"), "FulfillmentStatus": "FULFILLED"})).collect();
+    assert_eq!(revoked.fulfillment_status_updates[0].result, FulfillResult::Error);
+    let too_many: Vec<Value> = (0..1001)
+        .map(
+            |i| json!({"EntitlementId": format!("x{i}"), "LastInstruction": "FULFILL", "FulfillmentAddress": "Player"}),
+        )
+        .collect();
     let response = c
         .http
         .post(format!("{}/api/fulfill", c.url))

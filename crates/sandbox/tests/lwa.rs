@@ -271,10 +271,10 @@ async fn device_code_pending_slow_down_approved_and_expired() {
     assert_eq!(pair.user_code.len(), 6);
     assert_eq!(pair.verification_uri, lwa.url("/code"));
     assert_eq!((pair.expires_in, pair.interval), (600, 1));
+    // LWA's documented poll, exactly what a shipped game sends: no client_id.
     let poll = [
         ("grant_type", "device_code"),
         ("device_code", pair.device_code.as_str()),
-        ("client_id", CLIENT),
         ("user_code", pair.user_code.as_str()),
     ];
     let (_, body) = lwa.token(&poll).await;
@@ -297,22 +297,35 @@ async fn device_code_pending_slow_down_approved_and_expired() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("return to the game"));
     tokio::time::sleep(std::time::Duration::from_millis(6100)).await; // interval grew by 5 s on slow_down
+    // LWA refuses RFC 8628's grant type, and so does the sandbox, even for an approved code.
     let urn = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
         ("device_code", pair.device_code.as_str()),
+        ("user_code", pair.user_code.as_str()),
         ("client_id", CLIENT),
     ];
     let (status, body) = lwa.token(&urn).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, "unsupported_grant_type".into()), "{body}");
+    // Both codes are required, and must be the pair's.
+    let (_, body) = lwa.token(&poll[..2]).await;
+    assert_eq!(error_of(&body), "invalid_request");
+    let (_, body) = lwa.token(&[poll[0], poll[1], ("user_code", "WRONG1")]).await;
+    assert_eq!(error_of(&body), "invalid_grant");
+    let (status, body) = lwa.token(&poll).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let tokens: TokenResponse = serde_json::from_value(body).unwrap();
     assert_eq!(lwa.profile(&tokens.access_token).await, StatusCode::OK);
-    let (_, body) = lwa.token(&urn).await;
+    let (_, body) = lwa.token(&poll).await;
     assert_eq!(error_of(&body), "invalid_grant", "a device code is single-use");
 
     let expired = Lwa::start(LwaSettings { device_code_lifetime: 0, ..Default::default() }).await;
     let pair = codepair(&expired).await;
     let (_, body) = expired
-        .token(&[("grant_type", "device_code"), ("device_code", pair.device_code.as_str()), ("client_id", CLIENT)])
+        .token(&[
+            ("grant_type", "device_code"),
+            ("device_code", pair.device_code.as_str()),
+            ("user_code", pair.user_code.as_str()),
+        ])
         .await;
     assert_eq!(error_of(&body), "expired_token");
 }
