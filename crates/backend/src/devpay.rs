@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amazon_rewards_protocol::devpay::{RETURN_PATH, SignUpLink, SignUpRequest};
+use amazon_rewards_protocol::devpay::{RETURN_PATH, SignUpLink, SignUpRequest, license};
 use amazon_rewards_protocol::prime_gaming::{Entitlement, NextInstruction};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -137,26 +137,22 @@ async fn activate_for(
         return Err(Refusal::new(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product"));
     };
     let unavailable = |message: &str| Refusal::new(StatusCode::BAD_GATEWAY, "license_unavailable", message);
-    let answer: serde_json::Value = state
-        .oauth_http
-        .post(format!("{}/devpay/license/activate-hosted", devpay.license_url.trim_end_matches('/')))
-        // Naming the player's Amazon identity makes the license service refuse (and leave unused) a key that
-        // another customer paid for.
-        .json(&json!({"ActivationKey": key, "ProductToken": product.product_token, "CustomerId": amazon_user}))
-        .send()
-        .await
-        .map_err(|_| unavailable("the license service cannot be reached"))?
-        .json()
-        .await
-        .map_err(|_| unavailable("unreadable answer from the license service"))?;
-    if let Some(code) = answer["Error"]["Code"].as_str() {
-        let message = answer["Error"]["Message"].as_str().unwrap_or_default();
-        return Err(Refusal::new(StatusCode::BAD_REQUEST, code, message));
-    }
-    let Some(pid) = answer["PersistentIdentifier"].as_str() else {
-        return Err(unavailable("no persistent identifier in the answer"));
+    // Naming the player's Amazon identity makes the license service refuse (and leave unused) a key that
+    // another customer paid for.
+    let call = license::ActivateProduct {
+        activation_key: key.to_owned(),
+        product_token: product.product_token.clone(),
+        customer_id: Some(amazon_user.to_owned()),
     };
-    if answer["CustomerId"].as_str() != Some(amazon_user) {
+    let activation: license::HostedActivation =
+        match license_call(&state.oauth_http, devpay, license::ACTIVATE_HOSTED_PRODUCT, &call).await {
+            Ok(Ok(activation)) => activation,
+            Ok(Err(refused)) => {
+                return Err(Refusal::new(StatusCode::BAD_REQUEST, &refused.error.code, &refused.error.message));
+            }
+            Err(error) => return Err(unavailable(&error)),
+        };
+    if activation.customer_id != amazon_user {
         tracing::warn!("the license service activated a key for another customer; not storing it");
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -164,6 +160,7 @@ async fn activate_for(
             "the key belongs to another customer",
         ));
     }
+    let pid = activation.persistent_identifier.as_str();
     verify_and_store(&state.pool, &state.oauth_http, devpay, pid, user_id, product_code)
         .await
         .map_err(|error| unavailable(&error))
@@ -273,6 +270,35 @@ async fn signup_return(State(state): State<AppState>, query: Result<Query<Return
     }
 }
 
+/// Largest license-service answer read.
+const MAX_LICENSE_ANSWER: usize = 64 * 1024;
+
+/// Calls a license-service action: its answer, the service's refusal, or why there is neither.
+async fn license_call<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    devpay: &DevPayConfig,
+    action: &str,
+    body: &impl serde::Serialize,
+) -> Result<Result<T, license::LicenseError>, String> {
+    let url = format!("{}{}", devpay.license_url.trim_end_matches('/'), license::path(action));
+    let mut response = http.post(url).json(body).send().await.map_err(|e| e.without_url().to_string())?;
+    let status = response.status();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
+        if bytes.len() + chunk.len() > MAX_LICENSE_ANSWER {
+            return Err(format!("{action}: answer larger than {MAX_LICENSE_ANSWER} bytes"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map(Ok).map_err(|e| format!("{action}: unreadable answer: {e}"));
+    }
+    match serde_json::from_slice::<license::LicenseError>(&bytes) {
+        Ok(refused) => Ok(Err(refused)),
+        Err(_) => Err(format!("{action}: HTTP {}", status.as_u16())),
+    }
+}
+
 /// Asks the license service how the subscription stands and stores it.
 async fn verify_and_store(
     pool: &AnyPool,
@@ -282,30 +308,20 @@ async fn verify_and_store(
     user_id: &str,
     product_code: &str,
 ) -> Result<SubscriptionStatus, String> {
-    let product = devpay.products.get(product_code).ok_or("unknown product")?;
-    let standing: serde_json::Value = http
-        .post(format!("{}/devpay/license/verify-by-pid", devpay.license_url.trim_end_matches('/')))
-        .json(&json!({"PersistentIdentifier": pid, "ProductToken": product.product_token}))
-        .send()
-        .await
-        .map_err(|e| e.without_url().to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(code) = standing["Error"]["Code"].as_str() {
-        return Err(code.to_owned());
-    }
-    let number = |name: &str| standing[name].as_i64().unwrap_or_default();
+    devpay.products.get(product_code).ok_or("unknown product")?;
+    let call = license::VerifyByPid { persistent_identifier: pid.to_owned(), product_code: product_code.to_owned() };
+    let standing: license::SubscriptionStanding =
+        license_call(http, devpay, license::VERIFY_BY_PID, &call).await?.map_err(|refused| refused.error.code)?;
     let status = SubscriptionStatus {
         product_code: product_code.to_owned(),
-        active: standing["Subscribed"].as_bool().unwrap_or(false),
-        status: standing["Status"].as_str().unwrap_or("unknown").to_owned(),
-        paid_through_period: number("PaidThroughPeriod"),
-        current_period: number("CurrentPeriod"),
-        monthly_fee_cents: number("MonthlyFeeCents"),
-        next_monthly_fee_cents: number("NextMonthlyFeeCents"),
-        cancel_at_period_end: standing["CancelAtPeriodEnd"].as_bool().unwrap_or(false),
-        paid_until: standing["PaidUntil"].as_str().map(str::to_owned),
+        active: standing.subscribed,
+        status: standing.status,
+        paid_through_period: standing.paid_through_period,
+        current_period: standing.current_period,
+        monthly_fee_cents: standing.monthly_fee_cents,
+        next_monthly_fee_cents: standing.next_monthly_fee_cents,
+        cancel_at_period_end: standing.cancel_at_period_end,
+        paid_until: Some(standing.paid_until),
     };
     sqlx::query(
         "INSERT INTO devpay_subscriptions (persistent_id, user_id, product_code, subscribed, status, paid_through_period,

@@ -7,6 +7,7 @@
 //! that apply from the next month, cancellation at period end, payment problems that suspend, and the
 //! customer's "Application Billing" page.
 
+use amazon_rewards_protocol::devpay::license;
 use amazon_rewards_protocol::sandbox_admin::{DevPayBill, DevPayClock, DevPayPriceChange, DevPayProduct};
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Path, Query, State};
@@ -14,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sqlx::SqlitePool;
 
@@ -43,10 +44,12 @@ pub fn router() -> Router<AppState> {
         .route("/devpay/signup/{code}", get(signup_page).post(signup_review))
         .route("/devpay/signup/{code}/confirm", post(signup_confirm))
         .route("/devpay/billing", get(billing_sign_in).post(billing))
-        .route("/devpay/license/activate-hosted", post(activate_hosted))
-        .route("/devpay/license/activate-desktop", post(activate_desktop))
-        .route("/devpay/license/verify-by-pid", post(verify_by_pid))
-        .route("/devpay/license/verify-by-tokens", post(verify_by_tokens))
+        .route(&license::path(license::ACTIVATE_HOSTED_PRODUCT), post(activate_hosted))
+        .route(&license::path(license::ACTIVATE_DESKTOP_PRODUCT), post(activate_desktop))
+        .route(&license::path(license::VERIFY_BY_PID), post(verify_by_pid))
+        .route(&license::path(license::VERIFY_BY_TOKENS), post(verify_by_tokens))
+        .route(&license::path(license::GET_ACTIVE_SUBSCRIPTIONS_BY_PID), post(active_subscriptions_by_pid))
+        .route(&license::path(license::REFRESH_USER_TOKEN), post(refresh_user_token))
 }
 
 /// Admin routes, nested under `/admin`.
@@ -609,19 +612,6 @@ fn license_error(code: &str, message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"Error": {"Code": code, "Message": message}}))).into_response()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ActivateRequest {
-    #[serde(default)]
-    activation_key: String,
-    #[serde(default)]
-    product_token: String,
-    /// Sandbox-defined: the customer the vendor expects the key to belong to (its signed-in player). A key of
-    /// another customer is refused and stays unused, so a key read over someone's shoulder is worthless.
-    #[serde(default)]
-    customer_id: Option<String>,
-}
-
 /// An activated key: the persistent identifier, the user token, and whose subscription it is.
 struct Activation {
     persistent_id: String,
@@ -631,7 +621,10 @@ struct Activation {
 
 /// Activation of a key: checks it exists, is for this product (and customer, when named), is unused and
 /// unexpired; marks it used.
-async fn activate(pool: &SqlitePool, request: &ActivateRequest) -> Result<Result<Activation, Response>, sqlx::Error> {
+async fn activate(
+    pool: &SqlitePool,
+    request: &license::ActivateProduct,
+) -> Result<Result<Activation, Response>, sqlx::Error> {
     let row: Option<(String, String, Option<i64>, i64, String)> = sqlx::query_as(
         "SELECT s.activation_key, s.customer_id, s.activated_at, s.key_expires_at, p.product_token
          FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.activation_key = ?",
@@ -673,15 +666,15 @@ async fn activate(pool: &SqlitePool, request: &ActivateRequest) -> Result<Result
 
 async fn activate_hosted(
     State(state): State<AppState>,
-    body: Result<Json<ActivateRequest>, JsonRejection>,
+    body: Result<Json<license::ActivateProduct>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
     Ok(match activate(&state.pool, &request).await? {
-        Ok(activation) => Json(json!({
-            "PersistentIdentifier": activation.persistent_id,
-            "UserToken": activation.user_token,
-            "CustomerId": activation.customer_id,
-        }))
+        Ok(activation) => Json(license::HostedActivation {
+            persistent_identifier: activation.persistent_id,
+            user_token: activation.user_token,
+            customer_id: activation.customer_id,
+        })
         .into_response(),
         Err(error) => error,
     })
@@ -689,65 +682,52 @@ async fn activate_hosted(
 
 async fn activate_desktop(
     State(state): State<AppState>,
-    body: Result<Json<ActivateRequest>, JsonRejection>,
+    body: Result<Json<license::ActivateProduct>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
     Ok(match activate(&state.pool, &request).await? {
-        Ok(activation) => Json(json!({
-            "UserToken": activation.user_token,
-            "CustomerId": activation.customer_id,
-            "AWSAccessKeyId": random_token("AKID", 8).to_uppercase(),
-            "SecretAccessKey": random_token("", 20),
-        }))
+        Ok(activation) => Json(license::DesktopActivation {
+            user_token: activation.user_token,
+            customer_id: activation.customer_id,
+            aws_access_key_id: random_token("AKID", 8).to_uppercase(),
+            secret_access_key: random_token("", 20),
+        })
         .into_response(),
         Err(error) => error,
     })
 }
 
 /// A subscription's standing, as the license service reports it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "PascalCase")]
-pub struct SubscriptionStanding {
-    /// The customer the subscription belongs to (sandbox-defined; lets the vendor check whose it is).
-    pub customer_id: String,
-    /// Whether the customer may use the product now.
-    pub subscribed: bool,
-    /// `active`, `cancelled` or `suspended`.
-    pub status: String,
-    /// The last billing month paid for.
-    pub paid_through_period: i64,
-    /// The billing month in force.
-    pub current_period: i64,
-    /// Monthly fee in force now, in cents.
-    pub monthly_fee_cents: i64,
-    /// Monthly fee from next month, in cents (differs after a price change).
-    pub next_monthly_fee_cents: i64,
-    /// Cancelled, ending at the end of the paid month.
-    pub cancel_at_period_end: bool,
-    /// The day the paid time runs out (ISO 8601), unless the next month is paid: the first day after the last
-    /// paid month.
-    pub paid_until: String,
+pub use license::SubscriptionStanding;
+
+/// How a verify action names the subscription, and what else it must match.
+enum Named<'a> {
+    /// `VerifyProductSubscriptionByPid`: the persistent identifier, of this product code.
+    Pid { pid: &'a str, product_code: &'a str },
+    /// `VerifyProductSubscriptionByTokens`: the user token, of the product with this token.
+    Tokens { user_token: &'a str, product_token: &'a str },
 }
 
-async fn standing(
-    pool: &SqlitePool,
-    column: &str,
-    value: &str,
-    product_token: &str,
-) -> Result<Result<SubscriptionStanding, Response>, sqlx::Error> {
-    let sql = match column {
-        "persistent_id" => "SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
-             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.persistent_id = ?",
-        _ => "SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
-             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.user_token = ?",
+async fn standing(pool: &SqlitePool, named: Named<'_>) -> Result<Result<SubscriptionStanding, Response>, sqlx::Error> {
+    let (sql, value) = match named {
+        Named::Pid { pid, .. } => ("SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.persistent_id = ?", pid),
+        Named::Tokens { user_token, .. } => ("SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
+             FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.user_token = ?", user_token),
     };
     let row: Option<(String, String, String, i64, bool, String)> =
         sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
     let Some((customer_id, code, status, paid_through, cancelling, token)) = row else {
         return Ok(Err(license_error("InvalidIdentifier", "no subscription with this identifier")));
     };
-    if token != product_token {
-        return Ok(Err(license_error("InvalidProductToken", "the identifier is not for this product")));
+    match named {
+        Named::Pid { product_code, .. } if product_code != code => {
+            return Ok(Err(license_error("InvalidProductCode", "the identifier is not for this product")));
+        }
+        Named::Tokens { product_token, .. } if product_token != token => {
+            return Ok(Err(license_error("InvalidProductToken", "the identifier is not for this product")));
+        }
+        _ => {}
     }
     let period = current_period(pool).await?;
     Ok(Ok(SubscriptionStanding {
@@ -763,44 +743,71 @@ async fn standing(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VerifyByPid {
-    #[serde(default)]
-    persistent_identifier: String,
-    #[serde(default)]
-    product_token: String,
-}
-
 async fn verify_by_pid(
     State(state): State<AppState>,
-    body: Result<Json<VerifyByPid>, JsonRejection>,
+    body: Result<Json<license::VerifyByPid>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
-    answer(&state.pool, "persistent_id", &request.persistent_identifier, &request.product_token).await
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VerifyByTokens {
-    #[serde(default)]
-    user_token: String,
-    #[serde(default)]
-    product_token: String,
+    let named = Named::Pid { pid: &request.persistent_identifier, product_code: &request.product_code };
+    answer(&state.pool, named).await
 }
 
 async fn verify_by_tokens(
     State(state): State<AppState>,
-    body: Result<Json<VerifyByTokens>, JsonRejection>,
+    body: Result<Json<license::VerifyByTokens>, JsonRejection>,
 ) -> SandboxResult<Response> {
     let Json(request) = body?;
-    answer(&state.pool, "user_token", &request.user_token, &request.product_token).await
+    answer(&state.pool, Named::Tokens { user_token: &request.user_token, product_token: &request.product_token }).await
 }
 
 /// The standing as a response: the JSON body, or the license error.
-async fn answer(pool: &SqlitePool, column: &str, value: &str, product_token: &str) -> SandboxResult<Response> {
-    Ok(match standing(pool, column, value, product_token).await? {
+async fn answer(pool: &SqlitePool, named: Named<'_>) -> SandboxResult<Response> {
+    Ok(match standing(pool, named).await? {
         Ok(standing) => Json(standing).into_response(),
         Err(error) => error,
     })
+}
+
+/// `GetActiveSubscriptionsByPid`: the product codes the customer behind a persistent identifier may use now.
+async fn active_subscriptions_by_pid(
+    State(state): State<AppState>,
+    body: Result<Json<license::ActiveSubscriptionsQuery>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    let customer: Option<String> =
+        sqlx::query_scalar("SELECT customer_id FROM devpay_subscriptions WHERE persistent_id = ?")
+            .bind(&request.persistent_identifier)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some(customer) = customer else {
+        return Ok(license_error("InvalidIdentifier", "no subscription with this identifier"));
+    };
+    let period = current_period(&state.pool).await?;
+    let product_codes: Vec<String> = sqlx::query_scalar(
+        "SELECT product_code FROM devpay_subscriptions
+         WHERE customer_id = ? AND status = 'active' AND paid_through_period >= ? ORDER BY product_code",
+    )
+    .bind(customer)
+    .bind(period)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(license::ActiveSubscriptions { product_codes }).into_response())
+}
+
+/// `RefreshUserToken`: a new user token replaces the old one, which stops working.
+async fn refresh_user_token(
+    State(state): State<AppState>,
+    body: Result<Json<license::UserToken>, JsonRejection>,
+) -> SandboxResult<Response> {
+    let Json(request) = body?;
+    let fresh = random_token("{UserToken}", 24);
+    let updated = sqlx::query("UPDATE devpay_subscriptions SET user_token = ? WHERE user_token = ?")
+        .bind(&fresh)
+        .bind(&request.user_token)
+        .execute(&state.pool)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(license_error("InvalidUserToken", "no subscription with this user token"));
+    }
+    Ok(Json(license::UserToken { user_token: fresh }).into_response())
 }

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "season-pass-product-token";
+const CODE: &str = "SEASONPASS";
 
 struct DevPay {
     sandbox: RunningSandbox,
@@ -145,26 +146,33 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
 
     // License service: the key's errors, then activation, exactly once.
     let (status, body) =
-        devpay.license("activate-hosted", json!({"ActivationKey": key, "ProductToken": "wrong-token-123"})).await;
+        devpay.license("ActivateHostedProduct", json!({"ActivationKey": key, "ProductToken": "wrong-token-123"})).await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "InvalidProductToken"));
     for unknown in ["NOPE", "!!!", ""] {
         let (_, body) =
-            devpay.license("activate-hosted", json!({"ActivationKey": unknown, "ProductToken": TOKEN})).await;
+            devpay.license("ActivateHostedProduct", json!({"ActivationKey": unknown, "ProductToken": TOKEN})).await;
         assert_eq!(error_code(&body), "InvalidActivationKey", "{unknown:?}");
     }
-    let (status, body) =
-        devpay.license("activate-hosted", json!({"ActivationKey": key.to_lowercase(), "ProductToken": TOKEN})).await;
+    let (status, body) = devpay
+        .license("ActivateHostedProduct", json!({"ActivationKey": key.to_lowercase(), "ProductToken": TOKEN}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let pid = body["PersistentIdentifier"].as_str().unwrap().to_owned();
     assert!(body["UserToken"].as_str().is_some());
-    let (_, body) = devpay.license("activate-hosted", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    let (_, body) = devpay.license("ActivateHostedProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     assert_eq!(error_code(&body), "ActivationKeyAlreadyUsed");
-    let (_, body) = devpay.license("activate-desktop", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    let (_, body) =
+        devpay.license("ActivateDesktopProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     assert_eq!(error_code(&body), "ActivationKeyAlreadyUsed");
 
     let verify = |pid: String| {
         let devpay = &devpay;
-        async move { devpay.license("verify-by-pid", json!({"PersistentIdentifier": pid, "ProductToken": TOKEN})).await.1 }
+        async move {
+            devpay
+                .license("VerifyProductSubscriptionByPid", json!({"PersistentIdentifier": pid, "ProductCode": CODE}))
+                .await
+                .1
+        }
     };
     let standing = verify(pid.clone()).await;
     assert_eq!(standing["Subscribed"], true);
@@ -207,9 +215,43 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     assert_eq!((standing["Subscribed"].as_bool(), standing["Status"].as_str()), (Some(false), Some("cancelled")));
     assert!(!devpay.billing_page("sub@example.com", None).await.contains("Month 3"), "no bill after cancellation");
 
-    let (_, body) =
-        devpay.license("verify-by-pid", json!({"PersistentIdentifier": "PID-unknown", "ProductToken": TOKEN})).await;
+    let (_, body) = devpay
+        .license("VerifyProductSubscriptionByPid", json!({"PersistentIdentifier": "PID-unknown", "ProductCode": CODE}))
+        .await;
     assert_eq!(error_code(&body), "InvalidIdentifier");
+    // The action takes the product code (DevPay's parameter), not the secret product token.
+    let (_, body) = devpay
+        .license("VerifyProductSubscriptionByPid", json!({"PersistentIdentifier": pid, "ProductCode": "OTHER"}))
+        .await;
+    assert_eq!(error_code(&body), "InvalidProductCode");
+    let (status, _) = devpay
+        .license("VerifyProductSubscriptionByPid", json!({"PersistentIdentifier": pid, "ProductToken": TOKEN}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "ProductCode is required");
+    let (_, active) = devpay.license("GetActiveSubscriptionsByPid", json!({"PersistentIdentifier": pid})).await;
+    assert_eq!(active, json!({"ProductCodes": []}), "cancelled and ended");
+}
+
+#[tokio::test]
+async fn active_subscriptions_by_pid_and_refreshing_a_user_token() {
+    let devpay = DevPay::start().await;
+    devpay.customer("refresh@example.com").await;
+    let (key, _) = devpay.sign_up("refresh@example.com").await;
+    let (_, body) = devpay.license("ActivateHostedProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    let pid = body["PersistentIdentifier"].as_str().unwrap().to_owned();
+    let old = body["UserToken"].as_str().unwrap().to_owned();
+    let (_, active) = devpay.license("GetActiveSubscriptionsByPid", json!({"PersistentIdentifier": pid})).await;
+    assert_eq!(active, json!({"ProductCodes": [CODE]}));
+    let (status, fresh) = devpay.license("RefreshUserToken", json!({"UserToken": old})).await;
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let fresh = fresh["UserToken"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, old);
+    let verify = |token: String| {
+        devpay.license("VerifyProductSubscriptionByTokens", json!({"UserToken": token, "ProductToken": TOKEN}))
+    };
+    assert_eq!(verify(fresh).await.1["Subscribed"], true);
+    assert_eq!(error_code(&verify(old.clone()).await.1), "InvalidIdentifier", "the old token stopped working");
+    assert_eq!(error_code(&devpay.license("RefreshUserToken", json!({"UserToken": old})).await.1), "InvalidUserToken");
 }
 
 #[tokio::test]
@@ -217,13 +259,15 @@ async fn a_payment_problem_suspends_the_subscription() {
     let devpay = DevPay::start().await;
     let user = devpay.customer("late@example.com").await;
     let (key, _) = devpay.sign_up("late@example.com").await;
-    let (_, body) = devpay.license("activate-desktop", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    let (_, body) =
+        devpay.license("ActivateDesktopProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     let user_token = body["UserToken"].as_str().unwrap().to_owned();
     assert!(body["SecretAccessKey"].as_str().is_some(), "a per-customer key pair");
     devpay.http.post(devpay.url(&format!("/admin/devpay/customers/{user}/payment-problem"))).send().await.unwrap();
     devpay.advance().await;
-    let (_, standing) =
-        devpay.license("verify-by-tokens", json!({"UserToken": user_token, "ProductToken": TOKEN})).await;
+    let (_, standing) = devpay
+        .license("VerifyProductSubscriptionByTokens", json!({"UserToken": user_token, "ProductToken": TOKEN}))
+        .await;
     assert_eq!((standing["Subscribed"].as_bool(), standing["Status"].as_str()), (Some(false), Some("suspended")));
     assert!(
         devpay.billing_page("late@example.com", None).await.contains("Month 1: monthly $9.99 <b>payment failed</b>")
@@ -313,16 +357,19 @@ async fn keys_of_other_customers_and_expired_keys_are_refused_and_stay_unused() 
     let (key, _) = devpay.sign_up("owner@example.com").await;
 
     let activation = |customer: &str| json!({"ActivationKey": key, "ProductToken": TOKEN, "CustomerId": customer});
-    let (status, body) = devpay.license("activate-hosted", activation(&other)).await;
+    let (status, body) = devpay.license("ActivateHostedProduct", activation(&other)).await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "ActivationKeyNotForCustomer"));
-    let (_, body) = devpay.license("activate-desktop", activation(&other)).await;
+    let (_, body) = devpay.license("ActivateDesktopProduct", activation(&other)).await;
     assert_eq!(error_code(&body), "ActivationKeyNotForCustomer");
     // The owner still can: the refused attempts consumed nothing.
-    let (status, body) = devpay.license("activate-hosted", activation(&owner)).await;
+    let (status, body) = devpay.license("ActivateHostedProduct", activation(&owner)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["CustomerId"], owner.as_str());
     let standing = devpay
-        .license("verify-by-pid", json!({"PersistentIdentifier": body["PersistentIdentifier"], "ProductToken": TOKEN}))
+        .license(
+            "VerifyProductSubscriptionByPid",
+            json!({"PersistentIdentifier": body["PersistentIdentifier"], "ProductCode": CODE}),
+        )
         .await
         .1;
     assert_eq!(standing["CustomerId"], owner.as_str());
@@ -331,7 +378,7 @@ async fn keys_of_other_customers_and_expired_keys_are_refused_and_stay_unused() 
     expiring.customer("late@example.com").await;
     let (key, _) = expiring.sign_up("late@example.com").await;
     let (status, body) =
-        expiring.license("activate-hosted", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+        expiring.license("ActivateHostedProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "ExpiredActivationKey"));
 }
 
