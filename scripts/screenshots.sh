@@ -7,8 +7,9 @@ out="${1:-docs/screenshots}"
 mkdir -p "$out"
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
-cargo build --example demo
+# The demo program the test command builds (same features: no second Bevy build); built the same way if missing.
 binary="${CARGO_TARGET_DIR:-target}/debug/examples/demo"
+[[ -x "$binary" ]] || cargo test --workspace --features bevy_amazon_rewards/winit --no-run
 BEVY_ASSET_ROOT="$PWD" RUST_LOG="${RUST_LOG:-warn}" WGPU_BACKEND=vulkan \
     xvfb-run -a -s "-screen 0 1280x720x24" "$binary" --screenshots "$out" --data-dir "$data"
 ls -l "$out"

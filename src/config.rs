@@ -135,7 +135,8 @@ pub struct RewardsConfig {
     pub pacing: PullPacing,
     /// Timeout of one HTTP request, connection included. Default 15 s.
     pub request_timeout: Duration,
-    /// Largest response body accepted; larger bodies are refused, not buffered. Default 8 MiB.
+    /// Largest response body accepted, and the most one pull reads over all its pages; larger bodies are refused,
+    /// not buffered. Default 8 MiB.
     pub max_response_bytes: usize,
     /// Most pages followed in one pull (guards against a server that never stops paginating). Default 1000.
     pub max_pages: usize,

@@ -114,6 +114,14 @@ pub enum RewardsError {
     /// flag); it is dropped.
     #[error("achievement progress ignored: {0}")]
     Achievement(String),
+    /// Another instance of the game is running on the same data directory and holds it: this one grants,
+    /// reports, refreshes and saves nothing (it would overwrite what the other wrote). Close the other
+    /// instance and start again.
+    #[error("another instance of the game is using {data_dir}; this one changes nothing there")]
+    AnotherInstanceRunning {
+        /// The data directory in use.
+        data_dir: String,
+    },
     /// The ledger could not be read or written (e.g. a full disk). Grants wait, unreported, and the
     /// write is retried.
     #[error("the rewards ledger could not be saved or loaded: {0}")]

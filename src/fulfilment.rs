@@ -68,6 +68,8 @@ pub(crate) struct Fulfilment {
     busy_since: Option<Instant>,
     /// The monotonic and wall clocks at the previous frame, to notice the device slept in between.
     last_frame: Option<(Instant, std::time::SystemTime)>,
+    /// Another instance holds the data directory: no ledger is opened, so nothing is granted or reported.
+    read_only: bool,
 }
 
 impl Fulfilment {
@@ -100,10 +102,16 @@ impl Fulfilment {
             catalog_failure_reported: false,
             busy_since: None,
             last_frame: None,
+            read_only: false,
         })
     }
 
-    fn begin_session(&mut self, config: &RewardsConfig, session: Option<&PlayerSession>) -> Result<(), String> {
+    /// Another instance holds the data directory: open no ledger (see [`RewardsError::AnotherInstanceRunning`]).
+    pub(crate) fn make_read_only(&mut self) {
+        self.read_only = true;
+    }
+
+    fn begin_session(&mut self, config: &RewardsConfig, session: Option<&PlayerSession>) -> Result<(), RewardsError> {
         self.session += 1;
         self.player_id = session.map(|s| s.player_id().to_owned());
         self.access_token = session.map(|s| s.access_token().secret().to_owned());
@@ -122,7 +130,10 @@ impl Fulfilment {
         if let Some(player_id) = &self.player_id {
             let data_dir = config
                 .resolved_data_dir()
-                .ok_or_else(|| "no data directory: set RewardsConfig::data_dir".to_owned())?;
+                .ok_or_else(|| RewardsError::Storage("no data directory: set RewardsConfig::data_dir".to_owned()))?;
+            if self.read_only {
+                return Err(RewardsError::AnotherInstanceRunning { data_dir: data_dir.display().to_string() });
+            }
             self.ledger.open(self.session, player_id.clone(), ledger_path(&data_dir, player_id));
         }
         Ok(())
@@ -544,7 +555,7 @@ pub(crate) fn send_requests(
             fulfilment.pacer.request(PullReason::LoggedIn);
         } else {
             if let Err(error) = fulfilment.begin_session(&config, session.as_deref()) {
-                errors.write(RewardsError::Storage(error));
+                errors.write(error);
             }
             *status = RewardsStatus::default();
             if session.is_some() {

@@ -31,6 +31,13 @@ impl EntitlementsClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
+            // The access token travels in `x-amz-access-token`, which reqwest does not strip on a redirect to
+            // another host: only same-origin redirects are followed, a few at most.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin =
+                    attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+                if same_origin && attempt.previous().len() < 5 { attempt.follow() } else { attempt.stop() }
+            }))
             .user_agent(concat!("bevy_amazon_rewards/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
@@ -47,10 +54,14 @@ impl EntitlementsClient {
         &self.http
     }
 
-    /// Every entitlement, following pagination to the end.
+    /// Every entitlement, following pagination (optional on Prime Gaming's wire) to the end. The whole pull is
+    /// held to `max_response_bytes` (not per page), and a server that hands out any earlier `NextToken` again
+    /// (`A, B, A, …`) is refused rather than followed round the loop.
     pub(crate) async fn fetch_all(&self, access_token: &str) -> Result<Vec<Entitlement>, ApiError> {
         let mut all = Vec::new();
         let mut next_token: Option<String> = None;
+        let mut seen_tokens = std::collections::HashSet::new();
+        let mut budget = self.max_response_bytes;
         for _ in 0..self.max_pages {
             let mut request = self
                 .http
@@ -59,13 +70,16 @@ impl EntitlementsClient {
             if let Some(token) = &next_token {
                 request = request.query(&[(NEXT_TOKEN_QUERY, token)]);
             }
-            let page: EntitlementsPage = self.exchange(request).await?;
+            let (page, size): (EntitlementsPage, usize) = self.exchange_within(request, budget).await?;
+            budget -= size;
             all.extend(page.entitlements);
             match page.next_token {
-                Some(token) if Some(&token) == next_token.as_ref() => {
-                    return Err(ApiError::Pagination("the server repeated its nextToken".into()));
+                Some(token) if !token.is_empty() => {
+                    if !seen_tokens.insert(token.clone()) {
+                        return Err(ApiError::Pagination("the server repeated a nextToken".into()));
+                    }
+                    next_token = Some(token);
                 }
-                Some(token) if !token.is_empty() => next_token = Some(token),
                 _ => return Ok(all),
             }
         }
@@ -87,6 +101,15 @@ impl EntitlementsClient {
     }
 
     pub(crate) async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ApiError> {
+        self.exchange_within(request, self.max_response_bytes).await.map(|(answer, _)| answer)
+    }
+
+    /// Like [`exchange`](Self::exchange), with a body cap of `limit` bytes; also answers the body's size.
+    async fn exchange_within<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: usize,
+    ) -> Result<(T, usize), ApiError> {
         let mut response = request.send().await.map_err(map_transport_error)?;
         let status = response.status();
         if !status.is_success() {
@@ -104,17 +127,18 @@ impl EntitlementsClient {
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::UnexpectedContentType(content_type));
         }
-        if response.content_length().is_some_and(|len| len > self.max_response_bytes as u64) {
+        if response.content_length().is_some_and(|len| len > limit as u64) {
             return Err(ApiError::TooLarge { limit: self.max_response_bytes });
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(map_transport_error)? {
-            if body.len() + chunk.len() > self.max_response_bytes {
+            if body.len() + chunk.len() > limit {
                 return Err(ApiError::TooLarge { limit: self.max_response_bytes });
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))
+        let answer = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
+        Ok((answer, body.len()))
     }
 }
 

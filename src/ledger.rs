@@ -78,6 +78,9 @@ impl LedgerFile {
             Ok(bytes) => {
                 let ledger: LedgerFile = serde_json::from_slice(&bytes)
                     .map_err(|e| format!("{} is damaged ({e}); it was left untouched", path.display()))?;
+                if ledger.player_id != player_id {
+                    return Err(format!("{} belongs to another player; it was left untouched", path.display()));
+                }
                 if ledger.format > FORMAT_VERSION {
                     return Err(format!(
                         "{} was written by a newer version (format {})",

@@ -82,7 +82,9 @@ pub struct AmazonRewardsPlugin {
 }
 
 impl AmazonRewardsPlugin {
-    /// The plugin with default settings.
+    /// The plugin with default settings: production Amazon (`www.amazon.com` and `api.amazon.com` for Login
+    /// with Amazon, `twitch.amazon.com` for Prime Gaming). The sandbox is opt-in with
+    /// [`with_amazon_at`](Self::with_amazon_at).
     pub fn new() -> Self {
         Self::default()
     }
@@ -249,6 +251,35 @@ fn receive_results(mut background: fulfilment::Receiver, mut login: auth::LoginD
     login.drive(login_updates);
 }
 
+/// This instance's hold on its data directory, kept for the app's lifetime (see `storage::lock_instance`).
+#[derive(Resource)]
+struct DataDirLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the data directory for this instance. `false` when another running instance holds it: the game is
+/// told ([`RewardsError::AnotherInstanceRunning`]) and this instance writes nothing there.
+fn hold_data_dir(world: &mut World, config: &RewardsConfig) -> bool {
+    let Some(dir) = config.resolved_data_dir() else {
+        return true;
+    };
+    match storage::lock_instance(&dir) {
+        Ok(file) => {
+            world.insert_resource(DataDirLock(file));
+            true
+        }
+        Err(storage::InstanceLockError::HeldByAnotherInstance) => {
+            let data_dir = dir.display().to_string();
+            error!("another instance of the game is using {data_dir}; this one grants and saves nothing");
+            world.write_message(RewardsError::AnotherInstanceRunning { data_dir });
+            false
+        }
+        Err(storage::InstanceLockError::Io(error)) => {
+            // A file system without locks (some network shares): carry on as before, unprotected.
+            warn!("cannot lock {}: {error}; a second instance would not be stopped", dir.display());
+            true
+        }
+    }
+}
+
 /// Starts the background runtime and ledger writer from the [`RewardsConfig`] in force at startup, and
 /// begins loading the item catalog.
 fn start_background_work(world: &mut World) {
@@ -256,9 +287,13 @@ fn start_background_work(world: &mut World) {
     let (runtime, results) = runtime::RewardsRuntime::new().expect("cannot start the rewards I/O runtime");
     let writer = ledger::LedgerWriter::spawn(runtime.sender(), config.clone())
         .expect("cannot start the rewards ledger writer thread");
-    let fulfilment = fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
+    let read_only = !hold_data_dir(world, &config);
+    let mut fulfilment = fulfilment::Fulfilment::new(&config, writer).expect("cannot build the HTTP client");
     let mut login = auth::LoginFlow::new(&config).expect("cannot build the login HTTP client");
-    if config.login.restore_session {
+    if read_only {
+        fulfilment.make_read_only();
+        login.make_read_only();
+    } else if config.login.restore_session {
         login.restore(&runtime);
     }
     world.insert_resource(login);
@@ -275,7 +310,11 @@ fn start_background_work(world: &mut World) {
         let achievements = world.resource::<AssetServer>().load::<moments::AchievementCatalog>(path);
         world.insert_resource(moments::AchievementCatalogHandle(achievements));
     }
-    world.insert_resource(moments::MomentsOutbox::new(&config));
+    let mut outbox = moments::MomentsOutbox::new(&config);
+    if read_only {
+        outbox.make_read_only();
+    }
+    world.insert_resource(outbox);
     world.insert_resource(runtime);
     world.insert_resource(results);
     world.insert_resource(fulfilment);

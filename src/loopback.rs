@@ -1,7 +1,10 @@
 //! The one-shot loopback listener that brings the player back from the browser (RFC 8252 §7.3), used by the
 //! browser login and by the subscription sign-up: bound to 127.0.0.1 on a free port, it waits for exactly one
-//! `GET` of its path, lets the waiting flow judge the query (`state` included), answers the browser with a page
-//! telling the player to return to the game, and closes. It gives up after a timeout if the player walks away.
+//! `GET` of its path carrying the flow's `state`, lets the waiting flow judge the query, answers the browser
+//! with a page telling the player to return to the game, and closes. Anything else (another path or method, a
+//! wrong `state`, a connection that sends nothing) is answered or dropped without ending the wait, and
+//! connections are read side by side, so an idle one delays nothing. It gives up after a timeout if the player
+//! walks away.
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -34,6 +37,8 @@ pub(crate) type Query = Vec<(String, String)>;
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// How long one connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections read at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 32;
 
 /// A listener waiting for the authorization redirect.
 pub(crate) struct LoopbackListener {
@@ -54,20 +59,37 @@ impl LoopbackListener {
         &self.redirect_uri
     }
 
-    /// Waits for the redirect, has `judge` decide what its query means, tells the browser, and returns the
-    /// judgement. Requests for other paths or methods are answered 404/405 and do not end the wait; the listener
-    /// closes when this returns.
+    /// Waits for the redirect with this `state`, has `judge` decide what its query means, tells the browser,
+    /// and returns the judgement. Requests for other paths or methods (404/405) or with another `state` (400)
+    /// do not end the wait; the listener closes when this returns.
     pub(crate) async fn wait_for<T, E: Display>(
         self,
         timeout: Duration,
+        state: &str,
         pages: ReturnPages<'_>,
         judge: impl Fn(&Query) -> Result<T, E>,
     ) -> Result<Result<T, E>, LoopbackError> {
+        let (heads, mut read) = tokio::sync::mpsc::channel::<(TcpStream, Option<String>)>(MAX_CONNECTIONS);
+        let readers = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         let wait = async {
             loop {
-                let (stream, _) = self.listener.accept().await.map_err(|e| LoopbackError::Network(e.to_string()))?;
-                if let Some(outcome) = self.handle(stream, &pages, &judge).await {
-                    return Ok(outcome);
+                tokio::select! {
+                    accepted = self.listener.accept() => {
+                        let (mut stream, _) = accepted.map_err(|e| LoopbackError::Network(e.to_string()))?;
+                        // Each connection is read on its own, so a slow or idle one holds up no other.
+                        let Ok(permit) = readers.clone().try_acquire_owned() else { continue };
+                        let heads = heads.clone();
+                        tokio::spawn(async move {
+                            let head = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await.ok().flatten();
+                            let _ = heads.send((stream, head)).await;
+                            drop(permit);
+                        });
+                    }
+                    Some((stream, head)) = read.recv() => {
+                        if let Some(outcome) = self.handle(stream, head, state, &pages, &judge).await {
+                            return Ok(outcome);
+                        }
+                    }
                 }
             }
         };
@@ -78,16 +100,14 @@ impl LoopbackListener {
     async fn handle<T, E: Display>(
         &self,
         mut stream: TcpStream,
+        head: Option<String>,
+        state: &str,
         pages: &ReturnPages<'_>,
         judge: &impl Fn(&Query) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
-        let head = match tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await {
-            Ok(Some(head)) => head,
-            _ => {
-                let _ =
-                    respond(&mut stream, "400 Bad Request", "Bad request", "This was not the expected redirect.").await;
-                return None;
-            }
+        let Some(head) = head else {
+            let _ = respond(&mut stream, "400 Bad Request", "Bad request", "This was not the expected redirect.").await;
+            return None;
         };
         let mut parts = head.lines().next().unwrap_or_default().split(' ');
         let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
@@ -101,6 +121,13 @@ impl LoopbackListener {
             return None;
         }
         let query: Query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        if parameter(&query, "state") != Some(state) {
+            // Forged or stale: refused, but the real redirect may still come.
+            let _ =
+                respond(&mut stream, "400 Bad Request", pages.failed, "This answer did not belong to this sign-in.")
+                    .await;
+            return None;
+        }
         let outcome = judge(&query);
         let _ = match &outcome {
             Ok(_) => respond(&mut stream, "200 OK", pages.done.0, pages.done.1).await,

@@ -263,7 +263,10 @@ async fn sign_up(
         done: ("Subscribed", "Your subscription is being activated. Return to the game."),
         failed: "Sign-up did not complete",
     };
-    match listener.wait_for(timeout, pages, |query| judge_return(query, state.secret(), &product_code)).await {
+    match listener
+        .wait_for(timeout, state.secret(), pages, |query| judge_return(query, state.secret(), &product_code))
+        .await
+    {
         Ok(outcome) => outcome,
         Err(LoopbackError::Timeout) => Err("the sign-up was not finished in time".into()),
         Err(LoopbackError::Network(error)) => Err(error),

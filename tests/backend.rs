@@ -429,3 +429,160 @@ fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
     run_until(&mut app, WAIT, "pass taken back", |app| collected::<EntitlementRevoked>(app).len() == 1);
     assert_eq!(inventory(&mut app).count("season_badge"), 0);
 }
+
+/// The hardening review's finding 2: the feed asked LWA who the player is, never whom the token was issued
+/// to, so another LWA app holding a player's token could read their entitlements and mark them fulfilled.
+/// Now only tokens issued to the game's client id are served, and verdicts are cached both ways.
+#[test]
+fn a_token_issued_to_another_app_is_refused_and_verdicts_are_cached() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let other_app = "amzn1.application-oa2-client.someone-else";
+    fixture.register_client_as(other_app);
+    let customer = fixture.customer("victim@example.com");
+    let own = fixture.tokens_over_http("victim@example.com", "pw").access_token;
+    let foreign = fixture.tokens_over_http_as(other_app, "victim@example.com", "pw").access_token;
+    let lwa = recorder::Recorder::start(&fixture.url());
+    let tokeninfo = format!("{}/auth/o2/tokeninfo", lwa.url());
+    let studio = Studio::start_with(&fixture.url(), |config| config.lwa_tokeninfo_url = Some(tokeninfo));
+    let player = studio.link_account("victim", &customer.user_id);
+    studio.amazon_calls(json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "pt-victim"}));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::new();
+    let feed = |token: &str| {
+        let request =
+            http.get(format!("{}/api/entitlements", studio.backend.url())).header("x-amz-access-token", token);
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or_default())
+        })
+    };
+    let fulfil = |token: &str| {
+        let body = json!({"FulfillmentStatusUpdates": [{"EntitlementId": "ia:pt-victim", "LastInstruction": "FULFILL", "FulfillmentAddress": "Player"}]});
+        let request =
+            http.post(format!("{}/api/fulfill", studio.backend.url())).header("x-amz-access-token", token).json(&body);
+        runtime.block_on(async { request.send().await.unwrap().status().as_u16() })
+    };
+    for _ in 0..5 {
+        assert_eq!(feed(&foreign).0, 400, "another app's token reads nothing");
+        assert_eq!(fulfil(&foreign), 400, "and fulfils nothing");
+    }
+    assert!(studio.column("SELECT fulfilled_at FROM ia_purchases WHERE purchase_token = $1", "pt-victim").is_none());
+    for _ in 0..5 {
+        assert_eq!(feed("Atza|made-up").0, 400);
+    }
+    let (status, page) = feed(&own);
+    assert_eq!(status, 200);
+    assert_eq!(page["Entitlements"][0]["EntitlementId"], "ia:pt-victim");
+    feed(&own);
+    // One question to LWA per token, whatever the verdict.
+    let asked: Vec<_> = lwa.calls("GET", "/auth/o2/tokeninfo");
+    assert_eq!(asked.len(), 3, "{:?}", asked.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert!(asked.iter().all(|call| call.target.contains("access_token=")));
+}
+
+/// The hardening review's finding 6: concurrent relayed syncs of one player each refreshed with the same
+/// refresh token; LWA's rotation took the reuse for theft, revoked the family, and `invalid_grant` deleted the
+/// row. Now one refresh serves every request, in this process and in a sibling on the same database.
+#[test]
+fn concurrent_relayed_syncs_of_one_player_refresh_once_across_processes() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    fixture.register_client();
+    register_backend_client(&fixture);
+    let customer = fixture.customer("burst@example.com");
+    fixture.grant(&customer.user_id, GOLD, 1);
+    let lwa = recorder::Recorder::start(&fixture.url());
+    let lwa_url = lwa.url().to_owned();
+    let studio = Studio::start_with(&fixture.url(), |config| config.lwa_client.as_mut().unwrap().api_url = lwa_url);
+    let player = studio.link_account("burst", &customer.user_id);
+    let refresh = backend_refresh_token(&fixture, "burst@example.com");
+    let sibling = studio.sibling();
+    let token = fixture.tokens_over_http("burst@example.com", "pw").access_token;
+    let urls = [studio.backend.url(), sibling.url()];
+    let answers: Vec<(u16, Value)> = studio.runtime.block_on(async {
+        sqlx::query("INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, 0)")
+            .bind(&player)
+            .bind(&refresh)
+            .execute(&studio.backend.pool)
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let calls: Vec<_> = (0..16)
+            .map(|i| {
+                let request =
+                    http.get(format!("{}/api/entitlements", urls[i % 2])).header("x-amz-access-token", &token);
+                tokio::spawn(async move {
+                    let response = request.send().await.unwrap();
+                    (response.status().as_u16(), response.json::<Value>().await.unwrap_or_default())
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for call in calls {
+            answers.push(call.await.unwrap());
+        }
+        answers
+    });
+    for (status, page) in &answers {
+        assert_eq!(*status, 200, "{page}");
+        let ids: Vec<&str> =
+            page["Entitlements"].as_array().unwrap().iter().filter_map(|e| e["EntitlementId"].as_str()).collect();
+        assert!(ids.iter().any(|id| id.starts_with("pg:")), "relayed: {page}");
+    }
+    assert_eq!(lwa.calls("POST", "/auth/o2/token").len(), 1, "one refresh for sixteen requests on two processes");
+    let still_linked = studio.column("SELECT updated_at FROM lwa_tokens WHERE user_id = $1", &player);
+    assert!(still_linked.is_some(), "the link survived");
+    studio.runtime.block_on(sibling.shutdown());
+}
+
+/// The hardening review's low findings on the new-account page: the OAuth `state` was not bound to the browser
+/// that started the sign-up (login CSRF: an attacker's half-finished sign-up could complete in the victim's
+/// browser), and sign-up rows never expired.
+#[test]
+fn a_sign_up_finishes_only_in_the_browser_that_started_it_and_old_ones_are_purged() {
+    let fixture = Fixture::start();
+    register_backend_client(&fixture);
+    let studio = Studio::start(&fixture.url());
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let backend = studio.backend.url();
+    studio.runtime.block_on(async {
+        sqlx::query(
+            "INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at) VALUES ('old', 'x', 'y', 'z', 0)",
+        )
+        .execute(&studio.backend.pool)
+        .await
+        .unwrap();
+    });
+    let form = [("username", "mallory"), ("return_url", &format!("{}/instant-access/store", fixture.url()))];
+    let started = studio.runtime.block_on(http.post(format!("{backend}/accounts/new")).form(&form).send()).unwrap();
+    assert_eq!(started.status().as_u16(), 302);
+    let cookie = started.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("rewards_signup="), "{cookie}");
+    let location = url::Url::parse(started.headers()["location"].to_str().unwrap()).unwrap();
+    let state = location.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let pending = |state: &'static str| studio.column("SELECT COUNT(*) FROM account_signups WHERE state = $1", state);
+    assert_eq!(pending("old"), Some(0), "expired sign-ups are purged");
+
+    let callback = format!("{backend}/accounts/callback?state={state}&code=attacker-code");
+    let in_another_browser = studio.runtime.block_on(async {
+        let response = http.get(&callback).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    assert_eq!(in_another_browser.0, 400);
+    assert!(in_another_browser.1.contains("another browser"), "{}", in_another_browser.1);
+    let still_there: Option<i64> = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT COUNT(*) FROM account_signups WHERE state = $1")
+            .bind(&state)
+            .fetch_one(&studio.backend.pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(still_there, Some(1), "a wrong browser does not even use it up");
+    let in_the_same_browser = studio.runtime.block_on(async {
+        let response = http.get(&callback).header("cookie", &cookie).send().await.unwrap();
+        response.text().await.unwrap()
+    });
+    assert!(!in_the_same_browser.contains("another browser"), "{in_the_same_browser}");
+}

@@ -186,3 +186,61 @@ fn a_ledger_write_failure_holds_reports_back_until_it_can_be_saved() {
     assert_eq!(inventory(&mut app).count("gem"), 50);
     assert!(collected::<RewardsError>(&app).iter().all(|e| matches!(e, RewardsError::Storage(_))));
 }
+
+/// The hardening review's finding 3: `Retry-After: 9999999999999999999` was parsed unbounded and added to
+/// `Instant::now()`, which panics on the main thread. Now every server-supplied delay is cut to an hour.
+#[test]
+fn a_huge_retry_after_is_bounded_and_panics_nothing() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    let player = fixture.customer("patience@example.com");
+    fixture.grant(&player.user_id, GOLD, 1);
+    let token = fixture.token(&player.user_id, 3600);
+    for path in [ENTITLEMENTS_PATH, FULFILL_PATH] {
+        fixture.fault(path, 1, FaultKind::Status { status: 429, retry_after: Some(9_999_999_999_999_999_999) });
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(&fixture.url(), data.path()));
+    collect::<RewardsError>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &player.user_id, &token);
+    run_until(&mut app, WAIT, "the refusal", |app| !collected::<RewardsError>(app).is_empty());
+    run_for(&mut app, Duration::from_millis(300));
+    assert_eq!(
+        collected::<RewardsError>(&app),
+        &[RewardsError::Pull(ApiError::RateLimited { retry_after: Some(Duration::from_secs(3600)) })],
+        "one typed error, and the next pull waits (at most) an hour"
+    );
+}
+
+/// The hardening review's finding 9: a 200 fulfil answer that left an id out put it back in the queue with no
+/// backoff, about a request per frame. Missing ids now back off like errors.
+#[test]
+fn a_fulfil_answer_that_leaves_an_id_out_backs_off() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    let player = fixture.customer("partial@example.com");
+    fixture.grant(&player.user_id, GOLD, 1);
+    let token = fixture.token(&player.user_id, 3600);
+    let empty = FaultKind::Json { status: 200, body: serde_json::json!({"FulfillmentStatusUpdates": []}) };
+    fixture.fault(FULFILL_PATH, 1000, empty);
+    let proxy = recorder::Recorder::start(&fixture.url());
+    let data = tempfile::tempdir().unwrap();
+    let mut app = headless_app(test_config(proxy.url(), data.path()));
+    collect::<RewardsError>(&mut app);
+    collect::<EntitlementFulfilled>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, &player.user_id, &token);
+    run_until(&mut app, WAIT, "the first report", |_| !proxy.calls("POST", FULFILL_PATH).is_empty());
+    run_for(&mut app, Duration::from_secs(1));
+    // Backoff from 50 ms doubling to 400 ms: a handful of reports in a second, not hundreds.
+    let reports = proxy.calls("POST", FULFILL_PATH).len();
+    assert!((2..=10).contains(&reports), "{reports} reports in a second");
+    let rejected =
+        collected::<RewardsError>(&app).iter().filter(|e| matches!(e, RewardsError::ReportRejected { .. })).count();
+    assert_eq!(rejected, 1, "told once, not once per retry");
+    // The answer comes back whole: the report goes through.
+    fixture.clear_faults();
+    run_until(&mut app, WAIT, "fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 1);
+    assert!(all_fulfilled(&fixture, &player.user_id));
+}

@@ -435,3 +435,62 @@ fn challenges_announce_available_campaigns_the_player_has_not_earned_yet() {
     });
     assert_eq!(moments(&theirs), ["five-deposits", "level-3"]);
 }
+
+/// The hardening review's finding 7: the budget check read what was spent, then called Amazon, then wrote;
+/// concurrent reports all passed the check and overspent. Now the cost is reserved atomically first: eight
+/// players on two backend processes, a budget for three rewards, exactly three rewarded.
+#[test]
+fn concurrent_reports_on_two_processes_never_overspend_the_budget() {
+    let fixture = Fixture::start();
+    fixture.register_client();
+    let emails: Vec<String> = (1..=8).map(|n| format!("racer{n}@example.com")).collect();
+    for email in &emails {
+        fixture.customer(email);
+    }
+    let rewards = Rewards::new(&fixture);
+    let campaign = rewards.campaign(100, 100_000, CampaignState::Live);
+    let studio = Studio::start_with(&fixture.url(), |backend| {
+        let mut config = rewards.config(&[("race", &campaign, 100, 300)]);
+        config.global_per_second = 1000;
+        backend.moments = Some(config);
+    });
+    let sibling = studio.sibling();
+    let urls = [studio.backend.url(), sibling.url()];
+    let tokens: Vec<String> = emails.iter().map(|e| fixture.tokens_over_http(e, "pw").access_token).collect();
+    let outcomes: Vec<Value> = std::thread::scope(|scope| {
+        let calls: Vec<_> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, token)| {
+                let (studio, url) = (&studio, urls[i % 2].clone());
+                scope.spawn(move || {
+                    for _ in 0..40 {
+                        let answer = studio.runtime.block_on(async {
+                            let response = reqwest::Client::new()
+                                .post(format!("{url}{MOMENT_PATH}"))
+                                .header("x-amz-access-token", token)
+                                .json(&json!({"moment": "race", "achievement": "test"}))
+                                .send()
+                                .await
+                                .unwrap();
+                            (response.status().as_u16(), response.json::<Value>().await.unwrap_or_default())
+                        });
+                        if answer.0 == 200 {
+                            return answer.1;
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
+                    panic!("never answered");
+                })
+            })
+            .collect();
+        calls.into_iter().map(|call| call.join().unwrap()).collect()
+    });
+    let rewarded = outcomes.iter().filter(|o| o["outcome"] == "rewarded").count();
+    let exhausted = outcomes.iter().filter(|o| o["reason"] == "budget_exhausted").count();
+    assert_eq!((rewarded, exhausted), (3, 5), "{outcomes:?}");
+    assert_eq!(rewards.report(&campaign).issued, 3, "Amazon handed out exactly three");
+    let reserved = studio.column("SELECT reserved_cents FROM moment_budgets WHERE campaign_id = $1", &campaign);
+    assert_eq!(reserved, Some(300), "what was set aside is exactly what was spent");
+    studio.runtime.block_on(sibling.shutdown());
+}

@@ -264,3 +264,53 @@ fn a_refused_token_stops_pulling_until_a_new_session_arrives() {
     login(&mut app, &player.user_id, &fresh);
     run_until(&mut app, WAIT, "fulfilled with the new token", |app| collected::<EntitlementFulfilled>(app).len() == 1);
 }
+
+/// The hardening review's finding 5: two instances for one player each kept a copy of the ledger and
+/// overwrote the whole file; an entitlement granted and reported by one vanished when the other saved. Now the
+/// first instance holds the data directory and the second changes nothing there.
+#[test]
+fn a_second_instance_on_the_same_data_directory_changes_nothing() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    let player = fixture.customer("twins@example.com");
+    fixture.grant(&player.user_id, GOLD, 2);
+    let token = fixture.token(&player.user_id, 3600);
+    let data = tempfile::tempdir().unwrap();
+    let game = |token: &str| {
+        let mut app = headless_app(test_config(&fixture.url(), data.path()));
+        collect::<EntitlementGranted>(&mut app);
+        collect::<EntitlementFulfilled>(&mut app);
+        collect::<RewardsError>(&mut app);
+        spawn_recipient(&mut app);
+        login(&mut app, &player.user_id, token);
+        app
+    };
+    let mut first = game(&token);
+    let mut second = game(&token);
+    run_until(&mut first, WAIT, "the first instance granted both", |app| {
+        collected::<EntitlementFulfilled>(app).len() == 2
+    });
+    run_for(&mut second, Duration::from_millis(200));
+    let told =
+        collected::<RewardsError>(&second).iter().any(|e| matches!(e, RewardsError::AnotherInstanceRunning { .. }));
+    assert!(told, "{:?}", collected::<RewardsError>(&second));
+    assert!(collected::<EntitlementGranted>(&second).is_empty(), "the second instance granted nothing");
+    assert!(!second.world().resource::<RewardsStatus>().ledger_ready);
+
+    // Entitlements keep arriving; only the first instance takes them.
+    fixture.grant(&player.user_id, GEMS, 1);
+    first.world_mut().write_message(PullEntitlements);
+    second.world_mut().write_message(PullEntitlements);
+    run_until(&mut first, WAIT, "the gems", |app| collected::<EntitlementFulfilled>(app).len() == 3);
+    run_for(&mut second, Duration::from_millis(200));
+    assert!(collected::<EntitlementGranted>(&second).is_empty());
+    drop(second);
+    drop(first);
+
+    // A fresh start reads everything the first instance granted.
+    let mut again = game(&token);
+    run_until(&mut again, WAIT, "the ledger", |app| settled(app));
+    let inventory = inventory(&mut again);
+    assert_eq!((inventory.count("gold"), inventory.count("gem")), (1000, 25), "{inventory:?}");
+    assert!(collected::<EntitlementGranted>(&again).is_empty(), "nothing granted twice");
+}

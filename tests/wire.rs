@@ -246,3 +246,41 @@ fn waking_from_sleep_with_the_window_focused_pulls() {
     let woke = collected::<PullCompleted>(&app).iter().filter(|p| p.reason == PullReason::WokeFromSleep).count();
     assert_eq!(woke, 1);
 }
+
+/// Nothing public says LWA rotates refresh tokens: against a server that does not (the sandbox with
+/// `rotate_refresh_tokens: false`), the plugin keeps its refresh token and refreshes with it again and again.
+#[test]
+fn refreshing_works_when_the_server_does_not_rotate_refresh_tokens() {
+    let mut sandbox = SandboxConfig::ephemeral().unwrap();
+    sandbox.lwa = LwaSettings { access_token_lifetime: 62, rotate_refresh_tokens: false, ..Default::default() };
+    let fixture = Fixture::start_with(sandbox);
+    fixture.catalog_offers();
+    fixture.register_client();
+    let player = fixture.customer("steady@example.com");
+    fixture.grant(&player.user_id, GOLD, 1);
+    let tokens = fixture.tokens_over_http("steady@example.com", "pw");
+    let refresh = tokens.refresh_token.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    save_session(data.path(), &player.user_id, "Test Player", &tokens.access_token, 62, &refresh);
+    let recorder = Recorder::start(&fixture.url());
+    let mut config = login_config(recorder.url(), data.path());
+    // Tokens live 62 s and are refreshed 60 s early: a refresh every two seconds or so.
+    config.login.refresh_margin = Duration::from_secs(60);
+    let mut app = app_with(config);
+    run_until(&mut app, WAIT, "three refreshes", |_| recorder.calls("POST", "/auth/o2/token").len() >= 3);
+    run_until(&mut app, WAIT, "granted", |app| fulfilled(app) == 1);
+    for call in recorder.calls("POST", "/auth/o2/token") {
+        assert_eq!(call.status, 200, "{:?}", call.answer_json());
+        assert!(call.answer_json().get("refresh_token").is_none(), "the server did not rotate");
+        assert!(
+            form(&call).contains(&("refresh_token".to_owned(), refresh.clone())),
+            "the same refresh token each time"
+        );
+    }
+    assert!(!relogin_asked(&app));
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(bevy_amazon_rewards::auth::tokens::tokens_path(data.path(), &player.user_id)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["refresh_token"].as_str(), Some(refresh.as_str()), "kept, not lost");
+}

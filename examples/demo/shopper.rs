@@ -47,8 +47,11 @@ pub async fn create_studio_account(sandbox: &str, backend: &str, username: &str)
         .send()
         .await?;
     let authorize = location(&started)?;
+    // The sign-up is bound to the browser that started it by a cookie; a browser sends it back by itself.
+    let cookie = started.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
     let callback = sign_in_and_allow(&http, sandbox, &authorize).await?;
-    let done = http.get(callback).send().await?;
+    let done = http.get(callback).header("cookie", cookie).send().await?;
     if !done.status().is_redirection() {
         return Err(format!("the new-account page answered {}", done.status()).into());
     }

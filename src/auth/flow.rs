@@ -37,6 +37,8 @@ pub(crate) struct LwaEndpoints {
     pub data_dir: Option<PathBuf>,
     /// Follows no redirects (an OAuth client must not, to avoid SSRF).
     pub http: reqwest::Client,
+    /// Token files, written in step with sign-outs.
+    pub token_files: Arc<tokens::TokenFiles>,
 }
 
 /// Progress a flow reports before it ends.
@@ -80,6 +82,7 @@ fn map_token_error<RE: std::error::Error + 'static, T: ErrorResponse + 'static>(
 /// Authorization code + PKCE through the system browser and a loopback redirect.
 pub(crate) async fn browser_login(
     endpoints: Arc<LwaEndpoints>,
+    epoch: u64,
     progress: impl Fn(FlowProgress),
 ) -> Result<StoredTokens, LoginError> {
     let listener =
@@ -103,7 +106,7 @@ pub(crate) async fn browser_login(
         failed: "Sign-in did not complete",
     };
     let code = match listener
-        .wait_for(endpoints.browser_timeout, pages, |query| judge_redirect(query, state.secret()))
+        .wait_for(endpoints.browser_timeout, state.secret(), pages, |query| judge_redirect(query, state.secret()))
         .await
     {
         Ok(outcome) => outcome?,
@@ -116,7 +119,7 @@ pub(crate) async fn browser_login(
         .request_async(&endpoints.http)
         .await
         .map_err(map_token_error)?;
-    finish(&endpoints, Granted::from_oauth2(token)?, None).await
+    finish(&endpoints, epoch, Granted::from_oauth2(token)?, None).await
 }
 
 /// What an authorization redirect says: the code, or why there is none (RFC 6749 §4.1.2).
@@ -151,6 +154,7 @@ const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// Code pairing ("code-based linking"): shows a code, polls at the server's interval until the player enters it.
 pub(crate) async fn device_login(
     endpoints: Arc<LwaEndpoints>,
+    epoch: u64,
     progress: impl Fn(FlowProgress),
 ) -> Result<StoredTokens, LoginError> {
     let scope = endpoints.scopes.join(" ");
@@ -174,7 +178,7 @@ pub(crate) async fn device_login(
             return Err(LoginError::DeviceCodeExpired);
         }
         match post_form::<LwaTokens>(&endpoints.http, &endpoints.token_url, &poll).await {
-            Ok(tokens) => return finish(&endpoints, Granted::from_lwa(tokens)?, None).await,
+            Ok(tokens) => return finish(&endpoints, epoch, Granted::from_lwa(tokens)?, None).await,
             Err(LoginError::Provider { error, description }) => match error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => interval = (interval + SLOW_DOWN_STEP).min(POLL_INTERVAL_BOUNDS.1),
@@ -267,7 +271,11 @@ impl Granted {
 }
 
 /// Trades the refresh token for new tokens (the server rotates the refresh token).
-pub(crate) async fn refresh(endpoints: Arc<LwaEndpoints>, current: StoredTokens) -> Result<StoredTokens, LoginError> {
+pub(crate) async fn refresh(
+    endpoints: Arc<LwaEndpoints>,
+    epoch: u64,
+    current: StoredTokens,
+) -> Result<StoredTokens, LoginError> {
     let refresh_token = current
         .refresh_token
         .clone()
@@ -279,13 +287,14 @@ pub(crate) async fn refresh(endpoints: Arc<LwaEndpoints>, current: StoredTokens)
         .request_async(&endpoints.http)
         .await
         .map_err(map_token_error)?;
-    finish(&endpoints, Granted::from_oauth2(token)?, Some(current)).await
+    finish(&endpoints, epoch, Granted::from_oauth2(token)?, Some(current)).await
 }
 
 /// Reads the profile (unless refreshing a known player) and saves the tokens.
 /// A refresh answer without a refresh token keeps the current one: servers that do not rotate work too.
 async fn finish(
     endpoints: &LwaEndpoints,
+    epoch: u64,
     token: Granted,
     previous: Option<StoredTokens>,
 ) -> Result<StoredTokens, LoginError> {
@@ -307,8 +316,8 @@ async fn finish(
         }
     };
     if let Some(data_dir) = &endpoints.data_dir {
-        let (dir, tokens) = (data_dir.clone(), stored.clone());
-        tokio::task::spawn_blocking(move || tokens::save(&dir, &tokens))
+        let (dir, tokens, files) = (data_dir.clone(), stored.clone(), endpoints.token_files.clone());
+        tokio::task::spawn_blocking(move || files.save(epoch, &dir, &tokens))
             .await
             .map_err(|e| LoginError::Storage(e.to_string()))?
             .map_err(|e| LoginError::Storage(e.to_string()))?;

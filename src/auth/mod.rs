@@ -101,8 +101,11 @@ pub enum LoginState {
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginRequest {
     /// Sign in with Login with Amazon in the system browser (authorization code + PKCE, loopback redirect).
+    /// Works with the sandbox and with security profiles that accept a loopback return URL; LWA's docs only
+    /// describe registered HTTPS return URLs, so check your profile before relying on it in production.
     WithBrowser,
-    /// Sign in by entering a code on another device ("code-based linking"), for screens without a browser.
+    /// Sign in by entering a code on another device ("code-based linking", LWA for Devices): the documented
+    /// way for games, and the one a shipped PC game uses. The default choice against real Amazon.
     WithDeviceCode,
     /// Abandon the sign-in under way.
     Cancel,
@@ -269,6 +272,7 @@ impl LoginFlow {
                 open_browser: login.open_browser.clone(),
                 data_dir: config.resolved_data_dir(),
                 http,
+                token_files: Arc::default(),
             }),
             refresh_margin: login.refresh_margin,
             attempt: 0,
@@ -296,6 +300,12 @@ impl LoginFlow {
         });
     }
 
+    /// Another instance holds the data directory: never save tokens there (a sign-in here still works for this
+    /// run).
+    pub(crate) fn make_read_only(&mut self) {
+        self.endpoints.token_files.make_read_only();
+    }
+
     fn start(&mut self, runtime: &RewardsRuntime, method: LoginMethod) {
         if let Some(running) = self.running.take() {
             running.abort();
@@ -303,14 +313,15 @@ impl LoginFlow {
         self.attempt += 1;
         let attempt = self.attempt;
         let endpoints = self.endpoints.clone();
+        let epoch = endpoints.token_files.epoch();
         let sender = runtime.sender();
         let progress = move |progress| {
             sender.send(BackgroundResult::Login(LoginUpdate::Progress { attempt, progress }));
         };
         self.running = Some(runtime.spawn(async move {
             let result = match method {
-                LoginMethod::Browser => flow::browser_login(endpoints, progress).await,
-                LoginMethod::DeviceCode => flow::device_login(endpoints, progress).await,
+                LoginMethod::Browser => flow::browser_login(endpoints, epoch, progress).await,
+                LoginMethod::DeviceCode => flow::device_login(endpoints, epoch, progress).await,
             };
             BackgroundResult::Login(LoginUpdate::Finished { attempt, result })
         }));
@@ -325,10 +336,11 @@ impl LoginFlow {
             task.abort();
         }
         let endpoints = self.endpoints.clone();
+        let epoch = endpoints.token_files.epoch();
         let generation = self.generation;
         self.refresh_task = Some(runtime.spawn(async move {
             tokio::time::sleep(delay).await;
-            let result = flow::refresh(endpoints, tokens).await;
+            let result = flow::refresh(endpoints, epoch, tokens).await;
             BackgroundResult::Login(LoginUpdate::Refreshed { generation, result })
         }));
     }
@@ -363,9 +375,14 @@ impl LoginFlow {
         }
         self.refreshing = false;
         self.generation += 1;
+        // A sign-in finishing after this is not adopted.
+        self.attempt += 1;
+        // At once, on this thread: a save still running in the background from before is dropped.
+        self.endpoints.token_files.end_epoch();
         if let (Some(tokens), Some(data_dir)) = (self.tokens.take(), self.endpoints.data_dir.clone()) {
+            let files = self.endpoints.token_files.clone();
             runtime.spawn_detached(async move {
-                let _ = tokio::task::spawn_blocking(move || tokens::delete(&data_dir, &tokens.user_id)).await;
+                let _ = tokio::task::spawn_blocking(move || files.delete(&data_dir, &tokens.user_id)).await;
             });
         }
         commands.remove_resource::<PlayerSession>();

@@ -74,3 +74,73 @@ pub(crate) fn delete(data_dir: &Path, user_id: &str) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Serialises writes of token files with sign-outs, so a save already running when the player signs out (a
+/// refresh finishing in the background) cannot write the tokens back after they were forgotten. Every flow
+/// takes the epoch when it starts; a sign-out moves the epoch on; a save from an older epoch is dropped.
+#[derive(Default)]
+pub(crate) struct TokenFiles {
+    epoch: std::sync::atomic::AtomicU64,
+    writing: std::sync::Mutex<()>,
+    read_only: std::sync::atomic::AtomicBool,
+}
+
+impl TokenFiles {
+    /// The epoch a flow starting now saves under.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Never save again (another instance holds the data directory).
+    pub(crate) fn make_read_only(&self) {
+        self.read_only.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Saves `tokens` unless a sign-out happened since `epoch`. Returns whether they were saved.
+    pub(crate) fn save(&self, epoch: u64, data_dir: &Path, tokens: &StoredTokens) -> std::io::Result<bool> {
+        let _one_writer = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.epoch() != epoch || self.read_only.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        save(data_dir, tokens).map(|()| true)
+    }
+
+    /// Ends the epoch now (on the main thread, at sign-out): saves of flows started before it are dropped.
+    pub(crate) fn end_epoch(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Forgets `user_id`'s tokens, after any save in progress.
+    pub(crate) fn delete(&self, data_dir: &Path, user_id: &str) -> std::io::Result<()> {
+        let _one_writer = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        delete(data_dir, user_id)
+    }
+}
+
+#[cfg(test)]
+mod token_file_tests {
+    use super::*;
+
+    /// The hardening review: a sign-out could be undone by a token save still running in `spawn_blocking`.
+    #[test]
+    fn a_save_from_before_a_sign_out_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TokenFiles::default();
+        let tokens = StoredTokens {
+            user_id: "amzn1.account.SAVER".into(),
+            name: "Saver".into(),
+            email: None,
+            access_token: "Atza|a".into(),
+            expires_at: 1,
+            refresh_token: Some("Atzr|r".into()),
+        };
+        let before_sign_out = files.epoch();
+        assert!(files.save(before_sign_out, dir.path(), &tokens).unwrap());
+        files.end_epoch();
+        files.delete(dir.path(), &tokens.user_id).unwrap();
+        assert!(!files.save(before_sign_out, dir.path(), &tokens).unwrap(), "a late save is dropped");
+        assert!(!tokens_path(dir.path(), &tokens.user_id).exists());
+        assert!(load_current(dir.path()).unwrap().is_none());
+        assert!(files.save(files.epoch(), dir.path(), &tokens).unwrap(), "a new sign-in saves again");
+    }
+}

@@ -85,6 +85,12 @@ impl Fixture {
         let _: serde_json::Value = self.post("/faults", &InjectFault { path: path.into(), times, fault });
     }
 
+    pub fn clear_faults(&self) {
+        let url = format!("{}/admin/faults", self.sandbox.url());
+        let status = self.runtime.block_on(async { self.http.delete(&url).send().await.unwrap().status() });
+        assert!(status.is_success(), "{status}");
+    }
+
     pub fn statuses(&self, user_id: &str) -> Vec<EntitlementStatus> {
         let url = format!("{}/admin/customers/{user_id}/entitlements", self.sandbox.url());
         self.runtime.block_on(async { self.http.get(&url).send().await.unwrap().json().await.unwrap() })
@@ -201,8 +207,13 @@ pub const REGISTERED_REDIRECT: &str = "http://127.0.0.1/amazon-rewards/callback"
 impl Fixture {
     /// Registers the game's LWA client with the loopback redirect URI.
     pub fn register_client(&self) {
+        self.register_client_as(CLIENT_ID);
+    }
+
+    /// Registers a public LWA client with this id and the loopback redirect URI.
+    pub fn register_client_as(&self, client_id: &str) {
         let client = amazon_rewards_protocol::sandbox_admin::RegisterClient {
-            client_id: CLIENT_ID.into(),
+            client_id: client_id.into(),
             client_secret: None,
             redirect_uris: vec![REGISTERED_REDIRECT.into()],
             name: "Rewards Test Game".into(),
@@ -235,6 +246,16 @@ impl Fixture {
 
     /// A full sign-in over HTTP (authorization code + PKCE), as a game would do it: returns the tokens.
     pub fn tokens_over_http(&self, email: &str, password: &str) -> amazon_rewards_protocol::lwa::TokenResponse {
+        self.tokens_over_http_as(CLIENT_ID, email, password)
+    }
+
+    /// The same sign-in, by the client `client_id`.
+    pub fn tokens_over_http_as(
+        &self,
+        client_id: &str,
+        email: &str,
+        password: &str,
+    ) -> amazon_rewards_protocol::lwa::TokenResponse {
         use base64::Engine;
         use sha2::Digest;
         let verifier = "k".repeat(64);
@@ -244,7 +265,7 @@ impl Fixture {
         let mut authorize = url::Url::parse(&format!("{}/ap/oa", self.sandbox.url())).unwrap();
         authorize
             .query_pairs_mut()
-            .append_pair("client_id", CLIENT_ID)
+            .append_pair("client_id", client_id)
             .append_pair("scope", "games::prime profile")
             .append_pair("response_type", "code")
             .append_pair("redirect_uri", redirect)
@@ -260,7 +281,7 @@ impl Fixture {
                 ("code", code.as_str()),
                 ("redirect_uri", redirect),
                 ("code_verifier", verifier.as_str()),
-                ("client_id", CLIENT_ID),
+                ("client_id", client_id),
             ];
             self.http.post(&url).form(&form).send().await.unwrap().json().await.unwrap()
         })

@@ -13,6 +13,9 @@ pub const BACKEND_CLIENT: &str = "amzn1.application-oa2-client.studio-backend";
 /// Its secret.
 pub const BACKEND_SECRET: &str = "studio-backend-secret";
 
+/// The operator token of the test backends.
+pub const OPERATOR_TOKEN: &str = "studio-test-operator-token-000";
+
 /// Registers the backend's confidential LWA client with the sandbox (loopback redirect: any port matches).
 pub fn register_backend_client(fixture: &Fixture) {
     let client = amazon_rewards_protocol::sandbox_admin::RegisterClient {
@@ -39,6 +42,7 @@ pub struct Studio {
     pub runtime: tokio::runtime::Runtime,
     pub backend: RunningBackend,
     http: reqwest::Client,
+    config: BackendConfig,
     _dir: tempfile::TempDir,
 }
 
@@ -56,7 +60,8 @@ impl Studio {
             format!("sqlite://{}", dir.path().join("studio.db").display()),
             KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
         );
-        config.lwa_profile_url = Some(format!("{sandbox_url}/user/profile"));
+        config.lwa_tokeninfo_url = Some(format!("{sandbox_url}/auth/o2/tokeninfo"));
+        config.game_client_ids = vec![super::CLIENT_ID.to_owned()];
         config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
         config.prime_gaming_url = Some(sandbox_url.to_owned());
         // The backend's own security profile, for its new-account page (a confidential client).
@@ -68,17 +73,29 @@ impl Studio {
             public_url: String::new(),
             return_origins: vec![sandbox_url.to_owned()],
         });
+        config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            token: Some(OPERATOR_TOKEN.into()),
+        });
         tweak(&mut config);
-        let backend = runtime.block_on(serve(config)).unwrap();
-        Self { runtime, backend, http: reqwest::Client::new(), _dir: dir }
+        let backend = runtime.block_on(serve(config.clone())).unwrap();
+        Self { runtime, backend, http: reqwest::Client::new(), config, _dir: dir }
+    }
+
+    /// Another backend process's worth of server on the same database and settings (own caches, own port).
+    pub fn sibling(&self) -> RunningBackend {
+        let mut config = self.config.clone();
+        config.operator = None;
+        self.runtime.block_on(serve(config)).unwrap()
     }
 
     pub fn link_account(&self, username: &str, amazon_user_id: &str) -> String {
-        let url = format!("{}/admin/accounts", self.backend.url());
+        let url = format!("{}/admin/accounts", self.backend.operator_url().unwrap());
         let body = json!({"username": username, "amazon_user_id": amazon_user_id});
-        let account: Value = self
-            .runtime
-            .block_on(async { self.http.post(url).json(&body).send().await.unwrap().json().await.unwrap() });
+        let account: Value = self.runtime.block_on(async {
+            let request = self.http.post(url).bearer_auth(OPERATOR_TOKEN).json(&body);
+            request.send().await.unwrap().json().await.unwrap()
+        });
         account["user_id"].as_str().unwrap().to_owned()
     }
 

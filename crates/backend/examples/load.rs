@@ -2,7 +2,7 @@
 //!
 //! Seeds a SQLite database with 10,000 players × 20 Instant Access purchases, starts the `rewards-backend`
 //! binary on it, then measures (1) entitlements-feed requests per second and latency percentiles with many
-//! players polling at once, and (2) signed `Purchase` calls per second. A stub Login with Amazon profile
+//! players polling at once, and (2) signed `Purchase` calls per second. A stub Login with Amazon tokeninfo
 //! endpoint in this process vouches for the players' synthetic tokens (each is verified once, then cached by
 //! the backend, as real tokens are).
 //!
@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::dta1::{AmzDate, Credential, sign};
 use axum::Json;
-use axum::http::HeaderMap;
 use axum::routing::get;
+
+/// The game's client id in the load run.
+const LOAD_CLIENT: &str = "amzn1.application-oa2-client.load";
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -66,17 +68,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     pool.close().await;
     println!("seeded {players} players × {per_player} purchases in {:.1?}", seeding.elapsed());
 
-    // Stub LWA profile endpoint: token "Atza|load-N" belongs to amzn1.account.LOADN.
+    // Stub LWA tokeninfo endpoint: token "Atza|load-N" belongs to amzn1.account.LOADN, issued to the game.
     let profile = axum::Router::new().route(
-        "/user/profile",
-        get(|headers: HeaderMap| async move {
-            let token = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            let n = token.trim_start_matches("Bearer Atza|load-").to_owned();
-            Json(serde_json::json!({"user_id": format!("amzn1.account.LOAD{n}"), "name": "Load"}))
+        "/auth/o2/tokeninfo",
+        get(|query: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+            let token = query.get("access_token").cloned().unwrap_or_default();
+            let n = token.trim_start_matches("Atza|load-").to_owned();
+            Json(serde_json::json!({"user_id": format!("amzn1.account.LOAD{n}"), "aud": LOAD_CLIENT, "exp": 3600}))
         }),
     );
     let profile_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let profile_url = format!("http://{}/user/profile", profile_listener.local_addr()?);
+    let profile_url = format!("http://{}/auth/o2/tokeninfo", profile_listener.local_addr()?);
     tokio::spawn(async move { axum::serve(profile_listener, profile).await });
 
     let keys = dir.path().join("keys.txt");
@@ -87,9 +89,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|p| p.join("rewards-backend"))
         .ok_or("no binary dir")?;
     let mut server = Command::new(&binary)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--keys"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--operator-listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--keys",
+        ])
         .arg(&keys)
-        .args(["--lwa-profile-url", &profile_url])
+        .args(["--lwa-tokeninfo-url", &profile_url, "--game-client-id", LOAD_CLIENT])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -168,6 +168,8 @@ async fn activate_for(
 
 /// How long a sign-up link made for another device stays good (seconds).
 const SIGNUP_LINK_LIFETIME: i64 = 3600;
+/// Most unused sign-up links one player may hold at once.
+const MAX_OPEN_SIGNUP_LINKS: i64 = 20;
 
 /// A sign-up link whose return lands on this backend, bound to the player who asked: for a game whose
 /// player signs up on another device (no loopback listener reachable there).
@@ -191,6 +193,28 @@ async fn signup_link(
     };
     if !devpay.products.contains_key(&body.product_code) {
         return refuse(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product");
+    }
+    // Expired links go; a player asking for many links at once waits.
+    let now = crate::now_secs();
+    let purged = sqlx::query("DELETE FROM devpay_signups WHERE created_at < $1")
+        .bind(now - SIGNUP_LINK_LIFETIME)
+        .execute(&state.pool)
+        .await;
+    let open: Result<i64, _> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM devpay_signups WHERE user_id = $1 AND used_at IS NULL")
+            .bind(&user_id)
+            .fetch_one(&state.pool)
+            .await;
+    match (purged, open) {
+        (Ok(_), Ok(open)) if open < MAX_OPEN_SIGNUP_LINKS => {}
+        (Ok(_), Ok(_)) => {
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_links",
+                "finish or let expire the sign-up links already made",
+            );
+        }
+        _ => return refuse(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again"),
     }
     let link_state = crate::random_hex(24);
     let stored = sqlx::query(
@@ -367,10 +391,18 @@ async fn verify_all(
     }
     .map_err(|e| e.to_string())?;
     let mut statuses = Vec::with_capacity(rows.len());
+    let mut first_error = None;
     for (pid, user, code) in rows {
-        statuses.push(verify_and_store(pool, http, devpay, &pid, &user, &code).await?);
+        // Every subscription is verified even when an earlier one fails.
+        match verify_and_store(pool, http, devpay, &pid, &user, &code).await {
+            Ok(status) => statuses.push(status),
+            Err(error) => first_error = first_error.or(Some(error)),
+        }
     }
-    Ok(statuses)
+    match first_error {
+        Some(error) if statuses.is_empty() => Err(error),
+        _ => Ok(statuses),
+    }
 }
 
 /// On demand: the player's subscriptions, verified now.
@@ -393,10 +425,77 @@ async fn subscriptions(State(state): State<AppState>, headers: HeaderMap) -> Res
 pub(crate) async fn verifier(pool: AnyPool, http: reqwest::Client, devpay: Arc<DevPayConfig>) {
     loop {
         tokio::time::sleep(devpay.verify_every).await;
-        if let Err(error) = verify_all(&pool, &http, &devpay, None).await {
-            tracing::warn!(%error, "scheduled DevPay verification failed; trying again later");
+        let report = sweep(&pool, &http, &devpay).await;
+        if report.failed > 0 || report.ended > 0 {
+            tracing::warn!(?report, "scheduled DevPay verification: some subscriptions failed or ended");
         }
     }
+}
+
+/// What one verification sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Verified with the license service and stored.
+    pub verified: usize,
+    /// Ended here because the license service no longer knows them, or their product is no longer sold.
+    pub ended: usize,
+    /// Not verified this time (the license service could not be asked); tried again next sweep.
+    pub failed: usize,
+}
+
+/// Verifies every stored subscription once. One failure never stops the sweep: each subscription is verified
+/// on its own. A subscription the license service does not know any more (`InvalidIdentifier`), or whose
+/// product the backend no longer sells, is ended (`subscribed = 0`), so the feed takes its perks back.
+pub async fn sweep(pool: &AnyPool, http: &reqwest::Client, devpay: &DevPayConfig) -> SweepReport {
+    let rows: Vec<(String, String, String)> = match sqlx::query_as(
+        "SELECT persistent_id, user_id, product_code FROM devpay_subscriptions ORDER BY persistent_id",
+    )
+    .fetch_all(pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::warn!(%error, "DevPay sweep cannot read the subscriptions");
+            return SweepReport { failed: 1, ..SweepReport::default() };
+        }
+    };
+    let mut report = SweepReport::default();
+    for (pid, user, code) in rows {
+        let ended = match verify_and_store(pool, http, devpay, &pid, &user, &code).await {
+            Ok(_) => {
+                report.verified += 1;
+                continue;
+            }
+            Err(error) if error == "unknown product" => "product_removed",
+            Err(error) if error == "InvalidIdentifier" => "unknown_to_license_service",
+            Err(error) => {
+                tracing::warn!(persistent_id = %pid, %error, "DevPay verification failed; next sweep tries again");
+                report.failed += 1;
+                continue;
+            }
+        };
+        match end_subscription(pool, &pid, ended).await {
+            Ok(()) => report.ended += 1,
+            Err(error) => {
+                tracing::warn!(persistent_id = %pid, %error, "cannot end a DevPay subscription");
+                report.failed += 1;
+            }
+        }
+    }
+    report
+}
+
+/// Ends a subscription the backend can no longer verify for good, with the reason as its status.
+async fn end_subscription(pool: &AnyPool, pid: &str, status: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE devpay_subscriptions SET subscribed = 0, status = $1, verified_at = $2 WHERE persistent_id = $3",
+    )
+    .bind(status)
+    .bind(crate::now_secs())
+    .bind(pid)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// The player's DevPay subscriptions as feed entries: `FULFILL` while active (until reported), `REVOKE` once

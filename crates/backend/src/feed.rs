@@ -1,6 +1,6 @@
 //! The entitlements feed for the game: the same shape as Prime Gaming's (`GET /api/entitlements`,
-//! `POST /api/fulfill`), authenticated by the player's Login with Amazon access token (checked against the LWA
-//! profile endpoint and cached), serving what the player bought through Instant Access and their
+//! `POST /api/fulfill`), authenticated by the player's Login with Amazon access token (checked with LWA's
+//! tokeninfo endpoint, which must say the token was issued to one of the game's client ids; verdicts cached), serving what the player bought through Instant Access and their
 //! subscriptions, each with its source. Revoked purchases and ended subscriptions come with
 //! `NextInstruction: REVOKE` until the game reports the revocation done.
 //!
@@ -27,8 +27,15 @@ use tokio::sync::Mutex;
 
 use crate::AppState;
 
-/// How long a verified access token is trusted without asking LWA again.
+/// How long a verified access token is trusted without asking LWA again (never past its own expiry).
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a refused token stays refused without asking LWA again, so random tokens cannot make the backend
+/// hammer LWA.
+const REFUSAL_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Most verdicts cached; past it, stale ones are dropped, then the oldest half.
+const MAX_CACHED_VERDICTS: usize = 100_000;
+/// Largest tokeninfo answer read.
+const MAX_TOKENINFO_BYTES: usize = 16 * 1024;
 /// Most updates accepted in one fulfil call.
 const MAX_UPDATES: usize = 1000;
 
@@ -37,43 +44,88 @@ pub const SOURCE_INSTANT_ACCESS: &str = "INSTANT_ACCESS";
 /// Source of subscription entitlements.
 pub const SOURCE_SUBSCRIPTION: &str = "SUBSCRIPTION";
 
-/// Verifies players' access tokens with Login with Amazon, caching answers by token hash.
+/// What LWA said about a token: whose it is, or that it is refused; and until when to believe it.
+type Verdict = (Option<String>, Instant);
+
+/// Verifies players' access tokens with Login with Amazon's tokeninfo endpoint: the token must be live and
+/// issued (`aud`) to one of the game's client ids. Verdicts are cached both ways by token hash.
 pub struct TokenVerifier {
-    profile_url: Option<String>,
+    tokeninfo_url: Option<String>,
+    audiences: Vec<String>,
     http: reqwest::Client,
-    cache: Mutex<HashMap<String, (String, Instant)>>,
+    cache: Mutex<HashMap<String, Verdict>>,
 }
 
 impl TokenVerifier {
-    /// A verifier asking `profile_url` (e.g. `https://api.amazon.com/user/profile`); `None` refuses every token.
-    pub fn new(profile_url: Option<String>) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        Self { profile_url, http, cache: Mutex::new(HashMap::new()) }
+    /// A verifier asking `tokeninfo_url` (e.g. `https://api.amazon.com/auth/o2/tokeninfo`) and accepting tokens
+    /// issued to `audiences` (the game's LWA client ids). Without either, every token is refused.
+    pub fn new(tokeninfo_url: Option<String>, audiences: Vec<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        if audiences.is_empty() {
+            tracing::warn!("no game client id (--game-client-id): the entitlements feed refuses every token");
+        }
+        Self { tokeninfo_url, audiences, http, cache: Mutex::new(HashMap::new()) }
     }
 
     /// The Amazon user id of the token's owner.
     async fn amazon_user(&self, token: &str) -> Result<String, FeedError> {
         let key = hex::encode(Sha256::digest(token.as_bytes()));
-        if let Some((user, at)) = self.cache.lock().await.get(&key)
-            && at.elapsed() < TOKEN_CACHE_TTL
+        if let Some((verdict, until)) = self.cache.lock().await.get(&key)
+            && Instant::now() < *until
         {
-            return Ok(user.clone());
+            return verdict.clone().ok_or(FeedError::InvalidToken);
         }
-        let url = self.profile_url.as_deref().ok_or(FeedError::InvalidToken)?;
-        let response = self.http.get(url).bearer_auth(token).send().await.map_err(|_| FeedError::Unavailable)?;
+        let (verdict, ttl) = match self.ask(token).await? {
+            Some(info) if self.audiences.contains(&info.aud) => {
+                let ttl = TOKEN_CACHE_TTL.min(Duration::from_secs(info.exp.unwrap_or(0)));
+                (Some(info.user_id), ttl)
+            }
+            Some(_) => {
+                tracing::warn!("refused an access token issued to another LWA client");
+                (None, REFUSAL_CACHE_TTL)
+            }
+            None => (None, REFUSAL_CACHE_TTL),
+        };
+        let mut cache = self.cache.lock().await;
+        if cache.len() >= MAX_CACHED_VERDICTS {
+            let now = Instant::now();
+            cache.retain(|_, (_, until)| *until > now);
+            if cache.len() >= MAX_CACHED_VERDICTS / 2 {
+                cache.clear();
+            }
+        }
+        cache.insert(key, (verdict.clone(), Instant::now() + ttl));
+        verdict.ok_or(FeedError::InvalidToken)
+    }
+
+    /// LWA's tokeninfo for `token`: `None` when LWA refuses it, an error when LWA cannot be asked.
+    async fn ask(&self, token: &str) -> Result<Option<amazon_rewards_protocol::lwa::TokenInfo>, FeedError> {
+        if self.audiences.is_empty() || token.is_empty() || token.len() > amazon_rewards_protocol::lwa::MAX_TOKEN_BYTES
+        {
+            return Ok(None);
+        }
+        let Some(url) = self.tokeninfo_url.as_deref() else {
+            return Ok(None);
+        };
+        let sent = self.http.get(url).query(&[("access_token", token)]).send().await;
+        let mut response = sent.map_err(|_| FeedError::Unavailable)?;
         match response.status().as_u16() {
             200 => {}
-            400 | 401 | 403 => return Err(FeedError::InvalidToken),
+            400 | 401 | 403 => return Ok(None),
             _ => return Err(FeedError::Unavailable),
         }
-        let profile: amazon_rewards_protocol::lwa::Profile =
-            response.json().await.map_err(|_| FeedError::Unavailable)?;
-        let mut cache = self.cache.lock().await;
-        if cache.len() > 100_000 {
-            cache.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| FeedError::Unavailable)? {
+            if body.len() + chunk.len() > MAX_TOKENINFO_BYTES {
+                return Err(FeedError::Unavailable);
+            }
+            body.extend_from_slice(&chunk);
         }
-        cache.insert(key, (profile.user_id.clone(), Instant::now()));
-        Ok(profile.user_id)
+        serde_json::from_slice(&body).map(Some).map_err(|_| FeedError::Unavailable)
     }
 }
 

@@ -26,6 +26,7 @@ pub mod devpay;
 pub mod feed;
 pub mod instant_access;
 pub mod moments;
+pub mod operator;
 pub mod prime_relay;
 pub mod sealed;
 pub mod signup;
@@ -74,9 +75,12 @@ pub struct BackendConfig {
     pub database_url: String,
     /// Instant Access key store.
     pub keys: KeyStore,
-    /// Login with Amazon profile endpoint that vouches for players' access tokens
-    /// (`https://api.amazon.com/user/profile`, or the sandbox's). Without it the feed refuses every token.
-    pub lwa_profile_url: Option<String>,
+    /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to
+    /// (`https://api.amazon.com/auth/o2/tokeninfo`, or the sandbox's). Without it the feed refuses every token.
+    pub lwa_tokeninfo_url: Option<String>,
+    /// The game's LWA client ids: the feed accepts only access tokens issued (`aud`) to one of them, so another
+    /// app holding a player's token cannot read or fulfil their entitlements.
+    pub game_client_ids: Vec<String>,
     /// The backend's Login with Amazon client for the new-account page; without it the page is unavailable.
     pub lwa_client: Option<signup::LwaClient>,
     /// Prime Gaming API base URL to relay players' entitlements from (needs `lwa_client`).
@@ -88,6 +92,8 @@ pub struct BackendConfig {
     /// The key players' refresh tokens are sealed with in the database; without one they are stored as they
     /// are (and a warning says so).
     pub token_key: Option<sealed::TokenKey>,
+    /// The operator's listener and token; `None` serves no operator routes at all.
+    pub operator: Option<operator::OperatorConfig>,
     /// The path prefix under which Amazon reaches the backend when a proxy in front of it strips one (e.g.
     /// `/rewards` for `https://studio.example/rewards/instant-access/fulfillment`). Amazon signs the URL it
     /// calls, so Instant Access signatures are verified over this prefix plus the backend's own path. Empty
@@ -102,13 +108,15 @@ impl BackendConfig {
             listen,
             database_url: database_url.into(),
             keys,
-            lwa_profile_url: None,
+            lwa_tokeninfo_url: None,
+            game_client_ids: Vec::new(),
             lwa_client: None,
             prime_gaming_url: None,
             devpay: None,
             moments: None,
             token_key: None,
             public_path_prefix: String::new(),
+            operator: None,
         }
     }
 }
@@ -132,13 +140,13 @@ pub fn router(state: AppState) -> Router {
         .merge(signup::router())
         .merge(devpay::router())
         .merge(moments::router())
-        .nest("/admin", accounts::admin_router())
         .with_state(state)
 }
 
 /// A running backend.
 pub struct RunningBackend {
     addr: SocketAddr,
+    operator_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     /// The database, for inspection by tests and tools.
@@ -149,6 +157,11 @@ impl RunningBackend {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Base URL of the operator's listener, when there is one.
+    pub fn operator_url(&self) -> Option<String> {
+        self.operator_addr.map(|addr| format!("http://{addr}"))
     }
 
     /// Stops accepting connections, finishes in-flight requests, and waits.
@@ -166,7 +179,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let tokens = Arc::new(feed::TokenVerifier::new(config.lwa_profile_url.clone()));
+    let tokens = Arc::new(feed::TokenVerifier::new(config.lwa_tokeninfo_url.clone(), config.game_client_ids.clone()));
     let oauth_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
@@ -200,7 +213,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let verifier =
         devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
     let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));
-    let app = router(AppState {
+    let state = AppState {
         pool: pool.clone(),
         keys: Arc::new(config.keys),
         tokens,
@@ -211,13 +224,39 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         moments,
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
-    });
+    };
+    let (operator, operator_addr) = match config.operator {
+        Some(operator) => {
+            let listener = TcpListener::bind(operator.listen).await?;
+            let addr = listener.local_addr()?;
+            (Some((listener, operator::router(state.clone(), operator.token))), Some(addr))
+        }
+        None => (None, None),
+    };
+    let app = router(state);
     let task = tokio::spawn(async move {
+        let (stop_operator, operator_stopped) = oneshot::channel::<()>();
+        let operator_task = operator.map(|(listener, routes)| {
+            tokio::spawn(async move {
+                let served = axum::serve(listener, routes)
+                    .with_graceful_shutdown(async move {
+                        let _ = operator_stopped.await;
+                    })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "operator listener stopped with an error");
+                }
+            })
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = stopped.await;
             })
             .await;
+        let _ = stop_operator.send(());
+        if let Some(operator_task) = operator_task {
+            let _ = operator_task.await;
+        }
         if let Err(error) = served {
             tracing::error!(%error, "backend stopped with an error");
         }
@@ -226,7 +265,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         }
     });
     tracing::info!(%addr, "rewards backend listening");
-    Ok(RunningBackend { addr, shutdown: Some(shutdown), task, pool })
+    Ok(RunningBackend { addr, operator_addr, shutdown: Some(shutdown), task, pool })
 }
 
 /// Seconds since the Unix epoch.

@@ -30,9 +30,17 @@ enum Command {
         /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
         #[arg(long, env = "REWARDS_BACKEND_KEYS")]
         keys: PathBuf,
-        /// Login with Amazon profile endpoint that vouches for players' tokens on the entitlements feed.
-        #[arg(long, env = "REWARDS_BACKEND_LWA_PROFILE_URL", default_value = "https://api.amazon.com/user/profile")]
-        lwa_profile_url: String,
+        /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to.
+        #[arg(
+            long,
+            env = "REWARDS_BACKEND_LWA_TOKENINFO_URL",
+            default_value = "https://api.amazon.com/auth/o2/tokeninfo"
+        )]
+        lwa_tokeninfo_url: String,
+        /// The game's LWA client id(s): the entitlements feed accepts only players' tokens issued to one of
+        /// them (LWA tokeninfo's `aud`). Without one, it refuses every token.
+        #[arg(long = "game-client-id", env = "REWARDS_BACKEND_GAME_CLIENT_IDS", value_delimiter = ',')]
+        game_client_ids: Vec<String>,
         /// The backend's own LWA client id (enables the new-account page with `--lwa-client-secret`).
         #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_ID")]
         lwa_client_id: Option<String>,
@@ -48,6 +56,11 @@ enum Command {
         /// The backend's public base URL (default: the listen address).
         #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Where the operator routes (`/admin/…`) are served, behind the operator token read from the
+        /// environment variable REWARDS_BACKEND_OPERATOR_TOKEN (at least 24 characters; never on the command
+        /// line). Keep it on loopback or a private network: the public listener serves no operator route.
+        #[arg(long, env = "REWARDS_BACKEND_OPERATOR_LISTEN", default_value = "127.0.0.1:8789")]
+        operator_listen: SocketAddr,
         /// Path prefix a proxy in front of the backend strips (e.g. `/rewards`): Amazon signs the public URL, so
         /// Instant Access signatures are verified over it.
         #[arg(long, env = "REWARDS_BACKEND_PUBLIC_PATH_PREFIX", default_value = "")]
@@ -129,12 +142,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             listen,
             database,
             keys,
-            lwa_profile_url,
+            lwa_tokeninfo_url,
+            game_client_ids,
             lwa_client_id,
             lwa_client_secret,
             lwa_authorize_url,
             lwa_api_url,
             public_url,
+            operator_listen,
             public_path_prefix,
             token_key,
             return_origins,
@@ -156,9 +171,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let mut config = BackendConfig::new(listen, database, keys);
             config.public_path_prefix = public_path_prefix;
+            let operator_token = std::env::var("REWARDS_BACKEND_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
+            if operator_token.as_ref().is_some_and(|t| t.len() < amazon_rewards_backend::operator::MIN_TOKEN_LEN) {
+                return Err("REWARDS_BACKEND_OPERATOR_TOKEN must be at least 24 characters".into());
+            }
+            if operator_token.is_none() {
+                eprintln!("no REWARDS_BACKEND_OPERATOR_TOKEN: the operator routes refuse every call");
+            }
+            config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
+                listen: operator_listen,
+                token: operator_token,
+            });
             config.token_key =
                 token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
-            config.lwa_profile_url = Some(lwa_profile_url);
+            config.lwa_tokeninfo_url = Some(lwa_tokeninfo_url);
+            config.game_client_ids = game_client_ids;
             config.prime_gaming_url = prime_gaming_url;
             if let Some(license_url) = devpay_url {
                 let mut products = std::collections::HashMap::new();
@@ -222,6 +249,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let backend = serve(config).await?;
             println!("rewards-backend listening on {}", backend.url());
+            if let Some(operator) = backend.operator_url() {
+                println!("rewards-backend operator routes on {operator}");
+            }
             tokio::signal::ctrl_c().await?;
             backend.shutdown().await;
         }

@@ -319,15 +319,95 @@ async fn hand_out(
     user: &str,
     moment: &str,
 ) -> Result<Result<MomentAnswer, Duration>, sqlx::Error> {
-    let spent: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(cost_cents), 0) FROM moment_rewards WHERE campaign_id = $1 AND status = 'rewarded'",
-    )
-    .bind(&campaign.campaign_id)
-    .fetch_one(&state.pool)
-    .await?;
-    if spent + campaign.cost_per_moment_cents > campaign.budget_cents {
+    if !reserve(&state.pool, campaign, user, moment).await? {
         return Ok(Ok(decline(&state.pool, user, moment, "budget_exhausted").await?));
     }
+    let answer = ask_amazon(state, moments, campaign, user, moment).await;
+    if !matches!(answer, Ok(Ok(MomentAnswer::Rewarded { .. }))) {
+        // Declined, unavailable or failed: what was set aside goes back to the budget.
+        release(&state.pool, campaign, user, moment).await?;
+    }
+    answer
+}
+
+/// Sets the moment's cost aside from the campaign's budget before Amazon is asked, atomically: the budget row
+/// is updated only while what is spent and set aside stays within the budget, so concurrent reports (on any
+/// number of backend processes) cannot overspend it. A retry of a moment already holding its reservation
+/// does not reserve twice. Returns whether the reservation holds.
+async fn reserve(pool: &AnyPool, campaign: &MomentCampaign, user: &str, moment: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO moment_budgets (campaign_id, reserved_cents)
+         VALUES ($1, (SELECT COALESCE(SUM(cost_cents), 0) FROM moment_rewards WHERE campaign_id = $1 AND status = 'rewarded'))
+         ON CONFLICT (campaign_id) DO NOTHING",
+    )
+    .bind(&campaign.campaign_id)
+    .execute(pool)
+    .await?;
+    let mut tx = pool.begin().await?;
+    let marked = sqlx::query(
+        "UPDATE moment_rewards SET reserved_cents = $1
+         WHERE amazon_user_id = $2 AND moment = $3 AND status = 'pending' AND reserved_cents = 0",
+    )
+    .bind(campaign.cost_per_moment_cents)
+    .bind(user)
+    .bind(moment)
+    .execute(&mut *tx)
+    .await?;
+    if marked.rows_affected() == 0 {
+        // Reserved by an earlier attempt that did not finish (or nothing to reserve).
+        tx.commit().await?;
+        return Ok(true);
+    }
+    let taken = sqlx::query(
+        "UPDATE moment_budgets SET reserved_cents = reserved_cents + $1
+         WHERE campaign_id = $2 AND reserved_cents + $1 <= $3",
+    )
+    .bind(campaign.cost_per_moment_cents)
+    .bind(&campaign.campaign_id)
+    .bind(campaign.budget_cents)
+    .execute(&mut *tx)
+    .await?;
+    if taken.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Gives a moment's reservation back to the budget (once, however often it is called).
+async fn release(pool: &AnyPool, campaign: &MomentCampaign, user: &str, moment: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT reserved_cents FROM moment_rewards WHERE amazon_user_id = $1 AND moment = $2 AND reserved_cents > 0",
+    )
+    .bind(user)
+    .bind(moment)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(held) = held {
+        sqlx::query("UPDATE moment_rewards SET reserved_cents = 0 WHERE amazon_user_id = $1 AND moment = $2")
+            .bind(user)
+            .bind(moment)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE moment_budgets SET reserved_cents = reserved_cents - $1 WHERE campaign_id = $2")
+            .bind(held)
+            .bind(&campaign.campaign_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// getRewardInfo, getReward, record; the reservation is held meanwhile.
+async fn ask_amazon(
+    state: &AppState,
+    moments: &Moments,
+    campaign: &MomentCampaign,
+    user: &str,
+    moment: &str,
+) -> Result<Result<MomentAnswer, Duration>, sqlx::Error> {
     let request = RewardRequest { campaign_id: campaign.campaign_id.clone(), customer_id: user.to_owned() };
     match call_amazon::<RewardInfo>(&state.oauth_http, &moments.config, GET_REWARD_INFO_PATH, &request).await {
         AmazonAnswer::Ok(info) if info.available => {}
@@ -344,9 +424,22 @@ async fn hand_out(
         AmazonAnswer::Later(wait) => return Ok(Err(wait)),
     };
     let cost = if grant.test { 0 } else { campaign.cost_per_moment_cents };
+    // The reservation becomes the cost; a test reward costs nothing, so its reservation goes back.
+    let mut tx = state.pool.begin().await?;
+    sqlx::query(
+        "UPDATE moment_budgets SET reserved_cents = reserved_cents - (
+             SELECT reserved_cents FROM moment_rewards WHERE amazon_user_id = $1 AND moment = $2) + $3
+         WHERE campaign_id = $4",
+    )
+    .bind(user)
+    .bind(moment)
+    .bind(cost)
+    .bind(&campaign.campaign_id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE moment_rewards SET status = 'rewarded', reward_id = $1, reward_url = $2, title = $3, description = $4,
-             image_url = $5, cost_cents = $6, test = $7, rewarded_at = $8
+             image_url = $5, cost_cents = $6, test = $7, rewarded_at = $8, reserved_cents = 0
          WHERE amazon_user_id = $9 AND moment = $10 AND status = 'pending'",
     )
     .bind(&grant.reward_id)
@@ -359,8 +452,9 @@ async fn hand_out(
     .bind(crate::now_secs())
     .bind(user)
     .bind(moment)
-    .execute(&state.pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     tracing::info!(moment, reward_id = %grant.reward_id, test = grant.test, "moment rewarded");
     Ok(Ok(stored_answer(&state.pool, user, moment).await?.unwrap_or(MomentAnswer::Rewarded {
         reward: Reward {

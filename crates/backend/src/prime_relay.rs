@@ -31,6 +31,61 @@ const MAX_PAGES: usize = 100;
 /// Largest Prime Gaming answer read; a larger one is refused, not buffered.
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
+/// How long one process may hold a player's refresh lease: longer than any refresh takes (the LWA client's
+/// timeout is 15 s), short enough that a crashed process does not block the player for long.
+const LEASE_SECONDS: i64 = 30;
+/// How often a request waiting for a sibling's refresh looks again, and how many times.
+const LEASE_POLL: Duration = Duration::from_millis(100);
+const LEASE_WAITS: usize = 400;
+/// An access token is not used in its last five minutes.
+const ACCESS_MARGIN: Duration = Duration::from_secs(300);
+
+/// The outcome of asking for a player's refresh lease.
+enum Lease {
+    /// Ours, with the refresh token stored under it.
+    Taken(String),
+    /// Another request holds it.
+    Busy,
+    /// The player has no stored link.
+    NoLink,
+}
+
+/// Takes the lease on the player's row, unless someone else holds a live one.
+async fn take_lease(pool: &AnyPool, user_id: &str) -> Result<Lease, String> {
+    let now = crate::now_secs();
+    let taken = sqlx::query(
+        "UPDATE lwa_tokens SET refreshing_until = $1
+         WHERE user_id = $2 AND (refreshing_until IS NULL OR refreshing_until < $3)",
+    )
+    .bind(now + LEASE_SECONDS)
+    .bind(user_id)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    let stored: Option<String> = sqlx::query_scalar("SELECT refresh_token FROM lwa_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match (taken.rows_affected(), stored) {
+        (_, None) => Lease::NoLink,
+        (1, Some(stored)) => Lease::Taken(stored),
+        _ => Lease::Busy,
+    })
+}
+
+/// Gives the lease back without changing the tokens.
+async fn release_lease(pool: &AnyPool, user_id: &str, stored: &str) -> Result<(), String> {
+    sqlx::query("UPDATE lwa_tokens SET refreshing_until = NULL WHERE user_id = $1 AND refresh_token = $2")
+        .bind(user_id)
+        .bind(stored)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Why a relayed call failed.
 enum Refusal {
     /// HTTP 400/401: maybe the access token expired.
@@ -65,6 +120,8 @@ pub struct PrimeRelay {
     http: reqwest::Client,
     token_key: Option<Arc<crate::sealed::TokenKey>>,
     access: Mutex<HashMap<String, (String, Instant)>>,
+    /// One refresh at a time per player in this process.
+    gates: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl PrimeRelay {
@@ -81,6 +138,7 @@ impl PrimeRelay {
             http,
             token_key,
             access: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,27 +171,74 @@ impl PrimeRelay {
 
     /// An access token for `user_id` (a cached one unless `fresh`), refreshing and storing the rotated refresh
     /// token when needed. `None` when the player never gave the backend a refresh token, or it no longer works.
+    ///
+    /// Refreshes are serialised per player: in this process by a per-player lock, across processes by a lease
+    /// on the player's row, so no two requests ever present the same refresh token (a server that rotates
+    /// may take a reuse for theft and revoke the family). The fresh access token is shared through the row
+    /// (sealed like the refresh token), so a sibling process that waited uses it instead of refreshing again.
     async fn access_token(&self, pool: &AnyPool, user_id: &str, fresh: bool) -> Result<Option<String>, String> {
-        if fresh {
-            self.access.lock().await.remove(user_id);
-        } else if let Some((token, until)) = self.access.lock().await.get(user_id)
-            && Instant::now() < *until
-        {
-            return Ok(Some(token.clone()));
+        let refused = if fresh { self.access.lock().await.remove(user_id).map(|(token, _)| token) } else { None };
+        if let Some(token) = self.cached(user_id, refused.as_deref()).await {
+            return Ok(Some(token));
         }
-        let stored: Option<String> = sqlx::query_scalar("SELECT refresh_token FROM lwa_tokens WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(stored) = stored else {
+        let gate = self.gates.lock().await.entry(user_id.to_owned()).or_default().clone();
+        let _one_at_a_time = gate.lock().await;
+        for _ in 0..LEASE_WAITS {
+            if let Some(token) = self.cached(user_id, refused.as_deref()).await {
+                return Ok(Some(token));
+            }
+            if let Some(token) = self.shared(pool, user_id, refused.as_deref()).await? {
+                return Ok(Some(token));
+            }
+            match take_lease(pool, user_id).await? {
+                Lease::Taken(stored) => return self.refresh(pool, user_id, stored).await,
+                Lease::NoLink => return Ok(None),
+                Lease::Busy => tokio::time::sleep(LEASE_POLL).await,
+            }
+        }
+        Err("another backend process is still refreshing this player's token".into())
+    }
+
+    /// This process's cached access token, unless it is the one just refused.
+    async fn cached(&self, user_id: &str, refused: Option<&str>) -> Option<String> {
+        let access = self.access.lock().await;
+        let (token, until) = access.get(user_id)?;
+        (Instant::now() < *until && Some(token.as_str()) != refused).then(|| token.clone())
+    }
+
+    /// The access token another process stored for the player, if it is still good and not the refused one.
+    async fn shared(&self, pool: &AnyPool, user_id: &str, refused: Option<&str>) -> Result<Option<String>, String> {
+        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT access_token, access_expires_at FROM lwa_tokens WHERE user_id = $1 AND refreshing_until IS NULL",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let Some((Some(sealed), Some(expires_at))) = row else {
             return Ok(None);
         };
+        let left = expires_at - crate::now_secs() - ACCESS_MARGIN.as_secs() as i64;
+        let Ok(token) = crate::sealed::open(self.token_key.as_deref(), user_id, &sealed) else {
+            return Ok(None);
+        };
+        if left <= 0 || Some(token.as_str()) == refused {
+            return Ok(None);
+        }
+        let until = Instant::now() + Duration::from_secs(left as u64);
+        self.access.lock().await.insert(user_id.to_owned(), (token.clone(), until));
+        Ok(Some(token))
+    }
+
+    /// Refreshes with the refresh token `stored` (the lease on the row is held), stores what LWA answers and
+    /// gives the lease back.
+    async fn refresh(&self, pool: &AnyPool, user_id: &str, stored: String) -> Result<Option<String>, String> {
         let refresh = match crate::sealed::open(self.token_key.as_deref(), user_id, &stored) {
             Ok(refresh) => refresh,
             Err(error) => {
                 // Kept, not deleted: the right key may yet be configured.
                 tracing::warn!(user_id, %error, "Prime Gaming relay: stored refresh token unusable; not relaying");
+                release_lease(pool, user_id, &stored).await?;
                 return Ok(None);
             }
         };
@@ -143,8 +248,8 @@ impl PrimeRelay {
             Err(oauth2::RequestTokenError::ServerResponse(refusal))
                 if *refusal.error() == oauth2::basic::BasicErrorResponseType::InvalidGrant =>
             {
-                // The player revoked the backend's access, or the token is dead: stop relaying for them. Only
-                // the token read above goes: a sibling request may have stored a fresh one meanwhile.
+                // The player revoked the backend's access, or the token is dead ("Token invalid"): stop
+                // relaying for them. Only the token read under the lease goes.
                 sqlx::query("DELETE FROM lwa_tokens WHERE user_id = $1 AND refresh_token = $2")
                     .bind(user_id)
                     .bind(&stored)
@@ -154,20 +259,31 @@ impl PrimeRelay {
                 tracing::warn!(user_id, "Prime Gaming relay: refresh token refused; relay stopped for this player");
                 return Ok(None);
             }
-            Err(error) => return Err(format!("refresh failed: {error}")),
+            Err(error) => {
+                release_lease(pool, user_id, &stored).await?;
+                return Err(format!("refresh failed: {error}"));
+            }
         };
-        if let Some(rotated) = token.refresh_token() {
-            sqlx::query("UPDATE lwa_tokens SET refresh_token = $1, updated_at = $2 WHERE user_id = $3")
-                .bind(crate::sealed::seal(self.token_key.as_deref(), user_id, rotated.secret()))
-                .bind(crate::now_secs())
-                .bind(user_id)
-                .execute(pool)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
         let lifetime = token.expires_in().unwrap_or(Duration::from_secs(3600)).min(Duration::from_secs(24 * 3600));
         let access = token.access_token().secret().clone();
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(300));
+        let key = self.token_key.as_deref();
+        // A server that does not rotate answers no refresh token: the stored one stays.
+        let rotated = token.refresh_token().map(|rotated| crate::sealed::seal(key, user_id, rotated.secret()));
+        sqlx::query(
+            "UPDATE lwa_tokens SET refresh_token = COALESCE($1, refresh_token), access_token = $2, access_expires_at = $3,
+                 refreshing_until = NULL, updated_at = $4
+             WHERE user_id = $5 AND refresh_token = $6",
+        )
+        .bind(rotated)
+        .bind(crate::sealed::seal(key, user_id, &access))
+        .bind(crate::now_secs() + lifetime.as_secs() as i64)
+        .bind(crate::now_secs())
+        .bind(user_id)
+        .bind(&stored)
+        .execute(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let until = Instant::now() + lifetime.saturating_sub(ACCESS_MARGIN);
         self.access.lock().await.insert(user_id.to_owned(), (access.clone(), until));
         Ok(Some(access))
     }

@@ -62,6 +62,28 @@ pub(crate) type ConfidentialClient = oauth2::Client<
 
 /// Signups older than this are refused at the callback.
 const SIGNUP_LIFETIME: i64 = 15 * 60;
+/// Most sign-ups waiting for Amazon's answer at once; past it, new ones wait (unauthenticated requests
+/// must not grow the database without bound).
+const MAX_PENDING_SIGNUPS: i64 = 10_000;
+/// The cookie binding a sign-up to the browser that started it (login CSRF: an attacker's half-finished
+/// sign-up must not complete in the victim's browser).
+const BROWSER_COOKIE: &str = "rewards_signup";
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
+}
 
 /// Routes of the page.
 pub fn router() -> Router<AppState> {
@@ -180,6 +202,24 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
             return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
         }
     };
+    // Expired sign-ups go; a full table refuses more until some finish or expire.
+    let purged = sqlx::query("DELETE FROM account_signups WHERE created_at < $1")
+        .bind(crate::now_secs() - SIGNUP_LIFETIME)
+        .execute(&state.pool)
+        .await;
+    let pending: Result<i64, _> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM account_signups").fetch_one(&state.pool).await;
+    match (purged, pending) {
+        (Ok(_), Ok(pending)) if pending < MAX_PENDING_SIGNUPS => {}
+        (Ok(_), Ok(_)) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many sign-ups are in progress; try again in a few minutes.",
+            );
+        }
+        _ => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+    }
+    let browser = crate::random_hex(24);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize, csrf) = oauth
         .authorize_url(CsrfToken::new_random)
@@ -188,19 +228,25 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
         .set_pkce_challenge(challenge)
         .url();
     let stored = sqlx::query(
-        "INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at, browser_hash)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(csrf.secret())
     .bind(&username)
     .bind(&signup.return_url)
     .bind(verifier.secret())
     .bind(crate::now_secs())
+    .bind(sha256_hex(&browser))
     .execute(&state.pool)
     .await;
     if stored.is_err() {
         return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.");
     }
-    (StatusCode::FOUND, [(header::LOCATION, authorize.to_string())]).into_response()
+    // Lax: sent on the top-level redirect back from Amazon, not on other sites' subrequests.
+    let browser_cookie =
+        format!("{BROWSER_COOKIE}={browser}; Path=/accounts; HttpOnly; SameSite=Lax; Max-Age={SIGNUP_LIFETIME}");
+    (StatusCode::FOUND, [(header::LOCATION, authorize.to_string()), (header::SET_COOKIE, browser_cookie)])
+        .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,15 +259,28 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQuery>) -> Response {
+async fn callback(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
     let Some(client) = state.lwa.as_deref() else {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
     };
-    // Single use: the signup is taken out as it is checked, whatever happens next.
+    let Some(browser) = cookie(&headers, BROWSER_COOKIE) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "This sign-up was started in another browser. Start again from Amazon.",
+        );
+    };
+    // Single use: the signup is taken out as it is checked, whatever happens next. Only the browser that
+    // started it can take it out.
     let signup: Result<Option<(String, String, String, i64)>, _> = sqlx::query_as(
-        "DELETE FROM account_signups WHERE state = $1 RETURNING username, return_url, pkce_verifier, created_at",
+        "DELETE FROM account_signups WHERE state = $1 AND browser_hash = $2
+         RETURNING username, return_url, pkce_verifier, created_at",
     )
     .bind(&query.state)
+    .bind(sha256_hex(browser))
     .fetch_optional(&state.pool)
     .await;
     let (username, return_url, verifier, created_at) = match signup {
@@ -285,30 +344,14 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
         Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
     }
     let user_id = format!("player-{}", crate::random_hex(12));
-    let created = sqlx::query(
-        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
-    )
-    .bind(&user_id)
-    .bind(&username)
-    .bind(&profile.user_id)
-    .bind(crate::now_secs())
-    .execute(&state.pool)
-    .await;
-    match created {
-        Ok(done) if done.rows_affected() == 1 => {}
-        Ok(_) => return problem(StatusCode::CONFLICT, "That name was taken meanwhile. Start again from Amazon."),
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
-    }
-    if let Some(refresh) = token.refresh_token() {
-        let _ = sqlx::query(
-            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id) DO UPDATE SET refresh_token = EXCLUDED.refresh_token, updated_at = EXCLUDED.updated_at",
-        )
-        .bind(&user_id)
-        .bind(crate::sealed::seal(state.token_key.as_deref(), &user_id, refresh.secret()))
-        .bind(crate::now_secs())
-        .execute(&state.pool)
-        .await;
+    let refresh = token.refresh_token().map(|refresh| refresh.secret().clone());
+    match create_linked_account(&state, &user_id, &username, &profile.user_id, refresh.as_deref()).await {
+        Ok(true) => {}
+        Ok(false) => return problem(StatusCode::CONFLICT, "That name was taken meanwhile. Start again from Amazon."),
+        Err(error) => {
+            tracing::error!(%error, "cannot create a game account");
+            return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed. Start again from Amazon.");
+        }
     }
     tracing::info!(user_id, "game account created and linked to an Amazon identity");
     let mut back = match url::Url::parse(&return_url) {
@@ -317,4 +360,41 @@ async fn callback(State(state): State<AppState>, Query(query): Query<CallbackQue
     };
     back.query_pairs_mut().append_pair("linked", &username);
     (StatusCode::FOUND, [(header::LOCATION, back.to_string())]).into_response()
+}
+
+/// Creates the game account and stores the backend's refresh token for it in one transaction: an account is
+/// never left without the token the Prime Gaming relay needs. `Ok(false)` when the name was taken meanwhile.
+async fn create_linked_account(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    amazon_user_id: &str,
+    refresh_token: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = state.pool.begin().await?;
+    let created = sqlx::query(
+        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(username)
+    .bind(amazon_user_id)
+    .bind(crate::now_secs())
+    .execute(&mut *tx)
+    .await?;
+    if created.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Some(refresh) = refresh_token {
+        sqlx::query(
+            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET refresh_token = EXCLUDED.refresh_token, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(user_id)
+        .bind(crate::sealed::seal(state.token_key.as_deref(), user_id, refresh))
+        .bind(crate::now_secs())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
 }

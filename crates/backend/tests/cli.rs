@@ -5,27 +5,77 @@ use std::process::{Command, Stdio};
 
 use amazon_rewards_protocol::dta1::{AmzDate, KeyStore, verify};
 
+/// The operator token the test backends run with.
+const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+/// `rewards-backend serve` on free ports: the process, its public URL and its operator URL.
+fn spawn_backend(database: &str, keys: &std::path::Path) -> (std::process::Child, String, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--operator-listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+            "--keys",
+        ])
+        .arg(keys)
+        .env("REWARDS_BACKEND_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut next = |prefix: &str| lines.next().unwrap().unwrap().strip_prefix(prefix).expect("address line").to_owned();
+    let url = next("rewards-backend listening on ");
+    let operator = next("rewards-backend operator routes on ");
+    (server, url, operator)
+}
+
+/// The hardening review's finding 1, as measured: an anonymous `POST /admin/accounts` binding a victim's Amazon
+/// id answered 201 on the listener Amazon calls. Now the public listener has no operator route, and the
+/// operator's listener wants its token.
+#[test]
+fn operator_routes_are_only_on_the_operator_listener_behind_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "SECRET KEY\n").unwrap();
+    let database = format!("sqlite://{}", dir.path().join("operator.db").display());
+    let (mut server, url, operator) = spawn_backend(&database, &keys);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let attack = serde_json::json!({"username": "mallory", "amazon_user_id": "amzn1.account.VICTIM"});
+    let status = |base: &str, token: Option<&str>| {
+        let mut request = reqwest::Client::new().post(format!("{base}/admin/accounts")).json(&attack);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        runtime.block_on(async { request.send().await.unwrap().status().as_u16() })
+    };
+    assert_eq!(status(&url, None), 404, "the public listener serves no operator route");
+    assert_eq!(status(&url, Some(OPERATOR_TOKEN)), 404, "not even with the token");
+    assert_eq!(status(&operator, None), 401);
+    assert_eq!(status(&operator, Some("test-operator-token-012345678X")), 401);
+    assert_eq!(status(&operator, Some(OPERATOR_TOKEN)), 201);
+    assert!(operator.starts_with("http://127.0.0.1:"), "loopback: {operator}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 #[test]
 fn serve_then_sign_and_send_with_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.txt");
     std::fs::write(&keys, "# Instant Access keys\nCLISECRET CLIKEY\n").unwrap();
     let database = format!("sqlite://{}", dir.path().join("cli.db").display());
-    let mut server = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--keys"])
-        .arg(&keys)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("rewards-backend listening on ").expect("address line").to_owned();
+    let (mut server, url, operator) = spawn_backend(&database, &keys);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let account: serde_json::Value = runtime.block_on(async {
         reqwest::Client::new()
-            .post(format!("{url}/admin/accounts"))
+            .post(format!("{operator}/admin/accounts"))
+            .bearer_auth(OPERATOR_TOKEN)
             .json(&serde_json::json!({"username": "cli-player"}))
             .send()
             .await
@@ -89,23 +139,18 @@ fn three_backend_processes_on_one_postgresql_fulfil_once() {
     std::fs::write(&keys, "PROCSECRET PROCKEY\n").unwrap();
     let mut servers = Vec::new();
     let mut urls = Vec::new();
+    let mut operators = Vec::new();
     for _ in 0..3 {
-        let mut server = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database, "--keys"])
-            .arg(&keys)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        urls.push(line.trim().strip_prefix("rewards-backend listening on ").expect("address line").to_owned());
+        let (server, url, operator) = spawn_backend(&database, &keys);
         servers.push(server);
+        urls.push(url);
+        operators.push(operator);
     }
     let http = reqwest::Client::new();
     let (answers, rows) = runtime.block_on(async {
         let account: serde_json::Value = http
-            .post(format!("{}/admin/accounts", urls[0]))
+            .post(format!("{}/admin/accounts", operators[0]))
+            .bearer_auth(OPERATOR_TOKEN)
             .json(&serde_json::json!({"username": "many-processes"}))
             .send()
             .await

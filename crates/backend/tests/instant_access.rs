@@ -14,19 +14,32 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+const OPERATOR_TOKEN: &str = "instant-access-test-operator-token";
+
 async fn backend(database_url: &str) -> RunningBackend {
-    serve(BackendConfig::new(any_port(), database_url, KeyStore::parse(KEYS).unwrap())).await.unwrap()
+    let mut config = BackendConfig::new(any_port(), database_url, KeyStore::parse(KEYS).unwrap());
+    config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
+        listen: any_port(),
+        token: Some(OPERATOR_TOKEN.into()),
+    });
+    serve(config).await.unwrap()
 }
 
 struct Caller {
     http: reqwest::Client,
     url: String,
+    operator_url: Option<String>,
     credential: Credential,
 }
 
 impl Caller {
     fn new(backend: &RunningBackend) -> Self {
-        Self { http: reqwest::Client::new(), url: backend.url(), credential: Credential::new("KEYID", "SECRETKEY") }
+        Self {
+            http: reqwest::Client::new(),
+            url: backend.url(),
+            operator_url: backend.operator_url(),
+            credential: Credential::new("KEYID", "SECRETKEY"),
+        }
     }
 
     async fn raw(&self, path: &str, body: &str, at: AmzDate, credential: &Credential) -> (u16, Value) {
@@ -53,7 +66,8 @@ impl Caller {
     async fn account(&self, username: &str) -> String {
         let response = self
             .http
-            .post(format!("{}/admin/accounts", self.url))
+            .post(format!("{}/admin/accounts", self.operator_url.as_deref().expect("an operator listener")))
+            .bearer_auth(OPERATOR_TOKEN)
             .json(&json!({"username": username}))
             .send()
             .await

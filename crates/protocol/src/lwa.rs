@@ -12,6 +12,8 @@ pub const TOKEN_PATH: &str = "/auth/o2/token";
 pub const CODEPAIR_PATH: &str = "/auth/o2/create/codepair";
 /// Profile endpoint (`GET`, bearer token).
 pub const PROFILE_PATH: &str = "/user/profile";
+/// Token-information endpoint (`GET ?access_token=…`): whom an access token was issued to.
+pub const TOKENINFO_PATH: &str = "/auth/o2/tokeninfo";
 /// Scope Prime Gaming needs.
 pub const SCOPE_PRIME_GAMING: &str = "games::prime";
 /// Scope for the customer's profile (user id, name, email).
@@ -82,6 +84,29 @@ pub struct Profile {
     /// Email, when the scope allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+/// Answer of the tokeninfo endpoint (LWA's docs: `iss`, `user_id`, `aud`, `app_id`, `exp`, `iat`). A server
+/// that accepts players' access tokens must check `aud`: an access token is a bearer token any app holding it
+/// can present ("the access token does not belong to us", in Amazon's samples).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    /// The client id the token was issued to.
+    pub aud: String,
+    /// The customer, `amzn1.account.…`.
+    pub user_id: String,
+    /// The application the client belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Seconds the token stays valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// When it was issued (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Issuer (`https://www.amazon.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
 }
 
 /// Whether `verifier` is a valid PKCE code verifier: 43–128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).

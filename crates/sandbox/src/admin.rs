@@ -179,7 +179,7 @@ async fn inject_fault(
     body: Result<Json<InjectFault>, JsonRejection>,
 ) -> SandboxResult<StatusCode> {
     let Json(fault) = body?;
-    state.faults.inject(fault);
+    state.faults.inject(fault).map_err(SandboxError::BadRequest)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

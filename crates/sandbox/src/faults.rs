@@ -19,14 +19,35 @@ pub struct Faults {
     queued: Arc<Mutex<HashMap<String, VecDeque<FaultKind>>>>,
 }
 
+/// Most copies of a fault queued at once (per path and in one call).
+pub const MAX_TIMES: u32 = 1000;
+/// Largest oversized body a fault may ask for.
+pub const MAX_OVERSIZED_BYTES: usize = 64 * 1024 * 1024;
+/// Longest delay a fault may ask for.
+pub const MAX_DELAY_MILLIS: u64 = 120_000;
+
 impl Faults {
-    /// Queues `fault.times` copies of the fault for its path.
-    pub fn inject(&self, fault: InjectFault) {
+    /// Queues `fault.times` copies of the fault for its path, or says why not: every parameter is bounded,
+    /// so an admin call cannot make the sandbox allocate or wait without limit.
+    pub fn inject(&self, fault: InjectFault) -> Result<(), String> {
+        match fault.fault {
+            FaultKind::Oversized { bytes } if bytes > MAX_OVERSIZED_BYTES => {
+                return Err(format!("Oversized.bytes is at most {MAX_OVERSIZED_BYTES}"));
+            }
+            FaultKind::Delay { millis } if millis > MAX_DELAY_MILLIS => {
+                return Err(format!("Delay.millis is at most {MAX_DELAY_MILLIS}"));
+            }
+            _ => {}
+        }
         let mut queued = self.queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let queue = queued.entry(fault.path).or_default();
+        if fault.times > MAX_TIMES || queue.len() + fault.times as usize > MAX_TIMES as usize {
+            return Err(format!("at most {MAX_TIMES} faults wait per path"));
+        }
         for _ in 0..fault.times {
             queue.push_back(fault.fault.clone());
         }
+        Ok(())
     }
 
     /// Drops every queued fault.

@@ -37,6 +37,7 @@ pub mod db;
 pub mod devpay;
 pub mod error;
 pub mod faults;
+pub mod guard;
 pub mod instant_access;
 pub mod lwa;
 pub mod moments;
@@ -165,6 +166,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(devpay::admin_router())
                 .merge(moments::admin_router()),
         )
+        .layer(axum::middleware::from_fn(guard::same_origin_admin))
+        .layer(axum::middleware::from_fn(guard::loopback_host))
         .layer(axum::middleware::from_fn(trace_request))
         .with_state(state)
 }

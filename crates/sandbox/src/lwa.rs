@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use amazon_rewards_protocol::lwa::{
-    AUTHORIZE_PATH, CODEPAIR_PATH, DEVICE_CODE_GRANT, DeviceCodeResponse, OAuthErrorBody, PROFILE_PATH, Profile,
-    TOKEN_PATH, TokenResponse, is_valid_pkce_verifier,
+    AUTHORIZE_PATH, CODEPAIR_PATH, DEVICE_CODE_GRANT, DeviceCodeResponse, MAX_TOKEN_BYTES, OAuthErrorBody,
+    PROFILE_PATH, Profile, TOKEN_PATH, TOKENINFO_PATH, TokenResponse, is_valid_pkce_verifier,
 };
 use amazon_rewards_protocol::sandbox_admin::RegisterClient;
 use axum::extract::rejection::{FormRejection, JsonRejection};
@@ -42,6 +42,11 @@ pub struct LwaSettings {
     pub device_code_lifetime: i64,
     /// Least seconds between device-code polls (LWA: 30).
     pub device_poll_interval: i64,
+    /// Whether a refresh answers a new refresh token and retires the old one (reuse then revokes the whole
+    /// family). Sandbox-defined either way: LWA's docs say a refresh answer may carry a new refresh token,
+    /// nothing public says reuse revokes anything. Off, a refresh answers no refresh token and the old one
+    /// keeps working; clients must work both ways. Default on.
+    pub rotate_refresh_tokens: bool,
 }
 
 impl Default for LwaSettings {
@@ -51,6 +56,7 @@ impl Default for LwaSettings {
             access_token_lifetime: 3600,
             device_code_lifetime: 600,
             device_poll_interval: 30,
+            rotate_refresh_tokens: true,
         }
     }
 }
@@ -73,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route(CODEPAIR_PATH, post(codepair))
         .route("/code", get(code_page).post(code_submit))
         .route(PROFILE_PATH, get(profile))
+        .route(TOKENINFO_PATH, get(tokeninfo))
 }
 
 /// Admin routes, nested under `/admin`.
@@ -629,6 +636,17 @@ async fn refresh(state: &AppState, client_id: &str, refresh_token: &str) -> Resu
     if token_client != client_id {
         return Err(OAuthError::new("invalid_grant", "refresh token was issued to another client"));
     }
+    if !state.lwa.rotate_refresh_tokens {
+        let mut tokens =
+            issue_tokens(&state.pool, state.lwa.access_token_lifetime, client_id, &user_id, &scope, &family).await?;
+        // The fresh refresh token is never handed out: the presented one stays the client's.
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE token_hash = ?")
+            .bind(hash_secret(tokens.refresh_token.as_deref().unwrap_or_default()))
+            .execute(&state.pool)
+            .await?;
+        tokens.refresh_token = None;
+        return Ok(tokens);
+    }
     let claimed = sqlx::query("UPDATE refresh_tokens SET used = 1 WHERE token_hash = ? AND used = 0")
         .bind(&token_hash)
         .execute(&state.pool)
@@ -829,6 +847,46 @@ async fn code_submit(State(state): State<AppState>, form: Result<Form<CodeSubmis
         Err(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR, "The sandbox database failed."),
     }
 }
+
+#[derive(Debug, Deserialize)]
+struct TokenInfoQuery {
+    #[serde(default)]
+    access_token: String,
+}
+
+/// Whom an access token was issued to: its client (`aud`), customer, lifetime left and issue time. Unknown,
+/// expired or revoked tokens get HTTP 400 `invalid_token`, as LWA answers.
+async fn tokeninfo(
+    State(state): State<AppState>,
+    Query(query): Query<TokenInfoQuery>,
+) -> SandboxResult<Json<amazon_rewards_protocol::lwa::TokenInfo>> {
+    if query.access_token.is_empty() || query.access_token.len() > MAX_TOKEN_BYTES {
+        return Err(SandboxError::InvalidToken);
+    }
+    let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT user_id, client_id, expires_at FROM access_tokens WHERE token_hash = ? AND revoked = 0 AND expires_at > ?",
+    )
+    .bind(hash_secret(&query.access_token))
+    .bind(crate::now_secs())
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((user_id, client_id, expires_at)) = row else {
+        return Err(SandboxError::InvalidToken);
+    };
+    let now = crate::now_secs();
+    let aud = client_id.unwrap_or_else(|| MINTED_TOKEN_CLIENT.to_owned());
+    Ok(Json(amazon_rewards_protocol::lwa::TokenInfo {
+        app_id: Some(format!("amzn1.application.{}", &hash_secret(&aud)[..16])),
+        aud,
+        user_id,
+        exp: Some((expires_at - now).max(0) as u64),
+        iat: None,
+        iss: Some("https://www.amazon.com".into()),
+    }))
+}
+
+/// The `aud` of tokens minted through the admin API, which no client asked for (sandbox-defined).
+pub const MINTED_TOKEN_CLIENT: &str = "amzn1.application-oa2-client.sandbox-admin";
 
 async fn profile(State(state): State<AppState>, headers: HeaderMap) -> SandboxResult<Json<Profile>> {
     let user_id = authenticated_customer(&state.pool, &headers).await?;

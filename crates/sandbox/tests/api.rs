@@ -288,3 +288,47 @@ async fn data_survives_a_restart_on_the_same_database_file() {
         "each migration applied once"
     );
 }
+
+/// The hardening review's finding 10: any web page could drive the sandbox through DNS rebinding (no `Host`
+/// check) or a cross-site request (no `Origin` check on the unauthenticated admin API), and fault parameters
+/// were unbounded.
+#[tokio::test]
+async fn other_hosts_cross_origin_admin_calls_and_unbounded_faults_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = serve(SandboxConfig::new(0, dir.path().join("s.db"))).await.unwrap();
+    let c = Client { http: reqwest::Client::new(), url: sandbox.url() };
+    let port = sandbox.addr().port();
+    let list = |host: String, origin: Option<String>| {
+        let mut request = c.http.get(format!("{}/admin/customers", c.url)).header("host", host);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(list(format!("rebound.evil.example:{port}"), None).await, StatusCode::FORBIDDEN);
+    assert_eq!(list(format!("127.0.0.1:{port}"), Some("http://evil.example".into())).await, StatusCode::FORBIDDEN);
+    assert_eq!(list(format!("127.0.0.1:{port}"), None).await, StatusCode::OK, "tools send no Origin");
+    assert_eq!(
+        list(format!("127.0.0.1:{port}"), Some(format!("http://127.0.0.1:{port}"))).await,
+        StatusCode::OK,
+        "the sandbox's own pages may"
+    );
+    assert_eq!(list(format!("localhost:{port}"), None).await, StatusCode::OK);
+    let public = c.http.get(format!("{}/api/entitlements", c.url)).header("host", "evil.example").send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::FORBIDDEN, "public APIs too");
+
+    let fault = |body: Value| {
+        let c = &c;
+        async move { c.admin("/faults", &body).await }
+    };
+    let huge =
+        json!({"path": "/api/entitlements", "times": 1, "fault": {"kind": "oversized", "bytes": 10_000_000_000u64}});
+    assert_eq!(fault(huge).await.status(), StatusCode::BAD_REQUEST);
+    let many = json!({"path": "/api/entitlements", "times": 4_000_000_000u32, "fault": {"kind": "malformed_json"}});
+    assert_eq!(fault(many).await.status(), StatusCode::BAD_REQUEST);
+    let slow = json!({"path": "/api/entitlements", "times": 1, "fault": {"kind": "delay", "millis": 86_400_000u64}});
+    assert_eq!(fault(slow).await.status(), StatusCode::BAD_REQUEST);
+    let fine = json!({"path": "/api/entitlements", "times": 2, "fault": {"kind": "malformed_json"}});
+    assert_eq!(fault(fine).await.status(), StatusCode::NO_CONTENT);
+    sandbox.shutdown().await;
+}
