@@ -12,8 +12,10 @@
 //! the player claims it (send [`ClaimReward`] to open it in the browser), or the reason there is none.
 //! [`RefreshChallenges`] fetches the challenges the game may announce before the moment is reached.
 //!
-//! Progress and the outbox belong to this installation of the game (`achievements.json` in the data dir);
-//! moments are delivered for whoever is signed in, and rewards are Amazon's per account.
+//! Progress belongs to this installation of the game (`achievements.json` in the data dir). Each moment in
+//! the outbox belongs to the player who was signed in when it was reached (or, reached while nobody was, to
+//! the next player who signs in): it is delivered only with that player's token, and the rewards shown are
+//! the signed-in player's own.
 //!
 //! ```no_run
 //! use bevy::prelude::*;
@@ -291,6 +293,9 @@ pub struct EarnedReward {
     pub reward: Reward,
     /// The claim page was opened from the game.
     pub claim_opened: bool,
+    /// The player it was earned by (shown only while they are signed in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub player: Option<String>,
 }
 
 /// The moments outbox and rewards, for status lines and reward cards.
@@ -315,6 +320,9 @@ pub struct MomentsStatus {
 struct OutboxEntry {
     moment: String,
     achievement: String,
+    /// Whose moment it is: delivered only under this player's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    player: Option<String>,
     /// The save generation that made it durable.
     #[serde(skip)]
     generation: u64,
@@ -336,7 +344,7 @@ pub(crate) struct SavedMoments {
 pub(crate) enum MomentsUpdate {
     Loaded(Result<SavedMoments, String>),
     Saved { generation: u64, result: Result<(), String> },
-    Delivered { moment: String, result: Result<MomentAnswer, ApiError> },
+    Delivered { moment: String, player: String, result: Result<MomentAnswer, ApiError> },
     Challenges(Result<Vec<Challenge>, ApiError>),
 }
 
@@ -483,6 +491,7 @@ impl MomentsOutbox {
             self.saved.outbox.push(OutboxEntry {
                 moment: moment.clone(),
                 achievement: definition.id.clone(),
+                player: self.player.clone(),
                 generation: self.generation + 1,
             });
         }
@@ -493,19 +502,33 @@ impl MomentsOutbox {
         }))
     }
 
-    /// Drops the outbox head once the backend has answered for it.
-    fn delivered(&mut self, moment: &str) {
-        if self.saved.outbox.first().is_some_and(|e| e.moment == moment) {
-            self.saved.outbox.remove(0);
+    /// Drops `player`'s entry for `moment` once the backend has answered for it.
+    fn delivered(&mut self, moment: &str, player: &str) {
+        let ours = |e: &OutboxEntry| e.moment == moment && e.player.as_deref().is_none_or(|p| p == player);
+        if let Some(index) = self.saved.outbox.iter().position(ours) {
+            self.saved.outbox.remove(index);
         }
     }
 
-    fn record_reward(&mut self, reward: Reward) -> bool {
+    fn record_reward(&mut self, reward: Reward, player: &str) -> bool {
         if self.saved.rewards.iter().any(|r| r.reward.reward_id == reward.reward_id) {
             return false;
         }
-        self.saved.rewards.push(EarnedReward { reward, claim_opened: false });
+        self.saved.rewards.push(EarnedReward { reward, claim_opened: false, player: Some(player.to_owned()) });
         true
+    }
+
+    /// The rewards the signed-in player earned (and those saved before rewards named their player).
+    fn own_rewards(&self) -> Vec<EarnedReward> {
+        let mine = |r: &&EarnedReward| r.player.is_none() || r.player == self.player;
+        self.saved.rewards.iter().filter(mine).cloned().collect()
+    }
+
+    /// The next moment due for `player`: durable, and theirs (or nobody's yet).
+    fn next_due(&self, player: &str) -> Option<usize> {
+        self.saved.outbox.iter().position(|e| {
+            e.generation <= self.saved_generation && e.player.as_deref().is_none_or(|owner| owner == player)
+        })
     }
 }
 
@@ -553,7 +576,7 @@ impl MomentsResults<'_> {
                         errors.write(RewardsError::Storage(error));
                     }
                 }
-                self.status.rewards = outbox.saved.rewards.clone();
+                self.status.rewards = outbox.own_rewards();
             }
             MomentsUpdate::Saved { generation, result } => match result {
                 Ok(()) => outbox.saved_generation = outbox.saved_generation.max(generation),
@@ -565,7 +588,7 @@ impl MomentsResults<'_> {
                     }
                 }
             },
-            MomentsUpdate::Delivered { moment, result } => {
+            MomentsUpdate::Delivered { moment, player, result } => {
                 outbox.in_flight = false;
                 self.status.delivering = false;
                 match result {
@@ -573,10 +596,10 @@ impl MomentsResults<'_> {
                         outbox.failures = 0;
                         outbox.not_before = None;
                         self.status.last_error = None;
-                        outbox.delivered(&moment);
+                        outbox.delivered(&moment, &player);
                         match answer {
                             MomentAnswer::Rewarded { reward } => {
-                                if outbox.record_reward(reward.clone()) {
+                                if outbox.record_reward(reward.clone(), &player) {
                                     self.events.write(MomentEvent::Rewarded(reward));
                                 }
                             }
@@ -588,7 +611,7 @@ impl MomentsResults<'_> {
                     }
                     Err(ApiError::Status { status: 404, .. }) => {
                         // The backend does not reward this moment: delivering it again cannot help.
-                        outbox.delivered(&moment);
+                        outbox.delivered(&moment, &player);
                         outbox.save(&self.config, &self.runtime);
                         self.events.write(MomentEvent::NotRewarded { moment, reason: "unknown_moment".into() });
                     }
@@ -602,7 +625,7 @@ impl MomentsResults<'_> {
                         self.events.write(MomentEvent::Delayed { moment, error, retry_in: delay });
                     }
                 }
-                self.status.rewards = outbox.saved.rewards.clone();
+                self.status.rewards = outbox.own_rewards();
             }
             MomentsUpdate::Challenges(Ok(challenges)) => {
                 self.status.challenges = challenges.clone();
@@ -694,7 +717,7 @@ impl MomentsRequests<'_, '_> {
             }
             if !earned.claim_opened {
                 earned.claim_opened = true;
-                self.status.rewards = outbox.saved.rewards.clone();
+                self.status.rewards = outbox.own_rewards();
                 outbox.save(config, runtime);
             }
             let open = config.login.open_browser.clone();
@@ -708,7 +731,9 @@ impl MomentsRequests<'_, '_> {
             outbox.load(config, runtime);
         }
         let Some(session) = session else {
-            outbox.player = None;
+            if outbox.player.take().is_some() {
+                self.status.rewards = outbox.own_rewards();
+            }
             return;
         };
         let Some(client) = outbox.client.clone() else { return };
@@ -717,6 +742,7 @@ impl MomentsRequests<'_, '_> {
             outbox.player = Some(session.player_id().to_owned());
             outbox.not_before = None;
             outbox.failures = 0;
+            self.status.rewards = outbox.own_rewards();
         }
         if signed_in_now || self.challenges.read().count() > 0 {
             let token = session.access_token().secret().to_owned();
@@ -729,13 +755,14 @@ impl MomentsRequests<'_, '_> {
                 BackgroundResult::Moments(MomentsUpdate::Challenges(client.exchange(request).await))
             });
         }
-        let due = !outbox.in_flight
-            && outbox.not_before.is_none_or(|t| Instant::now() >= t)
-            && outbox.saved.outbox.first().is_some_and(|e| e.generation <= outbox.saved_generation);
-        if !due {
+        let player = session.player_id().to_owned();
+        let due = !outbox.in_flight && outbox.not_before.is_none_or(|t| Instant::now() >= t);
+        let Some(index) = due.then(|| outbox.next_due(&player)).flatten() else {
             return;
-        }
-        let entry = outbox.saved.outbox[0].clone();
+        };
+        // A moment reached while nobody was signed in becomes this player's.
+        outbox.saved.outbox[index].player.get_or_insert_with(|| player.clone());
+        let entry = outbox.saved.outbox[index].clone();
         outbox.in_flight = true;
         self.status.delivering = true;
         let token = session.access_token().secret().to_owned();
@@ -747,7 +774,7 @@ impl MomentsRequests<'_, '_> {
                 .header(ACCESS_TOKEN_HEADER, token)
                 .json(&body);
             let result = client.exchange::<MomentAnswer>(request).await;
-            BackgroundResult::Moments(MomentsUpdate::Delivered { moment: entry.moment, result })
+            BackgroundResult::Moments(MomentsUpdate::Delivered { moment: entry.moment, player, result })
         });
     }
 }
@@ -826,8 +853,41 @@ mod tests {
             description: "d".into(),
             image_url: "i".into(),
         };
-        assert!(outbox.record_reward(reward.clone()));
-        assert!(!outbox.record_reward(reward));
+        assert!(outbox.record_reward(reward.clone(), "amzn1.account.A"));
+        assert!(!outbox.record_reward(reward, "amzn1.account.A"));
+    }
+
+    /// The hardening review: the outbox was per installation, so player A's moment was delivered under B's
+    /// token. Now each moment belongs to the player who reached it, and rewards show to their own player.
+    #[test]
+    fn moments_and_rewards_belong_to_the_player_who_earned_them() {
+        let (catalog, mut outbox) = (catalog(), outbox());
+        outbox.player = Some("amzn1.account.A".into());
+        outbox.apply(Input::Unlock(UnlockAchievement { achievement: "first_claim".into() }), &catalog).unwrap();
+        outbox.player = None;
+        for _ in 0..5 {
+            outbox.apply(Input::Progress(AchievementProgress::add("five_deposits", 1)), &catalog).unwrap();
+        }
+        outbox.saved_generation = u64::MAX;
+        assert_eq!(outbox.next_due("amzn1.account.B"), Some(1), "B gets only the moment nobody owned");
+        assert_eq!(outbox.next_due("amzn1.account.A"), Some(0));
+        outbox.delivered("first-claim", "amzn1.account.B");
+        assert_eq!(outbox.saved.outbox.len(), 2, "B's answer cannot take A's moment");
+        outbox.delivered("first-claim", "amzn1.account.A");
+        assert_eq!(outbox.saved.outbox.len(), 1);
+        let reward = |id: &str| Reward {
+            reward_id: id.into(),
+            moment: "m".into(),
+            reward_url: "https://x".into(),
+            title: "t".into(),
+            description: "d".into(),
+            image_url: "i".into(),
+        };
+        outbox.record_reward(reward("for-a"), "amzn1.account.A");
+        outbox.record_reward(reward("for-b"), "amzn1.account.B");
+        outbox.player = Some("amzn1.account.B".into());
+        let shown: Vec<String> = outbox.own_rewards().into_iter().map(|r| r.reward.reward_id).collect();
+        assert_eq!(shown, ["for-b"]);
     }
 }
 
