@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Slow, bounded checks that .ci/run runs after the README's test command, with a budget of their own (README,
-# "Development notes"): today, rendering the demo's screens for real under Xvfb. Reuses the test command's build.
+# "Development notes"): rendering the demo's screens for real under Xvfb (reusing the test command's build), and
+# fuzzing every parser of outside input for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +19,8 @@ fi
 started=$SECONDS
 bash scripts/screenshots.sh "$(mktemp -d)"
 echo "screenshots: $((SECONDS - started)) s"
+
+# Every parser of outside input, fuzzed for a bounded time each (longer runs: scripts/fuzz.sh 600).
+started=$SECONDS
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+echo "fuzzing: $((SECONDS - started)) s"

@@ -180,36 +180,14 @@ fn map_transport_error(error: reqwest::Error) -> ApiError {
     }
 }
 
-/// The longest delay a server may ask for; a larger `Retry-After` is cut to it, so no server-supplied number
-/// can push a retry out for ever or overflow an `Instant`.
-pub(crate) const MAX_SERVER_DELAY: Duration = Duration::from_secs(3600);
-
-/// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3), at most [`MAX_SERVER_DELAY`].
+/// `Retry-After`, bounded (see [`amazon_rewards_protocol::http::parse_retry_after`]).
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Digits only: too many of them for a u64 is simply a very long delay.
-        value.parse::<u64>().map(Duration::from_secs).unwrap_or(MAX_SERVER_DELAY)
-    } else {
-        let at = httpdate::parse_http_date(value).ok()?;
-        at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
-    };
-    Some(delay.min(MAX_SERVER_DELAY))
+    amazon_rewards_protocol::http::parse_retry_after(value, SystemTime::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        let in_a_minute = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(61));
-        let parsed = parse_retry_after(&in_a_minute).unwrap();
-        assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(61), "{parsed:?}");
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn refusals_are_told_apart() {
@@ -224,6 +202,7 @@ mod tests {
 
     #[test]
     fn a_huge_retry_after_is_bounded() {
+        use amazon_rewards_protocol::http::MAX_SERVER_DELAY;
         for huge in ["9999999999999999999", "99999999999999999999999", "86400", "Fri, 31 Dec 9999 23:59:59 GMT"] {
             assert_eq!(parse_retry_after(huge), Some(MAX_SERVER_DELAY), "{huge}");
         }

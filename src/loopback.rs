@@ -9,7 +9,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use oauth2::url::form_urlencoded;
+use amazon_rewards_protocol::http::{MAX_REQUEST_HEAD_BYTES, parse_request_head};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -33,8 +33,6 @@ pub(crate) struct ReturnPages<'a> {
 /// The query parameters of a redirect, in order.
 pub(crate) type Query = Vec<(String, String)>;
 
-/// Largest request head accepted from the browser.
-const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// How long one connection may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections read at once; more are closed at once.
@@ -105,22 +103,19 @@ impl LoopbackListener {
         pages: &ReturnPages<'_>,
         judge: &impl Fn(&Query) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
-        let Some(head) = head else {
+        let Some(head) = head.as_deref().and_then(|head| parse_request_head(head.as_bytes())) else {
             let _ = respond(&mut stream, "400 Bad Request", "Bad request", "This was not the expected redirect.").await;
             return None;
         };
-        let mut parts = head.lines().next().unwrap_or_default().split(' ');
-        let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        if path != self.path {
+        if head.path != self.path {
             let _ = respond(&mut stream, "404 Not Found", "Not found", "Nothing here.").await;
             return None;
         }
-        if method != "GET" {
+        if head.method != "GET" {
             let _ = respond(&mut stream, "405 Method Not Allowed", "Not allowed", "Only the redirect.").await;
             return None;
         }
-        let query: Query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let query: Query = head.query;
         if parameter(&query, "state") != Some(state) {
             // Forged or stale: refused, but the real redirect may still come.
             let _ =
@@ -145,17 +140,14 @@ impl LoopbackListener {
     }
 }
 
-/// The first value of `name` in a redirect's query.
-pub(crate) fn parameter<'q>(query: &'q Query, name: &str) -> Option<&'q str> {
-    query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-}
+pub(crate) use amazon_rewards_protocol::http::parameter;
 
 async fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut buffer = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !buffer.windows(4).any(|w| w == b"\r\n\r\n") {
         let read = stream.read(&mut chunk).await.ok()?;
-        if read == 0 || buffer.len() + read > MAX_REQUEST_BYTES {
+        if read == 0 || buffer.len() + read > MAX_REQUEST_HEAD_BYTES {
             return None;
         }
         buffer.extend_from_slice(&chunk[..read]);

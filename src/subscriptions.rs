@@ -45,14 +45,11 @@ use oauth2::url::Url;
 use crate::auth::{BrowserOpener, PlayerSession};
 use crate::config::RewardsConfig;
 use crate::entitlements::PullCompleted;
-use crate::loopback::{LoopbackError, LoopbackListener, Query, ReturnPages, parameter};
+use crate::loopback::{LoopbackError, LoopbackListener, Query, ReturnPages};
 use crate::runtime::{BackgroundResult, ResultSender, RewardsRuntime};
 
 /// Path of the loopback address the sign-up pages send the player back to, with `?ActivationKey=…&ProductCode=…`.
 pub const SIGNUP_RETURN_PATH: &str = "/amazon-rewards/subscribed";
-
-/// Longest activation key accepted from a redirect.
-const MAX_KEY_LEN: usize = 128;
 
 /// Sign the player up in the system browser: the sign-up pages of `product_code` open
 /// (`RewardsConfig::signup_url`), and when they send the player back, the activation key they carry is
@@ -218,22 +215,7 @@ impl SubscriptionResults<'_> {
 
 /// What a sign-up redirect says: the activation key, if it is the answer to this sign-up.
 fn judge_return(query: &Query, expected_state: &str, product_code: &str) -> Result<String, String> {
-    if parameter(query, "state") != Some(expected_state) {
-        return Err("this was not the sign-up the game started".into());
-    }
-    if parameter(query, "ProductCode") != Some(product_code) {
-        return Err(format!("the sign-up was not for {product_code}"));
-    }
-    match parameter(query, "ActivationKey") {
-        Some(key)
-            if !key.is_empty()
-                && key.len() <= MAX_KEY_LEN
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-        {
-            Ok(key.to_owned())
-        }
-        _ => Err("the sign-up sent back no usable activation key".into()),
-    }
+    amazon_rewards_protocol::devpay::read_signup_return(query, expected_state, product_code).map_err(|e| e.to_string())
 }
 
 /// Opens the sign-up pages with a loopback return address and waits for the player to come back.
@@ -495,7 +477,7 @@ mod tests {
         assert!(judge_return(&query(&good), "s2", "PASS").unwrap_err().contains("not the sign-up"));
         assert!(judge_return(&query(&good[..2]), "s1", "PASS").is_err(), "no state");
         assert!(judge_return(&query(&good), "s1", "OTHER").unwrap_err().contains("not for OTHER"));
-        let long = "K".repeat(MAX_KEY_LEN + 1);
+        let long = "K".repeat(amazon_rewards_protocol::devpay::MAX_ACTIVATION_KEY_LEN + 1);
         for key in ["", "<script>", "A B", long.as_str()] {
             let bad = [("ActivationKey", key), ("ProductCode", "PASS"), ("state", "s1")];
             assert!(judge_return(&query(&bad), "s1", "PASS").unwrap_err().contains("no usable"), "{key:?}");

@@ -14,6 +14,51 @@ pub const SIGNUP_PATH: &str = "/api/devpay/signup";
 /// Path of the backend's page the sign-up returns to with `?ActivationKey=…&ProductCode=…&state=…`.
 pub const RETURN_PATH: &str = "/devpay/return";
 
+/// Longest activation key accepted from a sign-up return or a player's typing.
+pub const MAX_ACTIVATION_KEY_LEN: usize = 128;
+
+/// Why a sign-up return (`?ActivationKey=…&ProductCode=…&state=…`) was not the one the game waits for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignUpReturnError {
+    /// Not the sign-up this game started (forged or stale `state`).
+    #[error("this was not the sign-up the game started")]
+    NotOurs,
+    /// For another product.
+    #[error("the sign-up was not for {0}")]
+    OtherProduct(String),
+    /// No key, or not one of 1..=128 letters, digits and dashes.
+    #[error("the sign-up sent back no usable activation key")]
+    NoKey,
+}
+
+/// Whether `key` looks like an activation key: 1..=[`MAX_ACTIVATION_KEY_LEN`] ASCII letters, digits or `-`.
+pub fn is_valid_activation_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_ACTIVATION_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Reads a sign-up return's query: the activation key, when the return carries this sign-up's `state` and
+/// `product_code` and a well-formed key. The return's shape is DevPay's (`ActivationKey`, `ProductCode`) plus
+/// the sandbox-defined `state`.
+pub fn read_signup_return(
+    query: &[(String, String)],
+    state: &str,
+    product_code: &str,
+) -> Result<String, SignUpReturnError> {
+    let value = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    if value("state") != Some(state) {
+        return Err(SignUpReturnError::NotOurs);
+    }
+    if value("ProductCode") != Some(product_code) {
+        return Err(SignUpReturnError::OtherProduct(product_code.to_owned()));
+    }
+    match value("ActivationKey") {
+        Some(key) if is_valid_activation_key(key) => Ok(key.to_owned()),
+        _ => Err(SignUpReturnError::NoKey),
+    }
+}
+
 /// Body of a sign-up link request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -5,7 +5,9 @@
 //! studio backend, so that all three agree on every field by construction.
 //!
 //! Modules: [`prime_gaming`] (entitlements and fulfilment), [`lwa`] (Login with Amazon), [`instant_access`]
-//! (the calls Amazon makes to a vendor) with its request signature [`dta1`], and [`sandbox_admin`].
+//! (the calls Amazon makes to a vendor) with its request signature [`dta1`], [`devpay`], [`moments`],
+//! [`http`] (bounded readers of `Retry-After` and loopback request heads), and [`sandbox_admin`]. Every parser
+//! of input from outside lives here, without I/O, so it can be unit-tested and fuzzed (`fuzz/`).
 //!
 //! Where Amazon's public record gives a contract, the types follow it; where it is silent, the
 //! sandbox defines the contract and the item says so ("sandbox-defined").
@@ -13,6 +15,7 @@
 
 pub mod devpay;
 pub mod dta1;
+pub mod http;
 pub mod instant_access;
 pub mod lwa;
 pub mod moments;
