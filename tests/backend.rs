@@ -415,6 +415,22 @@ fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
     assert_eq!(collected::<EntitlementGranted>(&app)[0].source.as_deref(), Some("SUBSCRIPTION"));
     assert_eq!(inventory(&mut app).count("season_badge"), 1);
 
+    // Amazon asks how the licenses are used and changes their number (SDK v3), from the order page.
+    let wait_for = |text: &str| {
+        while !page(&order_url).contains(text) {
+            assert!(started.elapsed() < WAIT, "{text}: {}", page(&order_url));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    studio.runtime.block_on(http.post(&order_url).form(&[("action", "licenses")]).send()).unwrap();
+    wait_for("SubscriptionGet — answered after 1 attempt(s): OK (1 licenses used, 0 unused)");
+    studio
+        .runtime
+        .block_on(http.post(&order_url).form(&[("action", "set_licenses"), ("licenses", "3")]).send())
+        .unwrap();
+    wait_for("SubscriptionUpdate — answered after 1 attempt(s): OK (1 licenses used, 2 unused)");
+    wait_for(r#"<b id="status">active</b>"#);
+
     // The customer ends it on the order page.
     studio.runtime.block_on(async {
         let ended = http.post(&order_url).form(&[("action", "end")]).send().await.unwrap();
@@ -428,6 +444,34 @@ fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
     app.world_mut().write_message(StoreVisited);
     run_until(&mut app, WAIT, "pass taken back", |app| collected::<EntitlementRevoked>(app).len() == 1);
     assert_eq!(inventory(&mut app).count("season_badge"), 0);
+
+    // Bought again, then moved to another account (REASSIGN, SDK v3): it ends the same way.
+    let second_order = studio.runtime.block_on(async {
+        let form = [
+            ("product_id", "season-pass"),
+            ("username", "subscriber"),
+            ("email", "subscriber@example.com"),
+            ("password", "pw"),
+        ];
+        let bought = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
+        format!("{}{}", fixture.url(), bought.headers()["location"].to_str().unwrap())
+    });
+    while !page(&second_order).contains(r#"<b id="status">active</b>"#) {
+        assert!(started.elapsed() < WAIT, "{}", page(&second_order));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    studio.runtime.block_on(http.post(&second_order).form(&[("action", "reassign")]).send()).unwrap();
+    while !page(&second_order).contains(r#"<b id="status">ended</b>"#) {
+        assert!(started.elapsed() < WAIT, "{}", page(&second_order));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reassigned: i64 = studio.runtime.block_on(async {
+        sqlx::query_scalar("SELECT COUNT(*) FROM ia_subscriptions WHERE deactivate_reason = 'REASSIGN'")
+            .fetch_one(&studio.backend.pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(reassigned, 1);
 }
 
 /// The hardening review's finding 2: the feed asked LWA who the player is, never whom the token was issued

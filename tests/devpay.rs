@@ -263,6 +263,24 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
     browser.click("#cancel-SEASONPASS");
     browser.wait_for_text("active until the end of month 2, then cancelled", WAIT);
 
+    // Amazon Payments' e-mails, in the customer's mailbox: newest first, each openable.
+    browser.goto(&format!("{}/mailbox", shop.sandbox));
+    browser.wait_for_text("Your messages from Amazon Payments", WAIT);
+    browser.type_into("#email", "pass@example.com");
+    browser.type_into("#password", "pw");
+    browser.click("#continue");
+    let list = browser.wait_for_text("Your subscription to", WAIT);
+    let order = ["is cancelled", "bill for", "price of", "bill for", "Your subscription to"];
+    let mut at = 0;
+    for subject in order {
+        let found = list[at..].find(subject).unwrap_or_else(|| panic!("{subject} after {at} in {list}"));
+        at += found + subject.len();
+    }
+    let newest = list.split("id=\"open-").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    browser.click(&format!("#open-{newest}"));
+    let mail = browser.wait_for_text("you will not be charged again", WAIT);
+    assert!(mail.contains("From: Amazon Payments") && !mail.contains("DevPay"), "{mail}");
+
     // Cancelled: the perks stay until the paid month ends.
     app.world_mut().write_message(RefreshSubscriptions);
     run_until(&mut app, WAIT, "cancellation seen", |app| subscription(app).is_some_and(|s| s.cancel_at_period_end));

@@ -41,6 +41,8 @@ pub enum DemoAction {
     EraseKey,
     ActivateKey,
     OpenBilling,
+    /// The sandbox's Amazon Payments mailbox: the e-mails a subscriber receives.
+    OpenMailbox,
     ClaimReward(String),
 }
 
@@ -251,6 +253,7 @@ fn act(
             DemoAction::OpenBilling => {
                 billing.write(OpenBillingPage);
             }
+            DemoAction::OpenMailbox => open(&config, format!("{}/mailbox", links.sandbox), &mut toasts),
             DemoAction::ClaimReward(reward_id) => {
                 claim.write(ClaimReward { reward_id: reward_id.clone() });
             }

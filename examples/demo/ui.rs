@@ -286,6 +286,7 @@ fn rebuild(
                         13.0,
                         MUTED,
                     ));
+                    c.spawn(button("Amazon Payments mailbox", DemoAction::OpenMailbox, false));
                 });
                 panel
                     .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })

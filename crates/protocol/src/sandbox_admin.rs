@@ -255,3 +255,23 @@ pub struct DevPayClock {
     /// Months since the sandbox started billing.
     pub period: i64,
 }
+
+/// `GET /admin/mailbox?customer_id=…` (newest first) and `GET /admin/mailbox/{seq}`: an e-mail Amazon Payments
+/// sent a DevPay customer (sandbox-defined; the sandbox's mail catcher).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mail {
+    /// Order of sending.
+    pub seq: i64,
+    /// The customer's e-mail address.
+    pub recipient: String,
+    /// `signup`, `bill`, `price_change`, `cancellation` or `payment_problem`.
+    pub kind: String,
+    /// The subject line.
+    pub subject: String,
+    /// When it was sent (Unix seconds).
+    pub sent_at: i64,
+    /// The plain-text body.
+    pub text_body: String,
+    /// The HTML body (every value in it escaped).
+    pub html_body: String,
+}

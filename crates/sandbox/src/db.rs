@@ -255,6 +255,23 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE devpay_products ADD COLUMN other_redirect_urls TEXT NOT NULL DEFAULT '[]';
     "#,
     ),
+    (
+        9,
+        r#"
+    CREATE TABLE mailbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_key   TEXT NOT NULL UNIQUE,
+        customer_id TEXT NOT NULL REFERENCES customers(user_id),
+        recipient   TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        text_body   TEXT NOT NULL,
+        html_body   TEXT NOT NULL,
+        sent_at     INTEGER NOT NULL
+    );
+    CREATE INDEX mailbox_by_customer ON mailbox(customer_id);
+    "#,
+    ),
 ];
 
 /// Opens (creating if needed) the database file at `path` in WAL mode and brings its schema up to date.

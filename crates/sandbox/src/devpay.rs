@@ -72,8 +72,9 @@ async fn current_period(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
 
 /// The first day of billing month `period` as an ISO 8601 date: month 0 is the calendar month the billing
 /// clock started in.
-async fn first_day_of(pool: &SqlitePool, period: i64) -> Result<String, sqlx::Error> {
-    let epoch: i64 = sqlx::query_scalar("SELECT epoch_month FROM devpay_clock WHERE id = 1").fetch_one(pool).await?;
+async fn first_day_of<'e>(executor: impl sqlx::SqliteExecutor<'e>, period: i64) -> Result<String, sqlx::Error> {
+    let epoch: i64 =
+        sqlx::query_scalar("SELECT epoch_month FROM devpay_clock WHERE id = 1").fetch_one(executor).await?;
     let month = epoch + period;
     Ok(format!("{:04}-{:02}-01", month.div_euclid(12), month.rem_euclid(12) + 1))
 }
@@ -157,6 +158,7 @@ async fn change_price(
         return Err(SandboxError::BadRequest("a fee is ≥ 0".into()));
     }
     let next = current_period(&state.pool).await? + 1;
+    let old = price_for(&state.pool, &code, next).await?;
     sqlx::query(
         "INSERT INTO devpay_prices (product_code, from_period, monthly_fee_cents) VALUES (?, ?, ?)
          ON CONFLICT(product_code, from_period) DO UPDATE SET monthly_fee_cents = excluded.monthly_fee_cents",
@@ -167,7 +169,43 @@ async fn change_price(
     .execute(&state.pool)
     .await
     .map_err(|_| SandboxError::NotFound(format!("product {code}")))?;
+    if old != change.monthly_fee_cents {
+        notify_price_change(&state.pool, &code, old, change.monthly_fee_cents, next).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms a cancellation: the subscription runs to the end of the paid month.
+async fn confirm_cancellation(pool: &SqlitePool, key: &str, customer: &str) -> Result<(), sqlx::Error> {
+    let (title, paid_through): (String, i64) = sqlx::query_as(
+        "SELECT p.title, s.paid_through_period FROM devpay_subscriptions s
+         JOIN devpay_products p ON p.product_code = s.product_code WHERE s.activation_key = ?",
+    )
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    let last_month = crate::mailbox::month_name(&first_day_of(pool, paid_through).await?);
+    let ends_on = first_day_of(pool, paid_through + 1).await?;
+    let letter = crate::mailbox::Letter::cancellation(&title, &last_month, &ends_on);
+    crate::mailbox::send(pool, customer, &format!("cancel:{key}"), letter).await
+}
+
+/// Tells every running subscriber of `code`, before it applies, that the price changes from month `from`.
+async fn notify_price_change(pool: &SqlitePool, code: &str, old: i64, new: i64, from: i64) -> Result<(), sqlx::Error> {
+    let subscribers: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.activation_key, s.customer_id, p.title FROM devpay_subscriptions s
+         JOIN devpay_products p ON p.product_code = s.product_code
+         WHERE s.product_code = ? AND s.status = 'active' AND s.cancel_at_period_end = 0",
+    )
+    .bind(code)
+    .fetch_all(pool)
+    .await?;
+    let month = crate::mailbox::month_name(&first_day_of(pool, from).await?);
+    for (key, customer, title) in subscribers {
+        let letter = crate::mailbox::Letter::price_change(&title, old, new, &month);
+        crate::mailbox::send(pool, &customer, &format!("price:{key}:{from}:{new}"), letter).await?;
+    }
+    Ok(())
 }
 
 async fn payment_problem(State(state): State<AppState>, Path(user_id): Path<String>) -> SandboxResult<StatusCode> {
@@ -225,12 +263,14 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
     )
     .execute(&mut *tx)
     .await?;
-    let active: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT activation_key, customer_id, product_code FROM devpay_subscriptions WHERE status = 'active'",
+    let active: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT s.activation_key, s.customer_id, s.product_code, p.title
+         FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.status = 'active'",
     )
     .fetch_all(&mut *tx)
     .await?;
-    for (key, customer, code) in active {
+    let month = crate::mailbox::month_name(&first_day_of(&mut *tx, period).await?);
+    for (key, customer, code, title) in active {
         let price = price_for(&mut *tx, &code, period).await?;
         let problem: Option<String> =
             sqlx::query_scalar("SELECT customer_id FROM devpay_payment_problems WHERE customer_id = ?")
@@ -251,11 +291,15 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
                 .bind(&key)
                 .execute(&mut *tx)
                 .await?;
+            let letter = crate::mailbox::Letter::bill(&title, price, &month);
+            crate::mailbox::send(&mut *tx, &customer, &format!("bill:{key}:{period}"), letter).await?;
         } else {
             sqlx::query("UPDATE devpay_subscriptions SET status = 'suspended' WHERE activation_key = ?")
                 .bind(&key)
                 .execute(&mut *tx)
                 .await?;
+            let letter = crate::mailbox::Letter::payment_problem(&title, price, &month);
+            crate::mailbox::send(&mut *tx, &customer, &format!("payment:{key}:{period}"), letter).await?;
         }
     }
     tx.commit().await?;
@@ -436,6 +480,7 @@ async fn signup_confirm(
     let period = current_period(&state.pool).await?;
     let monthly = price_for(&state.pool, &code, period).await?;
     let key = random_token("", 10).to_uppercase();
+    let month = crate::mailbox::month_name(&first_day_of(&state.pool, period).await?);
     let mut tx = state.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO devpay_subscriptions (activation_key, customer_id, product_code, status, started_period, paid_through_period, key_expires_at)
@@ -470,6 +515,8 @@ async fn signup_confirm(
             .await?;
         }
     }
+    let letter = crate::mailbox::Letter::signup(&title, signup, monthly, &month, &key);
+    crate::mailbox::send(&mut *tx, &customer, &format!("signup:{key}"), letter).await?;
     tx.commit().await?;
     vendor.query_pairs_mut().append_pair("ActivationKey", &key).append_pair("ProductCode", &code);
     if !credentials.return_to.state.is_empty() {
@@ -517,11 +564,14 @@ async fn billing(
         return Ok((StatusCode::UNAUTHORIZED, page("Application Billing", &body)).into_response());
     };
     if let Some(key) = &form.cancel {
-        sqlx::query("UPDATE devpay_subscriptions SET cancel_at_period_end = 1 WHERE activation_key = ? AND customer_id = ? AND status = 'active'")
+        let cancelled = sqlx::query("UPDATE devpay_subscriptions SET cancel_at_period_end = 1 WHERE activation_key = ? AND customer_id = ? AND status = 'active'")
             .bind(key)
             .bind(&customer)
             .execute(&state.pool)
             .await?;
+        if cancelled.rows_affected() == 1 {
+            confirm_cancellation(&state.pool, key, &customer).await?;
+        }
     }
     let period = current_period(&state.pool).await?;
     let subscriptions: Vec<BillingRow> = sqlx::query_as(

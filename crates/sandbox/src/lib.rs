@@ -40,6 +40,7 @@ pub mod faults;
 pub mod guard;
 pub mod instant_access;
 pub mod lwa;
+pub mod mailbox;
 pub mod moments;
 pub mod pages;
 pub mod prime_gaming;
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .merge(instant_access::router())
         .merge(devpay::router())
         .merge(moments::router())
+        .merge(mailbox::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     Router::new()
         .merge(public)
@@ -164,7 +166,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(lwa::admin_router())
                 .merge(instant_access::admin_router())
                 .merge(devpay::admin_router())
-                .merge(moments::admin_router()),
+                .merge(moments::admin_router())
+                .merge(mailbox::admin_router()),
         )
         .layer(axum::middleware::from_fn(guard::same_origin_admin))
         .layer(axum::middleware::from_fn(guard::loopback_host))

@@ -1,6 +1,7 @@
 //! DevPay on the sandbox, over real HTTP: sign-up pages with pricing and an activation key, the license
 //! service with its errors, monthly billing at the price in force, price changes, cancellation, payment problems.
 
+use amazon_rewards_protocol::sandbox_admin::Mail;
 use amazon_rewards_protocol::sandbox_admin::{
     CreateCustomer, DevPayBill, DevPayClock, DevPayPriceChange, DevPayProduct,
 };
@@ -102,6 +103,14 @@ impl DevPay {
         clock.period
     }
 
+    /// The customer's e-mails from Amazon Payments, oldest first.
+    async fn mails(&self, user: &str) -> Vec<Mail> {
+        let url = self.url(&format!("/admin/mailbox?customer_id={user}"));
+        let mut mails: Vec<Mail> = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        mails.reverse();
+        mails
+    }
+
     async fn billing_page(&self, email: &str, cancel: Option<&str>) -> String {
         let mut form = vec![("email", email.to_owned()), ("password", "pw".to_owned())];
         if let Some(key) = cancel {
@@ -140,7 +149,7 @@ fn error_code(body: &Value) -> &str {
 #[tokio::test]
 async fn sign_up_activate_bill_change_price_and_cancel() {
     let devpay = DevPay::start().await;
-    devpay.customer("sub@example.com").await;
+    let user = devpay.customer("sub@example.com").await;
     let (key, redirect) = devpay.sign_up("sub@example.com").await;
     assert_eq!(redirect, format!("http://127.0.0.1:9/devpay/return?ActivationKey={key}&ProductCode=SEASONPASS"));
 
@@ -181,6 +190,15 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     let today = time_now_month();
     assert_eq!(month_of(&standing["PaidUntil"]), today + 1, "{standing}");
 
+    // Amazon Payments confirms the sign-up: the sign-up charge and the monthly price, in the product's name.
+    let mails = devpay.mails(&user).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!((mails[0].kind.as_str(), mails[0].subject.as_str()), ("signup", "Your subscription to Season pass"));
+    assert_eq!(mails[0].recipient, "sub@example.com");
+    for text in ["one-time sign-up charge of $5.00", "costs $9.99 per month", key.as_str(), "Amazon Payments"] {
+        assert!(mails[0].text_body.contains(text), "{text} in {}", mails[0].text_body);
+    }
+
     // Month 1 at $9.99; then a price change, visible before it applies; month 2 at $12.99.
     assert_eq!(devpay.advance().await, 1);
     assert_eq!(month_of(&verify(pid.clone()).await["PaidUntil"]), today + 2, "renewed one month");
@@ -193,6 +211,11 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     );
     let page = devpay.billing_page("sub@example.com", None).await;
     assert!(page.contains("From month 2: $12.99 per month."), "{page}");
+    // The same change posted again tells nobody twice.
+    devpay.http.post(devpay.url("/admin/devpay/products/SEASONPASS/price")).json(&change).send().await.unwrap();
+    let notice = devpay.mails(&user).await.pop().unwrap();
+    assert_eq!(notice.kind, "price_change", "the notice comes before the new price applies");
+    assert!(notice.text_body.contains("from $9.99 to $12.99"), "{}", notice.text_body);
     assert_eq!(devpay.advance().await, 2);
     let page = devpay.billing_page("sub@example.com", None).await;
     assert!(page.contains("3 months of service, $37.97 paid in all."), "usage: {page}");
@@ -205,7 +228,8 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
         assert!(page.contains(bill), "{bill} in {page}");
     }
 
-    // Cancel: still active to the end of the paid month, then over.
+    // Cancel (the form submitted twice): still active to the end of the paid month, then over.
+    devpay.billing_page("sub@example.com", Some(&key)).await;
     let page = devpay.billing_page("sub@example.com", Some(&key)).await;
     assert!(page.contains("active until the end of month 2, then cancelled"), "{page}");
     let standing = verify(pid.clone()).await;
@@ -214,6 +238,16 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     let standing = verify(pid.clone()).await;
     assert_eq!((standing["Subscribed"].as_bool(), standing["Status"].as_str()), (Some(false), Some("cancelled")));
     assert!(!devpay.billing_page("sub@example.com", None).await.contains("Month 3"), "no bill after cancellation");
+
+    // One e-mail per event, with the exact amounts, and never the name of the service behind it.
+    let mails = devpay.mails(&user).await;
+    let kinds: Vec<&str> = mails.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["signup", "bill", "price_change", "bill", "cancellation"]);
+    assert!(mails[1].text_body.contains("We charged $9.99"), "{}", mails[1].text_body);
+    assert!(mails[3].text_body.contains("We charged $12.99"), "{}", mails[3].text_body);
+    assert!(mails[4].text_body.contains("you will not be charged again"), "{}", mails[4].text_body);
+    assert!(mails.iter().all(|m| !m.text_body.contains("DevPay") && !m.html_body.contains("DevPay")));
+    assert!(mails.iter().all(|m| m.html_body.starts_with("<p>") && !m.html_body.contains("<script")));
 
     let (_, body) = devpay
         .license("VerifyProductSubscriptionByPid", json!({"PersistentIdentifier": "PID-unknown", "ProductCode": CODE}))
@@ -265,6 +299,9 @@ async fn a_payment_problem_suspends_the_subscription() {
     assert!(body["SecretAccessKey"].as_str().is_some(), "a per-customer key pair");
     devpay.http.post(devpay.url(&format!("/admin/devpay/customers/{user}/payment-problem"))).send().await.unwrap();
     devpay.advance().await;
+    let problem = devpay.mails(&user).await.pop().unwrap();
+    assert_eq!(problem.kind, "payment_problem");
+    assert!(problem.text_body.contains("We could not charge $9.99"), "{}", problem.text_body);
     let (_, standing) = devpay
         .license("VerifyProductSubscriptionByTokens", json!({"UserToken": user_token, "ProductToken": TOKEN}))
         .await;
