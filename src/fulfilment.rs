@@ -471,6 +471,8 @@ pub(crate) fn apply_grants(
                 entitlement_id: entitlement_id.clone(),
                 sku: sku.clone(),
                 items: items.to_vec(),
+                // Only the studio backend's feed names a source, and only it revokes.
+                revocable: source.is_some(),
             });
             granted.write(EntitlementGranted { entitlement_id, sku, source, active_until, items: items.to_vec() });
         }

@@ -5,6 +5,12 @@
 //! file, fsync, rename, fsync the directory), before the fulfilment report is sent. On restart, `granted`
 //! entries are re-reported, never re-granted. A single writer thread owns the file; the main thread sends
 //! it changes and learns what is durable from its answers, so no frame waits on the disk.
+//!
+//! The file does not grow for ever: when a ledger is opened, entries that are settled for good and that no
+//! service can still send again are dropped once they are older than [`SETTLED_RETENTION`] — confirmed
+//! revocations, and confirmed grants that cannot be revoked (Prime Gaming's: its public wire has no
+//! revocation, and it stops listing an entitlement once fulfilled). Grants the studio backend may still revoke
+//! (Instant Access, subscriptions) keep what they granted, so a late refund takes back the right items.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,12 +23,19 @@ use serde::{Deserialize, Serialize};
 use amazon_rewards_protocol::prime_gaming::LastInstruction;
 
 use crate::config::{LedgerStep, RewardsConfig};
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
 use crate::inventory::ItemStack;
 use crate::runtime::{BackgroundResult, ResultSender};
 
 /// File name of a player's ledger inside their directory.
 pub const LEDGER_FILE: &str = "ledger.json";
 const FORMAT_VERSION: u32 = 1;
+/// How long a settled entry that nothing can send again is kept: long enough to outlast a service that
+/// lists a just-fulfilled entitlement once more, short enough to keep the file (rewritten whole) small.
+pub const SETTLED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long the writer waits before retrying a failed write.
 const RETRY_WRITE_AFTER: Duration = Duration::from_secs(1);
 
@@ -56,6 +69,12 @@ pub struct LedgerEntry {
     /// What its revocation took back (never more than the inventory held).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taken: Vec<ItemStack>,
+    /// The service may still revoke it (it came from the studio backend's feed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revocable: bool,
+    /// When it was settled (report or revocation confirmed), Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<u64>,
 }
 
 /// The on-disk form of a player's ledger.
@@ -103,11 +122,12 @@ impl LedgerFile {
             LedgerChange::Seen { entitlement_id, sku } => {
                 self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry::seen(sku));
             }
-            LedgerChange::Granted { entitlement_id, sku, items } => {
+            LedgerChange::Granted { entitlement_id, sku, items, revocable } => {
                 let entry = self.entitlements.entry(entitlement_id.clone()).or_insert_with(|| LedgerEntry::seen(sku));
                 if entry.state == EntryState::Seen {
                     entry.state = EntryState::Granted;
                     entry.items = items.clone();
+                    entry.revocable = *revocable;
                     for stack in items {
                         *self.inventory.entry(stack.item.clone()).or_default() += stack.quantity;
                     }
@@ -118,6 +138,7 @@ impl LedgerFile {
                     && entry.state == EntryState::Granted
                 {
                     entry.state = EntryState::Reported;
+                    entry.settled_at = Some(now_unix());
                 }
             }
             LedgerChange::Revoked { entitlement_id, sku, taken } => {
@@ -137,9 +158,28 @@ impl LedgerFile {
                     && entry.state == EntryState::Revoked
                 {
                     entry.state = EntryState::RevokeReported;
+                    entry.settled_at = Some(now_unix());
                 }
             }
         }
+    }
+
+    /// Drops entries settled for good, that no service can send again, once older than
+    /// [`SETTLED_RETENTION`] (see the module's doc). Settled entries of older files, which did not record when,
+    /// count as settled `now`. Returns how many were dropped.
+    pub fn compact(&mut self, now: u64) -> usize {
+        let before = self.entitlements.len();
+        let cutoff = now.saturating_sub(SETTLED_RETENTION.as_secs());
+        self.entitlements.retain(|_, entry| {
+            let settled = matches!(entry.state, EntryState::Reported | EntryState::RevokeReported);
+            if settled && entry.settled_at.is_none() {
+                entry.settled_at = Some(now);
+            }
+            let droppable =
+                entry.state == EntryState::RevokeReported || (entry.state == EntryState::Reported && !entry.revocable);
+            !(droppable && entry.settled_at.is_some_and(|at| at < cutoff))
+        });
+        before - self.entitlements.len()
     }
 
     /// Replaces the file at `path` atomically with this ledger, readable by the owner only.
@@ -172,6 +212,8 @@ pub enum LedgerChange {
         sku: String,
         /// What it granted.
         items: Vec<ItemStack>,
+        /// Whether its service may still revoke it (the studio backend's feed).
+        revocable: bool,
     },
     /// The service confirmed the fulfilment report.
     Reported {
@@ -196,7 +238,14 @@ pub enum LedgerChange {
 
 impl LedgerEntry {
     fn seen(sku: &str) -> Self {
-        Self { sku: sku.to_owned(), state: EntryState::Seen, items: Vec::new(), taken: Vec::new() }
+        Self {
+            sku: sku.to_owned(),
+            state: EntryState::Seen,
+            items: Vec::new(),
+            taken: Vec::new(),
+            revocable: false,
+            settled_at: None,
+        }
     }
 }
 
@@ -298,7 +347,9 @@ impl WriterThread {
                 self.pending.clear();
                 self.open = None;
                 let event = match LedgerFile::load(&path, &player_id) {
-                    Ok(file) => {
+                    Ok(mut file) => {
+                        // Saved with the next change; until then the file on disk is only larger.
+                        file.compact(now_unix());
                         let ledger = OpenedLedger {
                             inventory: file.inventory.clone(),
                             states: file.entitlements.iter().map(|(id, e)| (id.clone(), e.state)).collect(),
@@ -395,8 +446,12 @@ mod tests {
     #[test]
     fn granting_twice_adds_items_once_and_reporting_needs_a_grant() {
         let mut ledger = LedgerFile::default();
-        let grant =
-            LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gold".into(), items: vec![stack("gold", 5)] };
+        let grant = LedgerChange::Granted {
+            entitlement_id: "e1".into(),
+            sku: "gold".into(),
+            items: vec![stack("gold", 5)],
+            revocable: false,
+        };
         ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
         assert!(ledger.entitlements.is_empty());
         ledger.apply(&grant);
@@ -411,8 +466,12 @@ mod tests {
     #[test]
     fn revocation_takes_back_once_never_below_zero_and_is_final() {
         let mut ledger = LedgerFile::default();
-        let grant =
-            LedgerChange::Granted { entitlement_id: "e1".into(), sku: "gems".into(), items: vec![stack("gem", 100)] };
+        let grant = LedgerChange::Granted {
+            entitlement_id: "e1".into(),
+            sku: "gems".into(),
+            items: vec![stack("gem", 100)],
+            revocable: true,
+        };
         ledger.apply(&grant);
         ledger.apply(&LedgerChange::Reported { entitlement_id: "e1".into() });
         let revoke =
@@ -452,6 +511,7 @@ mod tests {
             entitlement_id: "e1".into(),
             sku: "gold".into(),
             items: vec![stack("gold", 2)],
+            revocable: false,
         });
         ledger.save(&path).unwrap();
         assert_eq!(LedgerFile::load(&path, "p").unwrap(), ledger);
@@ -466,5 +526,41 @@ mod tests {
         let error = LedgerFile::load(&path, "p").unwrap_err();
         assert!(error.contains("damaged"), "{error}");
         assert_eq!(fs::read(&path).unwrap(), b"{\"format\":1,\"entitle");
+    }
+
+    /// The hardening review: the ledger grew for ever and was rewritten whole on every change.
+    #[test]
+    fn settled_entries_nothing_can_send_again_are_compacted_after_the_retention() {
+        let mut ledger = LedgerFile::default();
+        let grant = |id: &str, revocable: bool| LedgerChange::Granted {
+            entitlement_id: id.into(),
+            sku: "gold".into(),
+            items: vec![stack("gold", 1)],
+            revocable,
+        };
+        for (id, revocable) in [("prime-old", false), ("ia-old", true), ("prime-new", false), ("unreported", false)] {
+            ledger.apply(&grant(id, revocable));
+        }
+        for id in ["prime-old", "ia-old", "prime-new"] {
+            ledger.apply(&LedgerChange::Reported { entitlement_id: id.into() });
+        }
+        ledger.apply(&LedgerChange::Revoked { entitlement_id: "refunded".into(), sku: "gold".into(), taken: vec![] });
+        ledger.apply(&LedgerChange::RevokeReported { entitlement_id: "refunded".into() });
+        let now = now_unix();
+        let long_ago = now - SETTLED_RETENTION.as_secs() - 1;
+        for id in ["prime-old", "ia-old", "refunded"] {
+            ledger.entitlements.get_mut(id).unwrap().settled_at = Some(long_ago);
+        }
+        assert_eq!(ledger.compact(now), 2);
+        let kept: Vec<&str> = ledger.entitlements.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["ia-old", "prime-new", "unreported"], "revocable, recent and unreported stay");
+        assert_eq!(ledger.inventory["gold"], 4, "the inventory is untouched");
+        // An older file's settled entries start their retention now.
+        let mut older = LedgerFile::default();
+        older.apply(&grant("x", false));
+        older.apply(&LedgerChange::Reported { entitlement_id: "x".into() });
+        older.entitlements.get_mut("x").unwrap().settled_at = None;
+        assert_eq!(older.compact(now), 0);
+        assert_eq!(older.entitlements["x"].settled_at, Some(now));
     }
 }
