@@ -12,38 +12,12 @@
 
 use std::collections::BTreeMap;
 
-use amazon_rewards_protocol::prime_gaming::is_valid_sku;
 use bevy::asset::io::Reader;
 use bevy::asset::{AssetLoader, LoadContext};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A quantity of one item.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ItemStack {
-    /// Item id, a key of [`ItemCatalog::items`].
-    pub item: String,
-    /// How many.
-    pub quantity: u64,
-}
-
-/// How an item is shown to the player.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemDefinition {
-    /// Display name.
-    pub name: String,
-    /// Longer description.
-    #[serde(default)]
-    pub description: String,
-    /// Asset path of its icon.
-    #[serde(default)]
-    pub icon: Option<String>,
-    /// A perk the player either has or has not (a subscription's "double coins", say), rather than a count:
-    /// offers grant exactly one, and the game asks [`Inventory::has`]. It lasts as long as the grant that gave
-    /// it — a subscription's perks are taken back when it ends.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub flag: bool,
-}
+pub use amazon_rewards_protocol::catalog::{ItemDefinition, ItemStack};
 
 /// The item catalog: which items exist and what each offer (SKU) grants.
 #[derive(Asset, TypePath, Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,31 +36,13 @@ impl ItemCatalog {
         self.offers.get(sku).map(Vec::as_slice)
     }
 
-    /// Checks that every SKU is valid, every offer grants something, and every item it names exists.
+    /// Checks that every SKU is valid, every offer grants something, and every item it names exists
+    /// ([`amazon_rewards_protocol::catalog::validate_offers`]).
     pub fn validate(&self) -> Result<(), CatalogError> {
-        for (sku, stacks) in &self.offers {
-            if !is_valid_sku(sku) {
-                return Err(CatalogError::Invalid(format!("SKU {sku:?} is not a valid VendorProductId")));
-            }
-            if stacks.is_empty() {
-                return Err(CatalogError::Invalid(format!("offer {sku:?} grants nothing")));
-            }
-            for stack in stacks {
-                if !self.items.contains_key(&stack.item) {
-                    return Err(CatalogError::Invalid(format!("offer {sku:?} names unknown item {:?}", stack.item)));
-                }
-                if stack.quantity == 0 {
-                    return Err(CatalogError::Invalid(format!("offer {sku:?} grants zero {:?}", stack.item)));
-                }
-                if self.items[&stack.item].flag && stack.quantity != 1 {
-                    return Err(CatalogError::Invalid(format!(
-                        "offer {sku:?} grants {} of flag {:?}; a flag is granted once",
-                        stack.quantity, stack.item
-                    )));
-                }
-            }
-        }
-        Ok(())
+        amazon_rewards_protocol::catalog::validate_offers(&self.items, &self.offers).map_err(|error| match error {
+            amazon_rewards_protocol::catalog::CatalogError::Invalid(message) => CatalogError::Invalid(message),
+            amazon_rewards_protocol::catalog::CatalogError::Json(message) => CatalogError::Invalid(message),
+        })
     }
 }
 
@@ -98,7 +54,7 @@ pub enum CatalogError {
     Io(#[from] std::io::Error),
     /// The file is not valid catalog JSON.
     #[error("the item catalog is not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Malformed(String),
     /// The catalog is inconsistent.
     #[error("the item catalog is inconsistent: {0}")]
     Invalid(String),
@@ -121,9 +77,11 @@ impl AssetLoader for ItemCatalogLoader {
     ) -> Result<ItemCatalog, CatalogError> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).await?;
-        let catalog: ItemCatalog = serde_json::from_slice(&bytes)?;
-        catalog.validate()?;
-        Ok(catalog)
+        let file = amazon_rewards_protocol::catalog::ItemCatalogFile::parse(&bytes).map_err(|error| match error {
+            amazon_rewards_protocol::catalog::CatalogError::Json(message) => CatalogError::Malformed(message),
+            amazon_rewards_protocol::catalog::CatalogError::Invalid(message) => CatalogError::Invalid(message),
+        })?;
+        Ok(ItemCatalog { items: file.items, offers: file.offers })
     }
 
     fn extensions(&self) -> &[&str] {

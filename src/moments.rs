@@ -38,7 +38,7 @@
 //! # app.add_systems(Update, (deposit, show_rewards));
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,35 +59,7 @@ use crate::http::EntitlementsClient;
 use crate::pacing::{backoff_delay, random_jitter};
 use crate::runtime::{BackgroundResult, RewardsRuntime};
 
-/// How an achievement is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProgressRule {
-    /// Reached when the count gets to `threshold` (`{"counter": {"threshold": 5}}`).
-    Counter {
-        /// The count that unlocks it (≥ 1).
-        threshold: u32,
-    },
-    /// Reached once, by [`UnlockAchievement`] (`"flag"`).
-    Flag,
-}
-
-/// One achievement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AchievementDefinition {
-    /// Stable id the game reports progress with.
-    pub id: String,
-    /// Shown to the player.
-    pub title: String,
-    /// Shown to the player.
-    #[serde(default)]
-    pub description: String,
-    /// The Moments moment it reaches, if it earns a reward.
-    #[serde(default)]
-    pub moment: Option<String>,
-    /// How it is reached.
-    pub rule: ProgressRule,
-}
+pub use amazon_rewards_protocol::catalog::{AchievementDefinition, ProgressRule};
 
 /// The game's achievements: an asset (`*.achievements.json`) loaded from
 /// [`RewardsConfig::achievements_path`].
@@ -103,29 +75,10 @@ impl AchievementCatalog {
         self.achievements.iter().find(|a| a.id == id)
     }
 
-    /// Checks ids are unique and well-formed, thresholds ≥ 1, moments well-formed.
+    /// Checks ids are unique and well-formed, thresholds ≥ 1, moments well-formed
+    /// ([`amazon_rewards_protocol::catalog::validate_achievements`]).
     pub fn validate(&self) -> Result<(), String> {
-        let well_formed = |s: &str| {
-            !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c))
-        };
-        let mut seen = HashSet::new();
-        for achievement in &self.achievements {
-            if !well_formed(&achievement.id) {
-                return Err(format!("achievement id {:?} must be 1–128 of [A-Za-z0-9-_:.]", achievement.id));
-            }
-            if !seen.insert(achievement.id.as_str()) {
-                return Err(format!("achievement {:?} is declared twice", achievement.id));
-            }
-            if let ProgressRule::Counter { threshold: 0 } = achievement.rule {
-                return Err(format!("achievement {:?} needs a threshold of at least 1", achievement.id));
-            }
-            if let Some(moment) = &achievement.moment
-                && !well_formed(moment)
-            {
-                return Err(format!("achievement {:?} has a malformed moment {moment:?}", achievement.id));
-            }
-        }
-        Ok(())
+        amazon_rewards_protocol::catalog::validate_achievements(&self.achievements)
     }
 }
 
@@ -146,10 +99,9 @@ impl AssetLoader for AchievementCatalogLoader {
     ) -> Result<AchievementCatalog, std::io::Error> {
         let mut bytes = Vec::new();
         reader.read_to_end(&mut bytes).await?;
-        let catalog: AchievementCatalog =
-            serde_json::from_slice(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        catalog.validate().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        Ok(catalog)
+        let file = amazon_rewards_protocol::catalog::AchievementCatalogFile::parse(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok(AchievementCatalog { achievements: file.achievements })
     }
 
     fn extensions(&self) -> &[&str] {

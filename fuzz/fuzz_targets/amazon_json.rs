@@ -30,4 +30,6 @@ fuzz_target!(|data: &[u8]| {
     round_trip::<license::LicenseError>(data);
     round_trip::<SubscriptionStatus>(data);
     round_trip::<moments::MomentAnswer>(data);
+    round_trip::<moments::RewardInfo>(data);
+    round_trip::<moments::RewardGrant>(data);
 });

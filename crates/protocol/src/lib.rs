@@ -13,6 +13,7 @@
 //! sandbox defines the contract and the item says so ("sandbox-defined").
 #![forbid(missing_docs)]
 
+pub mod catalog;
 pub mod devpay;
 pub mod dta1;
 pub mod http;
