@@ -93,7 +93,10 @@ fn the_feed_refuses_tokens_lwa_does_not_vouch_for() {
 
 #[test]
 fn buy_on_the_amazon_page_in_a_real_browser_then_refund() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let fixture = Fixture::start();
     fixture.register_client();
     let customer = fixture.customer("shopper@example.com");
@@ -195,7 +198,10 @@ fn deliveries_retry_until_the_backend_answers() {
 
 #[test]
 fn a_new_customer_creates_a_game_account_with_login_with_amazon_then_buys() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let fixture = Fixture::start();
     fixture.register_client();
     register_backend_client(&fixture);

@@ -171,7 +171,10 @@ fn refused(reason: &str) -> SubscriptionEvent {
 
 #[test]
 fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_cancellation() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let shop = Shop::open();
     let (user_id, token) = shop.player("pass@example.com");
 
@@ -430,7 +433,10 @@ fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
 
 #[test]
 fn sign_up_on_another_device_returns_to_the_backend_once() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let shop = Shop::open();
     let (user_id, token) = shop.player("couch@example.com");
     let data = tempfile::tempdir().unwrap();

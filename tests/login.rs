@@ -89,7 +89,7 @@ fn redirect_uri_of(authorize_url: &str) -> String {
 fn browser_login_in_headless_chromium_then_pull() {
     assert!(
         webdriver::available(),
-        "this test drives a real browser: install Debian's chromium and chromium-driver (as .ci/run does)"
+        "this test drives a real browser: install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
     );
     let logs = captured_logs();
     let fixture = Fixture::start();
@@ -168,7 +168,10 @@ fn browser_login_in_headless_chromium_then_pull() {
 
 #[test]
 fn declining_in_the_browser_fails_cleanly() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let fixture = Fixture::start();
     fixture.register_client();
     fixture.customer("decline@example.com");

@@ -148,7 +148,10 @@ fn free_port() -> u16 {
 
 #[test]
 fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
-    assert!(webdriver::available(), "install Debian's chromium and chromium-driver (as .ci/run does)");
+    assert!(
+        webdriver::available(),
+        "install Debian's chromium and chromium-driver (`bash scripts/test.sh` installs them)"
+    );
     let fixture = Fixture::start();
     fixture.register_client();
     let customer = fixture.customer("moments@example.com");

@@ -18,7 +18,7 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-/// Whether the machine has a browser for these tests (`.ci/run` installs Debian's chromium and chromium-driver).
+/// Whether the machine has a browser for these tests (`bash scripts/test.sh` installs Debian's chromium and chromium-driver).
 pub fn available() -> bool {
     std::path::Path::new(&chromedriver()).exists() && std::path::Path::new(&chromium()).exists()
 }
