@@ -46,7 +46,7 @@ pub fn read_signup_return(
     state: &str,
     product_code: &str,
 ) -> Result<String, SignUpReturnError> {
-    let value = |name: &str| query.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
+    let value = |name: &str| crate::http::parameter(query, name);
     if value("state") != Some(state) {
         return Err(SignUpReturnError::NotOurs);
     }
