@@ -170,6 +170,31 @@ pub(crate) fn classify_refusal(code: u16, body: &str, retry_after: Option<Durati
     }
 }
 
+/// Why a body could not be read within its cap.
+#[derive(Debug)]
+pub(crate) enum CappedReadError {
+    /// Longer than the cap (known from `Content-Length`, or found while streaming; never buffered past it).
+    TooLarge,
+    /// The connection failed.
+    Network(String),
+}
+
+/// The whole body, read chunk by chunk and refused as soon as it passes `cap` bytes.
+pub(crate) async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, CappedReadError> {
+    if response.content_length().is_some_and(|length| length > cap as u64) {
+        return Err(CappedReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    let network = |e: reqwest::Error| CappedReadError::Network(e.without_url().to_string());
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if body.len() + chunk.len() > cap {
+            return Err(CappedReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn map_transport_error(error: reqwest::Error) -> ApiError {
     if error.is_timeout() {
         ApiError::Timeout

@@ -270,7 +270,18 @@ async fn fetch_subscriptions(
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
     }
-    response.json::<Vec<SubscriptionStatus>>().await.map_err(|e| e.to_string())
+    serde_json::from_slice(&read_answer(response).await?).map_err(|e| e.to_string())
+}
+
+/// Largest answer read from the backend's subscription routes.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The body within [`MAX_ANSWER_BYTES`], never buffered past it.
+async fn read_answer(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::http::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|error| match error {
+        crate::http::CappedReadError::TooLarge => format!("answer larger than {MAX_ANSWER_BYTES} bytes"),
+        crate::http::CappedReadError::Network(error) => error,
+    })
 }
 
 /// `POST`s `body` to the backend for the player; the answer, or the backend's error code (`fallback` when it
@@ -290,7 +301,7 @@ async fn post_for_player<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| e.without_url().to_string())?;
     let ok = response.status().is_success();
-    let value: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+    let value: serde_json::Value = serde_json::from_slice(&read_answer(response).await?).map_err(|e| e.to_string())?;
     if ok {
         serde_json::from_value(value).map_err(|e| e.to_string())
     } else {

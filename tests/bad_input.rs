@@ -244,3 +244,68 @@ fn a_fulfil_answer_that_leaves_an_id_out_backs_off() {
     run_until(&mut app, WAIT, "fulfilled", |app| collected::<EntitlementFulfilled>(app).len() == 1);
     assert!(all_fulfilled(&fixture, &player.user_id));
 }
+
+fn pulling_from(url: &str, tweak: impl FnOnce(&mut RewardsConfig)) -> App {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(url, data.path());
+    tweak(&mut config);
+    let mut app = headless_app(config);
+    collect::<RewardsError>(&mut app);
+    spawn_recipient(&mut app);
+    login(&mut app, "amzn1.account.PAGER", "Atza|pager");
+    // The data directory must outlive the app.
+    std::mem::forget(data);
+    app
+}
+
+fn first_pull_error(app: &mut App) -> ApiError {
+    run_until(app, WAIT, "a pull error", |app| !collected::<RewardsError>(app).is_empty());
+    match &collected::<RewardsError>(app)[0] {
+        RewardsError::Pull(error) => error.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The hardening review: an `A, B, A, B` paging loop was not noticed (only a token repeated at once was), so a
+/// pull walked 1000 pages.
+#[test]
+fn a_paging_loop_is_refused_at_the_first_repeat() {
+    let server = recorder::Scripted::start(|target| {
+        let next = match target.split("nextToken=").nth(1) {
+            None => "A",
+            Some("A") => "B",
+            Some(_) => "A",
+        };
+        recorder::json_answer(200, &serde_json::json!({"Entitlements": [], "NextToken": next}))
+    });
+    let mut app = pulling_from(server.url(), |_| {});
+    assert!(matches!(first_pull_error(&mut app), ApiError::Pagination(_)));
+    assert_eq!(server.exchanges().len(), 3, "A, B, then A again: refused");
+}
+
+/// The hardening review: a pull could hold 1000 pages × 8 MiB. Now the whole pull is held to
+/// `max_response_bytes`.
+#[test]
+fn a_pull_is_bounded_in_total_not_only_per_page() {
+    let padding = "x".repeat(60_000);
+    let server = recorder::Scripted::start(move |target| {
+        let page = target.split("nextToken=").nth(1).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0);
+        let body = serde_json::json!({"Entitlements": [], "NextToken": (page + 1).to_string(), "Padding": padding});
+        recorder::json_answer(200, &body)
+    });
+    let mut app = pulling_from(server.url(), |config| config.max_response_bytes = 100_000);
+    assert!(matches!(first_pull_error(&mut app), ApiError::TooLarge { .. }));
+    assert_eq!(server.exchanges().len(), 2, "the second page passed the pull's budget");
+}
+
+/// The hardening review: the entitlements client followed redirects while carrying `x-amz-access-token`,
+/// which reqwest does not strip. A redirect to another origin is not followed.
+#[test]
+fn the_access_token_never_follows_a_redirect_to_another_origin() {
+    let elsewhere = recorder::Scripted::start(|_| recorder::json_answer(200, &serde_json::json!({"Entitlements": []})));
+    let location = format!("{}/api/entitlements", elsewhere.url());
+    let server = recorder::Scripted::start(move |_| (302, vec![("location".into(), location.clone())], Vec::new()));
+    let mut app = pulling_from(server.url(), |_| {});
+    assert_eq!(first_pull_error(&mut app), ApiError::Status { status: 302, retry_after: None });
+    assert!(elsewhere.exchanges().is_empty(), "the other origin never saw the token");
+}

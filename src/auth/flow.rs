@@ -218,19 +218,12 @@ fn network_error(error: reqwest::Error) -> LoginError {
     LoginError::Network(error.without_url().to_string())
 }
 
-/// The body, read chunk by chunk and refused as soon as it passes `cap` bytes.
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LoginError> {
-    if response.content_length().is_some_and(|length| length > cap as u64) {
-        return Err(LoginError::Malformed(format!("answer larger than {cap} bytes")));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
-        if body.len() + chunk.len() > cap {
-            return Err(LoginError::Malformed(format!("answer larger than {cap} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+/// The body within `cap` bytes (see [`crate::http::read_capped`]).
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LoginError> {
+    crate::http::read_capped(response, cap).await.map_err(|error| match error {
+        crate::http::CappedReadError::TooLarge => LoginError::Malformed(format!("answer larger than {cap} bytes")),
+        crate::http::CappedReadError::Network(error) => LoginError::Network(error),
+    })
 }
 
 /// A token answer, from either the `oauth2` crate or a hand-built exchange, checked and bounded.

@@ -140,3 +140,61 @@ async fn read_head(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Head>
         }
     }
 }
+
+/// What a [`Scripted`] server answers: status, headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A server on loopback that answers each request as a closure of its target says, for shapes no sandbox
+/// serves (a paging loop, a redirect to another origin, oversized pages); it keeps what it was asked.
+pub struct Scripted {
+    url: String,
+    log: Arc<Mutex<Vec<Exchange>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Scripted {
+    pub fn start(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (shared, answer) = (log.clone(), Arc::new(answer));
+        runtime.spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (log, answer) = (shared.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    while let Some((head_len, method, target, headers)) = read_head(&mut stream, &mut buffer).await {
+                        buffer.drain(..head_len);
+                        let (status, extra, body) = answer(&target);
+                        let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                        for (name, value) in &extra {
+                            head.push_str(&format!("{name}: {value}\r\n"));
+                        }
+                        head.push_str("\r\n");
+                        let exchange =
+                            Exchange { method, target, headers, body: Vec::new(), status, answer: body.clone() };
+                        log.lock().unwrap().push(exchange);
+                        if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&body).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, log, _runtime: runtime }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// A JSON answer.
+pub fn json_answer(status: u16, body: &serde_json::Value) -> Answer {
+    (status, vec![("content-type".into(), "application/json".into())], body.to_string().into_bytes())
+}
