@@ -636,3 +636,33 @@ fn a_sign_up_finishes_only_in_the_browser_that_started_it_and_old_ones_are_purge
     });
     assert!(!in_the_same_browser.contains("another browser"), "{in_the_same_browser}");
 }
+
+/// The hardening review: a failed refresh-token insert at sign-up was ignored (`let _ =`), leaving an account
+/// the Prime Gaming relay can never serve. Now the account and its token are stored together or not at all.
+#[test]
+fn a_sign_up_whose_refresh_token_cannot_be_stored_creates_no_account() {
+    let fixture = Fixture::start();
+    register_backend_client(&fixture);
+    fixture.customer("atomic@example.com");
+    let studio = Studio::start(&fixture.url());
+    studio.runtime.block_on(async {
+        let trigger = "CREATE TRIGGER no_tokens BEFORE INSERT ON lwa_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END";
+        sqlx::raw_sql(trigger).execute(&studio.backend.pool).await.unwrap();
+    });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let return_url = format!("{}/instant-access/store", fixture.url());
+    let form = [("username", "atomic"), ("return_url", return_url.as_str())];
+    let started =
+        studio.runtime.block_on(http.post(format!("{}/accounts/new", studio.backend.url())).form(&form).send()).unwrap();
+    let cookie = started.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let authorize = started.headers()["location"].to_str().unwrap().to_owned();
+    let callback = fixture.consent_over_http(&authorize, "atomic@example.com", "pw");
+    let (status, page) = studio.runtime.block_on(async {
+        let response = http.get(&callback).header("cookie", &cookie).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    assert_eq!(status, 500, "{page}");
+    assert!(page.contains("database failed"), "{page}");
+    let accounts = studio.column("SELECT COUNT(*) FROM accounts WHERE username = $1", "atomic");
+    assert_eq!(accounts, Some(0), "no account without its refresh token");
+}
