@@ -615,6 +615,20 @@ fn a_sign_up_finishes_only_in_the_browser_that_started_it_and_old_ones_are_purge
     let pending = |state: &'static str| studio.column("SELECT COUNT(*) FROM account_signups WHERE state = $1", state);
     assert_eq!(pending("old"), Some(0), "expired sign-ups are purged");
 
+    // A flood of sign-ups is refused (the rate limit counts rows, so it holds across backend processes).
+    studio.runtime.block_on(async {
+        for n in 0..600 {
+            sqlx::query("INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at) VALUES ($1, 'f', 'r', 'v', $2)")
+                .bind(format!("flood-{n}"))
+                .bind(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64)
+                .execute(&studio.backend.pool)
+                .await
+                .unwrap();
+        }
+    });
+    let flooded = studio.runtime.block_on(http.post(format!("{backend}/accounts/new")).form(&form).send()).unwrap();
+    assert_eq!(flooded.status().as_u16(), 503, "rate limited");
+
     let callback = format!("{backend}/accounts/callback?state={state}&code=attacker-code");
     let in_another_browser = studio.runtime.block_on(async {
         let response = http.get(&callback).send().await.unwrap();
@@ -646,14 +660,17 @@ fn a_sign_up_whose_refresh_token_cannot_be_stored_creates_no_account() {
     fixture.customer("atomic@example.com");
     let studio = Studio::start(&fixture.url());
     studio.runtime.block_on(async {
-        let trigger = "CREATE TRIGGER no_tokens BEFORE INSERT ON lwa_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END";
+        let trigger =
+            "CREATE TRIGGER no_tokens BEFORE INSERT ON lwa_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END";
         sqlx::raw_sql(trigger).execute(&studio.backend.pool).await.unwrap();
     });
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let return_url = format!("{}/instant-access/store", fixture.url());
     let form = [("username", "atomic"), ("return_url", return_url.as_str())];
-    let started =
-        studio.runtime.block_on(http.post(format!("{}/accounts/new", studio.backend.url())).form(&form).send()).unwrap();
+    let started = studio
+        .runtime
+        .block_on(http.post(format!("{}/accounts/new", studio.backend.url())).form(&form).send())
+        .unwrap();
     let cookie = started.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     let authorize = started.headers()["location"].to_str().unwrap().to_owned();
     let callback = fixture.consent_over_http(&authorize, "atomic@example.com", "pw");

@@ -65,6 +65,9 @@ const SIGNUP_LIFETIME: i64 = 15 * 60;
 /// Most sign-ups waiting for Amazon's answer at once; past it, new ones wait (unauthenticated requests
 /// must not grow the database without bound).
 const MAX_PENDING_SIGNUPS: i64 = 10_000;
+/// Most sign-ups started per minute, across every backend process (the database counts): a rate limit on an
+/// unauthenticated form that does not depend on client addresses, which a load balancer hides.
+const MAX_SIGNUPS_PER_MINUTE: i64 = 600;
 /// The cookie binding a sign-up to the browser that started it (login CSRF: an attacker's half-finished
 /// sign-up must not complete in the victim's browser).
 const BROWSER_COOKIE: &str = "rewards_signup";
@@ -202,15 +205,20 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
             return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
         }
     };
-    // Expired sign-ups go; a full table refuses more until some finish or expire.
+    // Expired sign-ups go; a full table, or a minute with too many new ones, refuses more for a while.
     let purged = sqlx::query("DELETE FROM account_signups WHERE created_at < $1")
         .bind(crate::now_secs() - SIGNUP_LIFETIME)
         .execute(&state.pool)
         .await;
-    let pending: Result<i64, _> =
-        sqlx::query_scalar("SELECT COUNT(*) FROM account_signups").fetch_one(&state.pool).await;
+    let pending: Result<(i64, i64), _> = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at > $1 THEN 1 ELSE 0 END), 0) FROM account_signups",
+    )
+    .bind(crate::now_secs() - 60)
+    .fetch_one(&state.pool)
+    .await;
     match (purged, pending) {
-        (Ok(_), Ok(pending)) if pending < MAX_PENDING_SIGNUPS => {}
+        (Ok(_), Ok((pending, last_minute)))
+            if pending < MAX_PENDING_SIGNUPS && last_minute < MAX_SIGNUPS_PER_MINUTE => {}
         (Ok(_), Ok(_)) => {
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
