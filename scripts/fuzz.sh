@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(dta1 retry_after request_head amazon_json instant_access signup_return assets)
+((${#targets[@]})) || targets=(dta1 retry_after request_head amazon_json instant_access signup_return assets plugin_files)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet
 export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do

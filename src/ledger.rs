@@ -94,26 +94,26 @@ impl LedgerFile {
     /// Reads a ledger file; a missing file is an empty ledger.
     pub fn load(path: &Path, player_id: &str) -> Result<Self, String> {
         match fs::read(path) {
-            Ok(bytes) => {
-                let ledger: LedgerFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{} is damaged ({e}); it was left untouched", path.display()))?;
-                if ledger.player_id != player_id {
-                    return Err(format!("{} belongs to another player; it was left untouched", path.display()));
-                }
-                if ledger.format > FORMAT_VERSION {
-                    return Err(format!(
-                        "{} was written by a newer version (format {})",
-                        path.display(),
-                        ledger.format
-                    ));
-                }
-                Ok(ledger)
-            }
+            Ok(bytes) => Self::parse(&bytes, player_id).map_err(|e| format!("{}: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(LedgerFile { format: FORMAT_VERSION, player_id: player_id.to_owned(), ..Default::default() })
             }
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
         }
+    }
+
+    /// Reads a ledger file's bytes: damaged JSON, another player's ledger or a newer format is refused (and the
+    /// file left untouched by the caller).
+    pub fn parse(bytes: &[u8], player_id: &str) -> Result<Self, String> {
+        let ledger: LedgerFile =
+            serde_json::from_slice(bytes).map_err(|e| format!("damaged ({e}); it was left untouched"))?;
+        if ledger.player_id != player_id {
+            return Err("belongs to another player; it was left untouched".into());
+        }
+        if ledger.format > FORMAT_VERSION {
+            return Err(format!("written by a newer version (format {})", ledger.format));
+        }
+        Ok(ledger)
     }
 
     /// Applies a change. Applying the same change twice has no further effect.

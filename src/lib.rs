@@ -6,6 +6,8 @@ pub mod config;
 pub mod entitlements;
 pub mod error;
 mod fulfilment;
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 pub mod inventory;
 pub mod ledger;

@@ -292,6 +292,15 @@ pub(crate) struct SavedMoments {
     rewards: Vec<EarnedReward>,
 }
 
+/// For the fuzz target: reads a Moments file's bytes as the loader does, and checks what is read writes back
+/// equal.
+pub(crate) fn fuzz_saved_moments(bytes: &[u8]) {
+    if let Ok(saved) = serde_json::from_slice::<SavedMoments>(bytes) {
+        let again: SavedMoments = serde_json::from_slice(&serde_json::to_vec(&saved).unwrap()).unwrap();
+        assert_eq!(again, saved);
+    }
+}
+
 /// Background results for moments.
 pub(crate) enum MomentsUpdate {
     Loaded(Result<SavedMoments, String>),

@@ -59,10 +59,15 @@ pub(crate) fn load_current(data_dir: &Path) -> std::io::Result<Option<StoredToke
         Err(e) => return Err(e),
     };
     match std::fs::read(tokens_path(data_dir, user_id.trim())) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(std::io::Error::other),
+        Ok(bytes) => parse(&bytes).map(Some).map_err(std::io::Error::other),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Reads a token file's bytes.
+pub(crate) fn parse(bytes: &[u8]) -> Result<StoredTokens, serde_json::Error> {
+    serde_json::from_slice(bytes)
 }
 
 /// Forgets `user_id`'s tokens (sign-out, or a refresh token the server refused).
