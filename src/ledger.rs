@@ -24,9 +24,7 @@ use amazon_rewards_protocol::prime_gaming::LastInstruction;
 
 use crate::config::{LedgerStep, RewardsConfig};
 
-fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+use crate::auth::tokens::now_unix;
 use crate::inventory::ItemStack;
 use crate::runtime::{BackgroundResult, ResultSender};
 

@@ -395,22 +395,30 @@ fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
         http.get(format!("{}/instant-access/store", fixture.url())).send().await.unwrap().text().await.unwrap()
     });
     assert!(store_page.contains("Season pass") && store_page.contains("$9.99 / month"), "price shown per month");
-    let order_url = studio.runtime.block_on(async {
-        let form = [
-            ("product_id", "season-pass"),
-            ("username", "subscriber"),
-            ("email", "subscriber@example.com"),
-            ("password", "pw"),
-        ];
-        let bought = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
-        format!("{}{}", fixture.url(), bought.headers()["location"].to_str().unwrap())
-    });
+    // Buys the season pass on the Amazon page; the order page's URL.
+    let buy = || {
+        studio.runtime.block_on(async {
+            let form = [
+                ("product_id", "season-pass"),
+                ("username", "subscriber"),
+                ("email", "subscriber@example.com"),
+                ("password", "pw"),
+            ];
+            let bought = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
+            format!("{}{}", fixture.url(), bought.headers()["location"].to_str().unwrap())
+        })
+    };
+    let order_url = buy();
     let page = |url: &str| studio.runtime.block_on(async { http.get(url).send().await.unwrap().text().await.unwrap() });
     let started = std::time::Instant::now();
-    while !page(&order_url).contains(r#"<b id="status">active</b>"#) {
-        assert!(started.elapsed() < WAIT, "{}", page(&order_url));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Waits until the order page at `url` shows `text`.
+    let wait_for = |url: &str, text: &str| {
+        while !page(url).contains(text) {
+            assert!(started.elapsed() < WAIT, "{text}: {}", page(url));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(&order_url, r#"<b id="status">active</b>"#);
     let data = tempfile::tempdir().unwrap();
     let mut app = headless_app(test_config(&studio.backend.url(), data.path()));
     collect::<EntitlementGranted>(&mut app);
@@ -422,55 +430,31 @@ fn a_subscription_started_and_ended_on_the_amazon_pages_reaches_the_game() {
     assert_eq!(inventory(&mut app).count("season_badge"), 1);
 
     // Amazon asks how the licenses are used and changes their number (SDK v3), from the order page.
-    let wait_for = |text: &str| {
-        while !page(&order_url).contains(text) {
-            assert!(started.elapsed() < WAIT, "{text}: {}", page(&order_url));
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
     studio.runtime.block_on(http.post(&order_url).form(&[("action", "licenses")]).send()).unwrap();
-    wait_for("SubscriptionGet — answered after 1 attempt(s): OK (1 licenses used, 0 unused)");
+    wait_for(&order_url, "SubscriptionGet — answered after 1 attempt(s): OK (1 licenses used, 0 unused)");
     studio
         .runtime
         .block_on(http.post(&order_url).form(&[("action", "set_licenses"), ("licenses", "3")]).send())
         .unwrap();
-    wait_for("SubscriptionUpdate — answered after 1 attempt(s): OK (1 licenses used, 2 unused)");
-    wait_for(r#"<b id="status">active</b>"#);
+    wait_for(&order_url, "SubscriptionUpdate — answered after 1 attempt(s): OK (1 licenses used, 2 unused)");
+    wait_for(&order_url, r#"<b id="status">active</b>"#);
 
     // The customer ends it on the order page.
     studio.runtime.block_on(async {
         let ended = http.post(&order_url).form(&[("action", "end")]).send().await.unwrap();
         assert_eq!(ended.status().as_u16(), 303);
     });
-    while !page(&order_url).contains(r#"<b id="status">ended</b>"#) {
-        assert!(started.elapsed() < WAIT, "{}", page(&order_url));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&order_url, r#"<b id="status">ended</b>"#);
     run_for(&mut app, Duration::from_millis(60));
     app.world_mut().write_message(StoreVisited);
     run_until(&mut app, WAIT, "pass taken back", |app| collected::<EntitlementRevoked>(app).len() == 1);
     assert_eq!(inventory(&mut app).count("season_badge"), 0);
 
     // Bought again, then moved to another account (REASSIGN, SDK v3): it ends the same way.
-    let second_order = studio.runtime.block_on(async {
-        let form = [
-            ("product_id", "season-pass"),
-            ("username", "subscriber"),
-            ("email", "subscriber@example.com"),
-            ("password", "pw"),
-        ];
-        let bought = http.post(format!("{}/instant-access/buy", fixture.url())).form(&form).send().await.unwrap();
-        format!("{}{}", fixture.url(), bought.headers()["location"].to_str().unwrap())
-    });
-    while !page(&second_order).contains(r#"<b id="status">active</b>"#) {
-        assert!(started.elapsed() < WAIT, "{}", page(&second_order));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let second_order = buy();
+    wait_for(&second_order, r#"<b id="status">active</b>"#);
     studio.runtime.block_on(http.post(&second_order).form(&[("action", "reassign")]).send()).unwrap();
-    while !page(&second_order).contains(r#"<b id="status">ended</b>"#) {
-        assert!(started.elapsed() < WAIT, "{}", page(&second_order));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&second_order, r#"<b id="status">ended</b>"#);
     let reassigned: i64 = studio.runtime.block_on(async {
         sqlx::query_scalar("SELECT COUNT(*) FROM ia_subscriptions WHERE deactivate_reason = 'REASSIGN'")
             .fetch_one(&studio.backend.pool)

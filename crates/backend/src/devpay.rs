@@ -305,15 +305,9 @@ async fn license_call<T: serde::de::DeserializeOwned>(
     body: &impl serde::Serialize,
 ) -> Result<Result<T, license::LicenseError>, String> {
     let url = format!("{}{}", devpay.license_url.trim_end_matches('/'), license::path(action));
-    let mut response = http.post(url).json(body).send().await.map_err(|e| e.without_url().to_string())?;
+    let response = http.post(url).json(body).send().await.map_err(|e| e.without_url().to_string())?;
     let status = response.status();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
-        if bytes.len() + chunk.len() > MAX_LICENSE_ANSWER {
-            return Err(format!("{action}: answer larger than {MAX_LICENSE_ANSWER} bytes"));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = crate::read_capped(response, MAX_LICENSE_ANSWER).await.map_err(|e| format!("{action}: {e}"))?;
     if status.is_success() {
         return serde_json::from_slice(&bytes).map(Ok).map_err(|e| format!("{action}: unreadable answer: {e}"));
     }

@@ -112,19 +112,13 @@ impl TokenVerifier {
             return Ok(None);
         };
         let sent = self.http.get(url).query(&[("access_token", token)]).send().await;
-        let mut response = sent.map_err(|_| FeedError::Unavailable)?;
+        let response = sent.map_err(|_| FeedError::Unavailable)?;
         match response.status().as_u16() {
             200 => {}
             400 | 401 | 403 => return Ok(None),
             _ => return Err(FeedError::Unavailable),
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|_| FeedError::Unavailable)? {
-            if body.len() + chunk.len() > MAX_TOKENINFO_BYTES {
-                return Err(FeedError::Unavailable);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::read_capped(response, MAX_TOKENINFO_BYTES).await.map_err(|_| FeedError::Unavailable)?;
         serde_json::from_slice(&body).map(Some).map_err(|_| FeedError::Unavailable)
     }
 }

@@ -268,6 +268,19 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     Ok(RunningBackend { addr, operator_addr, shutdown: Some(shutdown), task, pool })
 }
 
+/// An answer's whole body, read chunk by chunk and refused (`Err`, in words) as soon as it passes `cap` bytes:
+/// never buffered past it. Every call the backend makes to Amazon reads its answer through this.
+pub(crate) async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.without_url().to_string())? {
+        if body.len() + chunk.len() > cap {
+            return Err(format!("answer larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

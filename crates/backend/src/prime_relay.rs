@@ -95,7 +95,7 @@ enum Refusal {
 }
 
 /// Reads a Prime Gaming answer: JSON within [`MAX_ANSWER_BYTES`], or why not.
-async fn read_answer<T: serde::de::DeserializeOwned>(mut response: reqwest::Response) -> Result<T, Refusal> {
+async fn read_answer<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, Refusal> {
     let status = response.status().as_u16();
     if status == 400 || status == 401 {
         return Err(Refusal::MaybeToken(status));
@@ -103,13 +103,9 @@ async fn read_answer<T: serde::de::DeserializeOwned>(mut response: reqwest::Resp
     if !response.status().is_success() {
         return Err(Refusal::Failed(format!("Prime Gaming answered HTTP {status}")));
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| Refusal::Failed(e.without_url().to_string()))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(Refusal::Failed(format!("Prime Gaming answer larger than {MAX_ANSWER_BYTES} bytes")));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = crate::read_capped(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| Refusal::Failed(format!("Prime Gaming: {e}")))?;
     serde_json::from_slice(&body).map_err(|e| Refusal::Failed(format!("unreadable Prime Gaming answer: {e}")))
 }
 
