@@ -2,7 +2,7 @@
 //!
 //! - `idle_frame`: one `App::update` of a bare `MinimalPlugins` app, of the same plus `AssetPlugin` and
 //!   `StatesPlugin` (the plugin's prerequisites), of that plus one `States` type (Bevy's own cost of a state
-//!   such as `LoginState`), and of the prerequisites plus `AmazonRewardsPlugin` logged in with nothing to do,
+//!   such as `LoginState`), and of the prerequisites plus `AmazonRewardsPlugins` logged in with nothing to do,
 //!   measured in the same run. Target: under 1 µs added per frame by the plugin. Each is measured twice: on
 //!   Bevy's single-threaded executor (`…/single_threaded`: the systems' own work), and on the multi-threaded
 //!   executor a windowed game uses (`…/multi_threaded`: that plus the executor's per-system task dispatch,

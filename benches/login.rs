@@ -28,8 +28,9 @@ fn redirect_to_signed_in(c: &mut Criterion) {
                 let sender = Mutex::new(sender);
                 let mut config = login_config(&fixture.url(), data.path());
                 config.login.restore_session = false;
-                config.login.open_browser =
-                    Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string()));
+                config.login.open_browser = Arc::new(move |url: &str| {
+                    sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string().into())
+                });
                 let mut app = headless_app(config);
                 collect::<LoginEvent>(&mut app);
                 app.update();

@@ -108,7 +108,7 @@ fn main() -> AppExit {
 
     let scripted = options.headless || options.screenshots.is_some();
     let outcomes: shopper::SharedOutcomes = Arc::new(Mutex::new(shopper::Outcomes::default()));
-    let mut rewards = AmazonRewardsPlugin::new()
+    let mut rewards = AmazonRewardsPlugins::new()
         .with_amazon_at(&services.sandbox)
         .with_entitlements_url(&services.backend)
         .with_client_id(services::CLIENT_ID)

@@ -32,7 +32,7 @@ fn main() -> AppExit {
             bevy::asset::AssetPlugin::default(),
             bevy::log::LogPlugin::default(),
             bevy::state::app::StatesPlugin,
-            AmazonRewardsPlugin::new()
+            AmazonRewardsPlugins::new()
                 .with_amazon_at(sandbox.url())
                 .with_client_id(CLIENT_ID)
                 .with_data_dir(&data_dir)

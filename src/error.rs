@@ -33,6 +33,14 @@ pub enum ApiError {
     /// both scopes fixes it.
     #[error("the Amazon account link lacks a permission (games::prime and profile are needed): link the account again")]
     MissingPermissions,
+    /// The studio backend refused the request with its own error code (e.g. `InvalidActivationKey`).
+    #[error("{error}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The backend's error code.
+        error: String,
+    },
     /// Any other non-success status.
     #[error("the service answered HTTP {status}")]
     Status {

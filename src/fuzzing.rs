@@ -3,7 +3,7 @@
 //! so their readers live here rather than in the protocol crate.
 
 use crate::auth::tokens;
-use crate::ledger::LedgerFile;
+use crate::entitlements::ledger::file::LedgerFile;
 
 /// A ledger file: read or refused, never a panic; what is read writes back equal, and compaction is
 /// idempotent and never touches the inventory.

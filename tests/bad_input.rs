@@ -138,7 +138,7 @@ fn a_damaged_ledger_is_left_untouched_and_reported() {
     fixture.grant(&player.user_id, GOLD, 1);
     let token = fixture.token(&player.user_id, 3600);
     let data = tempfile::tempdir().unwrap();
-    let path = bevy_amazon_rewards::ledger::ledger_path(data.path(), &player.user_id);
+    let path = bevy_amazon_rewards::testing::files::ledger_path(data.path(), &player.user_id);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, b"{\"format\":1,\"entitlements\":{\"e").unwrap();
     let mut app = headless_app(test_config(&fixture.url(), data.path()));
@@ -163,7 +163,7 @@ fn a_ledger_write_failure_holds_reports_back_until_it_can_be_saved() {
     fixture.grant(&player.user_id, GEMS, 2);
     let token = fixture.token(&player.user_id, 3600);
     let data = tempfile::tempdir().unwrap();
-    let path = bevy_amazon_rewards::ledger::ledger_path(data.path(), &player.user_id);
+    let path = bevy_amazon_rewards::testing::files::ledger_path(data.path(), &player.user_id);
     let blocker = path.with_extension(format!("json.tmp-{}", std::process::id()));
     std::fs::create_dir_all(&blocker).unwrap();
     let mut app = headless_app(test_config(&fixture.url(), data.path()));

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_amazon_rewards::config::LedgerStep;
-use bevy_amazon_rewards::ledger::{EntryState, LedgerFile, ledger_path};
 use bevy_amazon_rewards::prelude::*;
+use bevy_amazon_rewards::testing::files::{EntryState, LedgerFile, ledger_path};
 use common::*;
 
 const CHILD_TEST: &str = "crash_child";
@@ -45,9 +45,9 @@ fn crash_child() {
 
     let mut config = test_config(&url, std::path::Path::new(&data_dir));
     // Small batches so that crashes land between several writes and reports.
-    config.max_report_batch = 7;
-    config.grant_budget_per_frame = Duration::from_micros(50);
-    config.step_observer = Some(Arc::new(move |step| {
+    config.entitlements.max_report_batch = 7;
+    config.entitlements.grant_budget_per_frame = Duration::from_micros(50);
+    config.entitlements.step_observer = Some(Arc::new(move |step| {
         if target.as_deref() == Some(step_name(step)) {
             println!("{MARKER} {}", step_name(step));
             use std::io::Write;

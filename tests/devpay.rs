@@ -108,9 +108,9 @@ impl Shop {
 
     fn game(&self, data: &std::path::Path, user_id: &str, token: &str, open: BrowserOpener) -> App {
         let mut config = test_config(&self.studio.backend.url(), data);
-        config.signup_url = Some(format!("{}/devpay/signup", self.sandbox));
-        config.billing_url = Some(format!("{}/devpay/billing", self.sandbox));
-        config.signup_poll_interval = Duration::from_millis(200);
+        config.subscriptions.signup_url = Some(format!("{}/devpay/signup", self.sandbox));
+        config.subscriptions.billing_url = Some(format!("{}/devpay/billing", self.sandbox));
+        config.subscriptions.signup_poll_interval = Duration::from_millis(200);
         config.login.open_browser = open;
         let mut app = headless_app(config);
         collect::<EntitlementGranted>(&mut app);
@@ -126,7 +126,7 @@ impl Shop {
 fn recording_opener() -> (BrowserOpener, mpsc::Receiver<String>) {
     let (sender, opened) = mpsc::channel::<String>();
     let sender = Mutex::new(sender);
-    (Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())), opened)
+    (Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string().into())), opened)
 }
 
 fn subscription(app: &App) -> Option<SubscriptionStatus> {

@@ -11,8 +11,8 @@ use amazon_rewards_protocol::sandbox_admin::FaultKind;
 use amazon_rewards_sandbox::SandboxConfig;
 use amazon_rewards_sandbox::lwa::LwaSettings;
 use bevy::prelude::*;
-use bevy_amazon_rewards::auth::tokens::tokens_path;
 use bevy_amazon_rewards::prelude::*;
+use bevy_amazon_rewards::testing::files::tokens_path;
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,7 +78,7 @@ fn app_with(config: RewardsConfig) -> App {
 fn capture_url() -> (bevy_amazon_rewards::auth::BrowserOpener, mpsc::Receiver<String>) {
     let (sender, receiver) = mpsc::channel();
     let sender = Mutex::new(sender);
-    (Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())), receiver)
+    (Arc::new(move |url: &str| sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string().into())), receiver)
 }
 
 fn redirect_uri_of(authorize_url: &str) -> String {
@@ -369,6 +369,8 @@ fn a_saved_session_resumes_at_startup_and_sign_out_forgets_it() {
     app.world_mut().write_message(LoginRequest::SignOut);
     let token_file = tokens_path(data.path(), &player.user_id);
     run_until(&mut app, WAIT, "tokens deleted", |_| !token_file.exists());
+    // The sign-out is handled in PostUpdate; the state follows at the next frame's StateTransition.
+    app.update();
     assert!(!data.path().join("current_player").exists());
     assert!(app.world().get_resource::<PlayerSession>().is_none());
     assert!(app.world().get_resource::<AmazonAccount>().is_none());

@@ -162,12 +162,12 @@ fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
     // The backend is not up yet: the game is offline as far as Moments go.
     let port = free_port();
     let mut config = test_config(&fixture.url(), data.path());
-    config.moments_url = Some(format!("http://127.0.0.1:{port}"));
-    config.achievements_path = Some("rewards.achievements.json".into());
+    config.moments.moments_url = Some(format!("http://127.0.0.1:{port}"));
+    config.moments.achievements_path = Some("rewards.achievements.json".into());
     let (opened_sender, opened) = std::sync::mpsc::channel::<String>();
     let opened_sender = std::sync::Mutex::new(opened_sender);
     config.login.open_browser = std::sync::Arc::new(move |url: &str| {
-        opened_sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string())
+        opened_sender.lock().unwrap().send(url.to_owned()).map_err(|e| e.to_string().into())
     });
 
     {
@@ -391,7 +391,7 @@ fn challenges_announce_available_campaigns_the_player_has_not_earned_yet() {
     let token = fixture.tokens_over_http("challenger@example.com", "pw").access_token;
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(&studio.backend.url(), data.path());
-    config.achievements_path = Some("rewards.achievements.json".into());
+    config.moments.achievements_path = Some("rewards.achievements.json".into());
     let mut app = headless_app(config);
     collect::<MomentEvent>(&mut app);
     let announced = |app: &App| -> Vec<Vec<Challenge>> {

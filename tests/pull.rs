@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::window::WindowFocused;
-use bevy_amazon_rewards::ledger::{EntryState, LedgerFile, ledger_path};
 use bevy_amazon_rewards::prelude::*;
+use bevy_amazon_rewards::testing::files::{EntryState, LedgerFile, ledger_path};
 use common::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -220,7 +220,7 @@ fn a_burst_of_triggers_is_coalesced() {
     let token = fixture.token(&player.user_id, 3600);
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(&fixture.url(), data.path());
-    config.pacing.min_interval = Duration::from_millis(500);
+    config.entitlements.pacing.min_interval = Duration::from_millis(500);
     let mut app = headless_app(config);
     collect::<PullCompleted>(&mut app);
     spawn_recipient(&mut app);

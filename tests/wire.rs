@@ -13,7 +13,7 @@ use amazon_rewards_protocol::sandbox_admin::FaultKind;
 use amazon_rewards_sandbox::SandboxConfig;
 use amazon_rewards_sandbox::lwa::LwaSettings;
 use bevy::prelude::*;
-use bevy_amazon_rewards::pacing::PullReason;
+use bevy_amazon_rewards::entitlements::PullReason;
 use bevy_amazon_rewards::prelude::*;
 use common::recorder::{Exchange, Recorder};
 use common::*;
@@ -226,7 +226,7 @@ fn waking_from_sleep_with_the_window_focused_pulls() {
     let token = fixture.token(&player.user_id, 3600);
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(&fixture.url(), data.path());
-    config.wall_clock = shifted_wall_clock;
+    config.entitlements.wall_clock = shifted_wall_clock;
     let mut app = app_with(config);
     login(&mut app, &player.user_id, &token);
     run_until(&mut app, WAIT, "the first pull", |app| settled(app) && !collected::<PullCompleted>(app).is_empty());
@@ -279,7 +279,7 @@ fn refreshing_works_when_the_server_does_not_rotate_refresh_tokens() {
     }
     assert!(!relogin_asked(&app));
     let saved: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(bevy_amazon_rewards::auth::tokens::tokens_path(data.path(), &player.user_id)).unwrap(),
+        &std::fs::read(bevy_amazon_rewards::testing::files::tokens_path(data.path(), &player.user_id)).unwrap(),
     )
     .unwrap();
     assert_eq!(saved["refresh_token"].as_str(), Some(refresh.as_str()), "kept, not lost");

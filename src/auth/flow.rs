@@ -21,7 +21,7 @@ use oauth2::{
 
 use super::tokens::{self, StoredTokens, now_unix};
 use super::{BrowserOpener, LoginError};
-use crate::loopback::{LoopbackError, LoopbackListener, ReturnPages, parameter};
+use crate::core::loopback::{LoopbackError, LoopbackListener, ReturnPages, parameter};
 
 /// Everything a flow needs, captured from `LoginConfig` at startup.
 pub(crate) struct LwaEndpoints {
@@ -35,7 +35,7 @@ pub(crate) struct LwaEndpoints {
     pub browser_timeout: Duration,
     pub open_browser: BrowserOpener,
     pub data_dir: Option<PathBuf>,
-    /// Follows no redirects (an OAuth client must not, to avoid SSRF).
+    /// The shared client: follows only same-origin redirects, so a token request never leaves its host.
     pub http: reqwest::Client,
     /// Token files, written in step with sign-outs.
     pub token_files: Arc<tokens::TokenFiles>,
@@ -99,7 +99,7 @@ pub(crate) async fn browser_login(
     tokio::task::spawn_blocking(move || opener(&address))
         .await
         .map_err(|e| LoginError::BrowserUnavailable(e.to_string()))?
-        .map_err(LoginError::BrowserUnavailable)?;
+        .map_err(|e| LoginError::BrowserUnavailable(e.0))?;
     progress(FlowProgress::BrowserOpened { url: url.to_string() });
     let pages = ReturnPages {
         done: ("Signed in", "You are signed in. Return to the game."),
@@ -123,7 +123,7 @@ pub(crate) async fn browser_login(
 }
 
 /// What an authorization redirect says: the code, or why there is none (RFC 6749 §4.1.2).
-fn judge_redirect(query: &crate::loopback::Query, expected_state: &str) -> Result<String, LoginError> {
+fn judge_redirect(query: &crate::core::loopback::Query, expected_state: &str) -> Result<String, LoginError> {
     if parameter(query, "state") != Some(expected_state) {
         return Err(LoginError::StateMismatch);
     }
@@ -218,11 +218,13 @@ fn network_error(error: reqwest::Error) -> LoginError {
     LoginError::Network(error.without_url().to_string())
 }
 
-/// The body within `cap` bytes (see [`crate::http::read_capped`]).
+/// The body within `cap` bytes (see [`crate::core::http::read_capped`]).
 async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, LoginError> {
-    crate::http::read_capped(response, cap).await.map_err(|error| match error {
-        crate::http::CappedReadError::TooLarge => LoginError::Malformed(format!("answer larger than {cap} bytes")),
-        crate::http::CappedReadError::Network(error) => LoginError::Network(error),
+    crate::core::http::read_capped(response, cap).await.map_err(|error| match error {
+        crate::core::http::CappedReadError::TooLarge => {
+            LoginError::Malformed(format!("answer larger than {cap} bytes"))
+        }
+        crate::core::http::CappedReadError::Network(error) => LoginError::Network(error),
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::storage;
+use crate::core::storage;
 
 const TOKENS_FILE: &str = "tokens.json";
 const CURRENT_PLAYER_FILE: &str = "current_player";

@@ -1,9 +1,9 @@
 //! Shared test harness: a real sandbox on loopback seeded through its admin API, and a headless Bevy app
 //! running the plugin against it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use amazon_rewards_protocol::sandbox_admin::{
     CreateCustomer, CreateOffer, Customer, EntitlementStatus, FaultKind, GrantEntitlement, GrantedEntitlements,
@@ -110,7 +110,7 @@ pub fn test_config(sandbox_url: &str, data_dir: &Path) -> RewardsConfig {
     RewardsConfig {
         entitlements_url: sandbox_url.to_owned(),
         client_id: "amzn1.application-oa2-client.test".into(),
-        pacing: fast_pacing(),
+        entitlements: EntitlementsConfig { pacing: fast_pacing(), ..Default::default() },
         request_timeout: Duration::from_secs(5),
         data_dir: Some(data_dir.to_owned()),
         ..Default::default()
@@ -121,18 +121,9 @@ pub fn assets_dir() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets").to_string_lossy().into_owned()
 }
 
-/// A headless app with the plugin, reading the shipped assets.
+/// A headless app with every plugin, reading the shipped assets.
 pub fn headless_app(config: RewardsConfig) -> App {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        bevy::asset::AssetPlugin { file_path: assets_dir(), ..default() },
-        bevy::state::app::StatesPlugin,
-        AmazonRewardsPlugin::default().with_config(config),
-    ));
-    app.finish();
-    app.cleanup();
-    app
+    bevy_amazon_rewards::testing::headless_app(&assets_dir(), AmazonRewardsPlugins { config })
 }
 
 /// Collects every message of type `M` the app writes, for assertions.
@@ -150,27 +141,7 @@ pub fn collected<M: Message + Clone>(app: &App) -> &[M] {
     &app.world().resource::<Collected<M>>().0
 }
 
-/// Updates the app until `done` holds, failing after `timeout`.
-pub fn run_until(app: &mut App, timeout: Duration, what: &str, mut done: impl FnMut(&mut App) -> bool) {
-    let start = Instant::now();
-    loop {
-        app.update();
-        if done(app) {
-            return;
-        }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Updates the app for `duration`.
-pub fn run_for(app: &mut App, duration: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < duration {
-        app.update();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+pub use bevy_amazon_rewards::testing::{run_for, run_until};
 
 pub fn spawn_recipient(app: &mut App) -> Entity {
     app.world_mut().spawn(RewardsRecipient).id()
@@ -328,7 +299,7 @@ pub fn save_session(
         "user_id": user_id, "name": name, "email": null,
         "access_token": access_token, "expires_at": expires_at, "refresh_token": refresh_token,
     });
-    let path = bevy_amazon_rewards::auth::tokens::tokens_path(data_dir, user_id);
+    let path = bevy_amazon_rewards::testing::files::tokens_path(data_dir, user_id);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, serde_json::to_vec(&tokens).unwrap()).unwrap();
     std::fs::write(data_dir.join("current_player"), user_id).unwrap();

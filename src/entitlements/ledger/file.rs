@@ -1,10 +1,10 @@
-//! The durable fulfilment ledger, one file per player under the OS data dir: each entitlement's state
-//! (`seen → granted → reported`) together with the inventory it produced.
+//! The durable fulfilment ledger's file format, one file per player under the OS data dir: each
+//! entitlement's state (`seen → granted → reported`) together with the inventory it produced, and the
+//! changes that move it. The writer thread (`writer.rs`) owns the file while the game runs.
 //!
 //! A grant and its `granted` mark reach the disk in the same atomic file replacement (write a temporary
 //! file, fsync, rename, fsync the directory), before the fulfilment report is sent. On restart, `granted`
-//! entries are re-reported, never re-granted. A single writer thread owns the file; the main thread sends
-//! it changes and learns what is durable from its answers, so no frame waits on the disk.
+//! entries are re-reported, never re-granted.
 //!
 //! The file does not grow for ever: when a ledger is opened, entries that are settled for good and that no
 //! service can still send again are dropped once they are older than [`SETTLED_RETENTION`] — confirmed
@@ -15,18 +15,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use amazon_rewards_protocol::prime_gaming::LastInstruction;
-
-use crate::config::{LedgerStep, RewardsConfig};
-
 use crate::auth::tokens::now_unix;
 use crate::inventory::ItemStack;
-use crate::runtime::{BackgroundResult, ResultSender};
 
 /// File name of a player's ledger inside their directory.
 pub const LEDGER_FILE: &str = "ledger.json";
@@ -34,8 +28,6 @@ const FORMAT_VERSION: u32 = 1;
 /// How long a settled entry that nothing can send again is kept: long enough to outlast a service that
 /// lists a just-fulfilled entitlement once more, short enough to keep the file (rewritten whole) small.
 pub const SETTLED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
-/// How long the writer waits before retrying a failed write.
-const RETRY_WRITE_AFTER: Duration = Duration::from_secs(1);
 
 /// Where an entitlement stands in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,13 +175,13 @@ impl LedgerFile {
     /// Replaces the file at `path` atomically with this ledger, readable by the owner only.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::storage::write_private(path, &bytes)
+        crate::core::storage::write_private(path, &bytes)
     }
 }
 
 /// The ledger path of `player_id` under `data_dir`.
 pub fn ledger_path(data_dir: &Path, player_id: &str) -> PathBuf {
-    crate::storage::player_dir(data_dir, player_id).join(LEDGER_FILE)
+    crate::core::storage::player_dir(data_dir, player_id).join(LEDGER_FILE)
 }
 
 /// A change sent to the writer.
@@ -243,192 +235,6 @@ impl LedgerEntry {
             taken: Vec::new(),
             revocable: false,
             settled_at: None,
-        }
-    }
-}
-
-/// What the main thread learns when a ledger is opened.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct OpenedLedger {
-    pub inventory: BTreeMap<String, u64>,
-    pub states: BTreeMap<String, EntryState>,
-    /// Granted or revoked but not confirmed reported: to be reported again, never applied again.
-    pub unreported: Vec<(String, LastInstruction)>,
-}
-
-/// Answers of the writer.
-pub(crate) enum LedgerEvent {
-    Opened { session: u64, ledger: OpenedLedger },
-    OpenFailed { session: u64, error: String },
-    Persisted { session: u64, durable: Vec<(String, LastInstruction)>, confirmed: Vec<(String, LastInstruction)> },
-    WriteFailed { session: u64, error: String },
-}
-
-enum LedgerCommand {
-    Open { session: u64, player_id: String, path: PathBuf },
-    Record { session: u64, changes: Vec<LedgerChange> },
-}
-
-/// The main thread's handle to the writer thread.
-pub(crate) struct LedgerWriter {
-    commands: Sender<LedgerCommand>,
-}
-
-impl LedgerWriter {
-    pub(crate) fn spawn(results: ResultSender, config: RewardsConfig) -> std::io::Result<Self> {
-        let (commands, receiver) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("amazon-rewards-ledger".into())
-            .spawn(move || WriterThread { results, config, open: None, pending: Vec::new() }.run(receiver))?;
-        Ok(Self { commands })
-    }
-
-    pub(crate) fn open(&self, session: u64, player_id: String, path: PathBuf) {
-        let _ = self.commands.send(LedgerCommand::Open { session, player_id, path });
-    }
-
-    pub(crate) fn record(&self, session: u64, changes: Vec<LedgerChange>) {
-        if !changes.is_empty() {
-            let _ = self.commands.send(LedgerCommand::Record { session, changes });
-        }
-    }
-}
-
-struct OpenLedger {
-    session: u64,
-    path: PathBuf,
-    file: LedgerFile,
-}
-
-struct WriterThread {
-    results: ResultSender,
-    config: RewardsConfig,
-    open: Option<OpenLedger>,
-    /// Changes applied in memory but not yet durable, in order.
-    pending: Vec<LedgerChange>,
-}
-
-impl WriterThread {
-    fn run(mut self, commands: Receiver<LedgerCommand>) {
-        loop {
-            let first = if self.pending.is_empty() {
-                match commands.recv() {
-                    Ok(command) => Some(command),
-                    Err(_) => return,
-                }
-            } else {
-                match commands.recv_timeout(RETRY_WRITE_AFTER) {
-                    Ok(command) => Some(command),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        self.flush();
-                        return;
-                    }
-                }
-            };
-            // Everything already queued joins this write: one file replacement for a burst of changes.
-            for command in first.into_iter().chain(commands.try_iter()) {
-                self.handle(command);
-            }
-            if !self.pending.is_empty() {
-                self.flush();
-            }
-        }
-    }
-
-    fn handle(&mut self, command: LedgerCommand) {
-        match command {
-            LedgerCommand::Open { session, player_id, path } => {
-                if !self.pending.is_empty() {
-                    self.flush();
-                }
-                self.pending.clear();
-                self.open = None;
-                let event = match LedgerFile::load(&path, &player_id) {
-                    Ok(mut file) => {
-                        // Saved with the next change; until then the file on disk is only larger.
-                        file.compact(now_unix());
-                        let ledger = OpenedLedger {
-                            inventory: file.inventory.clone(),
-                            states: file.entitlements.iter().map(|(id, e)| (id.clone(), e.state)).collect(),
-                            unreported: file
-                                .entitlements
-                                .iter()
-                                .filter_map(|(id, e)| match e.state {
-                                    EntryState::Granted => Some((id.clone(), LastInstruction::Fulfill)),
-                                    EntryState::Revoked => Some((id.clone(), LastInstruction::Revoke)),
-                                    _ => None,
-                                })
-                                .collect(),
-                        };
-                        self.open = Some(OpenLedger { session, path, file });
-                        LedgerEvent::Opened { session, ledger }
-                    }
-                    Err(error) => LedgerEvent::OpenFailed { session, error },
-                };
-                self.results.send(BackgroundResult::Ledger(event));
-            }
-            LedgerCommand::Record { session, changes } => {
-                let Some(open) = self.open.as_mut().filter(|open| open.session == session) else {
-                    return;
-                };
-                for change in &changes {
-                    open.file.apply(change);
-                }
-                self.pending.extend(changes);
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        let Some(open) = self.open.as_ref() else {
-            self.pending.clear();
-            return;
-        };
-        let confirms_reports = self
-            .pending
-            .iter()
-            .any(|c| matches!(c, LedgerChange::Reported { .. } | LedgerChange::RevokeReported { .. }));
-        if confirms_reports {
-            self.config.observe(LedgerStep::ReportConfirming);
-        }
-        match open.file.save(&open.path) {
-            Ok(()) => {
-                let mut durable = Vec::new();
-                let mut confirmed = Vec::new();
-                let mut grants = false;
-                for change in self.pending.drain(..) {
-                    match change {
-                        LedgerChange::Granted { entitlement_id, .. } => {
-                            grants = true;
-                            durable.push((entitlement_id, LastInstruction::Fulfill));
-                        }
-                        LedgerChange::Revoked { entitlement_id, .. } => {
-                            grants = true;
-                            durable.push((entitlement_id, LastInstruction::Revoke));
-                        }
-                        LedgerChange::Reported { entitlement_id } => {
-                            confirmed.push((entitlement_id, LastInstruction::Fulfill))
-                        }
-                        LedgerChange::RevokeReported { entitlement_id } => {
-                            confirmed.push((entitlement_id, LastInstruction::Revoke))
-                        }
-                        LedgerChange::Seen { .. } => {}
-                    }
-                }
-                if grants {
-                    self.config.observe(LedgerStep::GrantPersisted);
-                }
-                let event = LedgerEvent::Persisted { session: open.session, durable, confirmed };
-                self.results.send(BackgroundResult::Ledger(event));
-            }
-            Err(error) => {
-                let event = LedgerEvent::WriteFailed {
-                    session: open.session,
-                    error: format!("cannot write {}: {error}", open.path.display()),
-                };
-                self.results.send(BackgroundResult::Ledger(event));
-            }
         }
     }
 }

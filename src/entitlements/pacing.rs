@@ -19,8 +19,8 @@ pub enum PullReason {
     WindowRestored,
     /// The app resumed from pause (`AppLifecycle::WillResume`, mobile and some desktops).
     AppResumed,
-    /// The device woke from sleep: the wall clock jumped ahead of the monotonic clock between two frames
-    /// (a window that kept its focus never reports this).
+    /// The device woke from sleep: the wall clock jumped ahead of the monotonic clock (checked in the
+    /// background; a window that kept its focus never reports this).
     WokeFromSleep,
     /// The player visited the in-game store.
     StoreVisited,
@@ -38,9 +38,10 @@ pub enum PullReason {
     Retry,
 }
 
-/// The pacing state machine.
-#[derive(Debug, Clone)]
-pub struct PullPacer {
+/// The pacing state machine, a resource every trigger requests pulls from and the inventory source takes them
+/// from.
+#[derive(bevy::prelude::Resource, Debug, Clone)]
+pub(crate) struct PullPacer {
     pacing: PullPacing,
     in_flight: bool,
     pending: Option<PullReason>,
@@ -64,22 +65,19 @@ impl PullPacer {
         }
     }
 
-    /// Whether a pull is running.
-    pub fn in_flight(&self) -> bool {
-        self.in_flight
-    }
-
     /// Whether a pull is waiting to start.
     pub fn is_pending(&self) -> bool {
         self.pending.is_some() || self.follow_up
     }
 
     /// The earliest time the next pull may start.
+    #[cfg(test)]
     pub fn not_before(&self) -> Option<Instant> {
         self.not_before
     }
 
     /// Consecutive failed pulls.
+    #[cfg(test)]
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive_failures
     }

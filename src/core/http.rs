@@ -1,33 +1,24 @@
-//! The HTTP exchange with an entitlements service: one client with timeouts, bodies read with a size cap
-//! (never buffered past it), content type and status mapped to [`ApiError`]. Runs on the background runtime.
+//! The HTTP exchange with every service (Prime Gaming, Login with Amazon, the studio backend): one client with
+//! timeouts, bodies read with a size cap (never buffered past it), content type and status mapped to
+//! [`ApiError`]. Runs on the background runtime.
 
 use std::time::{Duration, SystemTime};
 
-use amazon_rewards_protocol::prime_gaming::{
-    ACCESS_TOKEN_HEADER, ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest,
-    FulfillResponse, NEXT_TOKEN_QUERY,
-};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A client for the Entitlements and Fulfill APIs.
-#[derive(Clone)]
-pub(crate) struct EntitlementsClient {
+/// The one HTTP client every service's calls go through: one connection pool, the request timeout, a body
+/// cap, same-origin redirects only, and every failure as an [`ApiError`].
+#[derive(bevy::prelude::Resource, Clone)]
+pub(crate) struct ApiClient {
     http: reqwest::Client,
-    base_url: String,
     max_response_bytes: usize,
-    max_pages: usize,
 }
 
-impl EntitlementsClient {
-    pub(crate) fn new(
-        base_url: &str,
-        timeout: Duration,
-        max_response_bytes: usize,
-        max_pages: usize,
-    ) -> Result<Self, ApiError> {
+impl ApiClient {
+    pub(crate) fn new(timeout: Duration, max_response_bytes: usize) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -41,85 +32,55 @@ impl EntitlementsClient {
             .user_agent(concat!("bevy_amazon_rewards/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), max_response_bytes, max_pages })
+        Ok(Self { http, max_response_bytes })
     }
 
-    /// The service's base URL, without a trailing slash.
-    pub(crate) fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// The underlying client (timeouts set), for other calls to the same service.
+    /// The underlying client, to build requests (and for the OAuth client of the login).
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
     }
 
-    /// Every entitlement, following pagination (optional on Prime Gaming's wire) to the end. The whole pull is
-    /// held to `max_response_bytes` (not per page), and a server that hands out any earlier `NextToken` again
-    /// (`A, B, A, …`) is refused rather than followed round the loop.
-    pub(crate) async fn fetch_all(&self, access_token: &str) -> Result<Vec<Entitlement>, ApiError> {
-        let mut all = Vec::new();
-        let mut next_token: Option<String> = None;
-        let mut seen_tokens = std::collections::HashSet::new();
-        let mut budget = self.max_response_bytes;
-        for _ in 0..self.max_pages {
-            let mut request = self
-                .http
-                .get(format!("{}{ENTITLEMENTS_PATH}", self.base_url))
-                .header(ACCESS_TOKEN_HEADER, access_token);
-            if let Some(token) = &next_token {
-                request = request.query(&[(NEXT_TOKEN_QUERY, token)]);
-            }
-            let (page, size): (EntitlementsPage, usize) = self.exchange_within(request, budget).await?;
-            budget -= size;
-            all.extend(page.entitlements);
-            match page.next_token {
-                Some(token) if !token.is_empty() => {
-                    if !seen_tokens.insert(token.clone()) {
-                        return Err(ApiError::Pagination("the server repeated a nextToken".into()));
-                    }
-                    next_token = Some(token);
-                }
-                _ => return Ok(all),
-            }
-        }
-        Err(ApiError::Pagination(format!("more than {} pages", self.max_pages)))
+    /// The largest body read.
+    pub(crate) fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
     }
 
-    /// Reports entitlements fulfilled.
-    pub(crate) async fn fulfill(
-        &self,
-        access_token: &str,
-        request: &FulfillRequest,
-    ) -> Result<FulfillResponse, ApiError> {
-        let request = self
-            .http
-            .post(format!("{}{FULFILL_PATH}", self.base_url))
-            .header(ACCESS_TOKEN_HEADER, access_token)
-            .json(request);
-        self.exchange(request).await
-    }
-
+    /// Sends `request` and reads its JSON answer, by Amazon's rules (a 400 or 401 may be an expired token).
     pub(crate) async fn exchange<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, ApiError> {
         self.exchange_within(request, self.max_response_bytes).await.map(|(answer, _)| answer)
     }
 
-    /// Like [`exchange`](Self::exchange), with a body cap of `limit` bytes; also answers the body's size.
-    async fn exchange_within<T: DeserializeOwned>(
+    /// Like [`exchange_within`](Self::exchange_within), with `limit` as the body cap.
+    pub(crate) async fn exchange_within<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
         limit: usize,
     ) -> Result<(T, usize), ApiError> {
-        let mut response = request.send().await.map_err(map_transport_error)?;
+        self.exchange_by(request, limit, classify_refusal).await
+    }
+
+    /// Like [`exchange`](Self::exchange) against the studio backend's own routes: a 401 is a refused token,
+    /// any other 4xx is refused with the backend's error code (`{"error": "…"}`).
+    pub(crate) async fn exchange_with_backend<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let (answer, _) = self.exchange_by(request, self.max_response_bytes, classify_backend_refusal).await?;
+        Ok(answer)
+    }
+
+    /// Sends `request`; a refusal is judged by `classify`, a success read within `limit` bytes (the answer and
+    /// the body's size).
+    async fn exchange_by<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        limit: usize,
+        classify: fn(u16, &str, Option<Duration>) -> ApiError,
+    ) -> Result<(T, usize), ApiError> {
+        let response = request.send().await.map_err(map_transport_error)?;
         let status = response.status();
         if !status.is_success() {
-            let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v.to_str().ok()?));
-            let code = status.as_u16();
-            if code == 429 || code == 503 {
-                return Err(ApiError::RateLimited { retry_after });
-            }
-            let refusal = if status.is_client_error() { read_refusal(response).await } else { String::new() };
-            return Err(classify_refusal(code, &refusal, retry_after));
+            return Err(refusal(response, classify).await);
         }
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -127,19 +88,25 @@ impl EntitlementsClient {
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::UnexpectedContentType(content_type));
         }
-        if response.content_length().is_some_and(|len| len > limit as u64) {
-            return Err(ApiError::TooLarge { limit: self.max_response_bytes });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(map_transport_error)? {
-            if body.len() + chunk.len() > limit {
-                return Err(ApiError::TooLarge { limit: self.max_response_bytes });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response, limit).await.map_err(|error| match error {
+            CappedReadError::TooLarge => ApiError::TooLarge { limit: self.max_response_bytes },
+            CappedReadError::Network(error) => ApiError::Network(error),
+        })?;
         let answer = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
         Ok((answer, body.len()))
     }
+}
+
+/// What a non-success answer means.
+async fn refusal(response: reqwest::Response, classify: fn(u16, &str, Option<Duration>) -> ApiError) -> ApiError {
+    let status = response.status();
+    let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| parse_retry_after(v.to_str().ok()?));
+    let code = status.as_u16();
+    if code == 429 || code == 503 {
+        return ApiError::RateLimited { retry_after };
+    }
+    let body = if status.is_client_error() { read_refusal(response).await } else { String::new() };
+    classify(code, &body, retry_after)
 }
 
 /// Longest part of an error answer read to tell its kind.
@@ -167,6 +134,23 @@ pub(crate) fn classify_refusal(code: u16, body: &str, retry_after: Option<Durati
     match code {
         400 | 401 => ApiError::Unauthorized { status: code },
         code => ApiError::Status { status: code, retry_after },
+    }
+}
+
+/// What a studio-backend refusal means (its own routes, not the ones it relays from Amazon): a 401 is a
+/// refused token, a 404 an unknown route or thing, any other 4xx carries the backend's error code
+/// (`{"error": "InvalidActivationKey"}`, bounded and printable) when it names one.
+fn classify_backend_refusal(code: u16, body: &str, retry_after: Option<Duration>) -> ApiError {
+    let named = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|value| {
+        let error = value.get("error")?.as_str()?;
+        let printable = !error.is_empty() && error.len() <= 128 && error.chars().all(|c| c.is_ascii_graphic());
+        printable.then(|| error.to_owned())
+    });
+    match (code, named) {
+        (401, _) => ApiError::Unauthorized { status: code },
+        (404, _) => ApiError::Status { status: code, retry_after },
+        (400..=499, Some(error)) => ApiError::Refused { status: code, error },
+        (code, _) => ApiError::Status { status: code, retry_after },
     }
 }
 
@@ -223,6 +207,19 @@ mod tests {
         let missing = r#"{"message":"Not all permissions are authorized"}"#;
         assert_eq!(classify_refusal(403, missing, None), ApiError::MissingPermissions);
         assert_eq!(classify_refusal(400, missing, None), ApiError::MissingPermissions);
+    }
+
+    #[test]
+    fn the_backend_names_its_refusals() {
+        let refused = |body| classify_backend_refusal(400, body, None);
+        assert_eq!(
+            refused(r#"{"error":"InvalidActivationKey"}"#),
+            ApiError::Refused { status: 400, error: "InvalidActivationKey".into() }
+        );
+        assert_eq!(refused("not json"), ApiError::Status { status: 400, retry_after: None });
+        let long = format!(r#"{{"error":"{}"}}"#, "x".repeat(200));
+        assert_eq!(refused(&long), ApiError::Status { status: 400, retry_after: None }, "unbounded codes are dropped");
+        assert_eq!(classify_backend_refusal(401, "{}", None), ApiError::Unauthorized { status: 401 });
     }
 
     #[test]

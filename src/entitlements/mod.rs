@@ -1,9 +1,19 @@
-//! The game-facing side of pulling entitlements: messages that trigger a pull, messages that report what
-//! happened, the [`RewardsStatus`] resource, and the [`AmazonRewardsAppExt`] wiring helper.
+//! Entitlements into the inventory ([`EntitlementsPlugin`]): messages that trigger a pull, messages that
+//! report what happened, the [`RewardsStatus`] resource, and the [`AmazonRewardsAppExt`] wiring helper.
 //!
-//! Pull triggers: startup (once a ledger and a token are ready), the window regaining focus, store visits
-//! ([`StoreVisited`], or [`AmazonRewardsAppExt::pull_entitlements_on_enter`]), a new session, and explicit
-//! requests ([`PullEntitlements`]). All go through the pacing of [`crate::pacing`].
+//! Pull triggers: startup (once a ledger and a token are ready), the window regaining focus or being
+//! restored, the app resuming, waking from sleep, store visits ([`StoreVisited`], or
+//! [`AmazonRewardsAppExt::pull_entitlements_on_enter`]), a new session, and explicit requests
+//! ([`PullEntitlements`]). All go through one pacer (`pacing.rs`: coalesced, at least `min_interval`
+//! apart, backoff after failures), whatever the inventory's [`InventorySource`].
+
+pub(crate) mod client;
+pub(crate) mod config;
+pub(crate) mod ledger;
+mod pacing;
+mod plugin;
+mod sleep;
+mod triggers;
 
 use std::time::Instant;
 
@@ -12,7 +22,15 @@ use bevy::state::state::FreelyMutableState;
 
 use crate::error::RewardsError;
 use crate::inventory::ItemStack;
-use crate::pacing::PullReason;
+pub use pacing::PullReason;
+pub use plugin::{EntitlementsPlugin, InventorySource};
+pub use sleep::SLEEP_CHECK_INTERVAL;
+pub(crate) use triggers::PullRequests;
+
+/// The backoff after `failures` consecutive failures, with jitter, by `pacing` (for other services' retries).
+pub(crate) fn pacing_backoff(pacing: &crate::config::PullPacing, failures: u32) -> std::time::Duration {
+    pacing::backoff_delay(pacing, failures, pacing::random_jitter())
+}
 
 /// Ask for an entitlement pull now (still paced: at most one per `min_interval`).
 #[derive(Message, Debug, Clone, Copy, Default)]

@@ -1,0 +1,74 @@
+//! [`LoginPlugin`]: links the player's Amazon account with Login with Amazon and keeps the
+//! [`PlayerSession`](super::PlayerSession) every other service runs under.
+
+use bevy::prelude::*;
+
+use super::session::LoginFlow;
+use super::systems::{handle_login_requests, login_requests_waiting, receive_login};
+use super::{LoginConfig, LoginEvent, LoginRequest, LoginState};
+use crate::AmazonRewardsSystems;
+use crate::config::RewardsConfig;
+use crate::core::bridge::RewardsRuntime;
+use crate::core::http::ApiClient;
+use crate::core::instance::DataDirAccess;
+
+/// Login with Amazon in the system browser or by code pairing, tokens saved per player and refreshed, and the
+/// [`PlayerSession`](super::PlayerSession) resource while a player is linked. Part of
+/// [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); a game with its own Amazon login disables it and
+/// inserts `PlayerSession` itself.
+///
+/// Adds the [`LoginRequest`] and [`LoginEvent`] messages and, with `StatesPlugin`, the [`LoginState`] state.
+/// Systems: one in [`AmazonRewardsSystems::Receive`] (the background flows' results) and one in
+/// [`AmazonRewardsSystems::Send`] that runs only when a `LoginRequest` or a
+/// [`TokenRefused`](crate::TokenRefused) waits; at [`PreStartup`], the saved session is read.
+#[derive(Debug, Clone, Default)]
+pub struct LoginPlugin {
+    /// Login with Amazon settings, written into [`RewardsConfig::login`]. Default: production Amazon, scopes
+    /// `games::prime profile`, the system browser, sessions restored at startup.
+    pub config: LoginConfig,
+}
+
+impl Plugin for LoginPlugin {
+    fn build(&self, app: &mut App) {
+        let (runtime, _) = crate::core::require_core(app, "LoginPlugin");
+        let (outbox, inbox) = runtime.channel();
+        let world = app.world_mut();
+        world.resource_mut::<RewardsConfig>().login = self.config.clone();
+        let mut flow = LoginFlow::new(world.resource::<RewardsConfig>(), world.resource::<ApiClient>(), outbox);
+        if world.resource::<DataDirAccess>().read_only() {
+            flow.make_read_only();
+        }
+        app.insert_resource(flow)
+            .insert_resource(inbox)
+            .add_message::<LoginRequest>()
+            .add_message::<LoginEvent>()
+            .add_systems(PreStartup, restore_session)
+            .add_systems(PreUpdate, receive_login.in_set(AmazonRewardsSystems::Receive))
+            .add_systems(
+                PostUpdate,
+                handle_login_requests.in_set(AmazonRewardsSystems::Send).run_if(login_requests_waiting),
+            );
+    }
+
+    fn finish(&self, app: &mut App) {
+        // After every plugin is built, so the game may add DefaultPlugins (with StatesPlugin) before or after us.
+        if app.is_plugin_added::<bevy::state::app::StatesPlugin>() {
+            app.init_state::<LoginState>();
+        } else {
+            warn!("StatesPlugin is missing: LoginState is not tracked (LoginEvent messages still are)");
+        }
+    }
+}
+
+/// Reads the saved session in the background, unless another instance holds the data directory or the game
+/// turned restoring off.
+fn restore_session(
+    mut flow: ResMut<LoginFlow>,
+    runtime: Res<RewardsRuntime>,
+    config: Res<RewardsConfig>,
+    access: Res<DataDirAccess>,
+) {
+    if config.login.restore_session && !access.read_only() {
+        flow.restore(&runtime);
+    }
+}

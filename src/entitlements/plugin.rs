@@ -1,0 +1,113 @@
+//! [`EntitlementsPlugin`]: the triggers and pacing every inventory source shares, the game-facing messages, and
+//! the source that fills the [`Inventory`](crate::inventory::Inventory).
+
+use bevy::asset::AssetApp;
+use bevy::prelude::*;
+
+use super::client::EntitlementsClient;
+use super::ledger::{self, LedgerSource, LedgerWriter};
+use super::pacing::PullPacer;
+use super::sleep::{SleepWatcher, receive_wake_ups, watch_for_sleep};
+use super::triggers::{request_pulls, triggers_waiting};
+use super::{
+    EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted, PullEntitlements, RewardsStatus,
+    StoreVisited,
+};
+use crate::AmazonRewardsSystems;
+use crate::config::{EntitlementsConfig, RewardsConfig};
+use crate::core::http::ApiClient;
+use crate::core::instance::DataDirAccess;
+use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
+
+/// Where the items in the [`Inventory`](crate::inventory::Inventory) come from. Every source sits behind the
+/// same triggers, pacing, messages and `Inventory`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InventorySource {
+    /// The game pulls entitlements itself (`RewardsConfig::entitlements_url`: Prime Gaming, or the studio
+    /// backend's feed), grants them into a durable ledger file per player on this machine, and reports each
+    /// fulfilled. The default.
+    #[default]
+    ClientLedger,
+}
+
+/// Pulls entitlements when Amazon's tips say to (startup, focus regained, store visits, resume, waking from
+/// sleep), paced, and grants them exactly once into the [`RewardsRecipient`](crate::inventory::RewardsRecipient)'s
+/// [`Inventory`](crate::inventory::Inventory). Part of [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins).
+///
+/// Adds the [`PullEntitlements`], [`StoreVisited`], [`PullCompleted`], [`EntitlementGranted`],
+/// [`EntitlementRevoked`] and [`EntitlementFulfilled`] messages, the [`RewardsStatus`] resource and the
+/// [`ItemCatalog`] asset (loaded at [`PreStartup`] from [`EntitlementsConfig::catalog_path`]). Systems, each
+/// run only when it has work: in [`AmazonRewardsSystems::Send`] one turning trigger messages into pull
+/// requests and one starting due pulls and reports; in [`AmazonRewardsSystems::Receive`] one per background
+/// channel; in [`AmazonRewardsSystems::Apply`] the grants, within
+/// [`EntitlementsConfig::grant_budget_per_frame`]. Waking from sleep is watched on the background runtime.
+#[derive(Debug, Clone, Default)]
+pub struct EntitlementsPlugin {
+    /// Pacing, catalog, grant budget and reporting, written into [`RewardsConfig::entitlements`]. Default:
+    /// [`EntitlementsConfig::default`] (pulls at least 5 s apart, `rewards.catalog.json`).
+    pub config: EntitlementsConfig,
+    /// Where the items come from. Default [`InventorySource::ClientLedger`].
+    pub source: InventorySource,
+}
+
+impl Plugin for EntitlementsPlugin {
+    fn build(&self, app: &mut App) {
+        let (runtime, _) = crate::core::require_core(app, "EntitlementsPlugin");
+        let (wake_ups, wake_up_inbox) = runtime.channel();
+        app.world_mut().resource_mut::<RewardsConfig>().entitlements = self.config.clone();
+        app.add_message::<PullEntitlements>()
+            .add_message::<StoreVisited>()
+            .add_message::<PullCompleted>()
+            .add_message::<EntitlementGranted>()
+            .add_message::<EntitlementFulfilled>()
+            .add_message::<EntitlementRevoked>()
+            .init_resource::<RewardsStatus>()
+            .insert_resource(PullPacer::new(self.config.pacing.clone()))
+            .init_asset::<ItemCatalog>()
+            .register_asset_loader(ItemCatalogLoader)
+            .insert_resource(SleepWatcher(wake_ups))
+            .insert_resource(wake_up_inbox)
+            .add_systems(PreStartup, (load_catalog, watch_for_sleep))
+            .add_systems(PreUpdate, receive_wake_ups.in_set(AmazonRewardsSystems::Receive))
+            .add_systems(PostUpdate, request_pulls.in_set(AmazonRewardsSystems::Send).run_if(triggers_waiting));
+        match self.source {
+            InventorySource::ClientLedger => add_client_ledger(app, &self.config),
+        }
+    }
+}
+
+/// Starts loading the item catalog.
+fn load_catalog(mut commands: Commands, asset_server: Res<AssetServer>, config: Res<RewardsConfig>) {
+    let catalog = asset_server.load::<ItemCatalog>(config.entitlements.catalog_path.clone());
+    commands.insert_resource(CatalogHandle(catalog));
+}
+
+/// The client-side ledger source: its writer thread, its channel and its systems.
+fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
+    let (runtime, shared) = crate::core::require_core(app, "EntitlementsPlugin");
+    let (outbox, inbox) = runtime.channel();
+    let client = EntitlementsClient::new(
+        app.world().resource::<ApiClient>().clone(),
+        &shared.entitlements_url,
+        config.max_pages,
+    );
+    let writer =
+        LedgerWriter::spawn(outbox.clone(), config.clone()).expect("cannot start the rewards ledger writer thread");
+    let mut source = LedgerSource::new(client, outbox, writer);
+    if app.world().resource::<DataDirAccess>().read_only() {
+        source.make_read_only();
+    }
+    app.insert_resource(source)
+        .insert_resource(inbox)
+        .add_systems(PreUpdate, ledger::receive_ledger.in_set(AmazonRewardsSystems::Receive))
+        .add_systems(PreUpdate, ledger::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(ledger::grants_waiting))
+        .add_systems(
+            PostUpdate,
+            ledger::send_ledger_requests
+                .in_set(AmazonRewardsSystems::Send)
+                .after(request_pulls)
+                .run_if(ledger::ledger_has_work),
+        )
+        .add_observer(ledger::on_recipient_added);
+}
