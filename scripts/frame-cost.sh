@@ -8,7 +8,7 @@ command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install 
 cargo build --release -q -p frame_cost
 bin=target/release/frame_cost
 setups=("$@")
-((${#setups[@]})) || setups=(prerequisites all)
+((${#setups[@]})) || setups=(prerequisites one_state core login entitlements subscriptions moments all_but_moments all)
 count() {
     local out; out=$(mktemp)
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" "$2" >/dev/null 2>&1

@@ -369,8 +369,6 @@ fn a_saved_session_resumes_at_startup_and_sign_out_forgets_it() {
     app.world_mut().write_message(LoginRequest::SignOut);
     let token_file = tokens_path(data.path(), &player.user_id);
     run_until(&mut app, WAIT, "tokens deleted", |_| !token_file.exists());
-    // The sign-out is handled in PostUpdate; the state follows at the next frame's StateTransition.
-    app.update();
     assert!(!data.path().join("current_player").exists());
     assert!(app.world().get_resource::<PlayerSession>().is_none());
     assert!(app.world().get_resource::<AmazonAccount>().is_none());

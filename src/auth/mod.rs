@@ -67,6 +67,7 @@ mod config;
 mod flow;
 mod plugin;
 mod session;
+mod state;
 mod systems;
 pub(crate) mod tokens;
 
@@ -102,7 +103,9 @@ pub fn system_browser() -> BrowserOpener {
     Arc::new(|url| webbrowser::open(url).map_err(|e| BrowserError(e.to_string())))
 }
 
-/// Whether a player is linked. Use with `run_if(in_state(LoginState::LoggedIn))`.
+/// Whether a player is linked. Use with `run_if(in_state(LoginState::LoggedIn))`, `OnEnter(LoginState::LoggedIn)`
+/// or `state_changed::<LoginState>`. The login changes it (there is no `NextState<LoginState>`), applying each
+/// transition when it happens rather than checking for one every frame; `StatesPlugin` is not needed.
 #[derive(States, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LoginState {
     /// No player is linked.

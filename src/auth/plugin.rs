@@ -5,7 +5,7 @@ use bevy::prelude::*;
 
 use super::session::LoginFlow;
 use super::systems::{handle_login_requests, login_requests_waiting, receive_login};
-use super::{LoginConfig, LoginEvent, LoginRequest, LoginState};
+use super::{LoginConfig, LoginEvent, LoginRequest};
 use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
@@ -17,7 +17,8 @@ use crate::core::instance::DataDirAccess;
 /// [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); a game with its own Amazon login disables it and
 /// inserts `PlayerSession` itself.
 ///
-/// Adds the [`LoginRequest`] and [`LoginEvent`] messages and, with `StatesPlugin`, the [`LoginState`] state.
+/// Adds the [`LoginRequest`] and [`LoginEvent`] messages and the [`LoginState`] state (applied by the login
+/// itself, with no per-frame cost: see [`LoginState`]).
 /// Systems: one in [`AmazonRewardsSystems::Receive`] (the background flows' results) and one in
 /// [`AmazonRewardsSystems::Send`] that runs only when a `LoginRequest` or a
 /// [`TokenRefused`](crate::TokenRefused) waits; at [`PreStartup`], the saved session is read.
@@ -38,25 +39,17 @@ impl Plugin for LoginPlugin {
         if world.resource::<DataDirAccess>().read_only() {
             flow.make_read_only();
         }
+        super::state::add_login_state(app);
         app.insert_resource(flow)
             .insert_resource(inbox)
             .add_message::<LoginRequest>()
             .add_message::<LoginEvent>()
-            .add_systems(PreStartup, restore_session)
+            .add_systems(PreStartup, (restore_session, super::state::enter_initial_state))
             .add_systems(PreUpdate, receive_login.in_set(AmazonRewardsSystems::Receive))
             .add_systems(
                 PostUpdate,
                 handle_login_requests.in_set(AmazonRewardsSystems::Send).run_if(login_requests_waiting),
             );
-    }
-
-    fn finish(&self, app: &mut App) {
-        // After every plugin is built, so the game may add DefaultPlugins (with StatesPlugin) before or after us.
-        if app.is_plugin_added::<bevy::state::app::StatesPlugin>() {
-            app.init_state::<LoginState>();
-        } else {
-            warn!("StatesPlugin is missing: LoginState is not tracked (LoginEvent messages still are)");
-        }
     }
 }
 

@@ -22,7 +22,6 @@ pub(crate) struct LoginDriver<'w, 's> {
     flow: ResMut<'w, LoginFlow>,
     runtime: Res<'w, RewardsRuntime>,
     events: MessageWriter<'w, LoginEvent>,
-    next: Option<ResMut<'w, NextState<LoginState>>>,
 }
 
 /// Applies the background flows' progress and results.
@@ -56,9 +55,7 @@ pub(crate) fn handle_login_requests(
 
 impl LoginDriver<'_, '_> {
     fn set_state(&mut self, state: LoginState) {
-        if let Some(next) = self.next.as_mut() {
-            next.set(state);
-        }
+        super::state::change_login_state(&mut self.commands, state);
     }
 
     /// Signed in if tokens are in force, signed out otherwise.
