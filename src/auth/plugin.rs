@@ -11,6 +11,7 @@ use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
+use crate::core::wake::WakeSendOn;
 
 /// Login with Amazon in the system browser or by code pairing, tokens saved per player and refreshed, and the
 /// [`PlayerSession`](super::PlayerSession) resource while a player is linked. Part of
@@ -42,7 +43,8 @@ impl Plugin for LoginPlugin {
         super::state::add_login_state(app);
         app.insert_resource(flow)
             .insert_resource(inbox)
-            .add_message::<LoginRequest>()
+            .wake_send_on::<LoginRequest>()
+            .wake_send_on::<crate::TokenRefused>()
             .add_message::<LoginEvent>()
             .add_systems(PreStartup, (restore_session, super::state::enter_initial_state))
             .add_systems(PreUpdate, receive_login.in_set(AmazonRewardsSystems::Receive))

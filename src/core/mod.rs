@@ -7,6 +7,7 @@ pub(crate) mod http;
 pub(crate) mod instance;
 pub(crate) mod loopback;
 pub(crate) mod storage;
+pub(crate) mod wake;
 
 use bevy::prelude::*;
 use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
@@ -26,7 +27,9 @@ pub enum AmazonRewardsSystems {
     /// Grants pulled entitlements into the recipient's inventory, within a per-frame budget. [`PreUpdate`].
     Apply,
     /// Each service starts the work the game asked for or that is due: paced pulls, fulfilment reports,
-    /// sign-ins, activations, moment deliveries. [`PostUpdate`]; each system only when it has something to do.
+    /// sign-ins, activations, moment deliveries. [`PostUpdate`]; the set runs only on frames when a service's
+    /// request message waits or its own check says work is due (one condition for all), and each system in it
+    /// only when it has something to do.
     Send,
 }
 
@@ -69,7 +72,8 @@ impl Plugin for RewardsCorePlugin {
                 PreUpdate,
                 (AmazonRewardsSystems::Receive.run_if(bridge::bridge_has_work), AmazonRewardsSystems::Apply).chain(),
             )
-            .configure_sets(PostUpdate, AmazonRewardsSystems::Send);
+            .init_resource::<wake::SendWakers>()
+            .configure_sets(PostUpdate, AmazonRewardsSystems::Send.run_if(wake::send_has_work));
         #[cfg(feature = "winit")]
         app.add_systems(PreStartup, wake_the_event_loop);
     }

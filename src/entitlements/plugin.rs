@@ -17,7 +17,9 @@ use crate::AmazonRewardsSystems;
 use crate::config::{EntitlementsConfig, RewardsConfig};
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
+use crate::core::wake::WakeSendOn;
 use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
+use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 
 /// Where the items in the [`Inventory`](crate::inventory::Inventory) come from. Every source sits behind the
 /// same triggers, pacing, messages and `Inventory`.
@@ -56,8 +58,11 @@ impl Plugin for EntitlementsPlugin {
         let (runtime, _) = crate::core::require_core(app, "EntitlementsPlugin");
         let (wake_ups, wake_up_inbox) = runtime.channel();
         app.world_mut().resource_mut::<RewardsConfig>().entitlements = self.config.clone();
-        app.add_message::<PullEntitlements>()
-            .add_message::<StoreVisited>()
+        app.wake_send_on::<PullEntitlements>()
+            .wake_send_on::<StoreVisited>()
+            .wake_send_on::<WindowFocused>()
+            .wake_send_on::<WindowOccluded>()
+            .wake_send_on::<AppLifecycle>()
             .add_message::<PullCompleted>()
             .add_message::<EntitlementGranted>()
             .add_message::<EntitlementFulfilled>()
@@ -100,6 +105,7 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
     }
     app.insert_resource(source)
         .insert_resource(inbox)
+        .wake_send_when(ledger::ledger_wakes)
         .add_systems(PreUpdate, ledger::receive_ledger.in_set(AmazonRewardsSystems::Receive))
         .add_systems(PreUpdate, ledger::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(ledger::grants_waiting))
         .add_systems(

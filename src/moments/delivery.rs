@@ -32,6 +32,21 @@ impl MomentsOutbox {
     }
 }
 
+/// Whether the moments have work, for the send set's one condition (the catalog's changes arrive as asset
+/// events, which wake the set too): the saved state is not loaded yet, progress waits, the achievements view is
+/// stale, the player changed, or a moment is due.
+pub(crate) fn moments_wake(world: &World) -> bool {
+    let (Some(outbox), Some(status)) = (world.get_resource::<MomentsOutbox>(), world.get_resource::<MomentsStatus>())
+    else {
+        return false;
+    };
+    let session = world.get_resource::<PlayerSession>();
+    (!outbox.loading && !status.loaded)
+        || (status.loaded && (!outbox.waiting.is_empty() || !outbox.view_current))
+        || outbox.player_changed(session)
+        || outbox.delivery_due(session)
+}
+
 /// The run condition of [`send_moments`]: the game sent progress, a claim or a refresh; the saved state, the
 /// catalog or the player changed; or a moment is due.
 #[allow(clippy::too_many_arguments)]

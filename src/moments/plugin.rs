@@ -3,7 +3,7 @@
 use bevy::asset::AssetApp;
 use bevy::prelude::*;
 
-use super::delivery::{moments_have_work, send_moments};
+use super::delivery::{moments_have_work, moments_wake, send_moments};
 use super::outbox::MomentsOutbox;
 use super::receive::receive_moments;
 use super::{
@@ -14,6 +14,7 @@ use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
+use crate::core::wake::WakeSendOn;
 
 /// Achievement progress kept on disk, each unlock's moment delivered to the studio backend through a durable
 /// outbox, and the rewards it earns. Part of [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); a game
@@ -57,6 +58,12 @@ impl Plugin for MomentsPlugin {
         }
         app.insert_resource(outbox)
             .insert_resource(inbox)
+            .wake_send_on::<AchievementProgress>()
+            .wake_send_on::<UnlockAchievement>()
+            .wake_send_on::<ClaimReward>()
+            .wake_send_on::<RefreshChallenges>()
+            .wake_send_on::<bevy::asset::AssetEvent<AchievementCatalog>>()
+            .wake_send_when(moments_wake)
             .add_systems(PreStartup, move |mut commands: Commands, assets: Res<AssetServer>| {
                 commands.insert_resource(AchievementCatalogHandle(assets.load(path.clone())));
             })

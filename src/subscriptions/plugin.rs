@@ -10,6 +10,7 @@ use super::{
 };
 use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
+use crate::core::wake::WakeSendOn;
 use crate::entitlements::PullCompleted;
 
 /// Sign-ups in the browser or on another device, activation keys, how each subscription stands, and the
@@ -35,14 +36,14 @@ impl Plugin for SubscriptionsPlugin {
         app.init_resource::<Subscriptions>()
             .insert_resource(SubscriptionTasks::new(outbox))
             .insert_resource(inbox)
-            .add_message::<ActivateSubscription>()
-            .add_message::<SignUpForSubscription>()
-            .add_message::<SignUpOnAnotherDevice>()
-            .add_message::<RefreshSubscriptions>()
-            .add_message::<OpenBillingPage>()
-            .add_message::<SubscriptionEvent>()
+            .wake_send_on::<ActivateSubscription>()
+            .wake_send_on::<SignUpForSubscription>()
+            .wake_send_on::<SignUpOnAnotherDevice>()
+            .wake_send_on::<RefreshSubscriptions>()
+            .wake_send_on::<OpenBillingPage>()
             // Statuses are refreshed after each pull; without EntitlementsPlugin none ever completes.
-            .add_message::<PullCompleted>()
+            .wake_send_on::<PullCompleted>()
+            .add_message::<SubscriptionEvent>()
             .add_systems(PreUpdate, receive_subscriptions.in_set(AmazonRewardsSystems::Receive))
             .add_systems(
                 PostUpdate,

@@ -7,152 +7,18 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
-/// Ordered schema migrations, portable between SQLite and PostgreSQL. Append only.
+/// Ordered schema migrations, portable between SQLite and PostgreSQL: the numbered files in `migrations/`,
+/// compiled in. Append only; a file once released never changes.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (
-        1,
-        r#"
-    CREATE TABLE accounts (
-        user_id        TEXT PRIMARY KEY,
-        username       TEXT NOT NULL UNIQUE,
-        amazon_user_id TEXT UNIQUE,
-        created_at     BIGINT NOT NULL
-    );
-    CREATE TABLE ia_purchases (
-        purchase_token TEXT PRIMARY KEY,
-        user_id        TEXT NOT NULL REFERENCES accounts(user_id),
-        product_id     TEXT NOT NULL,
-        revoked        BIGINT NOT NULL DEFAULT 0,
-        revoke_reason  TEXT,
-        created_at     BIGINT NOT NULL,
-        revoked_at     BIGINT
-    );
-    CREATE INDEX ia_purchases_by_user ON ia_purchases(user_id);
-    CREATE TABLE ia_subscriptions (
-        subscription_id   TEXT PRIMARY KEY,
-        user_id           TEXT NOT NULL REFERENCES accounts(user_id),
-        product_id        TEXT NOT NULL,
-        active            BIGINT NOT NULL,
-        deactivate_reason TEXT,
-        period            TEXT,
-        activated_at      BIGINT NOT NULL,
-        deactivated_at    BIGINT
-    );
-    CREATE INDEX ia_subscriptions_by_user ON ia_subscriptions(user_id);
-    "#,
-    ),
-    (
-        2,
-        r#"
-    ALTER TABLE ia_purchases ADD COLUMN fulfilled_at BIGINT;
-    ALTER TABLE ia_purchases ADD COLUMN revoke_reported_at BIGINT;
-    ALTER TABLE ia_subscriptions ADD COLUMN fulfilled_at BIGINT;
-    ALTER TABLE ia_subscriptions ADD COLUMN revoke_reported_at BIGINT;
-    CREATE INDEX accounts_by_amazon_user ON accounts(amazon_user_id);
-    "#,
-    ),
-    (
-        3,
-        r#"
-    CREATE TABLE account_signups (
-        state         TEXT PRIMARY KEY,
-        username      TEXT NOT NULL,
-        return_url    TEXT NOT NULL,
-        pkce_verifier TEXT NOT NULL,
-        created_at    BIGINT NOT NULL
-    );
-    CREATE TABLE lwa_tokens (
-        user_id       TEXT PRIMARY KEY REFERENCES accounts(user_id),
-        refresh_token TEXT NOT NULL,
-        updated_at    BIGINT NOT NULL
-    );
-    "#,
-    ),
-    (
-        4,
-        r#"
-    CREATE TABLE devpay_subscriptions (
-        persistent_id          TEXT PRIMARY KEY,
-        user_id                TEXT NOT NULL REFERENCES accounts(user_id),
-        product_code           TEXT NOT NULL,
-        subscribed             BIGINT NOT NULL,
-        status                 TEXT NOT NULL,
-        paid_through_period    BIGINT NOT NULL,
-        current_period         BIGINT NOT NULL,
-        monthly_fee_cents      BIGINT NOT NULL,
-        next_monthly_fee_cents BIGINT NOT NULL,
-        cancel_at_period_end   BIGINT NOT NULL,
-        verified_at            BIGINT NOT NULL,
-        fulfilled_at           BIGINT,
-        revoke_reported_at     BIGINT
-    );
-    CREATE INDEX devpay_subscriptions_by_user ON devpay_subscriptions(user_id);
-    "#,
-    ),
-    (
-        5,
-        r#"
-    CREATE TABLE moment_rewards (
-        amazon_user_id TEXT NOT NULL,
-        moment         TEXT NOT NULL,
-        achievement    TEXT NOT NULL,
-        campaign_id    TEXT NOT NULL,
-        status         TEXT NOT NULL,
-        reason         TEXT,
-        reward_id      TEXT,
-        reward_url     TEXT,
-        title          TEXT,
-        description    TEXT,
-        image_url      TEXT,
-        cost_cents     BIGINT NOT NULL,
-        test           BIGINT NOT NULL,
-        created_at     BIGINT NOT NULL,
-        rewarded_at    BIGINT,
-        redeemed_at    BIGINT,
-        PRIMARY KEY (amazon_user_id, moment)
-    );
-    CREATE INDEX moment_rewards_by_campaign ON moment_rewards(campaign_id, status);
-    "#,
-    ),
-    (
-        6,
-        r#"
-    ALTER TABLE devpay_subscriptions ADD COLUMN paid_until TEXT;
-    "#,
-    ),
-    (
-        7,
-        r#"
-    CREATE TABLE devpay_signups (
-        state          TEXT PRIMARY KEY,
-        user_id        TEXT NOT NULL REFERENCES accounts(user_id),
-        amazon_user_id TEXT NOT NULL,
-        product_code   TEXT NOT NULL,
-        created_at     BIGINT NOT NULL,
-        used_at        BIGINT
-    );
-    "#,
-    ),
-    (
-        8,
-        r#"
-    ALTER TABLE ia_subscriptions ADD COLUMN licenses BIGINT;
-    "#,
-    ),
-    (
-        9,
-        r#"
-    ALTER TABLE lwa_tokens ADD COLUMN refreshing_until BIGINT;
-    ALTER TABLE lwa_tokens ADD COLUMN access_token TEXT;
-    ALTER TABLE lwa_tokens ADD COLUMN access_expires_at BIGINT;
-    ALTER TABLE moment_rewards ADD COLUMN reserved_cents BIGINT NOT NULL DEFAULT 0;
-    ALTER TABLE account_signups ADD COLUMN browser_hash TEXT;
-    CREATE TABLE moment_budgets (
-        campaign_id    TEXT PRIMARY KEY,
-        reserved_cents BIGINT NOT NULL
-    );
-    "#,
-    ),
+    (1, include_str!("../migrations/0001_accounts_and_instant_access.sql")),
+    (2, include_str!("../migrations/0002_fulfilment_marks.sql")),
+    (3, include_str!("../migrations/0003_signups_and_lwa_tokens.sql")),
+    (4, include_str!("../migrations/0004_devpay_subscriptions.sql")),
+    (5, include_str!("../migrations/0005_moment_rewards.sql")),
+    (6, include_str!("../migrations/0006_devpay_paid_until.sql")),
+    (7, include_str!("../migrations/0007_devpay_signups.sql")),
+    (8, include_str!("../migrations/0008_subscription_licenses.sql")),
+    (9, include_str!("../migrations/0009_relay_lease_and_moment_budgets.sql")),
 ];
 
 /// Whether `url` names a SQLite database.

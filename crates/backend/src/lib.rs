@@ -30,6 +30,7 @@ pub mod operator;
 pub mod prime_relay;
 pub mod sealed;
 pub mod signup;
+mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,13 +135,14 @@ pub enum StartError {
 
 /// The full router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(instant_access::router())
         .merge(feed::router())
         .merge(signup::router())
         .merge(devpay::router())
         .merge(moments::router())
-        .with_state(state)
+        .with_state(state);
+    trace::traced(routes)
 }
 
 /// A running backend.

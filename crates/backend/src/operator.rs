@@ -39,10 +39,11 @@ pub const MIN_TOKEN_LEN: usize = 24;
 /// The operator router: the admin routes behind the token check.
 pub fn router(state: AppState, token: Option<String>) -> Router {
     let expected: Arc<Option<[u8; 32]>> = Arc::new(token.map(|t| Sha256::digest(t.as_bytes()).into()));
-    Router::new()
+    let routes = Router::new()
         .nest("/admin", crate::accounts::admin_router())
         .with_state(state)
-        .layer(middleware::from_fn_with_state(expected, require_token))
+        .layer(middleware::from_fn_with_state(expected, require_token));
+    crate::trace::traced(routes)
 }
 
 async fn require_token(State(expected): State<Arc<Option<[u8; 32]>>>, request: Request, next: Next) -> Response {

@@ -44,6 +44,7 @@ pub mod mailbox;
 pub mod moments;
 pub mod pages;
 pub mod prime_gaming;
+mod trace;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -158,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(moments::router())
         .merge(mailbox::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
-    Router::new()
+    let routes = Router::new()
         .merge(public)
         .nest(
             amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
@@ -170,18 +171,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(mailbox::admin_router()),
         )
         .layer(axum::middleware::from_fn(guard::same_origin_admin))
-        .layer(axum::middleware::from_fn(guard::loopback_host))
-        .layer(axum::middleware::from_fn(trace_request))
-        .with_state(state)
-}
-
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    // The path only: query strings may carry codes or tokens and never reach the log.
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
-    response
+        .layer(axum::middleware::from_fn(guard::loopback_host));
+    trace::traced(routes.with_state(state))
 }
 
 /// A sandbox running on a Tokio runtime of the caller's (see [`serve`]).

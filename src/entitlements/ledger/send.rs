@@ -29,6 +29,18 @@ impl LedgerSource {
     }
 }
 
+/// Whether the ledger source has work, for the send set's one condition: the session is not the one the source
+/// follows, or a pull or report may be due.
+pub(crate) fn ledger_wakes(world: &World) -> bool {
+    let (Some(source), Some(pacer)) = (world.get_resource::<LedgerSource>(), world.get_resource::<PullPacer>()) else {
+        return false;
+    };
+    let session = world.get_resource::<PlayerSession>();
+    let followed = (source.player_id.as_deref(), source.access_token.as_deref());
+    session.map(|s| (Some(s.player_id()), Some(s.access_token().secret()))).unwrap_or((None, None)) != followed
+        || (source.ledger_ready && !source.token_refused && (pacer.is_pending() || source.report_due()))
+}
+
 /// The run condition of [`send_ledger_requests`]: the player changed, or a pull or report may be due.
 pub(crate) fn ledger_has_work(
     source: Res<LedgerSource>,

@@ -1,0 +1,1 @@
+ALTER TABLE devpay_subscriptions ADD COLUMN paid_until TEXT;

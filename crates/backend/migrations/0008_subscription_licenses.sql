@@ -1,0 +1,1 @@
+ALTER TABLE ia_subscriptions ADD COLUMN licenses BIGINT;
