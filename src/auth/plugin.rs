@@ -4,7 +4,7 @@
 use bevy::prelude::*;
 
 use super::session::LoginFlow;
-use super::systems::{handle_login_requests, login_requests_waiting, receive_login};
+use super::systems::{handle_login_requests, receive_login};
 use super::{LoginConfig, LoginEvent, LoginRequest};
 use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
@@ -48,10 +48,7 @@ impl Plugin for LoginPlugin {
             .add_message::<LoginEvent>()
             .add_systems(PreStartup, (restore_session, super::state::enter_initial_state))
             .add_systems(PreUpdate, receive_login.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(
-                PostUpdate,
-                handle_login_requests.in_set(AmazonRewardsSystems::Send).run_if(login_requests_waiting),
-            );
+            .add_systems(PostUpdate, handle_login_requests.in_set(AmazonRewardsSystems::Send));
     }
 }
 

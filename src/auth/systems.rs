@@ -31,14 +31,6 @@ pub(crate) fn receive_login(mut inbox: ResMut<Inbox<LoginUpdate>>, mut login: Lo
     }
 }
 
-/// The run condition of [`handle_login_requests`].
-pub(crate) fn login_requests_waiting(
-    requests: Res<Messages<LoginRequest>>,
-    refusals: Res<Messages<TokenRefused>>,
-) -> bool {
-    !requests.is_empty() || !refusals.is_empty()
-}
-
 /// Starts, cancels and ends sign-ins as the game asks, and refreshes a refused token.
 pub(crate) fn handle_login_requests(
     mut requests: MessageReader<LoginRequest>,

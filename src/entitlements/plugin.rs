@@ -8,7 +8,7 @@ use super::client::EntitlementsClient;
 use super::ledger::{self, LedgerSource, LedgerWriter};
 use super::pacing::PullPacer;
 use super::sleep::{SleepWatcher, receive_wake_ups, watch_for_sleep};
-use super::triggers::{request_pulls, triggers_waiting};
+use super::triggers::request_pulls;
 use super::{
     EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted, PullEntitlements, RewardsStatus,
     StoreVisited,
@@ -75,7 +75,7 @@ impl Plugin for EntitlementsPlugin {
             .insert_resource(wake_up_inbox)
             .add_systems(PreStartup, (load_catalog, watch_for_sleep))
             .add_systems(PreUpdate, receive_wake_ups.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, request_pulls.in_set(AmazonRewardsSystems::Send).run_if(triggers_waiting));
+            .add_systems(PostUpdate, request_pulls.in_set(AmazonRewardsSystems::Send));
         match self.source {
             InventorySource::ClientLedger => add_client_ledger(app, &self.config),
         }
@@ -108,12 +108,6 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
         .wake_send_when(ledger::ledger_wakes)
         .add_systems(PreUpdate, ledger::receive_ledger.in_set(AmazonRewardsSystems::Receive))
         .add_systems(PreUpdate, ledger::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(ledger::grants_waiting))
-        .add_systems(
-            PostUpdate,
-            ledger::send_ledger_requests
-                .in_set(AmazonRewardsSystems::Send)
-                .after(request_pulls)
-                .run_if(ledger::ledger_has_work),
-        )
+        .add_systems(PostUpdate, ledger::send_ledger_requests.in_set(AmazonRewardsSystems::Send).after(request_pulls))
         .add_observer(ledger::on_recipient_added);
 }

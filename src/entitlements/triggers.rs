@@ -30,21 +30,6 @@ impl Triggers<'_, '_> {
     }
 }
 
-/// The run condition of [`request_pulls`]: a trigger message waits.
-pub(crate) fn triggers_waiting(
-    explicit: Res<Messages<PullEntitlements>>,
-    store_visits: Res<Messages<StoreVisited>>,
-    focus: Res<Messages<WindowFocused>>,
-    occlusion: Res<Messages<WindowOccluded>>,
-    lifecycle: Res<Messages<AppLifecycle>>,
-) -> bool {
-    !explicit.is_empty()
-        || !store_visits.is_empty()
-        || !focus.is_empty()
-        || !occlusion.is_empty()
-        || !lifecycle.is_empty()
-}
-
 /// Requests a pull for each trigger (the pacer coalesces them). Runs in
 /// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send), before the source starts what is due.
 pub(crate) fn request_pulls(mut triggers: Triggers, mut pacer: ResMut<PullPacer>) {

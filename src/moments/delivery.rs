@@ -12,9 +12,7 @@ use super::claims::open_claims;
 use super::outbox::MomentsOutbox;
 use super::progress::ProgressInputs;
 use super::receive::MomentsUpdate;
-use super::{
-    AchievementCatalog, AchievementProgress, ClaimReward, MomentsStatus, RefreshChallenges, UnlockAchievement,
-};
+use super::{ClaimReward, MomentsStatus, RefreshChallenges};
 use crate::auth::PlayerSession;
 use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
@@ -43,27 +41,6 @@ pub(crate) fn moments_wake(world: &World) -> bool {
     let session = world.get_resource::<PlayerSession>();
     (!outbox.loading && !status.loaded)
         || (status.loaded && (!outbox.waiting.is_empty() || !outbox.view_current))
-        || outbox.player_changed(session)
-        || outbox.delivery_due(session)
-}
-
-/// The run condition of [`send_moments`]: the game sent progress, a claim or a refresh; the saved state, the
-/// catalog or the player changed; or a moment is due.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn moments_have_work(
-    outbox: Res<MomentsOutbox>,
-    status: Res<MomentsStatus>,
-    session: Option<Res<PlayerSession>>,
-    catalogs: Res<Assets<AchievementCatalog>>,
-    progress: Res<Messages<AchievementProgress>>,
-    unlocks: Res<Messages<UnlockAchievement>>,
-    claims: Res<Messages<ClaimReward>>,
-    challenges: Res<Messages<RefreshChallenges>>,
-) -> bool {
-    let session = session.as_deref();
-    (!outbox.loading && !status.loaded)
-        || (status.loaded && (!outbox.waiting.is_empty() || !outbox.view_current || catalogs.is_changed()))
-        || !(progress.is_empty() && unlocks.is_empty() && claims.is_empty() && challenges.is_empty())
         || outbox.player_changed(session)
         || outbox.delivery_due(session)
 }

@@ -3,7 +3,7 @@
 use bevy::asset::AssetApp;
 use bevy::prelude::*;
 
-use super::delivery::{moments_have_work, moments_wake, send_moments};
+use super::delivery::{moments_wake, send_moments};
 use super::outbox::MomentsOutbox;
 use super::receive::receive_moments;
 use super::{
@@ -68,6 +68,6 @@ impl Plugin for MomentsPlugin {
                 commands.insert_resource(AchievementCatalogHandle(assets.load(path.clone())));
             })
             .add_systems(PreUpdate, receive_moments.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, send_moments.in_set(AmazonRewardsSystems::Send).run_if(moments_have_work));
+            .add_systems(PostUpdate, send_moments.in_set(AmazonRewardsSystems::Send));
     }
 }

@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 
 use super::receive::receive_subscriptions;
-use super::requests::{SubscriptionTasks, send_subscription_requests, subscription_requests_waiting};
+use super::requests::{SubscriptionTasks, send_subscription_requests};
 use super::{
     ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
     SubscriptionEvent, Subscriptions, SubscriptionsConfig,
@@ -45,9 +45,6 @@ impl Plugin for SubscriptionsPlugin {
             .wake_send_on::<PullCompleted>()
             .add_message::<SubscriptionEvent>()
             .add_systems(PreUpdate, receive_subscriptions.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(
-                PostUpdate,
-                send_subscription_requests.in_set(AmazonRewardsSystems::Send).run_if(subscription_requests_waiting),
-            );
+            .add_systems(PostUpdate, send_subscription_requests.in_set(AmazonRewardsSystems::Send));
     }
 }

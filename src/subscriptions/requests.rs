@@ -48,23 +48,6 @@ pub(crate) struct SubscriptionRequests<'w, 's> {
     pulls: MessageReader<'w, 's, PullCompleted>,
 }
 
-/// The run condition of [`send_subscription_requests`]: a request waits, or a pull completed.
-pub(crate) fn subscription_requests_waiting(
-    sign_ups: Res<Messages<SignUpForSubscription>>,
-    sign_ups_elsewhere: Res<Messages<SignUpOnAnotherDevice>>,
-    activations: Res<Messages<ActivateSubscription>>,
-    refreshes: Res<Messages<RefreshSubscriptions>>,
-    billing: Res<Messages<OpenBillingPage>>,
-    pulls: Res<Messages<PullCompleted>>,
-) -> bool {
-    !(sign_ups.is_empty()
-        && sign_ups_elsewhere.is_empty()
-        && activations.is_empty()
-        && refreshes.is_empty()
-        && billing.is_empty()
-        && pulls.is_empty())
-}
-
 /// Starts the requested work. Runs in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when
 /// [`subscription_requests_waiting`].
 pub(crate) fn send_subscription_requests(

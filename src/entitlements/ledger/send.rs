@@ -41,16 +41,6 @@ pub(crate) fn ledger_wakes(world: &World) -> bool {
         || (source.ledger_ready && !source.token_refused && (pacer.is_pending() || source.report_due()))
 }
 
-/// The run condition of [`send_ledger_requests`]: the player changed, or a pull or report may be due.
-pub(crate) fn ledger_has_work(
-    source: Res<LedgerSource>,
-    pacer: Res<PullPacer>,
-    session: Option<Res<PlayerSession>>,
-) -> bool {
-    source.session_changed(session.as_ref())
-        || (source.ledger_ready && !source.token_refused && (pacer.is_pending() || source.report_due()))
-}
-
 /// Follows the session, then starts a due pull and a due report. Runs in
 /// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when [`ledger_has_work`].
 pub(crate) fn send_ledger_requests(
