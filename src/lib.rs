@@ -17,7 +17,7 @@ use bevy::app::{PluginGroup, PluginGroupBuilder};
 
 use crate::auth::LoginPlugin;
 use crate::config::{PullPacing, RewardsConfig};
-pub use crate::core::{AmazonRewardsSystems, RewardsCorePlugin, TokenRefused};
+pub use crate::core::{AmazonRewardsSystems, RewardsCorePlugin, RewardsReceive, RewardsSend, TokenRefused};
 use crate::entitlements::EntitlementsPlugin;
 use crate::moments::MomentsPlugin;
 use crate::subscriptions::SubscriptionsPlugin;

@@ -6,12 +6,12 @@ use bevy::prelude::*;
 use super::session::LoginFlow;
 use super::systems::{handle_login_requests, receive_login};
 use super::{LoginConfig, LoginEvent, LoginRequest};
-use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
 use crate::core::wake::WakeSendOn;
+use crate::core::{RewardsReceive, RewardsSend};
 
 /// Login with Amazon in the system browser or by code pairing, tokens saved per player and refreshed, and the
 /// [`PlayerSession`](super::PlayerSession) resource while a player is linked. Part of
@@ -47,8 +47,8 @@ impl Plugin for LoginPlugin {
             .wake_send_on::<crate::TokenRefused>()
             .add_message::<LoginEvent>()
             .add_systems(PreStartup, (restore_session, super::state::enter_initial_state))
-            .add_systems(PreUpdate, receive_login.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, handle_login_requests.in_set(AmazonRewardsSystems::Send));
+            .add_systems(RewardsReceive, receive_login)
+            .add_systems(RewardsSend, handle_login_requests);
     }
 }
 

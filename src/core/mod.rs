@@ -9,6 +9,7 @@ pub(crate) mod loopback;
 pub(crate) mod storage;
 pub(crate) mod wake;
 
+use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use bevy::prelude::*;
 use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 
@@ -22,16 +23,28 @@ use crate::error::RewardsError;
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AmazonRewardsSystems {
     /// Each service drains the results of its background work (pulls, reports, ledger writes, sign-ins,
-    /// activations, deliveries). [`PreUpdate`]; the whole set runs only on frames when a result waits.
+    /// activations, deliveries): the [`RewardsReceive`] schedule, run in [`PreUpdate`] only on frames when a
+    /// result waits.
     Receive,
     /// Grants pulled entitlements into the recipient's inventory, within a per-frame budget. [`PreUpdate`].
     Apply,
     /// Each service starts the work the game asked for or that is due: paced pulls, fulfilment reports,
-    /// sign-ins, activations, moment deliveries. [`PostUpdate`]; the set runs only on frames when a service's
-    /// request message waits or its own check says work is due (one condition for all), and each system in it
-    /// only when it has something to do.
+    /// sign-ins, activations, moment deliveries: the [`RewardsSend`] schedule, run in [`PostUpdate`] only on
+    /// frames when a service's request message waits or its own check says work is due.
     Send,
 }
+
+/// The schedule each service's receive systems are added to, run by the one system of
+/// [`AmazonRewardsSystems::Receive`] only on frames when a result waits in some service's inbox. A schedule
+/// that does not run costs an idle frame nothing, however many services it holds.
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RewardsReceive;
+
+/// The schedule each service's send systems are added to, run by the one system of
+/// [`AmazonRewardsSystems::Send`] only on frames when a service's request message waits or its own check
+/// says work is due.
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RewardsSend;
 
 /// A service refused the player's access token (HTTP 400/401 from Amazon, 401 from the studio backend): it may
 /// have expired. [`LoginPlugin`](crate::auth::LoginPlugin) refreshes it once (Amazon's error process: retry,
@@ -43,8 +56,9 @@ pub struct TokenRefused;
 /// The core of [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); every service plugin needs it, added
 /// before them.
 ///
-/// Adds no per-frame system of its own: the [`AmazonRewardsSystems::Receive`] set's run condition (one atomic
-/// load) is the only check an idle frame pays for every service's results.
+/// Adds the [`RewardsReceive`] and [`RewardsSend`] schedules the service plugins put their systems in, and one
+/// system in each of [`AmazonRewardsSystems::Receive`] and [`AmazonRewardsSystems::Send`] that runs them when
+/// there is work: an idle frame pays for two run conditions whatever the services.
 #[derive(Debug, Clone, Default)]
 pub struct RewardsCorePlugin {
     /// The shared settings, inserted as the [`RewardsConfig`] resource (each service plugin writes its own
@@ -68,15 +82,31 @@ impl Plugin for RewardsCorePlugin {
             .insert_resource(runtime)
             .insert_resource(http)
             .insert_resource(access)
-            .configure_sets(
-                PreUpdate,
-                (AmazonRewardsSystems::Receive.run_if(bridge::bridge_has_work), AmazonRewardsSystems::Apply).chain(),
-            )
             .init_resource::<wake::SendWakers>()
-            .configure_sets(PostUpdate, AmazonRewardsSystems::Send.run_if(wake::send_has_work));
+            .init_schedule(RewardsReceive)
+            .init_schedule(RewardsSend)
+            .configure_sets(PreUpdate, (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain())
+            .add_systems(PreUpdate, run_receive.in_set(AmazonRewardsSystems::Receive).run_if(bridge::bridge_has_work))
+            .add_systems(PostUpdate, run_send.in_set(AmazonRewardsSystems::Send).run_if(wake::send_has_work));
+        // A handful of systems each: threads would cost more than they save.
+        for label in [RewardsReceive.intern(), RewardsSend.intern()] {
+            app.edit_schedule(label, |schedule| {
+                schedule.set_executor(SingleThreadedExecutor::new()).set_apply_final_deferred(true);
+            });
+        }
         #[cfg(feature = "winit")]
         app.add_systems(PreStartup, wake_the_event_loop);
     }
+}
+
+/// Runs every service's receive systems.
+fn run_receive(world: &mut World) {
+    world.run_schedule(RewardsReceive);
+}
+
+/// Runs every service's send systems.
+fn run_send(world: &mut World) {
+    world.run_schedule(RewardsSend);
 }
 
 /// With a reactive winit loop (`WinitSettings::desktop_app()`), wakes it as soon as a result arrives, e.g.

@@ -1,4 +1,4 @@
-//! One run condition for every service's send system: each plugin registers, while it is built, the message
+//! One run condition for every service's send system (the [`RewardsSend`](super::RewardsSend) schedule): each plugin registers, while it is built, the message
 //! types whose arrival is work for it and a check of its own state (a pull due, a moment to deliver), and
 //! [`send_has_work`] asks them all through a `&World`, with the message resources' ids resolved once. An idle
 //! frame pays for one condition system and a few pointer reads, however many services there are, instead of

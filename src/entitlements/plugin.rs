@@ -18,6 +18,7 @@ use crate::config::{EntitlementsConfig, RewardsConfig};
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
 use crate::core::wake::WakeSendOn;
+use crate::core::{RewardsReceive, RewardsSend};
 use crate::inventory::{CatalogHandle, ItemCatalog, ItemCatalogLoader};
 use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 
@@ -74,8 +75,8 @@ impl Plugin for EntitlementsPlugin {
             .insert_resource(SleepWatcher(wake_ups))
             .insert_resource(wake_up_inbox)
             .add_systems(PreStartup, (load_catalog, watch_for_sleep))
-            .add_systems(PreUpdate, receive_wake_ups.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, request_pulls.in_set(AmazonRewardsSystems::Send));
+            .add_systems(RewardsReceive, receive_wake_ups)
+            .add_systems(RewardsSend, request_pulls);
         match self.source {
             InventorySource::ClientLedger => add_client_ledger(app, &self.config),
         }
@@ -106,8 +107,8 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
     app.insert_resource(source)
         .insert_resource(inbox)
         .wake_send_when(ledger::ledger_wakes)
-        .add_systems(PreUpdate, ledger::receive_ledger.in_set(AmazonRewardsSystems::Receive))
+        .add_systems(RewardsReceive, ledger::receive_ledger)
         .add_systems(PreUpdate, ledger::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(ledger::grants_waiting))
-        .add_systems(PostUpdate, ledger::send_ledger_requests.in_set(AmazonRewardsSystems::Send).after(request_pulls))
+        .add_systems(RewardsSend, ledger::send_ledger_requests.after(request_pulls))
         .add_observer(ledger::on_recipient_added);
 }

@@ -10,11 +10,11 @@ use super::{
     AchievementCatalog, AchievementCatalogHandle, AchievementCatalogLoader, AchievementProgress, AchievementUnlocked,
     Achievements, ClaimReward, MomentEvent, MomentsConfig, MomentsStatus, RefreshChallenges, UnlockAchievement,
 };
-use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
 use crate::core::wake::WakeSendOn;
+use crate::core::{RewardsReceive, RewardsSend};
 
 /// Achievement progress kept on disk, each unlock's moment delivered to the studio backend through a durable
 /// outbox, and the rewards it earns. Part of [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); a game
@@ -67,7 +67,7 @@ impl Plugin for MomentsPlugin {
             .add_systems(PreStartup, move |mut commands: Commands, assets: Res<AssetServer>| {
                 commands.insert_resource(AchievementCatalogHandle(assets.load(path.clone())));
             })
-            .add_systems(PreUpdate, receive_moments.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, send_moments.in_set(AmazonRewardsSystems::Send));
+            .add_systems(RewardsReceive, receive_moments)
+            .add_systems(RewardsSend, send_moments);
     }
 }

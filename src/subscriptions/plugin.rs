@@ -8,9 +8,9 @@ use super::{
     ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
     SubscriptionEvent, Subscriptions, SubscriptionsConfig,
 };
-use crate::AmazonRewardsSystems;
 use crate::config::RewardsConfig;
 use crate::core::wake::WakeSendOn;
+use crate::core::{RewardsReceive, RewardsSend};
 use crate::entitlements::PullCompleted;
 
 /// Sign-ups in the browser or on another device, activation keys, how each subscription stands, and the
@@ -44,7 +44,7 @@ impl Plugin for SubscriptionsPlugin {
             // Statuses are refreshed after each pull; without EntitlementsPlugin none ever completes.
             .wake_send_on::<PullCompleted>()
             .add_message::<SubscriptionEvent>()
-            .add_systems(PreUpdate, receive_subscriptions.in_set(AmazonRewardsSystems::Receive))
-            .add_systems(PostUpdate, send_subscription_requests.in_set(AmazonRewardsSystems::Send));
+            .add_systems(RewardsReceive, receive_subscriptions)
+            .add_systems(RewardsSend, send_subscription_requests);
     }
 }
