@@ -15,6 +15,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 #[derive(Default)]
 struct Shared {
     waiting: AtomicUsize,
+    /// Services with work left over for the next frame (grants spread over frames).
+    busy: AtomicUsize,
     waker: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
@@ -59,6 +61,31 @@ impl<T> Inbox<T> {
     }
 }
 
+/// One service's "work left over" flag (see [`RewardsRuntime::busy_flag`]).
+pub(crate) struct BusyFlag {
+    raised: bool,
+    shared: Arc<Shared>,
+}
+
+impl BusyFlag {
+    pub(crate) fn set(&mut self, busy: bool) {
+        if busy != self.raised {
+            self.raised = busy;
+            if busy {
+                self.shared.busy.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.shared.busy.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+impl Drop for BusyFlag {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
 /// The Tokio runtime the plugins' network work runs on.
 #[derive(Resource)]
 pub(crate) struct RewardsRuntime {
@@ -82,9 +109,15 @@ impl RewardsRuntime {
         (Outbox { sender, shared: self.shared.clone() }, Inbox { receiver, shared: self.shared.clone() })
     }
 
-    /// Whether any inbox holds a result.
+    /// Whether any inbox holds a result, or a service has work left over.
     pub(crate) fn has_results(&self) -> bool {
-        self.shared.waiting.load(Ordering::Acquire) > 0
+        self.shared.waiting.load(Ordering::Acquire) > 0 || self.shared.busy.load(Ordering::Acquire) > 0
+    }
+
+    /// A flag a service raises while it has work left for the next frame, so the receive schedule runs then
+    /// even without new results.
+    pub(crate) fn busy_flag(&self) -> BusyFlag {
+        BusyFlag { raised: false, shared: self.shared.clone() }
     }
 
     /// Sets how the event loop is woken when a result arrives (once).
@@ -112,8 +145,8 @@ impl RewardsRuntime {
     }
 }
 
-/// The run condition of [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive): a result waits
-/// in some service's inbox. One check for every service, so an idle frame dispatches no receive system.
+/// The run condition of the receive schedule's runner: a result waits in some service's inbox, or a service
+/// has work left over. One check for every service, so an idle frame dispatches no receive system.
 pub(crate) fn bridge_has_work(runtime: Option<Res<RewardsRuntime>>) -> bool {
     runtime.is_some_and(|runtime| runtime.has_results())
 }
@@ -135,6 +168,12 @@ mod tests {
         assert!(runtime.has_results(), "a word still waits");
         assert_eq!(word_inbox.next(), Some("one"));
         assert_eq!(word_inbox.next(), None);
+        assert!(!runtime.has_results());
+        let mut busy = runtime.busy_flag();
+        busy.set(true);
+        busy.set(true);
+        assert!(runtime.has_results(), "work left over keeps the receive schedule running");
+        busy.set(false);
         assert!(!runtime.has_results());
         drop(number_inbox);
         numbers.send(2);

@@ -18,7 +18,8 @@ use crate::error::RewardsError;
 
 /// The plugins' systems, public so games can order against them.
 ///
-/// `Receive` and `Apply` run in [`PreUpdate`], chained, so the game's `Update` sees this frame's results;
+/// `Receive` and `Apply` run in [`PreUpdate`] (one system, in both sets, runs the [`RewardsReceive`] schedule:
+/// results first, then grants), so the game's `Update` sees this frame's results;
 /// `Send` runs in [`PostUpdate`], so requests the game writes in `Update` act in the same frame.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AmazonRewardsSystems {
@@ -26,7 +27,8 @@ pub enum AmazonRewardsSystems {
     /// activations, deliveries): the [`RewardsReceive`] schedule, run in [`PreUpdate`] only on frames when a
     /// result waits.
     Receive,
-    /// Grants pulled entitlements into the recipient's inventory, within a per-frame budget. [`PreUpdate`].
+    /// Grants pulled entitlements into the recipient's inventory, within a per-frame budget: the last step of
+    /// [`RewardsReceive`], which keeps running on the following frames while grants wait. [`PreUpdate`].
     Apply,
     /// Each service starts the work the game asked for or that is due: paced pulls, fulfilment reports,
     /// sign-ins, activations, moment deliveries: the [`RewardsSend`] schedule, run in [`PostUpdate`] only on
@@ -85,8 +87,13 @@ impl Plugin for RewardsCorePlugin {
             .init_resource::<wake::SendWakers>()
             .init_schedule(RewardsReceive)
             .init_schedule(RewardsSend)
-            .configure_sets(PreUpdate, (AmazonRewardsSystems::Receive, AmazonRewardsSystems::Apply).chain())
-            .add_systems(PreUpdate, run_receive.in_set(AmazonRewardsSystems::Receive).run_if(bridge::bridge_has_work))
+            .add_systems(
+                PreUpdate,
+                run_receive
+                    .in_set(AmazonRewardsSystems::Receive)
+                    .in_set(AmazonRewardsSystems::Apply)
+                    .run_if(bridge::bridge_has_work),
+            )
             .add_systems(PostUpdate, run_send.in_set(AmazonRewardsSystems::Send).run_if(wake::send_has_work));
         // A handful of systems each: threads would cost more than they save.
         for label in [RewardsReceive.intern(), RewardsSend.intern()] {

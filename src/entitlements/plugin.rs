@@ -13,7 +13,6 @@ use super::{
     EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, PullCompleted, PullEntitlements, RewardsStatus,
     StoreVisited,
 };
-use crate::AmazonRewardsSystems;
 use crate::config::{EntitlementsConfig, RewardsConfig};
 use crate::core::http::ApiClient;
 use crate::core::instance::DataDirAccess;
@@ -100,7 +99,7 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
     );
     let writer =
         LedgerWriter::spawn(outbox.clone(), config.clone()).expect("cannot start the rewards ledger writer thread");
-    let mut source = LedgerSource::new(client, outbox, writer);
+    let mut source = LedgerSource::new(client, outbox, writer, runtime.busy_flag());
     if app.world().resource::<DataDirAccess>().read_only() {
         source.make_read_only();
     }
@@ -108,7 +107,7 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
         .insert_resource(inbox)
         .wake_send_when(ledger::ledger_wakes)
         .add_systems(RewardsReceive, ledger::receive_ledger)
-        .add_systems(PreUpdate, ledger::apply_grants.in_set(AmazonRewardsSystems::Apply).run_if(ledger::grants_waiting))
+        .add_systems(RewardsReceive, ledger::apply_grants.after(ledger::receive_ledger))
         .add_systems(RewardsSend, ledger::send_ledger_requests.after(request_pulls))
         .add_observer(ledger::on_recipient_added);
 }

@@ -16,11 +16,6 @@ use crate::entitlements::{EntitlementGranted, EntitlementRevoked, PullReason, Re
 use crate::error::RewardsError;
 use crate::inventory::{CatalogHandle, Inventory, ItemCatalog, RewardsRecipient, take_stacks};
 
-/// Whether pulled entitlements wait to be granted (the run condition of [`apply_grants`]).
-pub(crate) fn grants_waiting(source: Res<LedgerSource>) -> bool {
-    !source.grant_queue.is_empty()
-}
-
 /// The messages granting writes.
 #[derive(SystemParam)]
 pub(crate) struct GrantMessages<'w> {
@@ -30,8 +25,8 @@ pub(crate) struct GrantMessages<'w> {
 }
 
 /// Grants pulled entitlements into the recipient's inventory, as many as fit in the frame's time budget,
-/// and hands the grants to the ledger writer. Runs in [`AmazonRewardsSystems::Apply`](crate::AmazonRewardsSystems::Apply)
-/// while grants wait.
+/// and hands the grants to the ledger writer. The last step of [`RewardsReceive`](crate::RewardsReceive), which
+/// runs on the next frames too while grants wait.
 pub(crate) fn apply_grants(
     mut source: ResMut<LedgerSource>,
     mut status: ResMut<RewardsStatus>,
@@ -41,6 +36,11 @@ pub(crate) fn apply_grants(
     mut messages: GrantMessages,
 ) {
     let source = &mut *source;
+    let waiting = !source.grant_queue.is_empty();
+    source.granting.set(waiting);
+    if !waiting {
+        return;
+    }
     let started = source.busy_since.take().unwrap_or_else(Instant::now);
     if !source.ledger_ready {
         return;
@@ -69,6 +69,7 @@ pub(crate) fn apply_grants(
     }
     source.ledger.record(source.session, changes);
     status.pending_grants = source.grant_queue.len();
+    source.granting.set(!source.grant_queue.is_empty());
 }
 
 /// The item catalog asset, once loaded.

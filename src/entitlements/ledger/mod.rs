@@ -14,7 +14,7 @@ mod receive;
 mod send;
 mod writer;
 
-pub(crate) use grant::{apply_grants, grants_waiting, on_recipient_added};
+pub(crate) use grant::{apply_grants, on_recipient_added};
 pub(crate) use receive::receive_ledger;
 pub(crate) use send::{ledger_wakes, send_ledger_requests};
 pub(crate) use writer::{LedgerEvent, LedgerWriter};
@@ -31,7 +31,7 @@ use super::pacing::{PullPacer, backoff_delay, random_jitter};
 use crate::auth::PlayerSession;
 use crate::config::{PullPacing, RewardsConfig};
 use crate::core::TokenRefused;
-use crate::core::bridge::Outbox;
+use crate::core::bridge::{BusyFlag, Outbox};
 use crate::error::{ApiError, RewardsError};
 use file::{EntryState, LedgerChange, ledger_path};
 
@@ -55,6 +55,8 @@ pub(crate) struct LedgerSource {
     client: EntitlementsClient,
     outbox: Outbox<LedgerUpdate>,
     ledger: LedgerWriter,
+    /// Raised while grants wait, so the receive schedule keeps granting on the next frames.
+    granting: BusyFlag,
     /// Bumped whenever the player changes, so late results of an old session are ignored.
     session: u64,
     player_id: Option<String>,
@@ -89,8 +91,14 @@ pub(crate) struct LedgerSource {
 }
 
 impl LedgerSource {
-    pub(crate) fn new(client: EntitlementsClient, outbox: Outbox<LedgerUpdate>, ledger: LedgerWriter) -> Self {
+    pub(crate) fn new(
+        client: EntitlementsClient,
+        outbox: Outbox<LedgerUpdate>,
+        ledger: LedgerWriter,
+        granting: BusyFlag,
+    ) -> Self {
         Self {
+            granting,
             client,
             outbox,
             ledger,
