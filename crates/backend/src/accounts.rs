@@ -1,5 +1,5 @@
-//! Game accounts: the studio's own players, which Instant Access links Amazon customers to. Until the
-//! new-account page exists, an admin JSON call creates them.
+//! Game accounts: the studio's own players, which Instant Access links Amazon customers to. This module owns
+//! the `accounts` table's SQL; the operator's admin call creates accounts through it.
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -8,7 +8,39 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use sqlx::AnyPool;
+
 use crate::AppState;
+use crate::error::BackendError;
+
+/// The game account linked to `amazon_user_id`, if any.
+pub async fn by_amazon_user(pool: &AnyPool, amazon_user_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
+        .bind(amazon_user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Creates an account named `username` (unique), linked to `amazon_user_id` when given; `None` when the name
+/// is taken.
+pub async fn create(
+    pool: &AnyPool,
+    username: &str,
+    amazon_user_id: Option<&str>,
+) -> Result<Option<Account>, sqlx::Error> {
+    let user_id = format!("player-{}", crate::random_hex(12));
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(&user_id)
+    .bind(username)
+    .bind(amazon_user_id)
+    .bind(crate::now_secs())
+    .execute(pool)
+    .await?;
+    Ok((inserted.rows_affected() > 0).then(|| Account { user_id, username: username.to_owned() }))
+}
 
 /// `POST /admin/accounts`: create a game account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,26 +69,16 @@ pub fn admin_router() -> Router<AppState> {
 async fn create_account(
     State(state): State<AppState>,
     body: Result<Json<CreateAccount>, JsonRejection>,
-) -> Result<(StatusCode, Json<Account>), (StatusCode, String)> {
-    let Json(request) = body.map_err(|e| (e.status(), e.body_text()))?;
-    let username = request.username.trim().to_owned();
+) -> Result<(StatusCode, Json<Account>), BackendError> {
+    let Json(request) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
+    let username = request.username.trim();
     if username.is_empty() || username.len() > 128 {
-        return Err((StatusCode::BAD_REQUEST, "a username is 1-128 characters".into()));
+        return Err(BackendError::BadRequest("a username is 1-128 characters".into()));
     }
-    let user_id = format!("player-{}", crate::random_hex(12));
-    let inserted = sqlx::query(
-        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (username) DO NOTHING",
-    )
-    .bind(&user_id)
-    .bind(&username)
-    .bind(request.amazon_user_id.as_deref())
-    .bind(crate::now_secs())
-    .execute(&state.pool)
-    .await
-    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    if inserted.rows_affected() == 0 {
-        return Err((StatusCode::CONFLICT, format!("username {username} is taken")));
+    match create(&state.pool, username, request.amazon_user_id.as_deref()).await? {
+        Some(account) => Ok((StatusCode::CREATED, Json(account))),
+        None => {
+            Err(BackendError::refused(StatusCode::CONFLICT, "username_taken", &format!("username {username} is taken")))
+        }
     }
-    Ok((StatusCode::CREATED, Json(Account { user_id, username })))
 }

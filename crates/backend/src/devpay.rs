@@ -13,14 +13,14 @@ use amazon_rewards_protocol::prime_gaming::{Entitlement, NextInstruction};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
 use sqlx::AnyPool;
 
-use crate::AppState;
+use crate::error::BackendError;
+use crate::player::{AuthenticatedPlayer, PlayerAuth};
 
 /// One DevPay product the backend sells: its code, secret product token, and the SKU the game's catalog knows.
 #[derive(Clone)]
@@ -59,55 +59,56 @@ impl std::fmt::Debug for DevPayConfig {
 
 pub use amazon_rewards_protocol::devpay::SubscriptionStatus;
 
-/// Routes for the game.
-pub fn router() -> axum::Router<AppState> {
+/// What the DevPay routes work with; they exist only when DevPay is configured.
+#[derive(Clone)]
+pub struct DevPayState {
+    /// The license service and the products.
+    pub devpay: Arc<DevPayConfig>,
+    /// The database.
+    pub pool: AnyPool,
+    /// Calls to the license service.
+    pub oauth_http: reqwest::Client,
+    /// Who is calling.
+    pub auth: PlayerAuth,
+}
+
+impl axum::extract::FromRef<DevPayState> for PlayerAuth {
+    fn from_ref(state: &DevPayState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// Routes for the game, with their state.
+pub fn router(state: DevPayState) -> axum::Router {
     axum::Router::new()
         .route(amazon_rewards_protocol::devpay::ACTIVATE_PATH, post(activate))
         .route(amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, get(subscriptions))
         .route(amazon_rewards_protocol::devpay::SIGNUP_PATH, post(signup_link))
         .route(RETURN_PATH, get(signup_return))
+        .with_state(state)
 }
 
-/// An RFC 6749-style error answer, shared by the game-facing routes.
+/// A refusal with a named code, answered as every [`BackendError`] is.
 pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error": code, "error_description": message}))).into_response()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ActivateBody {
-    activation_key: String,
-    product_code: String,
+    BackendError::refused(status, code, message).into_response()
 }
 
 async fn activate(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Json<ActivateBody>, JsonRejection>,
+    State(state): State<DevPayState>,
+    player: AuthenticatedPlayer,
+    body: Result<Json<amazon_rewards_protocol::devpay::ActivateRequest>, JsonRejection>,
 ) -> Response {
-    let Some(devpay) = state.devpay.as_deref() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
+    let devpay = &*state.devpay;
+    let Ok(user_id) = player.account() else {
+        return BackendError::NoGameAccount.into_response();
     };
-    let (amazon_user, user_id) = match player(&state, &headers).await {
-        Ok(player) => player,
-        Err(response) => return response,
-    };
+    let (amazon_user, user_id) = (player.amazon_user_id.clone(), user_id.to_owned());
     let Ok(Json(body)) = body else {
         return refuse(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"ActivationKey\", \"ProductCode\"}");
     };
     match activate_for(&state, devpay, &amazon_user, &user_id, &body.activation_key, &body.product_code).await {
         Ok(status) => (StatusCode::OK, Json(status)).into_response(),
         Err(refusal) => refuse(refusal.status, &refusal.code, &refusal.message),
-    }
-}
-
-/// The player behind a game request: their Amazon identity and their game account.
-async fn player(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
-    match crate::feed::identities_of(state, headers).await? {
-        (amazon_user, Some(user_id)) => Ok((amazon_user, user_id)),
-        (_, None) => {
-            Err(refuse(StatusCode::FORBIDDEN, "no_game_account", "no game account is linked to this Amazon account"))
-        }
     }
 }
 
@@ -126,7 +127,7 @@ impl Refusal {
 
 /// Activates `key` with the license service for this player and stores the subscription.
 async fn activate_for(
-    state: &AppState,
+    state: &DevPayState,
     devpay: &DevPayConfig,
     amazon_user: &str,
     user_id: &str,
@@ -174,20 +175,18 @@ const MAX_OPEN_SIGNUP_LINKS: i64 = 20;
 /// A sign-up link whose return lands on this backend, bound to the player who asked: for a game whose
 /// player signs up on another device (no loopback listener reachable there).
 async fn signup_link(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<DevPayState>,
+    player: AuthenticatedPlayer,
     body: Result<Json<SignUpRequest>, JsonRejection>,
 ) -> Response {
-    let Some(devpay) = state.devpay.as_deref() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
-    };
+    let devpay = &*state.devpay;
     let Some(signup_url) = devpay.signup_url.as_deref() else {
         return refuse(StatusCode::NOT_FOUND, "not_configured", "no sign-up pages are configured");
     };
-    let (amazon_user, user_id) = match player(&state, &headers).await {
-        Ok(player) => player,
-        Err(response) => return response,
+    let Ok(user_id) = player.account() else {
+        return BackendError::NoGameAccount.into_response();
     };
+    let (amazon_user, user_id) = (player.amazon_user_id.clone(), user_id.to_owned());
     let Ok(Json(body)) = body else {
         return refuse(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"ProductCode\"}");
     };
@@ -250,13 +249,14 @@ struct ReturnQuery {
 }
 
 /// Where a sign-up made from a backend link returns: the link's player gets the subscription, once.
-async fn signup_return(State(state): State<AppState>, query: Result<Query<ReturnQuery>, QueryRejection>) -> Response {
+async fn signup_return(
+    State(state): State<DevPayState>,
+    query: Result<Query<ReturnQuery>, QueryRejection>,
+) -> Response {
     let answer = |status: StatusCode, title: &str, message: &str| {
         (status, crate::signup::page(title, &format!("<p>{}</p>", crate::signup::escape(message)))).into_response()
     };
-    let Some(devpay) = state.devpay.as_deref() else {
-        return answer(StatusCode::NOT_FOUND, "Not found", "Subscriptions are not set up here.");
-    };
+    let devpay = &*state.devpay;
     let Ok(Query(query)) = query else {
         return answer(StatusCode::BAD_REQUEST, "Sign-up did not complete", "This was not a sign-up return.");
     };
@@ -400,14 +400,10 @@ async fn verify_all(
 }
 
 /// On demand: the player's subscriptions, verified now.
-async fn subscriptions(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(devpay) = state.devpay.as_deref() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "DevPay is not set up on this server");
-    };
-    let user_id = match crate::feed::player_of(&state, &headers).await {
-        Ok(Some(user_id)) => user_id,
-        Ok(None) => return Json(Vec::<SubscriptionStatus>::new()).into_response(),
-        Err(response) => return response,
+async fn subscriptions(State(state): State<DevPayState>, player: AuthenticatedPlayer) -> Response {
+    let devpay = &*state.devpay;
+    let Some(user_id) = player.account else {
+        return Json(Vec::<SubscriptionStatus>::new()).into_response();
     };
     match verify_all(&state.pool, &state.oauth_http, devpay, Some(&user_id)).await {
         Ok(statuses) => Json(statuses).into_response(),

@@ -19,6 +19,7 @@ use axum::{Json, Router};
 use sqlx::AnyPool;
 
 use crate::AppState;
+use crate::error::BackendError;
 
 /// Routes of the two Instant Access endpoints.
 pub fn router() -> Router<AppState> {
@@ -28,21 +29,6 @@ pub fn router() -> Router<AppState> {
 /// Largest request body read.
 const MAX_BODY: usize = 64 * 1024;
 
-enum Refusal {
-    Forbidden(String),
-    BadRequest(String),
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        let (status, message) = match self {
-            Refusal::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-            Refusal::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
-        };
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
-    }
-}
-
 /// Verifies the signature and reads the request.
 fn authenticate(
     keys: &KeyStore,
@@ -50,17 +36,17 @@ fn authenticate(
     path: &str,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<InstantAccessRequest, Refusal> {
+) -> Result<InstantAccessRequest, BackendError> {
     if body.len() > MAX_BODY {
-        return Err(Refusal::BadRequest("body too large".into()));
+        return Err(BackendError::BadRequest("body too large".into()));
     }
     let pairs: Vec<(&str, &str)> =
         headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect();
     verify(method.as_str(), path, &pairs, body, keys, AmzDate::now()).map_err(|e| {
         tracing::warn!(path, reason = %e, "refused an Instant Access call");
-        Refusal::Forbidden(e.to_string())
+        BackendError::Forbidden(e.to_string())
     })?;
-    InstantAccessRequest::from_json(body).map_err(|e| Refusal::BadRequest(e.to_string()))
+    InstantAccessRequest::from_json(body).map_err(|e| BackendError::BadRequest(e.to_string()))
 }
 
 async fn linking(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {

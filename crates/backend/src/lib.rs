@@ -23,10 +23,12 @@
 pub mod accounts;
 pub mod db;
 pub mod devpay;
+pub mod error;
 pub mod feed;
 pub mod instant_access;
 pub mod moments;
 pub mod operator;
+pub mod player;
 pub mod prime_relay;
 pub mod sealed;
 pub mod signup;
@@ -38,6 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use amazon_rewards_protocol::dta1::KeyStore;
 use axum::Router;
+use axum::extract::FromRef;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -50,7 +53,7 @@ pub struct AppState {
     /// Instant Access signing keys.
     pub keys: Arc<KeyStore>,
     /// Verifies players' access tokens for the entitlements feed.
-    pub tokens: feed::SharedVerifier,
+    pub tokens: player::SharedVerifier,
     /// The backend's own Login with Amazon client, for the new-account page.
     pub lwa: Option<Arc<signup::LwaClient>>,
     /// HTTP client for OAuth calls (follows no redirects).
@@ -133,15 +136,23 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// The full router.
+/// The full router: each service's routes, those of an optional service only when it is configured.
 pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+    let auth = player::PlayerAuth::from_ref(&state);
+    let mut routes = Router::new()
         .merge(instant_access::router())
         .merge(feed::router())
         .merge(signup::router())
-        .merge(devpay::router())
-        .merge(moments::router())
-        .with_state(state);
+        .with_state(state.clone());
+    if let Some(devpay) = state.devpay.clone() {
+        let pool = state.pool.clone();
+        let oauth_http = state.oauth_http.clone();
+        routes = routes.merge(devpay::router(devpay::DevPayState { devpay, pool, oauth_http, auth: auth.clone() }));
+    }
+    if let Some(moments) = state.moments.clone() {
+        let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
+        routes = routes.merge(moments::router(moments::MomentsState { moments, pool, oauth_http, auth }));
+    }
     trace::traced(routes)
 }
 
@@ -181,7 +192,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let tokens = Arc::new(feed::TokenVerifier::new(config.lwa_tokeninfo_url.clone(), config.game_client_ids.clone()));
+    let tokens = Arc::new(player::TokenVerifier::new(config.lwa_tokeninfo_url.clone(), config.game_client_ids.clone()));
     let oauth_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))

@@ -18,14 +18,14 @@ use amazon_rewards_protocol::moments::{
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use sqlx::{AnyPool, Row};
 
-use crate::AppState;
 use crate::devpay::refuse;
+use crate::player::{AuthenticatedPlayer, PlayerAuth};
 
 /// `GET` path of the player's rewards with their redemption status.
 pub const REWARDS_PATH: &str = "/api/moments/rewards";
@@ -114,11 +114,32 @@ fn admit(calls: &mut VecDeque<Instant>, limit: usize, window: Duration, now: Ins
 }
 
 /// Routes for the game.
-pub fn router() -> axum::Router<AppState> {
+/// What the Moments routes work with; they exist only when Moments is configured.
+#[derive(Clone)]
+pub struct MomentsState {
+    /// The Rewards API, its key, campaigns and rate limits.
+    pub moments: SharedMoments,
+    /// The database.
+    pub pool: AnyPool,
+    /// Calls to the Rewards API.
+    pub oauth_http: reqwest::Client,
+    /// Who is calling.
+    pub auth: PlayerAuth,
+}
+
+impl axum::extract::FromRef<MomentsState> for PlayerAuth {
+    fn from_ref(state: &MomentsState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The game's Moments routes, with their state.
+pub fn router(state: MomentsState) -> axum::Router {
     axum::Router::new()
         .route(MOMENT_PATH, post(report_moment))
         .route(CHALLENGES_PATH, get(challenges))
         .route(REWARDS_PATH, get(rewards))
+        .with_state(state)
 }
 
 fn retry_later(after: Duration, code: &str, message: &str) -> Response {
@@ -249,17 +270,12 @@ async fn decline(pool: &AnyPool, user: &str, moment: &str, reason: &str) -> Resu
 }
 
 async fn report_moment(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<MomentsState>,
+    player: AuthenticatedPlayer,
     body: Result<Json<MomentRequest>, JsonRejection>,
 ) -> Response {
-    let Some(moments) = state.moments.clone() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
-    };
-    let user = match crate::feed::amazon_user_of(&state, &headers).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
+    let moments = state.moments.clone();
+    let user = player.amazon_user_id;
     let request = match body {
         Ok(Json(request)) => request,
         Err(rejection) => return refuse(rejection.status(), "invalid_request", &rejection.body_text()),
@@ -313,7 +329,7 @@ async fn report_moment(
 /// Budget check, getRewardInfo, getReward, record. `Ok(Err(wait))`: Amazon is unavailable, the row stays
 /// pending and the game's retry continues it.
 async fn hand_out(
-    state: &AppState,
+    state: &MomentsState,
     moments: &Moments,
     campaign: &MomentCampaign,
     user: &str,
@@ -402,7 +418,7 @@ async fn release(pool: &AnyPool, campaign: &MomentCampaign, user: &str, moment: 
 
 /// getRewardInfo, getReward, record; the reservation is held meanwhile.
 async fn ask_amazon(
-    state: &AppState,
+    state: &MomentsState,
     moments: &Moments,
     campaign: &MomentCampaign,
     user: &str,
@@ -471,14 +487,9 @@ async fn ask_amazon(
 /// Challenges worth announcing: every configured moment whose campaign hands out rewards now, with its
 /// notification content, less the moments this player was already rewarded for. Campaign availability is cached
 /// for a minute (it is the same for every player) so announcements stay far below the per-key rate limit.
-async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(moments) = state.moments.clone() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
-    };
-    let user = match crate::feed::amazon_user_of(&state, &headers).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
+async fn challenges(State(state): State<MomentsState>, player: AuthenticatedPlayer) -> Response {
+    let moments = state.moments.clone();
+    let user = player.amazon_user_id;
     let rewarded: Vec<String> =
         match sqlx::query_scalar("SELECT moment FROM moment_rewards WHERE amazon_user_id = $1 AND status = 'rewarded'")
             .bind(&user)
@@ -519,14 +530,9 @@ async fn challenges(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 /// The player's rewards, with redemption status refreshed from Amazon for those not yet redeemed.
-async fn rewards(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(moments) = state.moments.clone() else {
-        return refuse(StatusCode::NOT_FOUND, "not_configured", "Moments is not set up on this server");
-    };
-    let user = match crate::feed::amazon_user_of(&state, &headers).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
+async fn rewards(State(state): State<MomentsState>, player: AuthenticatedPlayer) -> Response {
+    let moments = state.moments.clone();
+    let user = player.amazon_user_id;
     let rows = match sqlx::query(
         "SELECT moment, reward_id, reward_url, title, description, image_url, redeemed_at, test FROM moment_rewards
          WHERE amazon_user_id = $1 AND status = 'rewarded' ORDER BY rewarded_at, moment",
@@ -563,7 +569,7 @@ async fn rewards(State(state): State<AppState>, headers: HeaderMap) -> Response 
 }
 
 /// Asks Amazon whether a reward was redeemed, and records it when it was.
-async fn redemption(state: &AppState, moments: &Moments, user: &str, reward_id: &str) -> Option<i64> {
+async fn redemption(state: &MomentsState, moments: &Moments, user: &str, reward_id: &str) -> Option<i64> {
     let url = format!("{}{REWARD_STATUS_PATH}/{reward_id}", moments.config.rewards_url.trim_end_matches('/'));
     let response = state.oauth_http.get(url).header(API_KEY_HEADER, &moments.config.api_key).send().await.ok()?;
     let status: RewardStatus = response.error_for_status().ok()?.json().await.ok()?;
@@ -581,7 +587,7 @@ async fn redemption(state: &AppState, moments: &Moments, user: &str, reward_id: 
     Some(at)
 }
 
-/// Shared handle in [`AppState`].
+/// Shared handle in [`MomentsState`].
 pub type SharedMoments = Arc<Moments>;
 
 #[cfg(test)]

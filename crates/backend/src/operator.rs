@@ -6,14 +6,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::error::BackendError;
 
 /// Where operator routes are served, and the token they require.
 #[derive(Clone)]
@@ -73,7 +74,7 @@ fn same_digest(expected: &[u8; 32], presented: &str) -> bool {
 }
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    BackendError::refused(status, "operator_token", message).into_response()
 }
 
 #[cfg(test)]
