@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use amazon_rewards_protocol::sandbox_admin::{CreateCustomer, CreateOffer, GrantEntitlement, RegisterClient};
+use amazon_rewards_protocol::sandbox_admin::RegisterClient;
+use amazon_rewards_sandbox::admin::{AdminError, BlockingClient};
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
@@ -51,53 +52,27 @@ fn main() -> AppExit {
 const CLIENT_ID: &str = "amzn1.application-oa2-client.example";
 
 /// Registers the game's Login with Amazon client, offers, and a customer who claimed them.
-fn seed(url: &str) -> Result<(), reqwest::Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    runtime.block_on(async {
-        let http = reqwest::Client::new();
-        let admin = |path: &str| format!("{url}/admin{path}");
-        for (sku, title) in [
-            ("prime-gold-pack", "500 gold coins"),
-            ("prime-gem-pouch", "A pouch of 25 gems"),
-            ("prime-explorer-bundle", "Explorer bundle"),
-        ] {
-            http.post(admin("/offers"))
-                .json(&CreateOffer { sku: sku.into(), title: title.into() })
-                .send()
-                .await?
-                .error_for_status()?;
-        }
-        http.post(admin("/clients"))
-            .json(&RegisterClient {
-                client_id: CLIENT_ID.into(),
-                client_secret: None,
-                redirect_uris: vec!["http://127.0.0.1/amazon-rewards/callback".into()],
-                name: "Pull example".into(),
-            })
-            .send()
-            .await?
-            .error_for_status()?;
-        let customer: amazon_rewards_protocol::sandbox_admin::Customer = http
-            .post(admin("/customers"))
-            .json(&CreateCustomer {
-                email: "player@example.com".into(),
-                name: "Player One".into(),
-                password: "hunter2".into(),
-            })
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        for sku in ["prime-gold-pack", "prime-gem-pouch", "prime-explorer-bundle"] {
-            http.post(admin(&format!("/customers/{}/entitlements", customer.user_id)))
-                .json(&GrantEntitlement { sku: sku.into(), count: 1 })
-                .send()
-                .await?
-                .error_for_status()?;
-        }
-        Ok(())
-    })
+fn seed(url: &str) -> Result<(), AdminError> {
+    let admin = BlockingClient::new(url);
+    let offers = [
+        ("prime-gold-pack", "500 gold coins"),
+        ("prime-gem-pouch", "A pouch of 25 gems"),
+        ("prime-explorer-bundle", "Explorer bundle"),
+    ];
+    for (sku, title) in offers {
+        admin.create_offer(sku, title)?;
+    }
+    admin.register_client(&RegisterClient {
+        client_id: CLIENT_ID.into(),
+        client_secret: None,
+        redirect_uris: vec!["http://127.0.0.1/amazon-rewards/callback".into()],
+        name: "Pull example".into(),
+    })?;
+    let customer = admin.create_customer("player@example.com", "Player One", "hunter2")?;
+    for (sku, _) in offers {
+        admin.grant(&customer.user_id, sku, 1)?;
+    }
+    Ok(())
 }
 
 /// Stands in for the system browser: a player who signs in on the sandbox's page, allows access, and is

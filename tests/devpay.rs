@@ -63,18 +63,12 @@ impl Shop {
             // The studio backend, for sign-ups on another device.
             other_redirect_urls: vec![format!("{}/devpay/return", shop.studio.backend.url())],
         };
-        let status =
-            shop.block_on(shop.http.post(shop.admin("/devpay/products")).json(&product).send()).unwrap().status();
-        assert!(status.is_success());
+        shop.fixture.admin.add_devpay_product(&product).unwrap();
         shop
     }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.studio.runtime.block_on(future)
-    }
-
-    fn admin(&self, path: &str) -> String {
-        format!("{}/admin{path}", self.sandbox)
     }
 
     /// A sandbox customer with a game account at the studio, and their access token.
@@ -95,14 +89,11 @@ impl Shop {
     }
 
     fn advance_clock(&self) {
-        self.block_on(self.http.post(self.admin("/devpay/clock/advance")).send()).unwrap();
+        self.fixture.admin.advance_devpay_clock().unwrap();
     }
 
     fn bills(&self, user_id: &str) -> Vec<(i64, String, i64, bool)> {
-        let bills: Vec<DevPayBill> = self.block_on(async {
-            let url = self.admin(&format!("/devpay/customers/{user_id}/bills"));
-            self.http.get(url).send().await.unwrap().json().await.unwrap()
-        });
+        let bills: Vec<DevPayBill> = self.fixture.admin.devpay_bills(user_id).unwrap();
         bills.into_iter().map(|b| (b.period, b.kind, b.amount_cents, b.paid)).collect()
     }
 
@@ -226,7 +217,7 @@ fn sign_up_in_the_browser_then_perks_two_billed_months_with_a_price_change_and_c
     // Month 1 at $9.99; a price change the player sees before it applies; month 2 at $12.99.
     shop.advance_clock();
     let change = DevPayPriceChange { monthly_fee_cents: 1299 };
-    shop.block_on(shop.http.post(shop.admin("/devpay/products/SEASONPASS/price")).json(&change).send()).unwrap();
+    shop.fixture.admin.change_devpay_price("SEASONPASS", &change).unwrap();
     app.world_mut().write_message(RefreshSubscriptions);
     run_until(&mut app, WAIT, "price change announced", |app| {
         subscription(app).is_some_and(|s| s.current_period == 1 && s.next_monthly_fee_cents == 1299)
@@ -414,8 +405,7 @@ fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
     run_until(&mut app, WAIT, "perks granted", |app| inventory(app).has("double_coins"));
 
     // The card on file fails at the next monthly bill: suspended, perks gone, the failed bill on record.
-    let problem = shop.admin(&format!("/devpay/customers/{user_id}/payment-problem"));
-    shop.block_on(shop.http.post(problem).send()).unwrap();
+    shop.fixture.admin.set_payment_problem(&user_id, true).unwrap();
     shop.advance_clock();
     let started = std::time::Instant::now();
     while collected::<EntitlementRevoked>(&app).is_empty() {

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
-use amazon_rewards_protocol::moments::admin::{ApiKey, Campaign, NewCampaign, RedemptionReport, Transition};
+use amazon_rewards_protocol::moments::admin::{Campaign, NewCampaign, RedemptionReport};
 use amazon_rewards_protocol::moments::{CampaignState, MOMENT_PATH, MomentAnswer, RewardKind};
+use amazon_rewards_sandbox::admin::BlockingClient;
 use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 use common::studio::Studio;
@@ -23,19 +24,14 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Rewards {
     sandbox: String,
     api_key: String,
-    http: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
+    admin: BlockingClient,
 }
 
 impl Rewards {
     fn new(fixture: &Fixture) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let http = reqwest::Client::new();
-        let sandbox = fixture.url();
-        let key: ApiKey = runtime.block_on(async {
-            http.post(format!("{sandbox}/admin/moments/api-keys")).send().await.unwrap().json().await.unwrap()
-        });
-        Self { sandbox, api_key: key.api_key, http, runtime }
+        let admin = BlockingClient::new(&fixture.url());
+        let key = admin.create_moments_api_key().unwrap();
+        Self { sandbox: fixture.url(), api_key: key.api_key, admin }
     }
 
     fn campaign(&self, cost: i64, budget: i64, state: CampaignState) -> String {
@@ -50,43 +46,27 @@ impl Rewards {
             budget_cents: budget,
             inventory: 100,
         };
-        self.runtime.block_on(async {
-            let campaign: Campaign = self
-                .http
-                .post(format!("{}/admin/moments/campaigns", self.sandbox))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let path = [CampaignState::PendingApproval, CampaignState::ApprovedTest, CampaignState::Live];
-            for next in path {
-                self.transition(&campaign.campaign_id, next).await;
-                if next == state {
-                    break;
-                }
+        let campaign: Campaign = self.admin.create_campaign(&body).unwrap();
+        for next in [CampaignState::PendingApproval, CampaignState::ApprovedTest, CampaignState::Live] {
+            self.transition(&campaign.campaign_id, next);
+            if next == state {
+                break;
             }
-            campaign.campaign_id
-        })
+        }
+        campaign.campaign_id
     }
 
-    async fn transition(&self, id: &str, state: CampaignState) {
-        let url = format!("{}/admin/moments/campaigns/{id}/state", self.sandbox);
-        let status = self.http.post(url).json(&Transition { state }).send().await.unwrap().status();
-        assert!(status.is_success(), "{id} → {state:?}: {status}");
+    fn transition(&self, id: &str, state: CampaignState) {
+        let moved = self.admin.set_campaign_state(id, state);
+        assert!(moved.is_ok(), "{id} → {state:?}: {moved:?}");
     }
 
     fn suspend(&self, id: &str) {
-        self.runtime.block_on(self.transition(id, CampaignState::Suspended));
+        self.transition(id, CampaignState::Suspended);
     }
 
     fn report(&self, id: &str) -> RedemptionReport {
-        self.runtime.block_on(async {
-            let url = format!("{}/admin/moments/campaigns/{id}/report", self.sandbox);
-            self.http.get(url).send().await.unwrap().json().await.unwrap()
-        })
+        self.admin.campaign_report(id).unwrap()
     }
 
     fn config(&self, moments: &[(&str, &str, i64, i64)]) -> MomentsConfig {

@@ -12,12 +12,12 @@ use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
 use amazon_rewards_backend::sealed::TokenKey;
 use amazon_rewards_backend::{BackendConfig, RunningBackend};
 use amazon_rewards_protocol::dta1::KeyStore;
-use amazon_rewards_protocol::moments::admin::{ApiKey, Campaign, NewCampaign, Transition};
+use amazon_rewards_protocol::moments::admin::NewCampaign;
 use amazon_rewards_protocol::moments::{CampaignState, RewardKind};
 use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, DevPayProduct, GrantEntitlement, InstantAccessProduct, InstantAccessVendor,
-    RegisterClient,
+    DevPayProduct, InstantAccessProduct, InstantAccessVendor, RegisterClient,
 };
+use amazon_rewards_sandbox::admin::{AdminError, Client};
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
 use bevy_amazon_rewards::subscriptions::SIGNUP_RETURN_PATH;
 use serde::{Deserialize, Serialize};
@@ -155,18 +155,9 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
     Ok(config)
 }
 
-async fn post<T: Serialize>(
-    http: &reqwest::Client,
-    url: String,
-    body: &T,
-) -> Result<reqwest::Response, reqwest::Error> {
-    http.post(url).json(body).send().await?.error_for_status()
-}
-
 /// First run only: clients, the customer, offers (one already claimed), products, the season pass, Moments.
-async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
-    let http = reqwest::Client::new();
-    let admin = |path: &str| format!("{sandbox}/admin{path}");
+async fn seed_sandbox(sandbox: &str) -> Result<Seed, AdminError> {
+    let admin = Client::new(sandbox);
     for (client_id, secret, redirect, name) in [
         (CLIENT_ID, None, "http://127.0.0.1/amazon-rewards/callback", "Coin Bank"),
         (BACKEND_CLIENT, Some(BACKEND_SECRET.to_owned()), "http://127.0.0.1/accounts/callback", "Coin Bank accounts"),
@@ -177,26 +168,14 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
             redirect_uris: vec![redirect.into()],
             name: name.into(),
         };
-        post(&http, admin("/clients"), &client).await?;
+        admin.register_client(&client).await?;
     }
     for (sku, title) in PRIME_OFFERS {
-        post(&http, admin("/offers"), &CreateOffer { sku: sku.into(), title: title.into() }).await?;
+        admin.create_offer(sku, title).await?;
     }
-    let customer: amazon_rewards_protocol::sandbox_admin::Customer = post(
-        &http,
-        admin("/customers"),
-        &CreateCustomer { email: EMAIL.into(), name: "Player One".into(), password: PASSWORD.into() },
-    )
-    .await?
-    .json()
-    .await?;
+    let customer = admin.create_customer(EMAIL, "Player One", PASSWORD).await?;
     // Claimed on Amazon before the player ever opened the game: it arrives at the first sign-in.
-    post(
-        &http,
-        admin(&format!("/customers/{}/entitlements", customer.user_id)),
-        &GrantEntitlement { sku: "prime-gold-pack".into(), count: 1 },
-    )
-    .await?;
+    admin.grant(&customer.user_id, "prime-gold-pack", 1).await?;
     for (product_id, title, price_cents) in INSTANT_ACCESS_PRODUCTS {
         let product = InstantAccessProduct {
             product_id: product_id.into(),
@@ -204,9 +183,9 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
             price_cents,
             subscription: false,
         };
-        post(&http, admin("/instant-access/products"), &product).await?;
+        admin.add_instant_access_product(&product).await?;
     }
-    let key: ApiKey = post(&http, admin("/moments/api-keys"), &()).await?.json().await?;
+    let key = admin.create_moments_api_key().await?;
     let mut campaigns = HashMap::new();
     for (moment, title, description) in [
         ("five-deposits", "500 bonus gems", "Make 5 deposits at the bank and Amazon sends you 500 bonus gems."),
@@ -223,10 +202,9 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
             budget_cents: 50_000,
             inventory: 100,
         };
-        let campaign: Campaign = post(&http, admin("/moments/campaigns"), &new).await?.json().await?;
+        let campaign = admin.create_campaign(&new).await?;
         for state in [CampaignState::PendingApproval, CampaignState::ApprovedTest, CampaignState::Live] {
-            post(&http, admin(&format!("/moments/campaigns/{}/state", campaign.campaign_id)), &Transition { state })
-                .await?;
+            admin.set_campaign_state(&campaign.campaign_id, state).await?;
         }
         campaigns.insert(moment.to_owned(), campaign.campaign_id);
     }
@@ -234,7 +212,7 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, reqwest::Error> {
 }
 
 /// Every run: tells the sandbox where this run's backend listens (Instant Access calls, new-account page).
-async fn connect(sandbox: &str, backend: &str) -> Result<(), reqwest::Error> {
+async fn connect(sandbox: &str, backend: &str) -> Result<(), AdminError> {
     let vendor = InstantAccessVendor {
         linking_url: format!("{backend}/instant-access/linking"),
         fulfillment_url: format!("{backend}/instant-access/fulfillment"),
@@ -242,8 +220,8 @@ async fn connect(sandbox: &str, backend: &str) -> Result<(), reqwest::Error> {
         secret: "AMAZONSECRET".into(),
         new_account_url: Some(format!("{backend}/accounts/new")),
     };
-    let http = reqwest::Client::new();
-    post(&http, format!("{sandbox}/admin/instant-access/vendor"), &vendor).await?;
+    let admin = Client::new(sandbox);
+    admin.set_instant_access_vendor(&vendor).await?;
     // Registered (or brought up to date) every run: the sign-up sends the player back to the game's loopback
     // listener, on whatever port it has this time.
     let pass = DevPayProduct {
@@ -257,6 +235,6 @@ async fn connect(sandbox: &str, backend: &str) -> Result<(), reqwest::Error> {
         // Sign-ups on another device return to this run's backend.
         other_redirect_urls: vec![format!("{backend}/devpay/return")],
     };
-    post(&http, format!("{sandbox}/admin/devpay/products"), &pass).await?;
+    admin.add_devpay_product(&pass).await?;
     Ok(())
 }

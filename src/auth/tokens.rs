@@ -70,14 +70,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<StoredTokens, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-/// Forgets `user_id`'s tokens (sign-out, or a refresh token the server refused).
+/// Forgets `user_id`'s tokens (sign-out, or a refresh token the server refused). The pointer to the player
+/// goes first: once the tokens are gone, nothing names them, and a crash in between only leaves tokens
+/// nobody resumes.
 pub(crate) fn delete(data_dir: &Path, user_id: &str) -> std::io::Result<()> {
-    storage::remove(&tokens_path(data_dir, user_id))?;
     let current = data_dir.join(CURRENT_PLAYER_FILE);
     if std::fs::read_to_string(&current).is_ok_and(|id| id.trim() == user_id) {
         storage::remove(&current)?;
     }
-    Ok(())
+    storage::remove(&tokens_path(data_dir, user_id))
 }
 
 /// Serialises writes of token files with sign-outs, so a save already running when the player signs out (a

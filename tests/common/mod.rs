@@ -5,10 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, CreateOffer, Customer, EntitlementStatus, FaultKind, GrantEntitlement, GrantedEntitlements,
-    InjectFault, MintToken, MintedToken,
-};
+use amazon_rewards_protocol::sandbox_admin::{Customer, EntitlementStatus, FaultKind, InjectFault};
+use amazon_rewards_sandbox::admin::BlockingClient;
 use amazon_rewards_sandbox::{Sandbox, SandboxConfig};
 use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
@@ -21,6 +19,8 @@ pub const BUNDLE: &str = "prime-explorer-bundle";
 /// A running sandbox plus a client for its admin API.
 pub struct Fixture {
     pub sandbox: Sandbox,
+    /// The sandbox's admin API.
+    pub admin: BlockingClient,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
 }
@@ -33,27 +33,16 @@ impl Fixture {
     pub fn start_with(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::spawn(config).expect("sandbox starts");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Self { sandbox, runtime, http: reqwest::Client::new() }
+        let admin = BlockingClient::new(sandbox.url());
+        Self { sandbox, admin, runtime, http: reqwest::Client::new() }
     }
 
     pub fn url(&self) -> String {
         self.sandbox.url().to_owned()
     }
 
-    fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> R {
-        let url = format!("{}/admin{path}", self.sandbox.url());
-        self.runtime.block_on(async {
-            let response = self.http.post(&url).json(body).send().await.expect("admin call");
-            let status = response.status();
-            let text = response.text().await.unwrap();
-            assert!(status.is_success(), "POST {path}: {status} {text}");
-            serde_json::from_str(if text.is_empty() { "null" } else { &text }).expect("admin JSON")
-        })
-    }
-
     pub fn offer(&self, sku: &str) {
-        let _: serde_json::Value =
-            self.post("/offers", &CreateOffer { sku: sku.into(), title: format!("Offer {sku}") });
+        self.admin.create_offer(sku, &format!("Offer {sku}")).unwrap();
     }
 
     /// Registers the shipped catalog's offers.
@@ -64,36 +53,27 @@ impl Fixture {
     }
 
     pub fn customer(&self, email: &str) -> Customer {
-        self.post(
-            "/customers",
-            &CreateCustomer { email: email.into(), name: "Test Player".into(), password: "pw".into() },
-        )
+        self.admin.create_customer(email, "Test Player", "pw").unwrap()
     }
 
     pub fn grant(&self, user_id: &str, sku: &str, count: u32) -> Vec<String> {
-        let granted: GrantedEntitlements =
-            self.post(&format!("/customers/{user_id}/entitlements"), &GrantEntitlement { sku: sku.into(), count });
-        granted.entitlement_ids
+        self.admin.grant(user_id, sku, count).unwrap()
     }
 
     pub fn token(&self, user_id: &str, expires_in: i64) -> String {
-        let minted: MintedToken = self.post(&format!("/customers/{user_id}/tokens"), &MintToken { expires_in });
-        minted.access_token
+        self.admin.mint_token(user_id, expires_in).unwrap()
     }
 
     pub fn fault(&self, path: &str, times: u32, fault: FaultKind) {
-        let _: serde_json::Value = self.post("/faults", &InjectFault { path: path.into(), times, fault });
+        self.admin.inject_fault(&InjectFault { path: path.into(), times, fault }).unwrap();
     }
 
     pub fn clear_faults(&self) {
-        let url = format!("{}/admin/faults", self.sandbox.url());
-        let status = self.runtime.block_on(async { self.http.delete(&url).send().await.unwrap().status() });
-        assert!(status.is_success(), "{status}");
+        self.admin.clear_faults().unwrap();
     }
 
     pub fn statuses(&self, user_id: &str) -> Vec<EntitlementStatus> {
-        let url = format!("{}/admin/customers/{user_id}/entitlements", self.sandbox.url());
-        self.runtime.block_on(async { self.http.get(&url).send().await.unwrap().json().await.unwrap() })
+        self.admin.entitlement_statuses(user_id).unwrap()
     }
 }
 
@@ -189,9 +169,7 @@ impl Fixture {
             redirect_uris: vec![REGISTERED_REDIRECT.into()],
             name: "Rewards Test Game".into(),
         };
-        let url = format!("{}/admin/clients", self.sandbox.url());
-        let status = self.runtime.block_on(async { self.http.post(&url).json(&client).send().await.unwrap().status() });
-        assert!(status.is_success(), "{status}");
+        self.admin.register_client(&client).unwrap();
     }
 
     /// Plays the browser's part over plain HTTP: signs in on the authorize page and allows access.
@@ -260,8 +238,7 @@ impl Fixture {
 
     /// Runs a GET on the sandbox admin API.
     pub fn admin_get(&self, path: &str) -> serde_json::Value {
-        let url = format!("{}/admin{path}", self.sandbox.url());
-        self.runtime.block_on(async { self.http.get(&url).send().await.unwrap().json().await.unwrap() })
+        self.admin.get(path).unwrap()
     }
 
     /// Submits the device-code page as the player would.

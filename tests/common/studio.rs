@@ -24,17 +24,7 @@ pub fn register_backend_client(fixture: &Fixture) {
         redirect_uris: vec!["http://127.0.0.1/accounts/callback".into()],
         name: "Studio accounts".into(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let status = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/admin/clients", fixture.url()))
-            .json(&client)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert!(status.is_success());
+    fixture.admin.register_client(&client).unwrap();
 }
 
 /// A backend on its own runtime, with an HTTP client playing Amazon.
@@ -151,40 +141,14 @@ impl Studio {
             price_cents: 499,
             subscription: false,
         };
-        self.runtime.block_on(async {
-            let status = self
-                .http
-                .post(format!("{}/admin/instant-access/vendor", fixture.url()))
-                .json(&vendor)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert!(status.is_success());
-            let status = self
-                .http
-                .post(format!("{}/admin/instant-access/products", fixture.url()))
-                .json(&product)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert!(status.is_success());
-            let pass = amazon_rewards_protocol::sandbox_admin::InstantAccessProduct {
-                product_id: "season-pass".into(),
-                title: "Season pass".into(),
-                price_cents: 999,
-                subscription: true,
-            };
-            let status = self
-                .http
-                .post(format!("{}/admin/instant-access/products", fixture.url()))
-                .json(&pass)
-                .send()
-                .await
-                .unwrap()
-                .status();
-            assert!(status.is_success());
-        });
+        fixture.admin.set_instant_access_vendor(&vendor).unwrap();
+        fixture.admin.add_instant_access_product(&product).unwrap();
+        let pass = amazon_rewards_protocol::sandbox_admin::InstantAccessProduct {
+            product_id: "season-pass".into(),
+            title: "Season pass".into(),
+            price_cents: 999,
+            subscription: true,
+        };
+        fixture.admin.add_instant_access_product(&pass).unwrap();
     }
 }

@@ -21,6 +21,49 @@ pub async fn by_amazon_user(pool: &AnyPool, amazon_user_id: &str) -> Result<Opti
         .await
 }
 
+/// The account named `username` (as typed into Amazon's linking form), if any.
+pub async fn by_username(pool: &AnyPool, username: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM accounts WHERE username = $1").bind(username).fetch_optional(pool).await
+}
+
+/// Whether the account `user_id` exists.
+pub async fn exists(pool: &AnyPool, user_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The username of the account linked to `amazon_user_id`, if any.
+pub async fn username_of_amazon_user(pool: &AnyPool, amazon_user_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT username FROM accounts WHERE amazon_user_id = $1")
+        .bind(amazon_user_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Inserts the account `user_id` named `username` linked to `amazon_user_id` (inside the caller's
+/// transaction); `false` when the name is taken.
+pub async fn insert_linked<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    executor: E,
+    user_id: &str,
+    username: &str,
+    amazon_user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let created = sqlx::query(
+        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (username) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(username)
+    .bind(amazon_user_id)
+    .bind(crate::now_secs())
+    .execute(executor)
+    .await?;
+    Ok(created.rows_affected() == 1)
+}
+
 /// Creates an account named `username` (unique), linked to `amazon_user_id` when given; `None` when the name
 /// is taken.
 pub async fn create(

@@ -517,3 +517,24 @@ pub async fn feed(pool: &AnyPool, devpay: &DevPayConfig, user_id: &str) -> Resul
         })
         .collect())
 }
+
+/// Records the game's report on a subscription's perks (idempotent); `false` when there is nothing to record.
+pub(crate) async fn record_report(
+    pool: &AnyPool,
+    user_id: &str,
+    pid: &str,
+    status: amazon_rewards_protocol::prime_gaming::LastInstruction,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = match status {
+        amazon_rewards_protocol::prime_gaming::LastInstruction::Fulfill => {
+            "UPDATE devpay_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE persistent_id = $2 AND user_id = $3"
+        }
+        amazon_rewards_protocol::prime_gaming::LastInstruction::Revoke => {
+            "UPDATE devpay_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE persistent_id = $2 AND user_id = $3 AND subscribed = 0"
+        }
+    };
+    let updated = sqlx::query(sql).bind(now).bind(pid).bind(user_id).execute(pool).await?;
+    Ok(updated.rows_affected() == 1)
+}

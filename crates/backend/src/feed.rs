@@ -161,7 +161,8 @@ async fn fulfill(
     Ok(Json(FulfillResponse { fulfillment_status_updates: results }))
 }
 
-/// Records a report; reporting the same thing again is a success that changes nothing.
+/// Records a report with the module owning the entitlement's table (by its id's prefix); reporting the same
+/// thing again is a success that changes nothing.
 async fn record(
     pool: &AnyPool,
     user_id: &str,
@@ -169,36 +170,10 @@ async fn record(
     status: LastInstruction,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let (sql, key) = match (entitlement_id.split_once(':'), status) {
-        (Some(("ia", token)), LastInstruction::Fulfill) => (
-            "UPDATE ia_purchases SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE purchase_token = $2 AND user_id = $3",
-            token,
-        ),
-        (Some(("ia", token)), LastInstruction::Revoke) => (
-            "UPDATE ia_purchases SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
-             WHERE purchase_token = $2 AND user_id = $3 AND revoked = 1",
-            token,
-        ),
-        (Some(("sub", id)), LastInstruction::Fulfill) => (
-            "UPDATE ia_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE subscription_id = $2 AND user_id = $3",
-            id,
-        ),
-        (Some(("devpay", pid)), LastInstruction::Fulfill) => (
-            "UPDATE devpay_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE persistent_id = $2 AND user_id = $3",
-            pid,
-        ),
-        (Some(("devpay", pid)), LastInstruction::Revoke) => (
-            "UPDATE devpay_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
-             WHERE persistent_id = $2 AND user_id = $3 AND subscribed = 0",
-            pid,
-        ),
-        (Some(("sub", id)), LastInstruction::Revoke) => (
-            "UPDATE ia_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
-             WHERE subscription_id = $2 AND user_id = $3 AND active = 0",
-            id,
-        ),
-        _ => return Ok(false),
-    };
-    let updated = sqlx::query(sql).bind(now).bind(key).bind(user_id).execute(pool).await?;
-    Ok(updated.rows_affected() == 1)
+    match entitlement_id.split_once(':') {
+        Some(("ia", token)) => crate::instant_access::record_purchase_report(pool, user_id, token, status, now).await,
+        Some(("sub", id)) => crate::instant_access::record_subscription_report(pool, user_id, id, status, now).await,
+        Some(("devpay", pid)) => crate::devpay::record_report(pool, user_id, pid, status, now).await,
+        _ => Ok(false),
+    }
 }

@@ -18,6 +18,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use sqlx::AnyPool;
 
+use amazon_rewards_protocol::prime_gaming::LastInstruction;
+
 use crate::AppState;
 use crate::error::BackendError;
 
@@ -116,10 +118,7 @@ pub async fn handle(pool: &AnyPool, request: InstantAccessRequest) -> Result<Ins
 }
 
 async fn get_user_id(pool: &AnyPool, username: &str) -> Result<InstantAccessResponse, sqlx::Error> {
-    let user: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE username = $1")
-        .bind(username.trim())
-        .fetch_optional(pool)
-        .await?;
+    let user = crate::accounts::by_username(pool, username.trim()).await?;
     Ok(match user {
         Some(user_id) => {
             InstantAccessResponse { user_id: Some(user_id), ..InstantAccessResponse::code(ResponseCode::Ok) }
@@ -129,11 +128,7 @@ async fn get_user_id(pool: &AnyPool, username: &str) -> Result<InstantAccessResp
 }
 
 async fn account_exists(pool: &AnyPool, user_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
+    crate::accounts::exists(pool, user_id).await
 }
 
 /// Records a purchase once per token. A repeat with the same token, user and product is `OK` again.
@@ -300,4 +295,46 @@ async fn update_licenses(
         .execute(pool)
         .await?;
     licenses(pool, subscription_id).await
+}
+
+/// Records the game's report on a purchase (idempotent); `false` when there is nothing to record.
+pub(crate) async fn record_purchase_report(
+    pool: &AnyPool,
+    user_id: &str,
+    token: &str,
+    status: LastInstruction,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = match status {
+        LastInstruction::Fulfill => {
+            "UPDATE ia_purchases SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE purchase_token = $2 AND user_id = $3"
+        }
+        LastInstruction::Revoke => {
+            "UPDATE ia_purchases SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE purchase_token = $2 AND user_id = $3 AND revoked = 1"
+        }
+    };
+    let updated = sqlx::query(sql).bind(now).bind(token).bind(user_id).execute(pool).await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records the game's report on a subscription (idempotent); `false` when there is nothing to record.
+pub(crate) async fn record_subscription_report(
+    pool: &AnyPool,
+    user_id: &str,
+    id: &str,
+    status: LastInstruction,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let sql = match status {
+        LastInstruction::Fulfill => {
+            "UPDATE ia_subscriptions SET fulfilled_at = COALESCE(fulfilled_at, $1) WHERE subscription_id = $2 AND user_id = $3"
+        }
+        LastInstruction::Revoke => {
+            "UPDATE ia_subscriptions SET revoke_reported_at = COALESCE(revoke_reported_at, $1)
+             WHERE subscription_id = $2 AND user_id = $3 AND active = 0"
+        }
+    };
+    let updated = sqlx::query(sql).bind(now).bind(id).bind(user_id).execute(pool).await?;
+    Ok(updated.rows_affected() == 1)
 }

@@ -188,10 +188,7 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
         return (StatusCode::BAD_REQUEST, form(&signup.return_url, Some("Use 1-32 letters, digits, - or _.")))
             .into_response();
     }
-    let taken: Result<Option<String>, _> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE username = $1")
-        .bind(&username)
-        .fetch_optional(&state.pool)
-        .await;
+    let taken = crate::accounts::by_username(&state.pool, &username).await;
     match taken {
         Ok(Some(_)) => {
             return (StatusCode::CONFLICT, form(&signup.return_url, Some("That name is taken."))).into_response();
@@ -336,11 +333,7 @@ async fn callback(
         },
         _ => return problem(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable."),
     };
-    let existing: Result<Option<String>, _> =
-        sqlx::query_scalar("SELECT username FROM accounts WHERE amazon_user_id = $1")
-            .bind(&profile.user_id)
-            .fetch_optional(&state.pool)
-            .await;
+    let existing = crate::accounts::username_of_amazon_user(&state.pool, &profile.user_id).await;
     match existing {
         Ok(Some(name)) => {
             return problem(
@@ -380,16 +373,7 @@ async fn create_linked_account(
     refresh_token: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = state.pool.begin().await?;
-    let created = sqlx::query(
-        "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
-    )
-    .bind(user_id)
-    .bind(username)
-    .bind(amazon_user_id)
-    .bind(crate::now_secs())
-    .execute(&mut *tx)
-    .await?;
-    if created.rows_affected() != 1 {
+    if !crate::accounts::insert_linked(&mut *tx, user_id, username, amazon_user_id).await? {
         return Ok(false);
     }
     if let Some(refresh) = refresh_token {

@@ -18,6 +18,9 @@ use crate::AppState;
 use crate::auth::{hash_secret, issue_access_token, random_token};
 use crate::error::{SandboxError, SandboxResult};
 
+mod client;
+pub use client::{AdminError, BlockingClient, Client};
+
 /// Most entitlements one grant call may create.
 const MAX_GRANT_COUNT: u32 = 100_000;
 
