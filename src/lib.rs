@@ -37,11 +37,11 @@ pub mod prelude {
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
     pub use crate::moments::{
         AchievementCatalog, AchievementProgress, AchievementStatus, AchievementUnlocked, Achievements, Challenge,
-        ClaimReward, EarnedReward, MomentEvent, MomentsConfig, MomentsPlugin, MomentsStatus, ProgressChange,
+        ClaimAnswered, ClaimOutcome, ClaimReward, EarnedReward, MomentEvent, MomentsConfig, MomentsPlugin, MomentsStatus, ProgressChange,
         RefreshChallenges, Reward, UnlockAchievement,
     };
     pub use crate::subscriptions::{
-        ActivateSubscription, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
+        ActivateSubscription, ActivationAnswered, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
         SubscriptionEvent, Subscriptions, SubscriptionsConfig, SubscriptionsPlugin,
     };
     pub use crate::{AmazonRewardsPlugins, AmazonRewardsSystems, RewardsCorePlugin, TokenRefused};

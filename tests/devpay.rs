@@ -130,12 +130,29 @@ fn activate(app: &mut App, key: &str) -> SubscriptionEvent {
         matches!(e, SubscriptionEvent::Activated(_) | SubscriptionEvent::ActivationFailed { .. })
     };
     let before = collected::<SubscriptionEvent>(app).len();
+    let observed = std::sync::Arc::new(Mutex::new(Vec::<ActivationAnswered>::new()));
+    let sink = observed.clone();
+    let observer = app.world_mut().add_observer(move |answer: On<ActivationAnswered>| {
+        sink.lock().unwrap().push((*answer).clone());
+    });
+    let observer = observer.id();
     app.world_mut()
         .write_message(ActivateSubscription { activation_key: key.into(), product_code: "SEASONPASS".into() });
     run_until(app, WAIT, "activation answer", |app| {
         collected::<SubscriptionEvent>(app)[before..].iter().any(|e| answered(&e))
     });
-    collected::<SubscriptionEvent>(app)[before..].iter().find(answered).cloned().unwrap()
+    app.world_mut().despawn(observer);
+    let event = collected::<SubscriptionEvent>(app)[before..].iter().find(answered).cloned().unwrap();
+    // The same answer reaches observers, matched to the request by product code.
+    let observed = observed.lock().unwrap().clone();
+    assert_eq!(observed.len(), 1, "one answer per request: {observed:?}");
+    assert_eq!(observed[0].product_code, "SEASONPASS");
+    match (&event, &observed[0].outcome) {
+        (SubscriptionEvent::Activated(status), Ok(answered)) => assert_eq!(status, answered),
+        (SubscriptionEvent::ActivationFailed { reason, .. }, Err(answered)) => assert_eq!(reason, answered),
+        other => panic!("the message and the observer disagree: {other:?}"),
+    }
+    event
 }
 
 /// A first-of-month date `YYYY-MM-01` as a month count.

@@ -216,11 +216,21 @@ fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
     );
     assert_eq!(rows, Some(1));
 
-    // The player claims it: the game opens the reward page, and the player claims it in the browser.
+    // The player claims it: the game opens the reward page, and the player claims it in the browser. Each
+    // claim is answered to observers too, matched by reward id; a claim of a reward never earned says so.
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::<ClaimAnswered>::new()));
+    let sink = answers.clone();
+    app.world_mut().add_observer(move |answer: On<ClaimAnswered>| sink.lock().unwrap().push((*answer).clone()));
     app.world_mut().write_message(ClaimReward { reward_id: reward.reward_id.clone() });
+    app.world_mut().write_message(ClaimReward { reward_id: "never-earned".into() });
     run_until(&mut app, WAIT, "the claim opens", |app| {
         app.world().resource::<MomentsStatus>().rewards.iter().any(|r| r.claim_opened)
     });
+    let answered = |id: &str, outcome| ClaimAnswered { reward_id: id.into(), outcome };
+    assert_eq!(
+        *answers.lock().unwrap(),
+        [answered(&reward.reward_id, ClaimOutcome::Opened), answered("never-earned", ClaimOutcome::UnknownReward)]
+    );
     let url = opened.recv_timeout(WAIT).expect("the reward page opened");
     assert_eq!(url, reward.reward_url);
     let browser = webdriver::Browser::launch();

@@ -4,12 +4,13 @@
 use bevy::prelude::*;
 
 use super::outbox::MomentsOutbox;
-use super::{ClaimReward, MomentsStatus};
+use super::{ClaimAnswered, ClaimOutcome, ClaimReward, MomentsStatus};
 use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
 
-/// Opens each claimed reward's page, and remembers it was opened.
+/// Opens each claimed reward's page, remembers it was opened, and answers each claim to observers.
 pub(super) fn open_claims(
+    commands: &mut Commands,
     claims: &mut MessageReader<ClaimReward>,
     outbox: &mut MomentsOutbox,
     status: &mut MomentsStatus,
@@ -17,12 +18,15 @@ pub(super) fn open_claims(
     runtime: &RewardsRuntime,
 ) {
     for claim in claims.read() {
+        let answer = |outcome| ClaimAnswered { reward_id: claim.reward_id.clone(), outcome };
         let Some(earned) = outbox.saved.rewards.iter_mut().find(|r| r.reward.reward_id == claim.reward_id) else {
             warn!("ClaimReward: no reward {}", claim.reward_id);
+            commands.trigger(answer(ClaimOutcome::UnknownReward));
             continue;
         };
         let url = earned.reward.reward_url.clone();
         if !is_openable_reward_url(&url) {
+            commands.trigger(answer(ClaimOutcome::UnsafeUrl));
             warn!(
                 "ClaimReward: reward {} has a URL that is not https (or http on loopback); not opened",
                 claim.reward_id
@@ -34,6 +38,7 @@ pub(super) fn open_claims(
             status.rewards = outbox.own_rewards();
             outbox.save(config, runtime);
         }
+        commands.trigger(answer(ClaimOutcome::Opened));
         let open = config.login.open_browser.clone();
         runtime.spawn_detached(async move {
             if let Ok(Err(error)) = tokio::task::spawn_blocking(move || open(&url)).await {

@@ -47,6 +47,7 @@ pub(crate) fn moments_wake(world: &World) -> bool {
 
 /// Runs in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when [`moments_have_work`].
 pub(crate) fn send_moments(
+    mut commands: Commands,
     mut outbox: ResMut<MomentsOutbox>,
     mut status: ResMut<MomentsStatus>,
     mut inputs: ProgressInputs,
@@ -58,7 +59,7 @@ pub(crate) fn send_moments(
 ) {
     let (outbox, status) = (&mut *outbox, &mut *status);
     inputs.apply(outbox, status, &config, &runtime);
-    open_claims(&mut claims, outbox, status, &config, &runtime);
+    open_claims(&mut commands, &mut claims, outbox, status, &config, &runtime);
     if !outbox.loading && !status.loaded {
         outbox.load(&config, &runtime);
     }

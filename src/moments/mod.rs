@@ -116,6 +116,27 @@ pub struct ClaimReward {
     pub reward_id: String,
 }
 
+/// The answer to one [`ClaimReward`], as an observer event (`app.add_observer(|answer: On<ClaimAnswered>| …)`),
+/// so a game can match it to its request by reward id.
+#[derive(Event, Debug, Clone, PartialEq, Eq)]
+pub struct ClaimAnswered {
+    /// The reward asked for.
+    pub reward_id: String,
+    /// What became of the claim.
+    pub outcome: ClaimOutcome,
+}
+
+/// What became of a [`ClaimReward`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The claim page was handed to the browser.
+    Opened,
+    /// The player earned no reward with that id.
+    UnknownReward,
+    /// The reward's URL is not `https` (nor `http` on loopback), so it was not opened.
+    UnsafeUrl,
+}
+
 /// Fetches the challenges worth announcing (also done after each sign-in).
 #[derive(Message, Debug, Clone, Copy, Default)]
 pub struct RefreshChallenges;

@@ -123,6 +123,27 @@ pub enum SubscriptionEvent {
     Changed(SubscriptionStatus),
 }
 
+/// The answer to one [`ActivateSubscription`] (or to the activation a sign-up led to), as an observer event, so a
+/// game can match it to its request by product code:
+///
+/// ```
+/// # use bevy::prelude::*;
+/// # use bevy_amazon_rewards::prelude::*;
+/// # let mut app = App::new();
+/// app.add_observer(|answer: On<ActivationAnswered>| match &answer.outcome {
+///     Ok(status) => info!("{} is active until {:?}", answer.product_code, status.paid_until),
+///     Err(reason) => warn!("{} was not activated: {reason}", answer.product_code),
+/// });
+/// ```
+#[derive(Event, Debug, Clone, PartialEq, Eq)]
+pub struct ActivationAnswered {
+    /// The product the key was for.
+    pub product_code: String,
+    /// How the subscription stands now, or why the key was refused (the backend's error code, such as
+    /// `ActivationKeyAlreadyUsed`, or what went wrong).
+    pub outcome: Result<SubscriptionStatus, String>,
+}
+
 /// How the player's subscriptions stand, by product code.
 #[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscriptions {

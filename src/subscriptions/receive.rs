@@ -8,7 +8,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use super::backend::SubscriptionError;
-use super::{ActivateSubscription, SubscriptionEvent, Subscriptions};
+use super::{ActivateSubscription, ActivationAnswered, SubscriptionEvent, Subscriptions};
 use crate::core::TokenRefused;
 use crate::core::bridge::Inbox;
 use crate::entitlements::PullRequests;
@@ -24,7 +24,8 @@ pub(crate) enum SubscriptionUpdate {
 
 /// What receiving works with.
 #[derive(SystemParam)]
-pub(crate) struct SubscriptionResults<'w> {
+pub(crate) struct SubscriptionResults<'w, 's> {
+    commands: Commands<'w, 's>,
     subscriptions: ResMut<'w, Subscriptions>,
     events: MessageWriter<'w, SubscriptionEvent>,
     activations: MessageWriter<'w, ActivateSubscription>,
@@ -34,12 +35,13 @@ pub(crate) struct SubscriptionResults<'w> {
 
 /// Drains the subscriptions' inbox. Runs in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
 pub(crate) fn receive_subscriptions(mut inbox: ResMut<Inbox<SubscriptionUpdate>>, mut results: SubscriptionResults) {
+    // Each answer also goes to observers, after the messages of this frame.
     while let Some(update) = inbox.next() {
         results.apply(update);
     }
 }
 
-impl SubscriptionResults<'_> {
+impl SubscriptionResults<'_, '_> {
     fn apply(&mut self, update: SubscriptionUpdate) {
         match update {
             SubscriptionUpdate::SignUpOpened { product_code, url } => {
@@ -56,10 +58,13 @@ impl SubscriptionResults<'_> {
             SubscriptionUpdate::SignUpReturned { product_code, result: Err(reason) }
             | SubscriptionUpdate::Activated { product_code, result: Err(reason) } => {
                 self.refused_token(&reason);
-                self.events.write(SubscriptionEvent::ActivationFailed { product_code, reason: reason.to_string() });
+                let reason = reason.to_string();
+                self.commands.trigger(ActivationAnswered { product_code: product_code.clone(), outcome: Err(reason.clone()) });
+                self.events.write(SubscriptionEvent::ActivationFailed { product_code, reason });
             }
-            SubscriptionUpdate::Activated { result: Ok(status), .. } => {
+            SubscriptionUpdate::Activated { product_code, result: Ok(status) } => {
                 self.subscriptions.statuses.insert(status.product_code.clone(), status.clone());
+                self.commands.trigger(ActivationAnswered { product_code, outcome: Ok(status.clone()) });
                 self.events.write(SubscriptionEvent::Activated(status));
                 // Its perks wait in the feed.
                 self.pulls.request(crate::entitlements::PullReason::SubscriptionActivated);
