@@ -37,12 +37,12 @@ pub mod prelude {
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
     pub use crate::moments::{
         AchievementCatalog, AchievementProgress, AchievementStatus, AchievementUnlocked, Achievements, Challenge,
-        ClaimAnswered, ClaimOutcome, ClaimReward, EarnedReward, MomentEvent, MomentsConfig, MomentsPlugin, MomentsStatus, ProgressChange,
-        RefreshChallenges, Reward, UnlockAchievement,
+        ClaimAnswered, ClaimOutcome, ClaimReward, EarnedReward, MomentEvent, MomentsConfig, MomentsPlugin,
+        MomentsStatus, ProgressChange, RefreshChallenges, Reward, UnlockAchievement,
     };
     pub use crate::subscriptions::{
-        ActivateSubscription, ActivationAnswered, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription, SignUpOnAnotherDevice,
-        SubscriptionEvent, Subscriptions, SubscriptionsConfig, SubscriptionsPlugin,
+        ActivateSubscription, ActivationAnswered, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription,
+        SignUpOnAnotherDevice, SubscriptionEvent, Subscriptions, SubscriptionsConfig, SubscriptionsPlugin,
     };
     pub use crate::{AmazonRewardsPlugins, AmazonRewardsSystems, RewardsCorePlugin, TokenRefused};
     pub use amazon_rewards_protocol::devpay::SubscriptionStatus;

@@ -59,7 +59,8 @@ impl SubscriptionResults<'_, '_> {
             | SubscriptionUpdate::Activated { product_code, result: Err(reason) } => {
                 self.refused_token(&reason);
                 let reason = reason.to_string();
-                self.commands.trigger(ActivationAnswered { product_code: product_code.clone(), outcome: Err(reason.clone()) });
+                self.commands
+                    .trigger(ActivationAnswered { product_code: product_code.clone(), outcome: Err(reason.clone()) });
                 self.events.write(SubscriptionEvent::ActivationFailed { product_code, reason });
             }
             SubscriptionUpdate::Activated { product_code, result: Ok(status) } => {
