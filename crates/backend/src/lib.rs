@@ -191,16 +191,38 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let pool = db::open(&config.database_url).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let operator = config.operator.clone();
+    let (state, verifier) = app_state(config, addr, pool.clone())?;
+    let (operator, operator_addr) = match operator {
+        Some(operator) => {
+            let listener = TcpListener::bind(operator.listen).await?;
+            let addr = listener.local_addr()?;
+            (Some((listener, operator::router(state.clone(), operator.token))), Some(addr))
+        }
+        None => (None, None),
+    };
     let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_servers(listener, router(state), operator, stopped, verifier));
+    tracing::info!(%addr, "rewards backend listening");
+    Ok(RunningBackend { addr, operator_addr, shutdown: Some(shutdown), task, pool })
+}
+
+/// Every handler's state from the configuration, and the DevPay verifier's task when DevPay is configured.
+fn app_state(
+    config: BackendConfig,
+    addr: SocketAddr,
+    pool: AnyPool,
+) -> Result<(AppState, Option<tokio::task::JoinHandle<()>>), StartError> {
     let tokens = Arc::new(player::TokenVerifier::new(config.lwa_tokeninfo_url.clone(), config.game_client_ids.clone()));
     let oauth_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
         .build()
         .map_err(std::io::Error::other)?;
+    let own_url = || format!("http://{addr}");
     let lwa = config.lwa_client.map(|mut client| {
         if client.public_url.is_empty() {
-            client.public_url = format!("http://{addr}");
+            client.public_url = own_url();
         }
         Arc::new(client)
     });
@@ -219,66 +241,64 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     };
     let devpay = config.devpay.map(|mut devpay| {
         if devpay.public_url.is_empty() {
-            devpay.public_url = format!("http://{addr}");
+            devpay.public_url = own_url();
         }
         Arc::new(devpay)
     });
     let verifier =
         devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
-    let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));
     let state = AppState {
-        pool: pool.clone(),
+        pool,
         keys: Arc::new(config.keys),
         tokens,
         lwa,
         oauth_http,
         prime,
         devpay,
-        moments,
+        moments: config.moments.map(|config| Arc::new(moments::Moments::new(config))),
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
     };
-    let (operator, operator_addr) = match config.operator {
-        Some(operator) => {
-            let listener = TcpListener::bind(operator.listen).await?;
-            let addr = listener.local_addr()?;
-            (Some((listener, operator::router(state.clone(), operator.token))), Some(addr))
-        }
-        None => (None, None),
-    };
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        let (stop_operator, operator_stopped) = oneshot::channel::<()>();
-        let operator_task = operator.map(|(listener, routes)| {
-            tokio::spawn(async move {
-                let served = axum::serve(listener, routes)
-                    .with_graceful_shutdown(async move {
-                        let _ = operator_stopped.await;
-                    })
-                    .await;
-                if let Err(error) = served {
-                    tracing::error!(%error, "operator listener stopped with an error");
-                }
-            })
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-        let _ = stop_operator.send(());
-        if let Some(operator_task) = operator_task {
-            let _ = operator_task.await;
-        }
-        if let Err(error) = served {
-            tracing::error!(%error, "backend stopped with an error");
-        }
-        if let Some(verifier) = verifier {
-            verifier.abort();
-        }
+    Ok((state, verifier))
+}
+
+/// Serves the public listener (and the operator's, when there is one) until `stopped`, draining in-flight
+/// requests; then stops the operator listener and the DevPay verifier.
+async fn run_servers(
+    listener: TcpListener,
+    app: Router,
+    operator: Option<(TcpListener, Router)>,
+    stopped: oneshot::Receiver<()>,
+    verifier: Option<tokio::task::JoinHandle<()>>,
+) {
+    let (stop_operator, operator_stopped) = oneshot::channel::<()>();
+    let operator_task = operator.map(|(listener, routes)| {
+        tokio::spawn(async move {
+            let served = axum::serve(listener, routes)
+                .with_graceful_shutdown(async move {
+                    let _ = operator_stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "operator listener stopped with an error");
+            }
+        })
     });
-    tracing::info!(%addr, "rewards backend listening");
-    Ok(RunningBackend { addr, operator_addr, shutdown: Some(shutdown), task, pool })
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await;
+    let _ = stop_operator.send(());
+    if let Some(operator_task) = operator_task {
+        let _ = operator_task.await;
+    }
+    if let Err(error) = served {
+        tracing::error!(%error, "backend stopped with an error");
+    }
+    if let Some(verifier) = verifier {
+        verifier.abort();
+    }
 }
 
 /// An answer's whole body, read chunk by chunk and refused (`Err`, in words) as soon as it passes `cap` bytes:

@@ -1,5 +1,6 @@
 //! `rewards-backend`: the studio backend as a program, and a signing tool for Instant Access requests.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -20,93 +21,93 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the Instant Access endpoints (POST /instant-access/linking and /instant-access/fulfillment).
-    Serve {
-        /// Listen address; port 0 picks a free one (the address is printed on stdout).
-        #[arg(long, env = "REWARDS_BACKEND_LISTEN", default_value = "127.0.0.1:8788")]
-        listen: SocketAddr,
-        /// `sqlite://backend.db` (default) or `postgres://user:password@host/database`.
-        #[arg(long, env = "REWARDS_BACKEND_DATABASE", default_value = "sqlite://rewards-backend.db")]
-        database: String,
-        /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
-        #[arg(long, env = "REWARDS_BACKEND_KEYS")]
-        keys: PathBuf,
-        /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to.
-        #[arg(
-            long,
-            env = "REWARDS_BACKEND_LWA_TOKENINFO_URL",
-            default_value = "https://api.amazon.com/auth/o2/tokeninfo"
-        )]
-        lwa_tokeninfo_url: String,
-        /// The game's LWA client id(s): the entitlements feed accepts only players' tokens issued to one of
-        /// them (LWA tokeninfo's `aud`). Without one, it refuses every token.
-        #[arg(long = "game-client-id", env = "REWARDS_BACKEND_GAME_CLIENT_IDS", value_delimiter = ',')]
-        game_client_ids: Vec<String>,
-        /// The backend's own LWA client id (enables the new-account page with `--lwa-client-secret`).
-        #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_ID")]
-        lwa_client_id: Option<String>,
-        /// The backend's LWA client secret.
-        #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_SECRET", hide_env_values = true)]
-        lwa_client_secret: Option<String>,
-        /// LWA authorization page.
-        #[arg(long, env = "REWARDS_BACKEND_LWA_AUTHORIZE_URL", default_value = "https://www.amazon.com/ap/oa")]
-        lwa_authorize_url: String,
-        /// Base of LWA's token and profile endpoints.
-        #[arg(long, env = "REWARDS_BACKEND_LWA_API_URL", default_value = "https://api.amazon.com")]
-        lwa_api_url: String,
-        /// The backend's public base URL (default: the listen address).
-        #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Where the operator routes (`/admin/…`) are served, behind the operator token read from the
-        /// environment variable REWARDS_BACKEND_OPERATOR_TOKEN (at least 24 characters; never on the command
-        /// line). Keep it on loopback or a private network: the public listener serves no operator route.
-        #[arg(long, env = "REWARDS_BACKEND_OPERATOR_LISTEN", default_value = "127.0.0.1:8789")]
-        operator_listen: SocketAddr,
-        /// Path prefix a proxy in front of the backend strips (e.g. `/rewards`): Amazon signs the public URL, so
-        /// Instant Access signatures are verified over it.
-        #[arg(long, env = "REWARDS_BACKEND_PUBLIC_PATH_PREFIX", default_value = "")]
-        public_path_prefix: String,
-        /// 64 hex digits: the key players' refresh tokens are sealed with in the database (keep it out of the
-        /// database's backups; prefer the environment variable, a command line is visible to other users).
-        /// Without it they are stored unsealed.
-        #[arg(long, env = "REWARDS_BACKEND_TOKEN_KEY", hide_env_values = true)]
-        token_key: Option<String>,
-        /// Prime Gaming API base URL: relay players' Prime Gaming entitlements (needs the LWA client).
-        #[arg(long, env = "REWARDS_BACKEND_PRIME_GAMING_URL")]
-        prime_gaming_url: Option<String>,
-        /// DevPay license service base URL (enables DevPay with `--devpay-product`).
-        #[arg(long, env = "REWARDS_BACKEND_DEVPAY_URL")]
-        devpay_url: Option<String>,
-        /// A DevPay product as `CODE:PRODUCT_TOKEN:SKU` (repeatable).
-        #[arg(long = "devpay-product", env = "REWARDS_BACKEND_DEVPAY_PRODUCTS", value_delimiter = ',')]
-        devpay_products: Vec<String>,
-        /// Base of the DevPay sign-up pages (`{url}/{PRODUCT_CODE}`), for sign-up links that return to this
-        /// backend; register `{public-url}/devpay/return` with the product.
-        #[arg(long = "devpay-signup-url", env = "REWARDS_BACKEND_DEVPAY_SIGNUP_URL")]
-        devpay_signup_url: Option<String>,
-        /// Seconds between scheduled verifications of every DevPay subscription.
-        #[arg(long, env = "REWARDS_BACKEND_DEVPAY_VERIFY_SECONDS", default_value_t = 300)]
-        devpay_verify_seconds: u64,
-        /// Moments Rewards API base URL (enables Moments with `--moments-api-key` and `--moment`).
-        #[arg(long, env = "REWARDS_BACKEND_MOMENTS_URL")]
-        moments_url: Option<String>,
-        /// The Moments API key (keep it out of shell history: prefer the environment variable).
-        #[arg(long, env = "REWARDS_BACKEND_MOMENTS_API_KEY", hide_env_values = true)]
-        moments_api_key: Option<String>,
-        /// A rewarded moment as `MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS` (repeatable).
-        #[arg(long = "moment", env = "REWARDS_BACKEND_MOMENTS", value_delimiter = ',')]
-        moments: Vec<String>,
-        /// Origins the new-account page may send customers back to (Amazon's).
-        #[arg(
-            long = "return-origin",
-            env = "REWARDS_BACKEND_RETURN_ORIGINS",
-            value_delimiter = ',',
-            default_value = "https://www.amazon.com"
-        )]
-        return_origins: Vec<String>,
-    },
+    Serve(Box<ServeArgs>),
     /// Sign (and optionally send) an Instant Access request, to poke an endpoint by hand.
     #[command(name = "instant-access", subcommand)]
     InstantAccess(InstantAccessCommand),
+}
+
+/// The `serve` command's settings.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Listen address; port 0 picks a free one (the address is printed on stdout).
+    #[arg(long, env = "REWARDS_BACKEND_LISTEN", default_value = "127.0.0.1:8788")]
+    listen: SocketAddr,
+    /// `sqlite://backend.db` (default) or `postgres://user:password@host/database`.
+    #[arg(long, env = "REWARDS_BACKEND_DATABASE", default_value = "sqlite://rewards-backend.db")]
+    database: String,
+    /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
+    #[arg(long, env = "REWARDS_BACKEND_KEYS")]
+    keys: PathBuf,
+    /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to.
+    #[arg(long, env = "REWARDS_BACKEND_LWA_TOKENINFO_URL", default_value = "https://api.amazon.com/auth/o2/tokeninfo")]
+    lwa_tokeninfo_url: String,
+    /// The game's LWA client id(s): the entitlements feed accepts only players' tokens issued to one of
+    /// them (LWA tokeninfo's `aud`). Without one, it refuses every token.
+    #[arg(long = "game-client-id", env = "REWARDS_BACKEND_GAME_CLIENT_IDS", value_delimiter = ',')]
+    game_client_ids: Vec<String>,
+    /// The backend's own LWA client id (enables the new-account page with `--lwa-client-secret`).
+    #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_ID")]
+    lwa_client_id: Option<String>,
+    /// The backend's LWA client secret.
+    #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_SECRET", hide_env_values = true)]
+    lwa_client_secret: Option<String>,
+    /// LWA authorization page.
+    #[arg(long, env = "REWARDS_BACKEND_LWA_AUTHORIZE_URL", default_value = "https://www.amazon.com/ap/oa")]
+    lwa_authorize_url: String,
+    /// Base of LWA's token and profile endpoints.
+    #[arg(long, env = "REWARDS_BACKEND_LWA_API_URL", default_value = "https://api.amazon.com")]
+    lwa_api_url: String,
+    /// The backend's public base URL (default: the listen address).
+    #[arg(long, env = "REWARDS_BACKEND_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Where the operator routes (`/admin/…`) are served, behind the operator token read from the
+    /// environment variable REWARDS_BACKEND_OPERATOR_TOKEN (at least 24 characters; never on the command
+    /// line). Keep it on loopback or a private network: the public listener serves no operator route.
+    #[arg(long, env = "REWARDS_BACKEND_OPERATOR_LISTEN", default_value = "127.0.0.1:8789")]
+    operator_listen: SocketAddr,
+    /// Path prefix a proxy in front of the backend strips (e.g. `/rewards`): Amazon signs the public URL, so
+    /// Instant Access signatures are verified over it.
+    #[arg(long, env = "REWARDS_BACKEND_PUBLIC_PATH_PREFIX", default_value = "")]
+    public_path_prefix: String,
+    /// 64 hex digits: the key players' refresh tokens are sealed with in the database (keep it out of the
+    /// database's backups; prefer the environment variable, a command line is visible to other users).
+    /// Without it they are stored unsealed.
+    #[arg(long, env = "REWARDS_BACKEND_TOKEN_KEY", hide_env_values = true)]
+    token_key: Option<String>,
+    /// Prime Gaming API base URL: relay players' Prime Gaming entitlements (needs the LWA client).
+    #[arg(long, env = "REWARDS_BACKEND_PRIME_GAMING_URL")]
+    prime_gaming_url: Option<String>,
+    /// DevPay license service base URL (enables DevPay with `--devpay-product`).
+    #[arg(long, env = "REWARDS_BACKEND_DEVPAY_URL")]
+    devpay_url: Option<String>,
+    /// A DevPay product as `CODE:PRODUCT_TOKEN:SKU` (repeatable).
+    #[arg(long = "devpay-product", env = "REWARDS_BACKEND_DEVPAY_PRODUCTS", value_delimiter = ',')]
+    devpay_products: Vec<String>,
+    /// Base of the DevPay sign-up pages (`{url}/{PRODUCT_CODE}`), for sign-up links that return to this
+    /// backend; register `{public-url}/devpay/return` with the product.
+    #[arg(long = "devpay-signup-url", env = "REWARDS_BACKEND_DEVPAY_SIGNUP_URL")]
+    devpay_signup_url: Option<String>,
+    /// Seconds between scheduled verifications of every DevPay subscription.
+    #[arg(long, env = "REWARDS_BACKEND_DEVPAY_VERIFY_SECONDS", default_value_t = 300)]
+    devpay_verify_seconds: u64,
+    /// Moments Rewards API base URL (enables Moments with `--moments-api-key` and `--moment`).
+    #[arg(long, env = "REWARDS_BACKEND_MOMENTS_URL")]
+    moments_url: Option<String>,
+    /// The Moments API key (keep it out of shell history: prefer the environment variable).
+    #[arg(long, env = "REWARDS_BACKEND_MOMENTS_API_KEY", hide_env_values = true)]
+    moments_api_key: Option<String>,
+    /// A rewarded moment as `MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS` (repeatable).
+    #[arg(long = "moment", env = "REWARDS_BACKEND_MOMENTS", value_delimiter = ',')]
+    moments: Vec<String>,
+    /// Origins the new-account page may send customers back to (Amazon's).
+    #[arg(
+        long = "return-origin",
+        env = "REWARDS_BACKEND_RETURN_ORIGINS",
+        value_delimiter = ',',
+        default_value = "https://www.amazon.com"
+    )]
+    return_origins: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,155 +139,154 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            listen,
-            database,
-            keys,
-            lwa_tokeninfo_url,
-            game_client_ids,
-            lwa_client_id,
-            lwa_client_secret,
-            lwa_authorize_url,
-            lwa_api_url,
-            public_url,
-            operator_listen,
-            public_path_prefix,
-            token_key,
-            return_origins,
-            prime_gaming_url,
-            devpay_url,
-            devpay_products,
-            devpay_signup_url,
-            devpay_verify_seconds,
-            moments_url,
-            moments_api_key,
-            moments,
-        } => {
-            let keys = KeyStore::parse(&std::fs::read_to_string(&keys)?)?;
-            if keys.is_empty() {
-                return Err("the key store holds no key".into());
-            }
-            if !public_path_prefix.is_empty() && !public_path_prefix.starts_with('/') {
-                return Err(format!("--public-path-prefix {public_path_prefix:?} must start with /").into());
-            }
-            let mut config = BackendConfig::new(listen, database, keys);
-            config.public_path_prefix = public_path_prefix;
-            let operator_token = std::env::var("REWARDS_BACKEND_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
-            if operator_token.as_ref().is_some_and(|t| t.len() < amazon_rewards_backend::operator::MIN_TOKEN_LEN) {
-                return Err("REWARDS_BACKEND_OPERATOR_TOKEN must be at least 24 characters".into());
-            }
-            if operator_token.is_none() {
-                eprintln!("no REWARDS_BACKEND_OPERATOR_TOKEN: the operator routes refuse every call");
-            }
-            config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
-                listen: operator_listen,
-                token: operator_token,
-            });
-            config.token_key =
-                token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
-            config.lwa_tokeninfo_url = Some(lwa_tokeninfo_url);
-            config.game_client_ids = game_client_ids;
-            config.prime_gaming_url = prime_gaming_url;
-            if let Some(license_url) = devpay_url {
-                let mut products = std::collections::HashMap::new();
-                for product in devpay_products {
-                    let parts: Vec<&str> = product.splitn(3, ':').collect();
-                    let [code, token, sku] = parts[..] else {
-                        return Err(format!("--devpay-product {product:?} is not CODE:PRODUCT_TOKEN:SKU").into());
-                    };
-                    products.insert(
-                        code.to_owned(),
-                        amazon_rewards_backend::devpay::DevPayProductConfig {
-                            product_token: token.to_owned(),
-                            sku: sku.to_owned(),
-                        },
-                    );
-                }
-                config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
-                    license_url,
-                    products,
-                    verify_every: std::time::Duration::from_secs(devpay_verify_seconds.max(1)),
-                    signup_url: devpay_signup_url,
-                    public_url: public_url.clone().unwrap_or_default(),
-                });
-            }
-            if let Some(rewards_url) = moments_url {
-                let api_key = moments_api_key.ok_or("--moments-url needs --moments-api-key")?;
-                let mut config_moments = amazon_rewards_backend::moments::MomentsConfig::new(rewards_url, api_key);
-                for moment in moments {
-                    let parts: Vec<&str> = moment.split(':').collect();
-                    let parsed = match parts[..] {
-                        [name, campaign, cost, budget] => cost.parse().ok().zip(budget.parse().ok()).map(|(c, b)| {
-                            (
-                                name,
-                                amazon_rewards_backend::moments::MomentCampaign {
-                                    campaign_id: campaign.to_owned(),
-                                    cost_per_moment_cents: c,
-                                    budget_cents: b,
-                                },
-                            )
-                        }),
-                        _ => None,
-                    };
-                    let Some((name, campaign)) = parsed else {
-                        return Err(
-                            format!("--moment {moment:?} is not MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS").into()
-                        );
-                    };
-                    config_moments.moments.insert(name.to_owned(), campaign);
-                }
-                config.moments = Some(config_moments);
-            }
-            if let (Some(client_id), Some(client_secret)) = (lwa_client_id, lwa_client_secret) {
-                config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
-                    authorize_url: lwa_authorize_url,
-                    api_url: lwa_api_url,
-                    client_id,
-                    client_secret,
-                    public_url: public_url.unwrap_or_default(),
-                    return_origins,
-                });
-            }
-            let backend = serve(config).await?;
-            println!("rewards-backend listening on {}", backend.url());
-            if let Some(operator) = backend.operator_url() {
-                println!("rewards-backend operator routes on {operator}");
-            }
-            tokio::signal::ctrl_c().await?;
-            backend.shutdown().await;
-        }
-        Command::InstantAccess(command) => {
-            let (args, send) = match command {
-                InstantAccessCommand::Sign(args) => (args, false),
-                InstantAccessCommand::Send(args) => (args, true),
-            };
-            let body = if args.body == "-" { std::io::read_to_string(std::io::stdin())? } else { args.body };
-            let url = reqwest::Url::parse(&args.url)?;
-            let signed = sign(
-                "POST",
-                url.path(),
-                "application/json",
-                body.as_bytes(),
-                &Credential::new(args.key_id, args.secret),
-                AmzDate::now(),
-            );
-            if send {
-                let response = reqwest::Client::new()
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("x-amz-date", &signed.x_amz_date)
-                    .header("authorization", &signed.authorization)
-                    .body(body)
-                    .send()
-                    .await?;
-                println!("HTTP {}", response.status().as_u16());
-                println!("{}", response.text().await?);
-            } else {
-                println!("Content-Type: application/json");
-                println!("x-amz-date: {}", signed.x_amz_date);
-                println!("Authorization: {}", signed.authorization);
-            }
-        }
+        Command::Serve(args) => serve_until_stopped(*args).await?,
+        Command::InstantAccess(command) => instant_access_call(command).await?,
+    }
+    Ok(())
+}
+
+/// Builds the backend from the command line, serves until Ctrl-C, and stops gracefully.
+async fn serve_until_stopped(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let backend = serve(backend_config(args)?).await?;
+    println!("rewards-backend listening on {}", backend.url());
+    if let Some(operator) = backend.operator_url() {
+        println!("rewards-backend operator routes on {operator}");
+    }
+    tokio::signal::ctrl_c().await?;
+    backend.shutdown().await;
+    Ok(())
+}
+
+/// The backend's configuration from the command line (and `REWARDS_BACKEND_OPERATOR_TOKEN`).
+fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::Error>> {
+    let keys = KeyStore::parse(&std::fs::read_to_string(&args.keys)?)?;
+    if keys.is_empty() {
+        return Err("the key store holds no key".into());
+    }
+    if !args.public_path_prefix.is_empty() && !args.public_path_prefix.starts_with('/') {
+        return Err(format!("--public-path-prefix {:?} must start with /", args.public_path_prefix).into());
+    }
+    let mut config = BackendConfig::new(args.listen, args.database, keys);
+    config.public_path_prefix = args.public_path_prefix;
+    config.operator = Some(operator_config(args.operator_listen)?);
+    config.token_key = args.token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
+    config.lwa_tokeninfo_url = Some(args.lwa_tokeninfo_url);
+    config.game_client_ids = args.game_client_ids;
+    config.prime_gaming_url = args.prime_gaming_url;
+    if let Some(license_url) = args.devpay_url {
+        config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
+            license_url,
+            products: devpay_products(&args.devpay_products)?,
+            verify_every: std::time::Duration::from_secs(args.devpay_verify_seconds.max(1)),
+            signup_url: args.devpay_signup_url,
+            public_url: args.public_url.clone().unwrap_or_default(),
+        });
+    }
+    if let Some(rewards_url) = args.moments_url {
+        let api_key = args.moments_api_key.ok_or("--moments-url needs --moments-api-key")?;
+        let mut moments = amazon_rewards_backend::moments::MomentsConfig::new(rewards_url, api_key);
+        moments.moments = moment_campaigns(&args.moments)?;
+        config.moments = Some(moments);
+    }
+    if let (Some(client_id), Some(client_secret)) = (args.lwa_client_id, args.lwa_client_secret) {
+        config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
+            authorize_url: args.lwa_authorize_url,
+            api_url: args.lwa_api_url,
+            client_id,
+            client_secret,
+            public_url: args.public_url.unwrap_or_default(),
+            return_origins: args.return_origins,
+        });
+    }
+    Ok(config)
+}
+
+/// The operator listener, with `REWARDS_BACKEND_OPERATOR_TOKEN` (none: every operator call is refused).
+fn operator_config(
+    listen: std::net::SocketAddr,
+) -> Result<amazon_rewards_backend::operator::OperatorConfig, Box<dyn std::error::Error>> {
+    let token = std::env::var("REWARDS_BACKEND_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
+    if token.as_ref().is_some_and(|t| t.len() < amazon_rewards_backend::operator::MIN_TOKEN_LEN) {
+        return Err("REWARDS_BACKEND_OPERATOR_TOKEN must be at least 24 characters".into());
+    }
+    if token.is_none() {
+        eprintln!("no REWARDS_BACKEND_OPERATOR_TOKEN: the operator routes refuse every call");
+    }
+    Ok(amazon_rewards_backend::operator::OperatorConfig { listen, token })
+}
+
+/// `--devpay-product CODE:PRODUCT_TOKEN:SKU`, each.
+fn devpay_products(
+    products: &[String],
+) -> Result<HashMap<String, amazon_rewards_backend::devpay::DevPayProductConfig>, String> {
+    let mut parsed = HashMap::new();
+    for product in products {
+        let [code, token, sku] = product.splitn(3, ':').collect::<Vec<_>>()[..] else {
+            return Err(format!("--devpay-product {product:?} is not CODE:PRODUCT_TOKEN:SKU"));
+        };
+        let config = amazon_rewards_backend::devpay::DevPayProductConfig {
+            product_token: token.to_owned(),
+            sku: sku.to_owned(),
+        };
+        parsed.insert(code.to_owned(), config);
+    }
+    Ok(parsed)
+}
+
+/// `--moment MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS`, each.
+fn moment_campaigns(
+    moments: &[String],
+) -> Result<HashMap<String, amazon_rewards_backend::moments::MomentCampaign>, String> {
+    let mut parsed = HashMap::new();
+    for moment in moments {
+        let refused = || format!("--moment {moment:?} is not MOMENT:CAMPAIGN_ID:COST_CENTS:BUDGET_CENTS");
+        let [name, campaign, cost, budget] = moment.split(':').collect::<Vec<_>>()[..] else {
+            return Err(refused());
+        };
+        let (Ok(cost_per_moment_cents), Ok(budget_cents)) = (cost.parse(), budget.parse()) else {
+            return Err(refused());
+        };
+        let campaign = amazon_rewards_backend::moments::MomentCampaign {
+            campaign_id: campaign.to_owned(),
+            cost_per_moment_cents,
+            budget_cents,
+        };
+        parsed.insert(name.to_owned(), campaign);
+    }
+    Ok(parsed)
+}
+
+/// Signs an Instant Access call as Amazon would, and prints the headers or sends it.
+async fn instant_access_call(command: InstantAccessCommand) -> Result<(), Box<dyn std::error::Error>> {
+    let (args, send) = match command {
+        InstantAccessCommand::Sign(args) => (args, false),
+        InstantAccessCommand::Send(args) => (args, true),
+    };
+    let body = if args.body == "-" { std::io::read_to_string(std::io::stdin())? } else { args.body };
+    let url = reqwest::Url::parse(&args.url)?;
+    let signed = sign(
+        "POST",
+        url.path(),
+        "application/json",
+        body.as_bytes(),
+        &Credential::new(args.key_id, args.secret),
+        AmzDate::now(),
+    );
+    if send {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-amz-date", &signed.x_amz_date)
+            .header("authorization", &signed.authorization)
+            .body(body)
+            .send()
+            .await?;
+        println!("HTTP {}", response.status().as_u16());
+        println!("{}", response.text().await?);
+    } else {
+        println!("Content-Type: application/json");
+        println!("x-amz-date: {}", signed.x_amz_date);
+        println!("Authorization: {}", signed.authorization);
     }
     Ok(())
 }
