@@ -171,59 +171,30 @@ pub(crate) fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, Str
 }
 
 async fn start_signup(State(state): State<AppState>, form_data: Result<Form<SignupForm>, FormRejection>) -> Response {
+    begin_signup(&state, form_data).await.unwrap_or_else(|refused| refused)
+}
+
+/// Checks the chosen name and the return address, keeps the sign-up (bound to this browser by a cookie), and
+/// sends the browser to Login with Amazon. `Err` is the page to answer instead.
+async fn begin_signup(
+    state: &AppState,
+    form_data: Result<Form<SignupForm>, FormRejection>,
+) -> Result<Response, Response> {
+    let page = |status, message: &str| Err(problem(status, message));
     let Some(client) = state.lwa.as_deref() else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
+        return page(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
     };
     let Ok(Form(signup)) = form_data else {
-        return problem(StatusCode::BAD_REQUEST, "The form was malformed.");
+        return page(StatusCode::BAD_REQUEST, "The form was malformed.");
     };
     if !return_url_allowed(client, &signup.return_url) {
-        return problem(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
+        return page(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
     }
-    let username = signup.username.trim().to_owned();
-    if username.is_empty()
-        || username.len() > 32
-        || !username.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-    {
-        return (StatusCode::BAD_REQUEST, form(&signup.return_url, Some("Use 1-32 letters, digits, - or _.")))
-            .into_response();
-    }
-    let taken = crate::accounts::by_username(&state.pool, &username).await;
-    match taken {
-        Ok(Some(_)) => {
-            return (StatusCode::CONFLICT, form(&signup.return_url, Some("That name is taken."))).into_response();
-        }
-        Ok(None) => {}
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
-    }
-    let oauth = match oauth_client(client) {
-        Ok(oauth) => oauth,
-        Err(error) => {
-            return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
-        }
-    };
-    // Expired sign-ups go; a full table, or a minute with too many new ones, refuses more for a while.
-    let purged = sqlx::query("DELETE FROM account_signups WHERE created_at < $1")
-        .bind(crate::now_secs() - SIGNUP_LIFETIME)
-        .execute(&state.pool)
-        .await;
-    let pending: Result<(i64, i64), _> = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at > $1 THEN 1 ELSE 0 END), 0) FROM account_signups",
-    )
-    .bind(crate::now_secs() - 60)
-    .fetch_one(&state.pool)
-    .await;
-    match (purged, pending) {
-        (Ok(_), Ok((pending, last_minute)))
-            if pending < MAX_PENDING_SIGNUPS && last_minute < MAX_SIGNUPS_PER_MINUTE => {}
-        (Ok(_), Ok(_)) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Too many sign-ups are in progress; try again in a few minutes.",
-            );
-        }
-        _ => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
-    }
+    let username = check_username(state, &signup).await?;
+    let oauth = oauth_client(client).map_err(|error| {
+        problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"))
+    })?;
+    admit_signup(state).await?;
     let browser = crate::random_hex(24);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize, csrf) = oauth
@@ -245,13 +216,59 @@ async fn start_signup(State(state): State<AppState>, form_data: Result<Form<Sign
     .execute(&state.pool)
     .await;
     if stored.is_err() {
-        return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.");
+        return page(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.");
     }
     // Lax: sent on the top-level redirect back from Amazon, not on other sites' subrequests.
     let browser_cookie =
         format!("{BROWSER_COOKIE}={browser}; Path=/accounts; HttpOnly; SameSite=Lax; Max-Age={SIGNUP_LIFETIME}");
-    (StatusCode::FOUND, [(header::LOCATION, authorize.to_string()), (header::SET_COOKIE, browser_cookie)])
-        .into_response()
+    Ok((StatusCode::FOUND, [(header::LOCATION, authorize.to_string()), (header::SET_COOKIE, browser_cookie)])
+        .into_response())
+}
+
+/// The chosen name, trimmed, if it is well-formed and free; else the form again, saying why.
+async fn check_username(state: &AppState, signup: &SignupForm) -> Result<String, Response> {
+    let username = signup.username.trim().to_owned();
+    let well_formed = !username.is_empty()
+        && username.len() <= 32
+        && username.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if !well_formed {
+        let again = form(&signup.return_url, Some("Use 1-32 letters, digits, - or _."));
+        return Err((StatusCode::BAD_REQUEST, again).into_response());
+    }
+    match crate::accounts::by_username(&state.pool, &username).await {
+        Ok(Some(_)) => {
+            Err((StatusCode::CONFLICT, form(&signup.return_url, Some("That name is taken."))).into_response())
+        }
+        Ok(None) => Ok(username),
+        Err(_) => Err(problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.")),
+    }
+}
+
+/// Expired sign-ups go; a full table, or a minute with too many new ones, refuses more for a while (counted in
+/// the database, so across every backend process).
+async fn admit_signup(state: &AppState) -> Result<(), Response> {
+    let purged = sqlx::query("DELETE FROM account_signups WHERE created_at < $1")
+        .bind(crate::now_secs() - SIGNUP_LIFETIME)
+        .execute(&state.pool)
+        .await;
+    let pending: Result<(i64, i64), _> = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at > $1 THEN 1 ELSE 0 END), 0) FROM account_signups",
+    )
+    .bind(crate::now_secs() - 60)
+    .fetch_one(&state.pool)
+    .await;
+    match (purged, pending) {
+        (Ok(_), Ok((pending, last_minute)))
+            if pending < MAX_PENDING_SIGNUPS && last_minute < MAX_SIGNUPS_PER_MINUTE =>
+        {
+            Ok(())
+        }
+        (Ok(_), Ok(_)) => Err(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ups are in progress; try again in a few minutes.",
+        )),
+        _ => Err(problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.")),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,98 +286,134 @@ async fn callback(
     headers: axum::http::HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
-    let Some(client) = state.lwa.as_deref() else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
-    };
-    let Some(browser) = cookie(&headers, BROWSER_COOKIE) else {
-        return problem(
+    finish_signup(&state, &headers, query).await.unwrap_or_else(|Problem(status, message)| problem(status, &message))
+}
+
+/// A page telling the player what went wrong.
+struct Problem(StatusCode, String);
+
+impl Problem {
+    fn new(status: StatusCode, message: &str) -> Self {
+        Problem(status, message.to_owned())
+    }
+}
+
+/// Back from Login with Amazon: the sign-up is taken (once, by the browser that started it), the code
+/// exchanged, the profile read, the account created and linked; the browser goes back to Amazon's form.
+async fn finish_signup(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    query: CallbackQuery,
+) -> Result<Response, Problem> {
+    let client = state
+        .lwa
+        .as_deref()
+        .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server."))?;
+    let browser = cookie(headers, BROWSER_COOKIE).ok_or_else(|| {
+        Problem::new(StatusCode::BAD_REQUEST, "This sign-up was started in another browser. Start again from Amazon.")
+    })?;
+    let (username, return_url, verifier) = take_signup(state, &query.state, browser).await?;
+    if query.error.is_some() {
+        return Err(Problem::new(
             StatusCode::BAD_REQUEST,
-            "This sign-up was started in another browser. Start again from Amazon.",
-        );
-    };
-    // Single use: the signup is taken out as it is checked, whatever happens next. Only the browser that
-    // started it can take it out.
+            "Sign-in with Amazon was cancelled; no account was created.",
+        ));
+    }
+    let code = query
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "The sign-in answer carried no code."))?;
+    let token = exchange_code(state, client, code, verifier).await?;
+    let profile = read_profile(state, client, token.access_token().secret()).await?;
+    let refresh = token.refresh_token().map(|refresh| refresh.secret().clone());
+    link_new_account(state, &username, &profile.user_id, refresh.as_deref()).await?;
+    let mut back = url::Url::parse(&return_url)
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "The return address is invalid."))?;
+    back.query_pairs_mut().append_pair("linked", &username);
+    Ok((StatusCode::FOUND, [(header::LOCATION, back.to_string())]).into_response())
+}
+
+/// Takes the sign-up out, single use, whatever happens next: only the browser that started it can, and only
+/// while it is fresh. Its username, return address and PKCE verifier.
+async fn take_signup(state: &AppState, signup_state: &str, browser: &str) -> Result<(String, String, String), Problem> {
     let signup: Result<Option<(String, String, String, i64)>, _> = sqlx::query_as(
         "DELETE FROM account_signups WHERE state = $1 AND browser_hash = $2
          RETURNING username, return_url, pkce_verifier, created_at",
     )
-    .bind(&query.state)
+    .bind(signup_state)
     .bind(sha256_hex(browser))
     .fetch_optional(&state.pool)
     .await;
-    let (username, return_url, verifier, created_at) = match signup {
-        Ok(Some(row)) if crate::now_secs() - row.3 <= SIGNUP_LIFETIME => row,
+    match signup {
+        Ok(Some((username, return_url, verifier, created_at))) if crate::now_secs() - created_at <= SIGNUP_LIFETIME => {
+            Ok((username, return_url, verifier))
+        }
         Ok(_) => {
-            return problem(StatusCode::BAD_REQUEST, "This sign-up is unknown or expired. Start again from Amazon.");
+            Err(Problem::new(StatusCode::BAD_REQUEST, "This sign-up is unknown or expired. Start again from Amazon."))
         }
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
-    };
-    let _ = created_at;
-    if query.error.is_some() {
-        return problem(StatusCode::BAD_REQUEST, "Sign-in with Amazon was cancelled; no account was created.");
+        Err(_) => Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "The database failed.")),
     }
-    let Some(code) = query.code.filter(|c| !c.is_empty()) else {
-        return problem(StatusCode::BAD_REQUEST, "The sign-in answer carried no code.");
-    };
-    let oauth = match oauth_client(client) {
-        Ok(oauth) => oauth,
-        Err(error) => {
-            return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("Login with Amazon is misconfigured: {error}"));
-        }
-    };
-    let token = match oauth
+}
+
+async fn exchange_code(
+    state: &AppState,
+    client: &LwaClient,
+    code: String,
+    verifier: String,
+) -> Result<oauth2::basic::BasicTokenResponse, Problem> {
+    let oauth = oauth_client(client).map_err(|error| {
+        Problem(StatusCode::INTERNAL_SERVER_ERROR, format!("Login with Amazon is misconfigured: {error}"))
+    })?;
+    oauth
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&state.oauth_http)
         .await
-    {
-        Ok(token) => token,
-        Err(error) => {
+        .map_err(|error| {
             tracing::warn!(error = %error, "sign-up code exchange failed");
-            return problem(StatusCode::BAD_GATEWAY, "Login with Amazon did not confirm the sign-in. Try again.");
-        }
-    };
-    let profile: Profile = match state
-        .oauth_http
-        .get(format!("{}{PROFILE_PATH}", client.api_url.trim_end_matches('/')))
-        .bearer_auth(token.access_token().secret())
-        .send()
-        .await
+            Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon did not confirm the sign-in. Try again.")
+        })
+}
+
+async fn read_profile(state: &AppState, client: &LwaClient, access_token: &str) -> Result<Profile, Problem> {
+    let url = format!("{}{PROFILE_PATH}", client.api_url.trim_end_matches('/'));
+    match state.oauth_http.get(url).bearer_auth(access_token).send().await {
+        Ok(response) if response.status().is_success() => response
+            .json()
+            .await
+            .map_err(|_| Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unreadable.")),
+        _ => Err(Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable.")),
+    }
+}
+
+/// Creates the game account linked to `amazon_user_id`, unless that Amazon account already has one.
+async fn link_new_account(
+    state: &AppState,
+    username: &str,
+    amazon_user_id: &str,
+    refresh: Option<&str>,
+) -> Result<(), Problem> {
+    let database = || Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "The database failed. Start again from Amazon.");
+    if let Some(name) =
+        crate::accounts::username_of_amazon_user(&state.pool, amazon_user_id).await.map_err(|_| database())?
     {
-        Ok(response) if response.status().is_success() => match response.json().await {
-            Ok(profile) => profile,
-            Err(_) => return problem(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unreadable."),
-        },
-        _ => return problem(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable."),
-    };
-    let existing = crate::accounts::username_of_amazon_user(&state.pool, &profile.user_id).await;
-    match existing {
-        Ok(Some(name)) => {
-            return problem(
-                StatusCode::CONFLICT,
-                &format!("This Amazon account already has the game account {name:?}."),
-            );
-        }
-        Ok(None) => {}
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed."),
+        return Err(Problem(
+            StatusCode::CONFLICT,
+            format!("This Amazon account already has the game account {name:?}."),
+        ));
     }
     let user_id = format!("player-{}", crate::random_hex(12));
-    let refresh = token.refresh_token().map(|refresh| refresh.secret().clone());
-    match create_linked_account(&state, &user_id, &username, &profile.user_id, refresh.as_deref()).await {
-        Ok(true) => {}
-        Ok(false) => return problem(StatusCode::CONFLICT, "That name was taken meanwhile. Start again from Amazon."),
+    match create_linked_account(state, &user_id, username, amazon_user_id, refresh).await {
+        Ok(true) => {
+            tracing::info!(user_id, "game account created and linked to an Amazon identity");
+            Ok(())
+        }
+        Ok(false) => Err(Problem::new(StatusCode::CONFLICT, "That name was taken meanwhile. Start again from Amazon.")),
         Err(error) => {
             tracing::error!(%error, "cannot create a game account");
-            return problem(StatusCode::INTERNAL_SERVER_ERROR, "The database failed. Start again from Amazon.");
+            Err(database())
         }
     }
-    tracing::info!(user_id, "game account created and linked to an Amazon identity");
-    let mut back = match url::Url::parse(&return_url) {
-        Ok(url) => url,
-        Err(_) => return problem(StatusCode::BAD_REQUEST, "The return address is invalid."),
-    };
-    back.query_pairs_mut().append_pair("linked", &username);
-    (StatusCode::FOUND, [(header::LOCATION, back.to_string())]).into_response()
 }
 
 /// Creates the game account and stores the backend's refresh token for it in one transaction: an account is
