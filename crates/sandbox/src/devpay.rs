@@ -587,74 +587,86 @@ async fn billing(
         r#"<p>Billing month: <b id="period">{period}</b> (from {})</p>"#,
         first_day_of(&state.pool, period).await?
     );
-    for (key, code, title, status, paid_through, cancelling, activated, started) in subscriptions {
-        let now = price_for(&state.pool, &code, period).await?;
-        let next = price_for(&state.pool, &code, period + 1).await?;
-        let change = if next != now {
-            format!(
-                r#"<p class="note" id="price-change-{code}">From month {}: {} per month.</p>"#,
-                period + 1,
-                money(next),
-                code = escape(&code)
-            )
-        } else {
-            String::new()
-        };
-        let bills: Vec<(i64, String, i64, bool)> = sqlx::query_as(
-            "SELECT period, kind, amount_cents, paid FROM devpay_bills WHERE activation_key = ? ORDER BY seq",
-        )
-        .bind(&key)
-        .fetch_all(&state.pool)
-        .await?;
-        let rows: String = bills
-            .iter()
-            .map(|(p, kind, amount, paid)| {
-                format!(
-                    "<li>Month {p}: {kind} {} {}</li>",
-                    money(*amount),
-                    if *paid { "paid" } else { "<b>payment failed</b>" }
-                )
-            })
-            .collect();
-        let until = first_day_of(&state.pool, paid_through + 1).await?;
-        let state_text = match (status.as_str(), cancelling) {
-            ("active", true) => format!("active until the end of month {paid_through}, then cancelled (ends {until})"),
-            ("active", false) => format!("active, {} per month, next bill {until}", money(now)),
-            (other, _) => other.to_owned(),
-        };
-        let cancel = if status == "active" && !cancelling {
-            format!(
-                r#"<form method="post" action="/devpay/billing">{}<button id="cancel-{code}" name="cancel" value="{key}" type="submit">Cancel subscription</button></form>"#,
-                hidden_fields(&[("email", &form.email), ("password", &form.password)]),
-                code = escape(&code),
-                key = escape(&key),
-            )
-        } else {
-            String::new()
-        };
-        // Until it is activated, the key stays here, so a player whose game missed the redirect loses nothing.
-        let unused_key = if activated || status != "active" {
-            String::new()
-        } else {
-            format!(r#"<p>Activation key (not activated yet): <b class="activation-key">{}</b></p>"#, escape(&key))
-        };
-        let paid: i64 = bills.iter().filter(|(_, _, _, paid)| *paid).map(|(_, _, amount, _)| amount).sum();
-        let months = (paid_through.min(period) - started + 1).max(0);
-        let usage = format!(
-            r#"<p class="note" id="usage-{code}">Usage: since {}, {months} month{} of service, {} paid in all.</p>"#,
-            first_day_of(&state.pool, started).await?,
-            if months == 1 { "" } else { "s" },
-            money(paid),
-            code = escape(&code),
-        );
-        body.push_str(&format!(
-            r#"<h2>{}</h2><p id="status-{code}">{}</p>{usage}{unused_key}{change}<ul>{rows}</ul>{cancel}"#,
-            escape(&title),
-            escape(&state_text),
-            code = escape(&code),
-        ));
+    for row in subscriptions {
+        body.push_str(&subscription_card(&state.pool, row, period, &form).await?);
     }
     Ok(page("Application Billing", &body).into_response())
+}
+
+/// One subscription on the billing page: its standing, its bills, the price change to come, its unused key,
+/// and the cancel button.
+async fn subscription_card(
+    pool: &SqlitePool,
+    row: BillingRow,
+    period: i64,
+    form: &BillingForm,
+) -> SandboxResult<String> {
+    let (key, code, title, status, paid_through, cancelling, activated, started) = row;
+    let now = price_for(pool, &code, period).await?;
+    let next = price_for(pool, &code, period + 1).await?;
+    let change = if next != now {
+        format!(
+            r#"<p class="note" id="price-change-{code}">From month {}: {} per month.</p>"#,
+            period + 1,
+            money(next),
+            code = escape(&code)
+        )
+    } else {
+        String::new()
+    };
+    let bills: Vec<(i64, String, i64, bool)> = sqlx::query_as(
+        "SELECT period, kind, amount_cents, paid FROM devpay_bills WHERE activation_key = ? ORDER BY seq",
+    )
+    .bind(&key)
+    .fetch_all(pool)
+    .await?;
+    let rows: String = bills
+        .iter()
+        .map(|(p, kind, amount, paid)| {
+            format!(
+                "<li>Month {p}: {kind} {} {}</li>",
+                money(*amount),
+                if *paid { "paid" } else { "<b>payment failed</b>" }
+            )
+        })
+        .collect();
+    let until = first_day_of(pool, paid_through + 1).await?;
+    let state_text = match (status.as_str(), cancelling) {
+        ("active", true) => format!("active until the end of month {paid_through}, then cancelled (ends {until})"),
+        ("active", false) => format!("active, {} per month, next bill {until}", money(now)),
+        (other, _) => other.to_owned(),
+    };
+    let cancel = if status == "active" && !cancelling {
+        format!(
+            r#"<form method="post" action="/devpay/billing">{}<button id="cancel-{code}" name="cancel" value="{key}" type="submit">Cancel subscription</button></form>"#,
+            hidden_fields(&[("email", &form.email), ("password", &form.password)]),
+            code = escape(&code),
+            key = escape(&key),
+        )
+    } else {
+        String::new()
+    };
+    // Until it is activated, the key stays here, so a player whose game missed the redirect loses nothing.
+    let unused_key = if activated || status != "active" {
+        String::new()
+    } else {
+        format!(r#"<p>Activation key (not activated yet): <b class="activation-key">{}</b></p>"#, escape(&key))
+    };
+    let paid: i64 = bills.iter().filter(|(_, _, _, paid)| *paid).map(|(_, _, amount, _)| amount).sum();
+    let months = (paid_through.min(period) - started + 1).max(0);
+    let usage = format!(
+        r#"<p class="note" id="usage-{code}">Usage: since {}, {months} month{} of service, {} paid in all.</p>"#,
+        first_day_of(pool, started).await?,
+        if months == 1 { "" } else { "s" },
+        money(paid),
+        code = escape(&code),
+    );
+    Ok(format!(
+        r#"<h2>{}</h2><p id="status-{code}">{}</p>{usage}{unused_key}{change}<ul>{rows}</ul>{cancel}"#,
+        escape(&title),
+        escape(&state_text),
+        code = escape(&code),
+    ))
 }
 
 /// A license-service error (sandbox-defined shape, after AWS's `{"Error":{"Code","Message"}}`).
