@@ -219,6 +219,64 @@ async fn buy(State(state): State<AppState>, form: Result<Form<BuyForm>, FormReje
         }
     }
 }
+/// The game account the customer is linked to, linking it first if need be: the customer waits while the
+/// game answers `GetUserId` for the name they typed. `Err` is the page to show instead (no such account, with
+/// the game's new-account link when it has one; or the game unreachable).
+async fn linked_vendor_user(
+    state: &AppState,
+    customer: &str,
+    username: &str,
+    linking_url: &str,
+    credential: &Credential,
+) -> Result<Result<String, Response>, sqlx::Error> {
+    let linked: Option<String> = sqlx::query_scalar("SELECT vendor_user_id FROM ia_links WHERE customer_id = ?")
+        .bind(customer)
+        .fetch_optional(&state.pool)
+        .await?;
+    if let Some(user) = linked {
+        return Ok(Ok(user));
+    }
+    let request = InstantAccessRequest::GetUserId {
+        info_field1: Some(username.trim().to_owned()),
+        info_field2: None,
+        info_field3: None,
+    };
+    match send_signed(&state.http, linking_url, &request.to_json().to_string(), credential).await {
+        Ok(InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user), .. }) => {
+            sqlx::query(
+                "INSERT INTO ia_links (customer_id, vendor_user_id) VALUES (?, ?) ON CONFLICT(customer_id) DO NOTHING",
+            )
+            .bind(customer)
+            .bind(&user)
+            .execute(&state.pool)
+            .await?;
+            Ok(Ok(user))
+        }
+        Ok(answer) => {
+            let message = format!("The game found no account named {username:?} ({}).", answer.response.as_str());
+            Ok(Err(no_such_account(state, &message).await?))
+        }
+        Err(error) => Ok(Err(problem(
+            StatusCode::BAD_GATEWAY,
+            &format!("The game's servers could not be reached ({error}). Try again."),
+        ))),
+    }
+}
+
+/// The page for a name the game does not know: the game's new-account link, when it has one.
+async fn no_such_account(state: &AppState, message: &str) -> Result<Response, sqlx::Error> {
+    let Some(new_account) = new_account_url(&state.pool).await? else {
+        return Ok(problem(StatusCode::BAD_REQUEST, message));
+    };
+    let mut link = url::Url::parse(&new_account).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    link.query_pairs_mut().append_pair("return_url", &format!("{}/instant-access/store", state.base_url));
+    let body = format!(
+        r#"<p class="error">{}</p><p><a id="create-account" href="{}">Create a game account</a> and come back.</p>"#,
+        escape(message),
+        escape(link.as_str())
+    );
+    Ok((StatusCode::BAD_REQUEST, page("Link your game account", &body)).into_response())
+}
 
 async fn place_order(state: &AppState, form: BuyForm) -> Result<Result<String, Response>, sqlx::Error> {
     let Some(customer) = check_password(&state.pool, &form.email, &form.password).await? else {
@@ -234,52 +292,9 @@ async fn place_order(state: &AppState, form: BuyForm) -> Result<Result<String, R
     let Some((linking_url, _, credential)) = vendor(&state.pool).await? else {
         return Ok(Err(problem(StatusCode::SERVICE_UNAVAILABLE, "The game has not set up Instant Access yet.")));
     };
-    let linked: Option<String> = sqlx::query_scalar("SELECT vendor_user_id FROM ia_links WHERE customer_id = ?")
-        .bind(&customer)
-        .fetch_optional(&state.pool)
-        .await?;
-    let vendor_user = match linked {
-        Some(user) => user,
-        None => {
-            // Account linking: the customer waits for the game's answer.
-            let request = InstantAccessRequest::GetUserId {
-                info_field1: Some(form.username.trim().to_owned()),
-                info_field2: None,
-                info_field3: None,
-            };
-            match send_signed(&state.http, &linking_url, &request.to_json().to_string(), &credential).await {
-                Ok(InstantAccessResponse { response: ResponseCode::Ok, user_id: Some(user), .. }) => {
-                    sqlx::query("INSERT INTO ia_links (customer_id, vendor_user_id) VALUES (?, ?) ON CONFLICT(customer_id) DO NOTHING")
-                        .bind(&customer)
-                        .bind(&user)
-                        .execute(&state.pool)
-                        .await?;
-                    user
-                }
-                Ok(answer) => {
-                    let message =
-                        format!("The game found no account named {:?} ({}).", form.username, answer.response.as_str());
-                    let Some(new_account) = new_account_url(&state.pool).await? else {
-                        return Ok(Err(problem(StatusCode::BAD_REQUEST, &message)));
-                    };
-                    let mut link = url::Url::parse(&new_account).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                    link.query_pairs_mut()
-                        .append_pair("return_url", &format!("{}/instant-access/store", state.base_url));
-                    let body = format!(
-                        r#"<p class="error">{}</p><p><a id="create-account" href="{}">Create a game account</a> and come back.</p>"#,
-                        escape(&message),
-                        escape(link.as_str())
-                    );
-                    return Ok(Err((StatusCode::BAD_REQUEST, page("Link your game account", &body)).into_response()));
-                }
-                Err(error) => {
-                    return Ok(Err(problem(
-                        StatusCode::BAD_GATEWAY,
-                        &format!("The game's servers could not be reached ({error}). Try again."),
-                    )));
-                }
-            }
-        }
+    let vendor_user = match linked_vendor_user(state, &customer, &form.username, &linking_url, &credential).await? {
+        Ok(user) => user,
+        Err(page) => return Ok(Err(page)),
     };
     let order_key = random_token("", 16);
     let token = random_token("amzn1.ia.pt.", 12);
