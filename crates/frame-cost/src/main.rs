@@ -32,8 +32,22 @@ fn main() {
     let mut config = RewardsConfig { data_dir: Some(data.path().to_owned()), ..Default::default() };
     config.login.restore_session = false;
     config.moments.achievements_path = Some("rewards.achievements.json".into());
+    add_setup(&mut app, &setup, config);
+    app.finish();
+    app.cleanup();
+    for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
+        schedule.set_executor(bevy::ecs::schedule::SingleThreadedExecutor::default());
+        schedule.set_apply_final_deferred(true);
+    }
+    for _ in 0..frames {
+        app.update();
+    }
+}
+
+/// Adds what `setup` names to the prerequisites in `app`.
+fn add_setup(app: &mut App, setup: &str, config: RewardsConfig) {
     let core = RewardsCorePlugin { config: config.clone() };
-    match setup.as_str() {
+    match setup {
         "prerequisites" => {}
         "one_state" => {
             app.init_state::<SomeState>();
@@ -81,14 +95,5 @@ fn main() {
             app.add_plugins(AmazonRewardsPlugins { config }.build().disable::<MomentsPlugin>());
         }
         other => panic!("unknown setup {other}"),
-    }
-    app.finish();
-    app.cleanup();
-    for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
-        schedule.set_executor(bevy::ecs::schedule::SingleThreadedExecutor::default());
-        schedule.set_apply_final_deferred(true);
-    }
-    for _ in 0..frames {
-        app.update();
     }
 }
