@@ -2,9 +2,8 @@
 //! service with its errors, monthly billing at the price in force, price changes, cancellation, payment problems.
 
 use amazon_rewards_protocol::sandbox_admin::Mail;
-use amazon_rewards_protocol::sandbox_admin::{
-    CreateCustomer, DevPayBill, DevPayClock, DevPayPriceChange, DevPayProduct,
-};
+use amazon_rewards_protocol::sandbox_admin::{DevPayBill, DevPayPriceChange, DevPayProduct};
+use amazon_rewards_sandbox::admin::Client;
 use amazon_rewards_sandbox::devpay::DevPaySettings;
 use amazon_rewards_sandbox::{RunningSandbox, SandboxConfig, serve};
 use reqwest::StatusCode;
@@ -16,6 +15,7 @@ const CODE: &str = "SEASONPASS";
 struct DevPay {
     sandbox: RunningSandbox,
     http: reqwest::Client,
+    admin: Client,
     _dir: tempfile::TempDir,
 }
 
@@ -30,7 +30,8 @@ impl DevPay {
         config.devpay = settings;
         let sandbox = serve(config).await.unwrap();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let devpay = Self { sandbox, http, _dir: dir };
+        let admin = Client::new(&sandbox.url());
+        let devpay = Self { sandbox, http, admin, _dir: dir };
         let product = DevPayProduct {
             product_code: "SEASONPASS".into(),
             product_token: TOKEN.into(),
@@ -41,10 +42,7 @@ impl DevPay {
             redirect_url: "http://127.0.0.1:9/devpay/return".into(),
             other_redirect_urls: Vec::new(),
         };
-        assert_eq!(
-            devpay.http.post(devpay.url("/admin/devpay/products")).json(&product).send().await.unwrap().status(),
-            StatusCode::CREATED
-        );
+        devpay.admin.add_devpay_product(&product).await.unwrap();
         devpay
     }
 
@@ -53,10 +51,7 @@ impl DevPay {
     }
 
     async fn customer(&self, email: &str) -> String {
-        let body = CreateCustomer { email: email.into(), name: "Sub".into(), password: "pw".into() };
-        let customer: Value =
-            self.http.post(self.url("/admin/customers")).json(&body).send().await.unwrap().json().await.unwrap();
-        customer["user_id"].as_str().unwrap().to_owned()
+        self.admin.create_customer(email, "Sub", "pw").await.unwrap().user_id
     }
 
     /// Walks the sign-up pages; returns the activation key and the vendor redirect.
@@ -98,15 +93,12 @@ impl DevPay {
     }
 
     async fn advance(&self) -> i64 {
-        let clock: DevPayClock =
-            self.http.post(self.url("/admin/devpay/clock/advance")).send().await.unwrap().json().await.unwrap();
-        clock.period
+        self.admin.advance_devpay_clock().await.unwrap().period
     }
 
     /// The customer's e-mails from Amazon Payments, oldest first.
     async fn mails(&self, user: &str) -> Vec<Mail> {
-        let url = self.url(&format!("/admin/mailbox?customer_id={user}"));
-        let mut mails: Vec<Mail> = self.http.get(url).send().await.unwrap().json().await.unwrap();
+        let mut mails: Vec<Mail> = self.admin.mailbox_of(user).await.unwrap();
         mails.reverse();
         mails
     }
@@ -203,7 +195,7 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     assert_eq!(devpay.advance().await, 1);
     assert_eq!(month_of(&verify(pid.clone()).await["PaidUntil"]), today + 2, "renewed one month");
     let change = DevPayPriceChange { monthly_fee_cents: 1299 };
-    devpay.http.post(devpay.url("/admin/devpay/products/SEASONPASS/price")).json(&change).send().await.unwrap();
+    devpay.admin.change_devpay_price("SEASONPASS", &change).await.unwrap();
     let standing = verify(pid.clone()).await;
     assert_eq!(
         (standing["MonthlyFeeCents"].as_i64(), standing["NextMonthlyFeeCents"].as_i64()),
@@ -212,7 +204,7 @@ async fn sign_up_activate_bill_change_price_and_cancel() {
     let page = devpay.billing_page("sub@example.com", None).await;
     assert!(page.contains("From month 2: $12.99 per month."), "{page}");
     // The same change posted again tells nobody twice.
-    devpay.http.post(devpay.url("/admin/devpay/products/SEASONPASS/price")).json(&change).send().await.unwrap();
+    devpay.admin.change_devpay_price("SEASONPASS", &change).await.unwrap();
     let notice = devpay.mails(&user).await.pop().unwrap();
     assert_eq!(notice.kind, "price_change", "the notice comes before the new price applies");
     assert!(notice.text_body.contains("from $9.99 to $12.99"), "{}", notice.text_body);
@@ -297,7 +289,7 @@ async fn a_payment_problem_suspends_the_subscription() {
         devpay.license("ActivateDesktopProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
     let user_token = body["UserToken"].as_str().unwrap().to_owned();
     assert!(body["SecretAccessKey"].as_str().is_some(), "a per-customer key pair");
-    devpay.http.post(devpay.url(&format!("/admin/devpay/customers/{user}/payment-problem"))).send().await.unwrap();
+    devpay.admin.set_payment_problem(&user, true).await.unwrap();
     devpay.advance().await;
     let problem = devpay.mails(&user).await.pop().unwrap();
     assert_eq!(problem.kind, "payment_problem");
@@ -370,15 +362,7 @@ async fn sign_up_returns_to_a_loopback_listener_on_any_port_with_its_state() {
     let form = [("email", "desk@example.com"), ("password", "pw")];
     let replayed = devpay.http.post(devpay.url("/devpay/signup/SEASONPASS/confirm")).form(&form).send().await.unwrap();
     assert_eq!(replayed.status(), StatusCode::CONFLICT, "a replayed confirmation charges nothing either");
-    let bills: Vec<DevPayBill> = devpay
-        .http
-        .get(devpay.url(&format!("/admin/devpay/customers/{user}/bills")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bills: Vec<DevPayBill> = devpay.admin.devpay_bills(&user).await.unwrap();
     let charged: Vec<(i64, &str, i64)> = bills.iter().map(|b| (b.period, b.kind.as_str(), b.amount_cents)).collect();
     assert_eq!(charged, [(0, "signup", 500), (0, "monthly", 999)]);
 

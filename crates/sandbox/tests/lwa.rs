@@ -1,7 +1,8 @@
 //! Login with Amazon on the sandbox, driven over real HTTP the way a browser and a game would.
 
 use amazon_rewards_protocol::lwa::{DeviceCodeResponse, OAuthErrorBody, Profile, TokenResponse};
-use amazon_rewards_protocol::sandbox_admin::{CreateCustomer, Customer, RegisterClient};
+use amazon_rewards_protocol::sandbox_admin::RegisterClient;
+use amazon_rewards_sandbox::admin::Client;
 use amazon_rewards_sandbox::lwa::LwaSettings;
 use amazon_rewards_sandbox::{RunningSandbox, SandboxConfig, serve};
 use base64::Engine;
@@ -36,11 +37,9 @@ impl Lwa {
             redirect_uris: vec![REDIRECT.into()],
             name: "Demo Game".into(),
         };
-        let response = lwa.http.post(lwa.url("/admin/clients")).json(&client).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let customer = CreateCustomer { email: "p@example.com".into(), name: "Pat".into(), password: "secret".into() };
-        let _: Customer =
-            lwa.http.post(lwa.url("/admin/customers")).json(&customer).send().await.unwrap().json().await.unwrap();
+        let admin = Client::new(&lwa.sandbox.url());
+        admin.register_client(&client).await.unwrap();
+        admin.create_customer("p@example.com", "Pat", "secret").await.unwrap();
         lwa
     }
 
@@ -199,7 +198,7 @@ async fn code_replay_pkce_mismatch_wrong_client_and_wrong_redirect_are_refused()
         redirect_uris: vec![REDIRECT.into()],
         name: String::new(),
     };
-    lwa.http.post(lwa.url("/admin/clients")).json(&other).send().await.unwrap();
+    Client::new(&lwa.sandbox.url()).register_client(&other).await.unwrap();
     let code = lwa.code(REDIRECT).await;
     let (_, body) = lwa.exchange(&code, REDIRECT, VERIFIER, "other").await;
     assert_eq!(error_of(&body), "invalid_grant", "a code is bound to its client");

@@ -7,6 +7,7 @@ use amazon_rewards_protocol::moments::{
     API_KEY_HEADER, CampaignState, GET_REWARD_INFO_PATH, GET_REWARD_PATH, RewardGrant, RewardInfo, RewardKind,
     RewardRequest,
 };
+use amazon_rewards_sandbox::admin::Client;
 use amazon_rewards_sandbox::{RunningSandbox, SandboxConfig, serve};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -15,6 +16,7 @@ struct Moments {
     sandbox: RunningSandbox,
     http: reqwest::Client,
     key: String,
+    admin: Client,
     _dir: tempfile::TempDir,
 }
 
@@ -23,9 +25,9 @@ impl Moments {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = serve(SandboxConfig::new(0, dir.path().join("moments.db"))).await.unwrap();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let key: ApiKey =
-            http.post(format!("{}/admin/moments/api-keys", sandbox.url())).send().await.unwrap().json().await.unwrap();
-        Self { sandbox, http, key: key.api_key, _dir: dir }
+        let admin = Client::new(&sandbox.url());
+        let key = admin.create_moments_api_key().await.unwrap();
+        Self { sandbox, http, admin, key: key.api_key, _dir: dir }
     }
 
     fn url(&self, path: &str) -> String {
@@ -44,9 +46,7 @@ impl Moments {
             budget_cents: budget,
             inventory,
         };
-        let response = self.http.post(self.url("/admin/moments/campaigns")).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        response.json().await.unwrap()
+        self.admin.create_campaign(&body).await.unwrap()
     }
 
     async fn move_to(&self, id: &str, state: CampaignState) -> StatusCode {
@@ -82,14 +82,7 @@ impl Moments {
     }
 
     async fn report(&self, id: &str) -> RedemptionReport {
-        self.http
-            .get(self.url(&format!("/admin/moments/campaigns/{id}/report")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.admin.campaign_report(id).await.unwrap()
     }
 }
 
@@ -182,7 +175,7 @@ async fn the_rewards_api_refuses_forged_keys_other_apps_campaigns_and_more_than_
         .post(m.url(GET_REWARD_PATH))
         .json(&RewardRequest { campaign_id: c.campaign_id.clone(), customer_id: "p".into() });
     assert_eq!(missing.send().await.unwrap().status(), StatusCode::FORBIDDEN);
-    let other: ApiKey = m.http.post(m.url("/admin/moments/api-keys")).send().await.unwrap().json().await.unwrap();
+    let other: ApiKey = m.admin.create_moments_api_key().await.unwrap();
     let not_theirs = m.call(GET_REWARD_PATH, &other.api_key, &c.campaign_id, "p").await;
     assert_eq!(not_theirs.status(), StatusCode::NOT_FOUND, "another app's key cannot use this campaign");
     let malformed = m.http.post(m.url(GET_REWARD_PATH)).header(API_KEY_HEADER, &m.key).body("{").send().await.unwrap();
@@ -260,15 +253,7 @@ async fn the_console_page_lists_campaigns_and_moves_them() {
         .await
         .unwrap();
     assert_eq!(moved.status(), StatusCode::SEE_OTHER);
-    let campaign: Campaign = m
-        .http
-        .get(m.url(&format!("/admin/moments/campaigns/{}", c.campaign_id)))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let campaign: Campaign = m.admin.campaign(&c.campaign_id).await.unwrap();
     assert_eq!(campaign.state, CampaignState::PendingApproval);
     let illegal = m
         .http

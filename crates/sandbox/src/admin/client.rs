@@ -192,9 +192,17 @@ admin_calls! {
     fn set_campaign_state(campaign_id: &str, state: CampaignState) -> serde_json::Value {
         this.post(&format!("/moments/campaigns/{campaign_id}/state"), &Transition { state }).await
     }
+    /// A campaign as it stands.
+    fn campaign(campaign_id: &str) -> Campaign {
+        this.get(&format!("/moments/campaigns/{campaign_id}")).await
+    }
     /// A campaign's redemption report.
     fn campaign_report(campaign_id: &str) -> RedemptionReport {
         this.get(&format!("/moments/campaigns/{campaign_id}/report")).await
+    }
+    /// The mails the sandbox sent one customer.
+    fn mailbox_of(customer_id: &str) -> Vec<Mail> {
+        this.get(&format!("/mailbox?customer_id={customer_id}")).await
     }
     /// Every mail the sandbox sent, oldest first.
     fn mailbox() -> Vec<Mail> {
