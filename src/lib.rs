@@ -41,8 +41,9 @@ pub mod prelude {
         MomentsStatus, ProgressChange, RefreshChallenges, Reward, UnlockAchievement,
     };
     pub use crate::subscriptions::{
-        ActivateSubscription, ActivationAnswered, OpenBillingPage, RefreshSubscriptions, SignUpForSubscription,
-        SignUpOnAnotherDevice, SubscriptionEvent, Subscriptions, SubscriptionsConfig, SubscriptionsPlugin,
+        ActivateSubscription, ActivationAnswered, ActivationRefused, OpenBillingPage, RefreshSubscriptions,
+        SignUpForSubscription, SignUpOnAnotherDevice, SubscriptionEvent, Subscriptions, SubscriptionsConfig,
+        SubscriptionsPlugin,
     };
     pub use crate::{AmazonRewardsPlugins, AmazonRewardsSystems, RewardsCorePlugin, TokenRefused};
     pub use amazon_rewards_protocol::devpay::SubscriptionStatus;

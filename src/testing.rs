@@ -68,6 +68,6 @@ pub fn run_for(app: &mut App, duration: Duration) {
 pub mod files {
     pub use crate::auth::tokens::tokens_path;
     pub use crate::entitlements::ledger::file::{
-        EntryState, LEDGER_FILE, LedgerChange, LedgerEntry, LedgerFile, SETTLED_RETENTION, ledger_path,
+        EntryState, LEDGER_FILE, LedgerChange, LedgerEntry, LedgerFile, LedgerFileError, SETTLED_RETENTION, ledger_path,
     };
 }

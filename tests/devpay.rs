@@ -149,7 +149,7 @@ fn activate(app: &mut App, key: &str) -> SubscriptionEvent {
     assert_eq!(observed[0].product_code, "SEASONPASS");
     match (&event, &observed[0].outcome) {
         (SubscriptionEvent::Activated(status), Ok(answered)) => assert_eq!(status, answered),
-        (SubscriptionEvent::ActivationFailed { reason, .. }, Err(answered)) => assert_eq!(reason, answered),
+        (SubscriptionEvent::ActivationFailed { reason, .. }, Err(answered)) => assert_eq!(reason, &answered.reason),
         other => panic!("the message and the observer disagree: {other:?}"),
     }
     event

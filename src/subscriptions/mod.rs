@@ -132,16 +132,24 @@ pub enum SubscriptionEvent {
 /// # let mut app = App::new();
 /// app.add_observer(|answer: On<ActivationAnswered>| match &answer.outcome {
 ///     Ok(status) => info!("{} is active until {:?}", answer.product_code, status.paid_until),
-///     Err(reason) => warn!("{} was not activated: {reason}", answer.product_code),
+///     Err(refused) => warn!("{} was not activated: {refused}", answer.product_code),
 /// });
 /// ```
 #[derive(Event, Debug, Clone, PartialEq, Eq)]
 pub struct ActivationAnswered {
     /// The product the key was for.
     pub product_code: String,
-    /// How the subscription stands now, or why the key was refused (the backend's error code, such as
-    /// `ActivationKeyAlreadyUsed`, or what went wrong).
-    pub outcome: Result<SubscriptionStatus, String>,
+    /// How the subscription stands now, or why the key was refused.
+    pub outcome: Result<SubscriptionStatus, ActivationRefused>,
+}
+
+/// Why an activation did not go through: the backend's error code (such as `ActivationKeyAlreadyUsed`), or what
+/// went wrong, in words; the same text as [`SubscriptionEvent::ActivationFailed`]'s `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ActivationRefused {
+    /// The reason.
+    pub reason: String,
 }
 
 /// How the player's subscriptions stand, by product code.

@@ -8,7 +8,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use super::backend::SubscriptionError;
-use super::{ActivateSubscription, ActivationAnswered, SubscriptionEvent, Subscriptions};
+use super::{ActivateSubscription, ActivationAnswered, ActivationRefused, SubscriptionEvent, Subscriptions};
 use crate::core::TokenRefused;
 use crate::core::bridge::Inbox;
 use crate::entitlements::PullRequests;
@@ -59,8 +59,8 @@ impl SubscriptionResults<'_, '_> {
             | SubscriptionUpdate::Activated { product_code, result: Err(reason) } => {
                 self.refused_token(&reason);
                 let reason = reason.to_string();
-                self.commands
-                    .trigger(ActivationAnswered { product_code: product_code.clone(), outcome: Err(reason.clone()) });
+                let refused = ActivationRefused { reason: reason.clone() };
+                self.commands.trigger(ActivationAnswered { product_code: product_code.clone(), outcome: Err(refused) });
                 self.events.write(SubscriptionEvent::ActivationFailed { product_code, reason });
             }
             SubscriptionUpdate::Activated { product_code, result: Ok(status) } => {

@@ -80,28 +80,36 @@ pub struct LedgerFile {
     pub inventory: BTreeMap<String, u64>,
 }
 
+/// Why a ledger file was not read: what went wrong, in words (the file is left untouched).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LedgerFileError(pub String);
+
 impl LedgerFile {
     /// Reads a ledger file; a missing file is an empty ledger.
-    pub fn load(path: &Path, player_id: &str) -> Result<Self, String> {
+    pub fn load(path: &Path, player_id: &str) -> Result<Self, LedgerFileError> {
         match fs::read(path) {
-            Ok(bytes) => Self::parse(&bytes, player_id).map_err(|e| format!("{}: {e}", path.display())),
+            Ok(bytes) => {
+                Self::parse(&bytes, player_id).map_err(|e| LedgerFileError(format!("{}: {e}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Ok(LedgerFile { format: FORMAT_VERSION, player_id: player_id.to_owned(), ..Default::default() })
             }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => Err(LedgerFileError(format!("cannot read {}: {e}", path.display()))),
         }
     }
 
     /// Reads a ledger file's bytes: damaged JSON, another player's ledger or a newer format is refused (and the
     /// file left untouched by the caller).
-    pub fn parse(bytes: &[u8], player_id: &str) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8], player_id: &str) -> Result<Self, LedgerFileError> {
+        let refused = |reason: String| LedgerFileError(reason);
         let ledger: LedgerFile =
-            serde_json::from_slice(bytes).map_err(|e| format!("damaged ({e}); it was left untouched"))?;
+            serde_json::from_slice(bytes).map_err(|e| refused(format!("damaged ({e}); it was left untouched")))?;
         if ledger.player_id != player_id {
-            return Err("belongs to another player; it was left untouched".into());
+            return Err(refused("belongs to another player; it was left untouched".into()));
         }
         if ledger.format > FORMAT_VERSION {
-            return Err(format!("written by a newer version (format {})", ledger.format));
+            return Err(refused(format!("written by a newer version (format {})", ledger.format)));
         }
         Ok(ledger)
     }
@@ -328,7 +336,7 @@ mod tests {
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");
         fs::write(&path, b"{\"format\":1,\"entitle").unwrap();
         let error = LedgerFile::load(&path, "p").unwrap_err();
-        assert!(error.contains("damaged"), "{error}");
+        assert!(error.0.contains("damaged"), "{error}");
         assert_eq!(fs::read(&path).unwrap(), b"{\"format\":1,\"entitle");
     }
 

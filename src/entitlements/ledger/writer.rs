@@ -135,7 +135,7 @@ impl WriterThread {
                         self.open = Some(OpenLedger { session, path, file });
                         LedgerEvent::Opened { session, ledger }
                     }
-                    Err(error) => LedgerEvent::OpenFailed { session, error },
+                    Err(error) => LedgerEvent::OpenFailed { session, error: error.0 },
                 };
                 self.results.send(LedgerUpdate::Ledger(event));
             }
