@@ -139,11 +139,11 @@ pub enum StartError {
 /// The full router: each service's routes, those of an optional service only when it is configured.
 pub fn router(state: AppState) -> Router {
     let auth = player::PlayerAuth::from_ref(&state);
-    let mut routes = Router::new()
-        .merge(instant_access::router())
-        .merge(feed::router())
-        .merge(signup::router())
-        .with_state(state.clone());
+    let mut routes = Router::new().merge(instant_access::router()).merge(feed::router()).with_state(state.clone());
+    if let Some(lwa) = state.lwa.clone() {
+        let (pool, oauth_http, token_key) = (state.pool.clone(), state.oauth_http.clone(), state.token_key.clone());
+        routes = routes.merge(signup::router(signup::SignupState { lwa, pool, oauth_http, token_key }));
+    }
     if let Some(devpay) = state.devpay.clone() {
         let pool = state.pool.clone();
         let oauth_http = state.oauth_http.clone();

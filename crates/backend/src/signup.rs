@@ -4,6 +4,8 @@
 //! what they bought; the backend keeps their refresh token (never the game). Then they go back to Amazon.
 
 use amazon_rewards_protocol::lwa::{PROFILE_PATH, Profile, TOKEN_PATH};
+use std::sync::Arc;
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -16,8 +18,6 @@ use oauth2::{
     Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
-
-use crate::AppState;
 
 /// The backend's Login with Amazon security profile, for the new-account page.
 #[derive(Clone)]
@@ -89,8 +89,25 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// Routes of the page.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/accounts/new", get(new_account).post(start_signup)).route("/accounts/callback", get(callback))
+/// What the new-account pages work with; they exist only when the backend has its own LWA client.
+#[derive(Clone)]
+pub struct SignupState {
+    /// The backend's Login with Amazon client.
+    pub lwa: Arc<LwaClient>,
+    /// The database.
+    pub pool: sqlx::AnyPool,
+    /// Calls to Login with Amazon (no redirects followed).
+    pub oauth_http: reqwest::Client,
+    /// Seals refresh tokens at rest, when configured.
+    pub token_key: Option<Arc<crate::sealed::TokenKey>>,
+}
+
+/// The new-account pages, with their state.
+pub fn router(state: SignupState) -> Router {
+    Router::new()
+        .route("/accounts/new", get(new_account).post(start_signup))
+        .route("/accounts/callback", get(callback))
+        .with_state(state)
 }
 
 pub(crate) fn escape(text: &str) -> String {
@@ -140,10 +157,8 @@ fn return_url_allowed(client: &LwaClient, url: &str) -> bool {
     client.return_origins.iter().any(|allowed| allowed.trim_end_matches('/') == origin)
 }
 
-async fn new_account(State(state): State<AppState>, Query(query): Query<NewAccountQuery>) -> Response {
-    let Some(client) = state.lwa.as_deref() else {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
-    };
+async fn new_account(State(state): State<SignupState>, Query(query): Query<NewAccountQuery>) -> Response {
+    let client = &*state.lwa;
     if !return_url_allowed(client, &query.return_url) {
         return problem(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
     }
@@ -170,20 +185,21 @@ pub(crate) fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, Str
         ))
 }
 
-async fn start_signup(State(state): State<AppState>, form_data: Result<Form<SignupForm>, FormRejection>) -> Response {
+async fn start_signup(
+    State(state): State<SignupState>,
+    form_data: Result<Form<SignupForm>, FormRejection>,
+) -> Response {
     begin_signup(&state, form_data).await.unwrap_or_else(|refused| refused)
 }
 
 /// Checks the chosen name and the return address, keeps the sign-up (bound to this browser by a cookie), and
 /// sends the browser to Login with Amazon. `Err` is the page to answer instead.
 async fn begin_signup(
-    state: &AppState,
+    state: &SignupState,
     form_data: Result<Form<SignupForm>, FormRejection>,
 ) -> Result<Response, Response> {
     let page = |status, message: &str| Err(problem(status, message));
-    let Some(client) = state.lwa.as_deref() else {
-        return page(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server.");
-    };
+    let client = &*state.lwa;
     let Ok(Form(signup)) = form_data else {
         return page(StatusCode::BAD_REQUEST, "The form was malformed.");
     };
@@ -226,7 +242,7 @@ async fn begin_signup(
 }
 
 /// The chosen name, trimmed, if it is well-formed and free; else the form again, saying why.
-async fn check_username(state: &AppState, signup: &SignupForm) -> Result<String, Response> {
+async fn check_username(state: &SignupState, signup: &SignupForm) -> Result<String, Response> {
     let username = signup.username.trim().to_owned();
     let well_formed = !username.is_empty()
         && username.len() <= 32
@@ -246,7 +262,7 @@ async fn check_username(state: &AppState, signup: &SignupForm) -> Result<String,
 
 /// Expired sign-ups go; a full table, or a minute with too many new ones, refuses more for a while (counted in
 /// the database, so across every backend process).
-async fn admit_signup(state: &AppState) -> Result<(), Response> {
+async fn admit_signup(state: &SignupState) -> Result<(), Response> {
     let purged = sqlx::query("DELETE FROM account_signups WHERE created_at < $1")
         .bind(crate::now_secs() - SIGNUP_LIFETIME)
         .execute(&state.pool)
@@ -282,7 +298,7 @@ struct CallbackQuery {
 }
 
 async fn callback(
-    State(state): State<AppState>,
+    State(state): State<SignupState>,
     headers: axum::http::HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
@@ -301,14 +317,11 @@ impl Problem {
 /// Back from Login with Amazon: the sign-up is taken (once, by the browser that started it), the code
 /// exchanged, the profile read, the account created and linked; the browser goes back to Amazon's form.
 async fn finish_signup(
-    state: &AppState,
+    state: &SignupState,
     headers: &axum::http::HeaderMap,
     query: CallbackQuery,
 ) -> Result<Response, Problem> {
-    let client = state
-        .lwa
-        .as_deref()
-        .ok_or_else(|| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "New accounts are not set up on this server."))?;
+    let client = &*state.lwa;
     let browser = cookie(headers, BROWSER_COOKIE).ok_or_else(|| {
         Problem::new(StatusCode::BAD_REQUEST, "This sign-up was started in another browser. Start again from Amazon.")
     })?;
@@ -335,7 +348,11 @@ async fn finish_signup(
 
 /// Takes the sign-up out, single use, whatever happens next: only the browser that started it can, and only
 /// while it is fresh. Its username, return address and PKCE verifier.
-async fn take_signup(state: &AppState, signup_state: &str, browser: &str) -> Result<(String, String, String), Problem> {
+async fn take_signup(
+    state: &SignupState,
+    signup_state: &str,
+    browser: &str,
+) -> Result<(String, String, String), Problem> {
     let signup: Result<Option<(String, String, String, i64)>, _> = sqlx::query_as(
         "DELETE FROM account_signups WHERE state = $1 AND browser_hash = $2
          RETURNING username, return_url, pkce_verifier, created_at",
@@ -356,7 +373,7 @@ async fn take_signup(state: &AppState, signup_state: &str, browser: &str) -> Res
 }
 
 async fn exchange_code(
-    state: &AppState,
+    state: &SignupState,
     client: &LwaClient,
     code: String,
     verifier: String,
@@ -375,7 +392,7 @@ async fn exchange_code(
         })
 }
 
-async fn read_profile(state: &AppState, client: &LwaClient, access_token: &str) -> Result<Profile, Problem> {
+async fn read_profile(state: &SignupState, client: &LwaClient, access_token: &str) -> Result<Profile, Problem> {
     let url = format!("{}{PROFILE_PATH}", client.api_url.trim_end_matches('/'));
     match state.oauth_http.get(url).bearer_auth(access_token).send().await {
         Ok(response) if response.status().is_success() => response
@@ -388,7 +405,7 @@ async fn read_profile(state: &AppState, client: &LwaClient, access_token: &str) 
 
 /// Creates the game account linked to `amazon_user_id`, unless that Amazon account already has one.
 async fn link_new_account(
-    state: &AppState,
+    state: &SignupState,
     username: &str,
     amazon_user_id: &str,
     refresh: Option<&str>,
@@ -419,7 +436,7 @@ async fn link_new_account(
 /// Creates the game account and stores the backend's refresh token for it in one transaction: an account is
 /// never left without the token the Prime Gaming relay needs. `Ok(false)` when the name was taken meanwhile.
 async fn create_linked_account(
-    state: &AppState,
+    state: &SignupState,
     user_id: &str,
     username: &str,
     amazon_user_id: &str,
