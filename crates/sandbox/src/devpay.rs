@@ -502,19 +502,7 @@ async fn signup_confirm(
         return Ok(already_subscribed(&title));
     }
     inserted?;
-    for (kind, amount) in [("signup", signup), ("monthly", monthly)] {
-        if amount > 0 || kind == "monthly" {
-            sqlx::query(
-                "INSERT INTO devpay_bills (activation_key, period, kind, amount_cents, paid) VALUES (?, ?, ?, ?, 1)",
-            )
-            .bind(&key)
-            .bind(period)
-            .bind(kind)
-            .bind(amount)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
+    bill_signup(&mut tx, &key, period, signup, monthly).await?;
     let letter = crate::mailbox::Letter::signup(&title, signup, monthly, &month, &key);
     crate::mailbox::send(&mut *tx, &customer, &format!("signup:{key}"), letter).await?;
     tx.commit().await?;
@@ -522,16 +510,45 @@ async fn signup_confirm(
     if !credentials.return_to.state.is_empty() {
         vendor.query_pairs_mut().append_pair("state", &credentials.return_to.state);
     }
-    Ok(page(
+    Ok(subscribed_page(&title, &key, &vendor))
+}
+
+/// The sign-up's first bills, paid: the sign-up fee (when there is one) and the first month.
+async fn bill_signup(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    key: &str,
+    period: i64,
+    signup: i64,
+    monthly: i64,
+) -> Result<(), sqlx::Error> {
+    for (kind, amount) in [("signup", signup), ("monthly", monthly)] {
+        if amount > 0 || kind == "monthly" {
+            sqlx::query(
+                "INSERT INTO devpay_bills (activation_key, period, kind, amount_cents, paid) VALUES (?, ?, ?, ?, 1)",
+            )
+            .bind(key)
+            .bind(period)
+            .bind(kind)
+            .bind(amount)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// "You are subscribed": the activation key, and the way back to the game's return address.
+fn subscribed_page(title: &str, key: &str, vendor: &url::Url) -> Response {
+    page(
         "You are subscribed",
         &format!(
             r#"<meta http-equiv="refresh" content="2;url={url}"><p>{}</p><p>Your activation key: <b id="activation-key">{key}</b></p>
 <p>Returning you to the game… <a id="continue-to-vendor" href="{url}">continue</a></p>"#,
-            escape(&title),
+            escape(title),
             url = escape(vendor.as_str()),
         ),
     )
-    .into_response())
+    .into_response()
 }
 
 /// A subscription on the billing page: key, product code, title, status, paid through, cancelling, activated,
