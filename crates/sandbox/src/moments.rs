@@ -394,6 +394,26 @@ async fn hand_out(
     if let Some(row) = existing(state.pool.clone()).await? {
         return Ok(Ok(grant(row)));
     }
+    match charge_and_issue(state, found, customer_id).await? {
+        Issued::New(row) => Ok(Ok(grant(row))),
+        // A concurrent call for the same customer won: no second charge, the same reward.
+        Issued::Raced => Ok(existing(state.pool.clone()).await?.map(grant).ok_or(error_code::CAMPAIGN_NOT_ACTIVE)),
+        Issued::Refused(code) => Ok(Err(code)),
+    }
+}
+
+/// What charging the campaign for one reward came to.
+enum Issued {
+    /// The reward's id and URL token.
+    New((String, String)),
+    /// Another call issued this customer's reward meanwhile.
+    Raced,
+    /// Nothing issued: why.
+    Refused(&'static str),
+}
+
+/// Charges the campaign's budget and inventory for one reward and records it, in one transaction.
+async fn charge_and_issue(state: &AppState, found: &CampaignRow, customer_id: &str) -> Result<Issued, sqlx::Error> {
     let mut tx = state.pool.begin().await?;
     // The conditional update takes the write lock first, so two customers cannot both take the last reward.
     let charged = sqlx::query(
@@ -405,8 +425,7 @@ async fn hand_out(
     .await?;
     if charged.rows_affected() == 0 {
         drop(tx);
-        let now = campaign(&state.pool, &found.id).await?;
-        return Ok(Err(match now {
+        return Ok(Issued::Refused(match campaign(&state.pool, &found.id).await? {
             Some(c) if c.state != CampaignState::Live => error_code::CAMPAIGN_NOT_ACTIVE,
             Some(c) if c.inventory <= 0 => error_code::OUT_OF_REWARDS,
             _ => error_code::BUDGET_EXHAUSTED,
@@ -426,12 +445,10 @@ async fn hand_out(
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() == 0 {
-        // A concurrent call for the same customer won: no second charge, the same reward.
-        drop(tx);
-        return Ok(existing(state.pool.clone()).await?.map(grant).ok_or(error_code::CAMPAIGN_NOT_ACTIVE));
+        return Ok(Issued::Raced);
     }
     tx.commit().await?;
-    Ok(Ok(grant((reward_id, token))))
+    Ok(Issued::New((reward_id, token)))
 }
 
 async fn reward_status(State(state): State<AppState>, headers: HeaderMap, Path(reward_id): Path<String>) -> Response {
