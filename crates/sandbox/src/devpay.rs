@@ -66,8 +66,8 @@ fn money(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
-async fn current_period(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT period FROM devpay_clock WHERE id = 1").fetch_one(pool).await
+async fn current_period<'e>(executor: impl sqlx::SqliteExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT period FROM devpay_clock WHERE id = 1").fetch_one(executor).await
 }
 
 /// The first day of billing month `period` as an ISO 8601 date: month 0 is the calendar month the billing
@@ -794,8 +794,11 @@ async fn standing(pool: &SqlitePool, named: Named<'_>) -> Result<Result<Subscrip
         Named::Tokens { user_token, .. } => ("SELECT s.customer_id, s.product_code, s.status, s.paid_through_period, s.cancel_at_period_end, p.product_token
              FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code WHERE s.user_token = ?", user_token),
     };
+    // One read transaction: the row, the clock and the prices from one snapshot, so a month advancing between
+    // two reads cannot pair the new month with the old paid-through period.
+    let mut tx = pool.begin().await?;
     let row: Option<(String, String, String, i64, bool, String)> =
-        sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
+        sqlx::query_as(sql).bind(value).fetch_optional(&mut *tx).await?;
     let Some((customer_id, code, status, paid_through, cancelling, token)) = row else {
         return Ok(Err(license_error("InvalidIdentifier", "no subscription with this identifier")));
     };
@@ -808,17 +811,17 @@ async fn standing(pool: &SqlitePool, named: Named<'_>) -> Result<Result<Subscrip
         }
         _ => {}
     }
-    let period = current_period(pool).await?;
+    let period = current_period(&mut *tx).await?;
     Ok(Ok(SubscriptionStanding {
         customer_id,
         subscribed: status == "active" && paid_through >= period,
         status,
         paid_through_period: paid_through,
         current_period: period,
-        monthly_fee_cents: price_for(pool, &code, period).await?,
-        next_monthly_fee_cents: price_for(pool, &code, period + 1).await?,
+        monthly_fee_cents: price_for(&mut *tx, &code, period).await?,
+        next_monthly_fee_cents: price_for(&mut *tx, &code, period + 1).await?,
         cancel_at_period_end: cancelling,
-        paid_until: first_day_of(pool, paid_through + 1).await?,
+        paid_until: first_day_of(&mut *tx, paid_through + 1).await?,
     }))
 }
 

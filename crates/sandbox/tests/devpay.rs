@@ -432,3 +432,34 @@ async fn registering_again_updates_the_pages_but_not_the_monthly_fee_or_the_toke
     let hijack = DevPayProduct { product_token: "someone-elses-token".into(), ..again };
     assert_eq!(register(&hijack).await.unwrap().status(), StatusCode::CONFLICT);
 }
+
+/// Seen in a full test run: a verification that read the subscription before a month was billed and the clock
+/// after it answered "month 2, paid through month 1". Each verification now reads one snapshot, so whatever
+/// it races with, a paying subscriber is paid through the month it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_racing_the_billing_clock_sees_one_consistent_month() {
+    let devpay = DevPay::start().await;
+    devpay.customer("racer@example.com").await;
+    let (key, _) = devpay.sign_up("racer@example.com").await;
+    let (_, body) = devpay.license("ActivateHostedProduct", json!({"ActivationKey": key, "ProductToken": TOKEN})).await;
+    let pid = body["PersistentIdentifier"].as_str().unwrap().to_owned();
+    let verify = json!({"PersistentIdentifier": pid, "ProductCode": CODE});
+    for _ in 0..15 {
+        let checks = twenty_verifications(&devpay, &verify);
+        let (advanced, standings) = tokio::join!(devpay.advance(), checks);
+        assert!(advanced > 0);
+        for standing in standings {
+            assert_eq!(standing["PaidThroughPeriod"], standing["CurrentPeriod"], "one snapshot: {standing}");
+        }
+    }
+}
+
+/// Twenty verifications, one after another (while the caller advances the clock beside them).
+async fn twenty_verifications(devpay: &DevPay, verify: &Value) -> Vec<Value> {
+    let calls = (0..20).map(|_| async { devpay.license("VerifyProductSubscriptionByPid", verify.clone()).await.1 });
+    let mut standings = Vec::new();
+    for handle in calls.map(|call| Box::pin(call)).collect::<Vec<_>>() {
+        standings.push(handle.await);
+    }
+    standings
+}
