@@ -16,7 +16,7 @@ pub use crate::entitlements::config::{EntitlementsConfig, LedgerStep, PullPacing
 pub use crate::moments::MomentsConfig;
 pub use crate::subscriptions::SubscriptionsConfig;
 
-/// Settings of the plugin, inserted as a resource by [`AmazonRewardsPlugin`](crate::AmazonRewardsPlugin).
+/// Every plugin's settings, inserted as a resource by [`RewardsCorePlugin`](crate::RewardsCorePlugin) (see [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins)).
 #[derive(Resource, Clone)]
 pub struct RewardsConfig {
     /// Base URL of the entitlements service: Prime Gaming (the default, `https://twitch.amazon.com`, the

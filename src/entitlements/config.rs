@@ -26,7 +26,7 @@ impl Default for PullPacing {
     }
 }
 
-/// A boundary between two steps of the fulfilment ledger, reported to [`RewardsConfig::step_observer`].
+/// A boundary between two steps of the fulfilment ledger, reported to [`EntitlementsConfig::step_observer`].
 ///
 /// The exactly-once guarantee holds if the process dies at any of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
