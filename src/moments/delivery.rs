@@ -45,7 +45,7 @@ pub(crate) fn moments_wake(world: &World) -> bool {
         || outbox.delivery_due(session)
 }
 
-/// Runs in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when [`moments_have_work`].
+/// Runs in [`RewardsSend`](crate::RewardsSend), woken by [`moments_wake`] or the Moments messages.
 pub(crate) fn send_moments(
     mut commands: Commands,
     mut outbox: ResMut<MomentsOutbox>,

@@ -48,8 +48,19 @@ pub(crate) struct SubscriptionRequests<'w, 's> {
     pulls: MessageReader<'w, 's, PullCompleted>,
 }
 
-/// Starts the requested work. Runs in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when
-/// [`subscription_requests_waiting`].
+impl SubscriptionRequests<'_, '_> {
+    fn is_empty(&self) -> bool {
+        self.sign_ups.is_empty()
+            && self.sign_ups_elsewhere.is_empty()
+            && self.activations.is_empty()
+            && self.refreshes.is_empty()
+            && self.billing.is_empty()
+            && self.pulls.is_empty()
+    }
+}
+
+/// Starts the requested work. Runs in [`RewardsSend`](crate::RewardsSend); does nothing unless one of the
+/// subscriptions' requests (or a completed pull) waits.
 pub(crate) fn send_subscription_requests(
     mut requests: SubscriptionRequests,
     mut tasks: ResMut<SubscriptionTasks>,
@@ -58,6 +69,10 @@ pub(crate) fn send_subscription_requests(
     config: Res<RewardsConfig>,
     api: Res<ApiClient>,
 ) {
+    // The send schedule runs when any service has work: nothing to do unless one of ours waits.
+    if requests.is_empty() {
+        return;
+    }
     let backend = session.as_deref().map(|session| SubscriptionsBackend {
         api: api.clone(),
         base: config.entitlements_url.trim_end_matches('/').to_owned(),

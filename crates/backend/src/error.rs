@@ -39,9 +39,6 @@ pub enum BackendError {
         /// What went wrong, in words.
         message: String,
     },
-    /// An Amazon service the request needs did not answer usably.
-    #[error("{0}")]
-    Upstream(String),
     /// Busy or limited for now; try again.
     #[error("try again")]
     Unavailable,
@@ -67,7 +64,6 @@ impl BackendError {
             BackendError::NoGameAccount => (StatusCode::FORBIDDEN, "no_game_account"),
             BackendError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             BackendError::Refused { status, code, .. } => (*status, code),
-            BackendError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
             BackendError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }

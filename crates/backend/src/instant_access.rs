@@ -127,10 +127,6 @@ async fn get_user_id(pool: &AnyPool, username: &str) -> Result<InstantAccessResp
     })
 }
 
-async fn account_exists(pool: &AnyPool, user_id: &str) -> Result<bool, sqlx::Error> {
-    crate::accounts::exists(pool, user_id).await
-}
-
 /// Records a purchase once per token. A repeat with the same token, user and product is `OK` again.
 pub async fn purchase(
     pool: &AnyPool,
@@ -160,7 +156,7 @@ async fn record_once(
     if key.is_empty() || !is_valid_sku(product_id) {
         return Ok(ResponseCode::FailOther);
     }
-    if !account_exists(pool, user_id).await? {
+    if !crate::accounts::exists(pool, user_id).await? {
         return Ok(ResponseCode::FailUserInvalid);
     }
     let (insert, select) = match kind {

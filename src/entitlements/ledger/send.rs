@@ -42,7 +42,7 @@ pub(crate) fn ledger_wakes(world: &World) -> bool {
 }
 
 /// Follows the session, then starts a due pull and a due report. Runs in
-/// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) when [`ledger_has_work`].
+/// [`RewardsSend`](crate::RewardsSend), woken by [`ledger_wakes`].
 pub(crate) fn send_ledger_requests(
     session: Option<Res<PlayerSession>>,
     mut source: ResMut<LedgerSource>,
