@@ -171,6 +171,27 @@ async fn activate_for(
 const SIGNUP_LINK_LIFETIME: i64 = 3600;
 /// Most unused sign-up links one player may hold at once.
 const MAX_OPEN_SIGNUP_LINKS: i64 = 20;
+/// Expired links go; a player holding many unused links already waits.
+async fn admit_signup_link(pool: &AnyPool, user_id: &str) -> Result<(), BackendError> {
+    let purged = sqlx::query("DELETE FROM devpay_signups WHERE created_at < $1")
+        .bind(crate::now_secs() - SIGNUP_LINK_LIFETIME)
+        .execute(pool)
+        .await;
+    let open: Result<i64, _> =
+        sqlx::query_scalar("SELECT COUNT(*) FROM devpay_signups WHERE user_id = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .fetch_one(pool)
+            .await;
+    match (purged, open) {
+        (Ok(_), Ok(open)) if open < MAX_OPEN_SIGNUP_LINKS => Ok(()),
+        (Ok(_), Ok(_)) => Err(BackendError::refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_links",
+            "finish or let expire the sign-up links already made",
+        )),
+        _ => Err(BackendError::Unavailable),
+    }
+}
 
 /// A sign-up link whose return lands on this backend, bound to the player who asked: for a game whose
 /// player signs up on another device (no loopback listener reachable there).
@@ -193,27 +214,8 @@ async fn signup_link(
     if !devpay.products.contains_key(&body.product_code) {
         return refuse(StatusCode::BAD_REQUEST, "UnknownProduct", "this game does not sell that product");
     }
-    // Expired links go; a player asking for many links at once waits.
-    let now = crate::now_secs();
-    let purged = sqlx::query("DELETE FROM devpay_signups WHERE created_at < $1")
-        .bind(now - SIGNUP_LINK_LIFETIME)
-        .execute(&state.pool)
-        .await;
-    let open: Result<i64, _> =
-        sqlx::query_scalar("SELECT COUNT(*) FROM devpay_signups WHERE user_id = $1 AND used_at IS NULL")
-            .bind(&user_id)
-            .fetch_one(&state.pool)
-            .await;
-    match (purged, open) {
-        (Ok(_), Ok(open)) if open < MAX_OPEN_SIGNUP_LINKS => {}
-        (Ok(_), Ok(_)) => {
-            return refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_links",
-                "finish or let expire the sign-up links already made",
-            );
-        }
-        _ => return refuse(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again"),
+    if let Err(refused) = admit_signup_link(&state.pool, &user_id).await {
+        return refused.into_response();
     }
     let link_state = crate::random_hex(24);
     let stored = sqlx::query(

@@ -611,6 +611,31 @@ async fn billing(
 }
 
 /// One subscription on the billing page: its standing, its bills, the price change to come, its unused key,
+/// The note announcing next month's price, when it differs from this month's `now`.
+async fn price_change_note(pool: &SqlitePool, code: &str, period: i64, now: i64) -> SandboxResult<String> {
+    let next = price_for(pool, code, period + 1).await?;
+    if next == now {
+        return Ok(String::new());
+    }
+    Ok(format!(
+        r#"<p class="note" id="price-change-{code}">From month {}: {} per month.</p>"#,
+        period + 1,
+        money(next),
+        code = escape(code)
+    ))
+}
+
+/// One list item per bill: month, kind, amount, paid or failed.
+fn bill_list(bills: &[(i64, String, i64, bool)]) -> String {
+    bills
+        .iter()
+        .map(|(p, kind, amount, paid)| {
+            let outcome = if *paid { "paid" } else { "<b>payment failed</b>" };
+            format!("<li>Month {p}: {kind} {} {outcome}</li>", money(*amount))
+        })
+        .collect()
+}
+
 /// and the cancel button.
 async fn subscription_card(
     pool: &SqlitePool,
@@ -620,33 +645,14 @@ async fn subscription_card(
 ) -> SandboxResult<String> {
     let (key, code, title, status, paid_through, cancelling, activated, started) = row;
     let now = price_for(pool, &code, period).await?;
-    let next = price_for(pool, &code, period + 1).await?;
-    let change = if next != now {
-        format!(
-            r#"<p class="note" id="price-change-{code}">From month {}: {} per month.</p>"#,
-            period + 1,
-            money(next),
-            code = escape(&code)
-        )
-    } else {
-        String::new()
-    };
+    let change = price_change_note(pool, &code, period, now).await?;
     let bills: Vec<(i64, String, i64, bool)> = sqlx::query_as(
         "SELECT period, kind, amount_cents, paid FROM devpay_bills WHERE activation_key = ? ORDER BY seq",
     )
     .bind(&key)
     .fetch_all(pool)
     .await?;
-    let rows: String = bills
-        .iter()
-        .map(|(p, kind, amount, paid)| {
-            format!(
-                "<li>Month {p}: {kind} {} {}</li>",
-                money(*amount),
-                if *paid { "paid" } else { "<b>payment failed</b>" }
-            )
-        })
-        .collect();
+    let rows = bill_list(&bills);
     let until = first_day_of(pool, paid_through + 1).await?;
     let state_text = match (status.as_str(), cancelling) {
         ("active", true) => format!("active until the end of month {paid_through}, then cancelled (ends {until})"),
