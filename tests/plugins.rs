@@ -91,3 +91,36 @@ fn a_service_works_with_the_core_alone() {
         SubscriptionEvent::ActivationFailed { product_code: "PASS".into(), reason: "not signed in".into() }
     );
 }
+
+/// The achievement catalog is read through the asset source, once: a missing or invalid file is a typed
+/// error, achievements stay empty, and the valid catalog becomes a resource.
+#[test]
+fn an_unreadable_achievement_catalog_is_an_error_not_a_panic() {
+    let assets = tempfile::tempdir().unwrap();
+    std::fs::write(assets.path().join("bad.achievements.json"), br#"{"achievements":[{"id":""}]}"#).unwrap();
+    std::fs::copy(
+        std::path::Path::new(&assets_dir()).join("rewards.achievements.json"),
+        assets.path().join("good.achievements.json"),
+    )
+    .unwrap();
+    for (file, readable) in
+        [("missing.achievements.json", false), ("bad.achievements.json", false), ("good.achievements.json", true)]
+    {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = test_config("http://127.0.0.1:9", data.path());
+        config.moments.achievements_path = Some(file.into());
+        let core = RewardsCorePlugin { config: config.clone() };
+        let mut app =
+            testing::headless_app(assets.path().to_str().unwrap(), (core, MomentsPlugin { config: config.moments }));
+        collect::<RewardsError>(&mut app);
+        run_until(&mut app, WAIT, "the catalog read or refused", |app| {
+            app.world().contains_resource::<AchievementCatalog>() || !collected::<RewardsError>(app).is_empty()
+        });
+        assert_eq!(app.world().contains_resource::<AchievementCatalog>(), readable, "{file}");
+        if !readable {
+            let errors = collected::<RewardsError>(&app);
+            assert!(matches!(&errors[0], RewardsError::Achievement(why) if why.contains(file)), "{file}: {errors:?}");
+            assert_eq!(app.world().resource::<Achievements>().iter().count(), 0);
+        }
+    }
+}

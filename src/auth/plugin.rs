@@ -18,11 +18,11 @@ use crate::core::{RewardsReceive, RewardsSend};
 /// [`AmazonRewardsPlugins`](crate::AmazonRewardsPlugins); a game with its own Amazon login disables it and
 /// inserts `PlayerSession` itself.
 ///
-/// Adds the [`LoginRequest`] and [`LoginEvent`] messages and the [`LoginState`] state (applied by the login
-/// itself, with no per-frame cost: see [`LoginState`]).
-/// Systems: one in [`AmazonRewardsSystems::Receive`] (the background flows' results) and one in
-/// [`AmazonRewardsSystems::Send`] that runs only when a `LoginRequest` or a
-/// [`TokenRefused`](crate::TokenRefused) waits; at [`PreStartup`], the saved session is read.
+/// Adds the [`LoginRequest`] and [`LoginEvent`] messages and the [`LoginState`](crate::prelude::LoginState) state (applied by the login
+/// itself, with no per-frame cost: see [`LoginState`](crate::prelude::LoginState)).
+/// Systems: one in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive) (the background flows' results) and one in
+/// [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) that runs when a `LoginRequest` waits or a result (such as a
+/// [`TokenRefused`](crate::TokenRefused) from another service) arrived; at [`PreStartup`], the saved session is read.
 #[derive(Debug, Clone, Default)]
 pub struct LoginPlugin {
     /// Login with Amazon settings, written into [`RewardsConfig::login`]. Default: production Amazon, scopes
@@ -44,7 +44,6 @@ impl Plugin for LoginPlugin {
         app.insert_resource(flow)
             .insert_resource(inbox)
             .wake_send_on::<LoginRequest>()
-            .wake_send_on::<crate::TokenRefused>()
             .add_message::<LoginEvent>()
             .add_systems(PreStartup, (restore_session, super::state::enter_initial_state))
             .add_systems(RewardsReceive, receive_login)

@@ -109,11 +109,13 @@ impl Plugin for RewardsCorePlugin {
 /// Runs every service's receive systems.
 fn run_receive(world: &mut World) {
     world.run_schedule(RewardsReceive);
+    world.resource_mut::<wake::SendWakers>().received();
 }
 
 /// Runs every service's send systems.
 fn run_send(world: &mut World) {
     world.run_schedule(RewardsSend);
+    wake::SendWakers::sent(world);
 }
 
 /// With a reactive winit loop (`WinitSettings::desktop_app()`), wakes it as soon as a result arrives, e.g.

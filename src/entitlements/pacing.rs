@@ -70,6 +70,11 @@ impl PullPacer {
         self.pending.is_some() || self.follow_up
     }
 
+    /// When the waiting pull may start (`None`: none waits, or one runs).
+    pub fn next_start(&self) -> Option<Instant> {
+        (self.is_pending() && !self.in_flight).then(|| self.not_before.unwrap_or_else(Instant::now))
+    }
+
     /// The earliest time the next pull may start.
     #[cfg(test)]
     pub fn not_before(&self) -> Option<Instant> {

@@ -40,9 +40,9 @@ pub enum InventorySource {
 /// Adds the [`PullEntitlements`], [`StoreVisited`], [`PullCompleted`], [`EntitlementGranted`],
 /// [`EntitlementRevoked`] and [`EntitlementFulfilled`] messages, the [`RewardsStatus`] resource and the
 /// [`ItemCatalog`] asset (loaded at [`PreStartup`] from [`EntitlementsConfig::catalog_path`]). Systems, each
-/// run only when it has work: in [`AmazonRewardsSystems::Send`] one turning trigger messages into pull
-/// requests and one starting due pulls and reports; in [`AmazonRewardsSystems::Receive`] one per background
-/// channel; in [`AmazonRewardsSystems::Apply`] the grants, within
+/// run only when it has work: in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send) one turning trigger messages into pull
+/// requests and one starting due pulls and reports; in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive) one per background
+/// channel; in [`AmazonRewardsSystems::Apply`](crate::AmazonRewardsSystems::Apply) the grants, within
 /// [`EntitlementsConfig::grant_budget_per_frame`]. Waking from sleep is watched on the background runtime.
 #[derive(Debug, Clone, Default)]
 pub struct EntitlementsPlugin {
@@ -105,7 +105,7 @@ fn add_client_ledger(app: &mut App, config: &EntitlementsConfig) {
     }
     app.insert_resource(source)
         .insert_resource(inbox)
-        .wake_send_when(ledger::ledger_wakes)
+        .wake_send_at(ledger::ledger_next_work)
         .add_systems(RewardsReceive, ledger::receive_ledger)
         .add_systems(RewardsReceive, ledger::apply_grants.after(ledger::receive_ledger))
         .add_systems(RewardsSend, ledger::send_ledger_requests.after(request_pulls))

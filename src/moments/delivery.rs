@@ -23,29 +23,29 @@ impl MomentsOutbox {
     }
 
     fn delivery_due(&self, session: Option<&PlayerSession>) -> bool {
-        let Some(session) = session else { return false };
-        !self.in_flight
-            && self.not_before.is_none_or(|t| Instant::now() >= t)
-            && self.next_due(session.player_id()).is_some()
+        self.next_delivery(session).is_some_and(|due| Instant::now() >= due)
+    }
+
+    /// When the next moment may be delivered for the signed-in player.
+    fn next_delivery(&self, session: Option<&PlayerSession>) -> Option<Instant> {
+        let session = session?;
+        (!self.in_flight && self.next_due(session.player_id()).is_some())
+            .then(|| self.not_before.unwrap_or_else(Instant::now))
     }
 }
 
-/// Whether the moments have work, for the send set's one condition (the catalog's changes arrive as asset
-/// events, which wake the set too): the saved state is not loaded yet, progress waits, the achievements view is
-/// stale, the player changed, or a moment is due.
-pub(crate) fn moments_wake(world: &World) -> bool {
-    let (Some(outbox), Some(status)) = (world.get_resource::<MomentsOutbox>(), world.get_resource::<MomentsStatus>())
-    else {
-        return false;
-    };
+/// When the moments next have work, for the send set's one condition: now if the saved state is not loaded yet,
+/// progress waits, the achievements view is stale or the player changed; else when a moment is due.
+pub(crate) fn moments_next_work(world: &World) -> Option<Instant> {
+    let (outbox, status) = (world.get_resource::<MomentsOutbox>()?, world.get_resource::<MomentsStatus>()?);
     let session = world.get_resource::<PlayerSession>();
-    (!outbox.loading && !status.loaded)
-        || (status.loaded && (!outbox.waiting.is_empty() || !outbox.view_current))
-        || outbox.player_changed(session)
-        || outbox.delivery_due(session)
+    let now = (!outbox.loading && !status.loaded)
+        || (status.loaded && outbox.catalog_ready && (!outbox.waiting.is_empty() || !outbox.view_current))
+        || outbox.player_changed(session);
+    if now { Some(Instant::now()) } else { outbox.next_delivery(session) }
 }
 
-/// Runs in [`RewardsSend`](crate::RewardsSend), woken by [`moments_wake`] or the Moments messages.
+/// Runs in [`RewardsSend`](crate::RewardsSend), woken when [`moments_next_work`] says or the Moments messages.
 pub(crate) fn send_moments(
     mut commands: Commands,
     mut outbox: ResMut<MomentsOutbox>,

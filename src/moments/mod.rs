@@ -1,6 +1,7 @@
 //! Achievements and Amazon Moments from the game's side.
 //!
-//! Achievements are declared in an [`AchievementCatalog`] asset (`*.achievements.json`): an id, a title, the
+//! Achievements are declared in an [`AchievementCatalog`] file (`*.achievements.json`, read once through the
+//! asset source and kept as a resource): an id, a title, the
 //! moment it reaches, and a rule — a counter with a threshold ("make 5 deposits") or a one-shot flag. The game
 //! reports progress with [`AchievementProgress`] or [`UnlockAchievement`]; the plugin keeps progress on disk,
 //! fires [`AchievementUnlocked`], and queues the moment in a durable outbox. The outbox is delivered to the
@@ -54,7 +55,7 @@ pub use amazon_rewards_protocol::moments::{Challenge, Reward};
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{AchievementCatalog, AchievementCatalogHandle, AchievementCatalogLoader};
+pub use catalog::AchievementCatalog;
 pub use config::MomentsConfig;
 pub(crate) use outbox::fuzz_saved_moments;
 pub use plugin::MomentsPlugin;

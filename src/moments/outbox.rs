@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use bevy::asset::AssetServer;
 use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -84,10 +85,19 @@ pub(crate) struct MomentsOutbox {
     pub(super) api: ApiClient,
     pub(super) base_url: String,
     pub(super) updates: Outbox<MomentsUpdate>,
+    /// Where the achievement catalog is read from (`None`: the app has no `AssetPlugin`).
+    assets: Option<AssetServer>,
+    /// The catalog is read and valid (it is the [`AchievementCatalog`](super::AchievementCatalog) resource).
+    pub(super) catalog_ready: bool,
 }
 
 impl MomentsOutbox {
-    pub(crate) fn new(config: &RewardsConfig, api: ApiClient, updates: Outbox<MomentsUpdate>) -> Self {
+    pub(crate) fn new(
+        config: &RewardsConfig,
+        api: ApiClient,
+        updates: Outbox<MomentsUpdate>,
+        assets: Option<AssetServer>,
+    ) -> Self {
         let url = config.moments.moments_url.as_deref().unwrap_or(&config.entitlements_url);
         Self {
             saved: SavedMoments::default(),
@@ -105,6 +115,8 @@ impl MomentsOutbox {
             api,
             base_url: url.trim_end_matches('/').to_owned(),
             updates,
+            assets,
+            catalog_ready: false,
         }
     }
 
@@ -121,11 +133,19 @@ impl MomentsOutbox {
     pub(crate) fn load(&mut self, config: &RewardsConfig, runtime: &RewardsRuntime) {
         self.loading = true;
         let path = Self::path(config);
+        let catalog_path = config.moments.achievements_path.clone().unwrap_or_default();
+        let assets = self.assets.clone();
         runtime.spawn(&self.updates, async move {
-            let result = tokio::task::spawn_blocking(move || read_saved(path.as_deref()))
+            let catalog = match &assets {
+                Some(assets) => super::catalog::read_catalog(assets, &catalog_path).await,
+                None => Err(RewardsError::Achievement(
+                    "the achievement catalog is read through AssetPlugin, which the app lacks".into(),
+                )),
+            };
+            let saved = tokio::task::spawn_blocking(move || read_saved(path.as_deref()))
                 .await
                 .unwrap_or_else(|e| Err(RewardsError::Storage(e.to_string())));
-            MomentsUpdate::Loaded(result)
+            MomentsUpdate::Loaded { catalog, saved }
         });
     }
 

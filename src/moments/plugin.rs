@@ -1,14 +1,13 @@
 //! [`MomentsPlugin`]: achievements, and the Amazon Moments they reach.
 
-use bevy::asset::AssetApp;
 use bevy::prelude::*;
 
-use super::delivery::{moments_wake, send_moments};
+use super::delivery::{moments_next_work, send_moments};
 use super::outbox::MomentsOutbox;
 use super::receive::receive_moments;
 use super::{
-    AchievementCatalog, AchievementCatalogHandle, AchievementCatalogLoader, AchievementProgress, AchievementUnlocked,
-    Achievements, ClaimReward, MomentEvent, MomentsConfig, MomentsStatus, RefreshChallenges, UnlockAchievement,
+    AchievementProgress, AchievementUnlocked, Achievements, ClaimReward, MomentEvent, MomentsConfig, MomentsStatus,
+    RefreshChallenges, UnlockAchievement,
 };
 use crate::config::RewardsConfig;
 use crate::core::http::ApiClient;
@@ -22,9 +21,9 @@ use crate::core::{RewardsReceive, RewardsSend};
 ///
 /// Always adds the [`AchievementProgress`], [`UnlockAchievement`], [`AchievementUnlocked`], [`ClaimReward`],
 /// [`RefreshChallenges`] and [`MomentEvent`] messages and the [`Achievements`] and [`MomentsStatus`]
-/// resources. With [`MomentsConfig::achievements_path`] set it also loads the [`AchievementCatalog`] asset at
-/// [`PreStartup`] and adds two systems: one in [`AmazonRewardsSystems::Send`], run only when progress, a
-/// claim, a refresh, a new player or a due moment waits, and one in [`AmazonRewardsSystems::Receive`].
+/// resources. With [`MomentsConfig::achievements_path`] set it also reads the [`AchievementCatalog`](super::AchievementCatalog) (once, off
+/// the frame, through the asset source; inserted as a resource when valid) and adds two systems: one in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send), run only when progress, a
+/// claim, a refresh, a new player or a due moment waits, and one in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
 #[derive(Debug, Clone, Default)]
 pub struct MomentsPlugin {
     /// The achievement catalog and where moments go, written into [`RewardsConfig::moments`]. Default: no
@@ -39,20 +38,23 @@ impl Plugin for MomentsPlugin {
         app.world_mut().resource_mut::<RewardsConfig>().moments = self.config.clone();
         app.init_resource::<Achievements>()
             .init_resource::<MomentsStatus>()
-            .init_asset::<AchievementCatalog>()
-            .register_asset_loader(AchievementCatalogLoader)
             .add_message::<AchievementProgress>()
             .add_message::<UnlockAchievement>()
             .add_message::<AchievementUnlocked>()
             .add_message::<ClaimReward>()
             .add_message::<RefreshChallenges>()
             .add_message::<MomentEvent>();
-        let Some(path) = self.config.achievements_path.clone() else {
+        if self.config.achievements_path.is_none() {
             return;
         };
         let world = app.world();
-        let mut outbox =
-            MomentsOutbox::new(world.resource::<RewardsConfig>(), world.resource::<ApiClient>().clone(), updates);
+        let assets = world.get_resource::<AssetServer>().cloned();
+        let mut outbox = MomentsOutbox::new(
+            world.resource::<RewardsConfig>(),
+            world.resource::<ApiClient>().clone(),
+            updates,
+            assets,
+        );
         if world.resource::<DataDirAccess>().read_only() {
             outbox.make_read_only();
         }
@@ -62,11 +64,7 @@ impl Plugin for MomentsPlugin {
             .wake_send_on::<UnlockAchievement>()
             .wake_send_on::<ClaimReward>()
             .wake_send_on::<RefreshChallenges>()
-            .wake_send_on::<bevy::asset::AssetEvent<AchievementCatalog>>()
-            .wake_send_when(moments_wake)
-            .add_systems(PreStartup, move |mut commands: Commands, assets: Res<AssetServer>| {
-                commands.insert_resource(AchievementCatalogHandle(assets.load(path.clone())));
-            })
+            .wake_send_at(moments_next_work)
             .add_systems(RewardsReceive, receive_moments)
             .add_systems(RewardsSend, send_moments);
     }

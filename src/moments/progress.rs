@@ -7,8 +7,8 @@ use bevy::prelude::*;
 
 use super::outbox::{MomentsOutbox, OutboxEntry, SavedMoments};
 use super::{
-    AchievementCatalog, AchievementCatalogHandle, AchievementProgress, AchievementStatus, AchievementUnlocked,
-    Achievements, MomentsStatus, ProgressChange, ProgressRule, UnlockAchievement,
+    AchievementCatalog, AchievementProgress, AchievementStatus, AchievementUnlocked, Achievements, MomentsStatus,
+    ProgressChange, ProgressRule, UnlockAchievement,
 };
 use crate::config::RewardsConfig;
 use crate::core::bridge::RewardsRuntime;
@@ -95,8 +95,7 @@ pub(crate) struct ProgressInputs<'w, 's> {
     unlocked: MessageWriter<'w, AchievementUnlocked>,
     errors: MessageWriter<'w, RewardsError>,
     achievements: ResMut<'w, Achievements>,
-    catalog_handle: Res<'w, AchievementCatalogHandle>,
-    catalogs: Res<'w, Assets<AchievementCatalog>>,
+    catalog: Option<Res<'w, AchievementCatalog>>,
 }
 
 impl ProgressInputs<'_, '_> {
@@ -110,10 +109,10 @@ impl ProgressInputs<'_, '_> {
     ) {
         outbox.waiting.extend(self.progress.read().cloned().map(Input::Progress));
         outbox.waiting.extend(self.unlocks.read().cloned().map(Input::Unlock));
-        let Some(catalog) = self.catalogs.get(&self.catalog_handle.0).filter(|_| status.loaded) else {
+        let Some(catalog) = self.catalog.as_deref().filter(|_| status.loaded) else {
             return;
         };
-        if outbox.waiting.is_empty() && outbox.view_current && !self.catalogs.is_changed() {
+        if outbox.waiting.is_empty() && outbox.view_current {
             return;
         }
         let mut changed = false;
@@ -164,7 +163,7 @@ mod tests {
         let runtime = crate::core::bridge::RewardsRuntime::new().unwrap();
         let (updates, _) = runtime.channel();
         let api = crate::core::http::ApiClient::new(std::time::Duration::from_secs(1), 1024).unwrap();
-        MomentsOutbox::new(&RewardsConfig::default(), api, updates)
+        MomentsOutbox::new(&RewardsConfig::default(), api, updates, None)
     }
 
     #[test]

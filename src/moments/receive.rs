@@ -8,7 +8,7 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use super::outbox::{MomentsOutbox, SavedMoments};
-use super::{MomentEvent, MomentsStatus};
+use super::{AchievementCatalog, MomentEvent, MomentsStatus};
 use crate::config::RewardsConfig;
 use crate::core::TokenRefused;
 use crate::core::bridge::{Inbox, RewardsRuntime};
@@ -17,7 +17,7 @@ use crate::error::{ApiError, RewardsError};
 
 /// Background results for moments.
 pub(crate) enum MomentsUpdate {
-    Loaded(Result<SavedMoments, RewardsError>),
+    Loaded { catalog: Result<AchievementCatalog, RewardsError>, saved: Result<SavedMoments, RewardsError> },
     Saved { generation: u64, result: Result<(), RewardsError> },
     Delivered { moment: String, player: String, result: Result<MomentAnswer, ApiError> },
     Challenges(Result<Vec<Challenge>, ApiError>),
@@ -25,7 +25,8 @@ pub(crate) enum MomentsUpdate {
 
 /// What receiving works with.
 #[derive(SystemParam)]
-pub(crate) struct MomentsResults<'w> {
+pub(crate) struct MomentsResults<'w, 's> {
+    commands: Commands<'w, 's>,
     outbox: ResMut<'w, MomentsOutbox>,
     status: ResMut<'w, MomentsStatus>,
     events: MessageWriter<'w, MomentEvent>,
@@ -39,7 +40,7 @@ pub(crate) struct MomentsResults<'w> {
 pub(crate) fn receive_moments(mut inbox: ResMut<Inbox<MomentsUpdate>>, mut results: MomentsResults) {
     while let Some(update) = inbox.next() {
         match update {
-            MomentsUpdate::Loaded(result) => results.loaded(result),
+            MomentsUpdate::Loaded { catalog, saved } => results.loaded(catalog, saved),
             MomentsUpdate::Saved { generation, result } => results.saved(generation, result),
             MomentsUpdate::Delivered { moment, player, result } => results.delivered(moment, player, result),
             MomentsUpdate::Challenges(Ok(challenges)) => {
@@ -52,12 +53,22 @@ pub(crate) fn receive_moments(mut inbox: ResMut<Inbox<MomentsUpdate>>, mut resul
     }
 }
 
-impl MomentsResults<'_> {
-    fn loaded(&mut self, result: Result<SavedMoments, RewardsError>) {
+impl MomentsResults<'_, '_> {
+    fn loaded(&mut self, catalog: Result<AchievementCatalog, RewardsError>, saved: Result<SavedMoments, RewardsError>) {
         let outbox = &mut *self.outbox;
         outbox.loading = false;
         self.status.loaded = true;
-        match result {
+        match catalog {
+            Ok(catalog) => {
+                outbox.catalog_ready = true;
+                self.commands.insert_resource(catalog);
+            }
+            Err(error) => {
+                warn!("{error}");
+                self.errors.write(error);
+            }
+        }
+        match saved {
             Ok(saved) => {
                 outbox.saved = saved;
                 // What was on disk is durable: generation 0.

@@ -19,8 +19,8 @@ use crate::entitlements::PullCompleted;
 ///
 /// Adds the [`SignUpForSubscription`], [`SignUpOnAnotherDevice`], [`ActivateSubscription`],
 /// [`RefreshSubscriptions`], [`OpenBillingPage`] and [`SubscriptionEvent`] messages and the [`Subscriptions`]
-/// resource. Systems: one in [`AmazonRewardsSystems::Send`], run only when one of those requests (or a
-/// completed pull, after which statuses are refreshed) waits; one in [`AmazonRewardsSystems::Receive`].
+/// resource. Systems: one in [`AmazonRewardsSystems::Send`](crate::AmazonRewardsSystems::Send), run only when one of those requests (or a
+/// completed pull, after which statuses are refreshed) waits; one in [`AmazonRewardsSystems::Receive`](crate::AmazonRewardsSystems::Receive).
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionsPlugin {
     /// Sign-up and billing pages and sign-up timing, written into [`RewardsConfig::subscriptions`]. Default:
@@ -42,7 +42,7 @@ impl Plugin for SubscriptionsPlugin {
             .wake_send_on::<RefreshSubscriptions>()
             .wake_send_on::<OpenBillingPage>()
             // Statuses are refreshed after each pull; without EntitlementsPlugin none ever completes.
-            .wake_send_on::<PullCompleted>()
+            .add_message::<PullCompleted>()
             .add_message::<SubscriptionEvent>()
             .add_systems(RewardsReceive, receive_subscriptions)
             .add_systems(RewardsSend, send_subscription_requests);

@@ -16,7 +16,7 @@ mod writer;
 
 pub(crate) use grant::{apply_grants, on_recipient_added};
 pub(crate) use receive::receive_ledger;
-pub(crate) use send::{ledger_wakes, send_ledger_requests};
+pub(crate) use send::{ledger_next_work, send_ledger_requests};
 pub(crate) use writer::{LedgerEvent, LedgerWriter};
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};

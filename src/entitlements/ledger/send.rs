@@ -29,20 +29,25 @@ impl LedgerSource {
     }
 }
 
-/// Whether the ledger source has work, for the send set's one condition: the session is not the one the source
-/// follows, or a pull or report may be due.
-pub(crate) fn ledger_wakes(world: &World) -> bool {
-    let (Some(source), Some(pacer)) = (world.get_resource::<LedgerSource>(), world.get_resource::<PullPacer>()) else {
-        return false;
-    };
+/// When the ledger source next has work, for the send set's one condition: now if the session is not the one
+/// the source follows; else when the pacer lets a waiting pull start or a queued report's backoff ends.
+pub(crate) fn ledger_next_work(world: &World) -> Option<Instant> {
+    let (source, pacer) = (world.get_resource::<LedgerSource>()?, world.get_resource::<PullPacer>()?);
     let session = world.get_resource::<PlayerSession>();
     let followed = (source.player_id.as_deref(), source.access_token.as_deref());
-    session.map(|s| (Some(s.player_id()), Some(s.access_token().secret()))).unwrap_or((None, None)) != followed
-        || (source.ledger_ready && !source.token_refused && (pacer.is_pending() || source.report_due()))
+    if session.map(|s| (Some(s.player_id()), Some(s.access_token().secret()))).unwrap_or((None, None)) != followed {
+        return Some(Instant::now());
+    }
+    if !source.ledger_ready || source.token_refused {
+        return None;
+    }
+    let report = (!source.report_in_flight && !source.report_queue.is_empty())
+        .then(|| source.report_not_before.unwrap_or_else(Instant::now));
+    report.into_iter().chain(pacer.next_start()).min()
 }
 
 /// Follows the session, then starts a due pull and a due report. Runs in
-/// [`RewardsSend`](crate::RewardsSend), woken by [`ledger_wakes`].
+/// [`RewardsSend`](crate::RewardsSend), woken when [`ledger_next_work`] says.
 pub(crate) fn send_ledger_requests(
     session: Option<Res<PlayerSession>>,
     mut source: ResMut<LedgerSource>,
