@@ -416,32 +416,17 @@ async fn release(pool: &AnyPool, campaign: &MomentCampaign, user: &str, moment: 
     tx.commit().await
 }
 
-/// getRewardInfo, getReward, record; the reservation is held meanwhile.
-async fn ask_amazon(
-    state: &MomentsState,
-    moments: &Moments,
+/// Records `grant` as the reward of `user`'s `moment` in one transaction: the budget's reservation becomes the
+/// cost (a test reward costs nothing, so its reservation goes back).
+async fn record_reward(
+    pool: &AnyPool,
     campaign: &MomentCampaign,
     user: &str,
     moment: &str,
-) -> Result<Result<MomentAnswer, Duration>, sqlx::Error> {
-    let request = RewardRequest { campaign_id: campaign.campaign_id.clone(), customer_id: user.to_owned() };
-    match call_amazon::<RewardInfo>(&state.oauth_http, &moments.config, GET_REWARD_INFO_PATH, &request).await {
-        AmazonAnswer::Ok(info) if info.available => {}
-        AmazonAnswer::Ok(info) => {
-            let reason = if info.state.hands_out_rewards() { "budget_exhausted" } else { "campaign_not_active" };
-            return Ok(Ok(decline(&state.pool, user, moment, reason).await?));
-        }
-        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
-        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
-    }
-    let grant = match call_amazon::<RewardGrant>(&state.oauth_http, &moments.config, GET_REWARD_PATH, &request).await {
-        AmazonAnswer::Ok(grant) => grant,
-        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
-        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
-    };
+    grant: &RewardGrant,
+) -> Result<(), sqlx::Error> {
     let cost = if grant.test { 0 } else { campaign.cost_per_moment_cents };
-    // The reservation becomes the cost; a test reward costs nothing, so its reservation goes back.
-    let mut tx = state.pool.begin().await?;
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE moment_budgets SET reserved_cents = reserved_cents - (
              SELECT reserved_cents FROM moment_rewards WHERE amazon_user_id = $1 AND moment = $2) + $3
@@ -470,7 +455,33 @@ async fn ask_amazon(
     .bind(moment)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    tx.commit().await
+}
+
+/// getRewardInfo, getReward, record; the reservation is held meanwhile.
+async fn ask_amazon(
+    state: &MomentsState,
+    moments: &Moments,
+    campaign: &MomentCampaign,
+    user: &str,
+    moment: &str,
+) -> Result<Result<MomentAnswer, Duration>, sqlx::Error> {
+    let request = RewardRequest { campaign_id: campaign.campaign_id.clone(), customer_id: user.to_owned() };
+    match call_amazon::<RewardInfo>(&state.oauth_http, &moments.config, GET_REWARD_INFO_PATH, &request).await {
+        AmazonAnswer::Ok(info) if info.available => {}
+        AmazonAnswer::Ok(info) => {
+            let reason = if info.state.hands_out_rewards() { "budget_exhausted" } else { "campaign_not_active" };
+            return Ok(Ok(decline(&state.pool, user, moment, reason).await?));
+        }
+        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
+        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
+    }
+    let grant = match call_amazon::<RewardGrant>(&state.oauth_http, &moments.config, GET_REWARD_PATH, &request).await {
+        AmazonAnswer::Ok(grant) => grant,
+        AmazonAnswer::Refused(code) => return Ok(Ok(decline(&state.pool, user, moment, reason_of(&code)).await?)),
+        AmazonAnswer::Later(wait) => return Ok(Err(wait)),
+    };
+    record_reward(&state.pool, campaign, user, moment, &grant).await?;
     tracing::info!(moment, reward_id = %grant.reward_id, test = grant.test, "moment rewarded");
     Ok(Ok(stored_answer(&state.pool, user, moment).await?.unwrap_or(MomentAnswer::Rewarded {
         reward: Reward {

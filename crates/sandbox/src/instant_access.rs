@@ -492,23 +492,16 @@ struct OrderAction {
     licenses: Option<String>,
 }
 
-async fn order_action(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-    form: Result<Form<OrderAction>, FormRejection>,
-) -> SandboxResult<Response> {
-    let Ok(Form(form)) = form else {
-        return Err(SandboxError::BadRequest("malformed form".into()));
-    };
-    let order: Option<(String, String, String, String)> =
-        sqlx::query_as("SELECT vendor_user_id, product_id, purchase_token, status FROM ia_orders WHERE order_key = ?")
-            .bind(&key)
-            .fetch_optional(&state.pool)
-            .await?;
-    let Some((user_id, product_id, token, status)) = order else {
-        return Err(SandboxError::NotFound("order".into()));
-    };
-    let request = match (form.action.as_str(), status.as_str()) {
+/// The call a click on an order page makes Amazon send: `None` when the action does not apply to the order's
+/// status (e.g. a refund of a subscription).
+fn order_request(
+    form: &OrderAction,
+    status: &str,
+    user_id: String,
+    product_id: String,
+    token: String,
+) -> SandboxResult<Option<InstantAccessRequest>> {
+    Ok(match (form.action.as_str(), status) {
         ("refund", "delivered") => Some(InstantAccessRequest::Revoke {
             reason: RevokeReason::CustomerServiceRequest,
             product_id,
@@ -546,7 +539,26 @@ async fn order_action(
             })
         }
         _ => None,
+    })
+}
+
+async fn order_action(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    form: Result<Form<OrderAction>, FormRejection>,
+) -> SandboxResult<Response> {
+    let Ok(Form(form)) = form else {
+        return Err(SandboxError::BadRequest("malformed form".into()));
     };
+    let order: Option<(String, String, String, String)> =
+        sqlx::query_as("SELECT vendor_user_id, product_id, purchase_token, status FROM ia_orders WHERE order_key = ?")
+            .bind(&key)
+            .fetch_optional(&state.pool)
+            .await?;
+    let Some((user_id, product_id, token, status)) = order else {
+        return Err(SandboxError::NotFound("order".into()));
+    };
+    let request = order_request(&form, &status, user_id, product_id, token)?;
     if let Some(request) = request {
         sqlx::query("UPDATE ia_orders SET status = 'pending' WHERE order_key = ?")
             .bind(&key)
