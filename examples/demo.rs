@@ -110,7 +110,7 @@ fn main() -> AppExit {
     let outcomes: shopper::SharedOutcomes = Arc::new(Mutex::new(shopper::Outcomes::default()));
     let mut rewards = AmazonRewardsPlugins::new()
         .with_amazon_at(&services.sandbox)
-        .with_entitlements_url(&services.backend)
+        .with_studio_backend(&services.backend)
         .with_client_id(services::CLIENT_ID)
         .with_data_dir(options.data_dir.join("game"))
         .with_achievements("rewards.achievements.json");

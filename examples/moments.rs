@@ -41,12 +41,18 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
         admin.set_campaign_state(&campaign.campaign_id, state)?;
     }
     let customer = admin.create_customer("player@example.com", "Player One", "hunter2")?;
-    let session = PlayerSession::new(&customer.user_id, AccessToken::new(admin.mint_token(&customer.user_id, 3600)?));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let data = std::env::temp_dir().join(format!("bevy_amazon_rewards-moments-example-{}", std::process::id()));
     std::fs::create_dir_all(&data)?;
     let backend = runtime.block_on(studio_backend(sandbox.url(), &data, &api_key, &campaign.campaign_id))?;
+    // What linking through the backend gives the game: a studio session (here started directly, no link flow).
+    let link = amazon_rewards_backend::link::session_without_link(
+        &backend.pool,
+        &customer.user_id,
+        amazon_rewards_sandbox::lwa::MINTED_TOKEN_CLIENT,
+    );
+    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.access_token));
 
     let mut config = RewardsConfig { entitlements_url: backend.url(), data_dir: Some(data.clone()), ..default() };
     config.moments.achievements_path = Some("rewards.achievements.json".into());
@@ -105,7 +111,6 @@ async fn studio_backend(
 ) -> Result<RunningBackend, Box<dyn std::error::Error>> {
     let database = format!("sqlite://{}", data.join("backend.db").display());
     let mut config = BackendConfig::new("127.0.0.1:0".parse()?, database, KeyStore::parse("SECRET KEYID")?);
-    config.lwa_tokeninfo_url = Some(format!("{sandbox}/auth/o2/tokeninfo"));
     config.game_client_ids = vec![amazon_rewards_sandbox::lwa::MINTED_TOKEN_CLIENT.into()];
     let mut moments = MomentsConfig::new(sandbox, api_key);
     let campaign = MomentCampaign { campaign_id: campaign_id.into(), cost_per_moment_cents: 250, budget_cents: 10_000 };

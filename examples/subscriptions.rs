@@ -40,13 +40,16 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
         other_redirect_urls: Vec::new(),
     })?;
     let customer = admin.create_customer("player@example.com", "Player One", "hunter2")?;
-    let session = PlayerSession::new(&customer.user_id, AccessToken::new(admin.mint_token(&customer.user_id, 3600)?));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let data = std::env::temp_dir().join(format!("bevy_amazon_rewards-subscriptions-example-{}", std::process::id()));
     std::fs::create_dir_all(&data)?;
     let backend = runtime.block_on(studio_backend(sandbox.url(), &data))?;
     runtime.block_on(amazon_rewards_backend::accounts::create(&backend.pool, "player-one", Some(&customer.user_id)))?;
+    // What linking through the backend gives the game: a studio session (here started directly, no link flow).
+    let link =
+        amazon_rewards_backend::link::session_without_link(&backend.pool, &customer.user_id, MINTED_TOKEN_CLIENT);
+    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.access_token));
     let activation_key = runtime.block_on(sign_up(sandbox.url()))?;
     println!("signed up on the sandbox's pages; activation key {activation_key}");
 
@@ -88,7 +91,6 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
 async fn studio_backend(sandbox: &str, data: &std::path::Path) -> Result<RunningBackend, Box<dyn std::error::Error>> {
     let database = format!("sqlite://{}", data.join("backend.db").display());
     let mut config = BackendConfig::new("127.0.0.1:0".parse()?, database, KeyStore::parse("SECRET KEYID")?);
-    config.lwa_tokeninfo_url = Some(format!("{sandbox}/auth/o2/tokeninfo"));
     config.game_client_ids = vec![MINTED_TOKEN_CLIENT.into()];
     config.devpay = Some(DevPayConfig {
         license_url: sandbox.to_owned(),

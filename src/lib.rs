@@ -107,6 +107,17 @@ impl AmazonRewardsPlugins {
         self
     }
 
+    /// Backend mode, the recommended setup: the studio backend at `url` links the player (the game holds only
+    /// its studio session, never a Login with Amazon token) and serves entitlements, subscriptions and
+    /// Moments ([`LoginConfig::studio_backend`](crate::prelude::LoginConfig::studio_backend)).
+    #[must_use]
+    pub fn with_studio_backend(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.config.entitlements_url = url.clone();
+        self.config.login.studio_backend = Some(url);
+        self
+    }
+
     /// Points every Amazon endpoint (entitlements, Login with Amazon) at one base URL, such as the sandbox's.
     #[must_use]
     pub fn with_amazon_at(mut self, base_url: &str) -> Self {

@@ -288,9 +288,9 @@ fn revoke_crash_then_recover(at: LedgerStep) {
     let fixture = Fixture::start();
     fixture.register_client();
     let customer = fixture.customer(&format!("revoke-{}@example.com", step_name(at)));
-    let token = fixture.tokens_over_http(&customer.email, "pw").access_token;
     let studio = Studio::start(&fixture.url());
     let player = studio.link_account(&format!("revoke-{}", step_name(at)), &customer.user_id);
+    let token = studio.session(&fixture, &customer.email);
     let purchase = |token: &str| serde_json::json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": token});
     studio.amazon_calls(purchase("crash-a"));
     studio.amazon_calls(purchase("crash-b"));

@@ -75,7 +75,7 @@ impl Shop {
     fn player(&self, email: &str) -> (String, String) {
         let customer = self.fixture.customer(email);
         self.studio.link_account(email.split('@').next().unwrap(), &customer.user_id);
-        (customer.user_id, self.fixture.tokens_over_http(email, "pw").access_token)
+        (customer.user_id, self.studio.session(&self.fixture, email))
     }
 
     /// Signs up over plain HTTP (no loopback listener waiting); returns the activation key.

@@ -137,7 +137,8 @@ fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
     let customer = fixture.customer("moments@example.com");
     let rewards = Rewards::new(&fixture);
     let campaign = rewards.campaign(250, 10_000, CampaignState::Live);
-    let token = fixture.tokens_over_http("moments@example.com", "pw").access_token;
+    // Offline, the session's value is never seen by anyone: the backend is not up.
+    let offline_token = "rs_at.offline";
     let data = tempfile::tempdir().unwrap();
     // The backend is not up yet: the game is offline as far as Moments go.
     let port = free_port();
@@ -154,7 +155,7 @@ fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
         let mut app = headless_app(config.clone());
         collect::<AchievementUnlocked>(&mut app);
         collect::<MomentEvent>(&mut app);
-        login(&mut app, &customer.user_id, &token);
+        login(&mut app, &customer.user_id, offline_token);
         run_until(&mut app, WAIT, "achievements loaded", |app| {
             app.world().resource::<Achievements>().iter().count() == 3
         });
@@ -184,6 +185,7 @@ fn five_deposits_offline_become_exactly_one_reward_claimed_in_a_real_browser() {
         backend.listen = format!("127.0.0.1:{port}").parse().unwrap();
         backend.moments = Some(rewards.config(&[("five-deposits", &campaign, 250, 10_000)]));
     });
+    let token = studio.session(&fixture, "moments@example.com");
     let mut app = headless_app(config);
     collect::<AchievementUnlocked>(&mut app);
     collect::<MomentEvent>(&mut app);
@@ -267,7 +269,7 @@ fn the_backend_answers_a_replayed_moment_with_the_same_reward_and_refuses_unknow
     let studio = Studio::start_with(&fixture.url(), |backend| {
         backend.moments = Some(rewards.config(&[("five-deposits", &campaign, 100, 10_000)]));
     });
-    let token = fixture.tokens_over_http("replay@example.com", "pw").access_token;
+    let token = studio.session(&fixture, "replay@example.com");
     let (status, first) = report_moment(&studio, &token, "five-deposits");
     assert_eq!(status, 200, "{first}");
     let (_, again) = report_moment(&studio, &token, "five-deposits");
@@ -303,8 +305,7 @@ fn budgets_and_suspended_campaigns_give_clear_answers_and_charge_nothing() {
             ("suspended", &suspended, 100, 10_000),
         ]));
     });
-    let tokens: Vec<String> =
-        (1..=3).map(|n| fixture.tokens_over_http(&format!("p{n}@example.com"), "pw").access_token).collect();
+    let tokens: Vec<String> = (1..=3).map(|n| studio.session(&fixture, &format!("p{n}@example.com"))).collect();
 
     let outcomes: Vec<Value> =
         tokens.iter().map(|t| report_moment_until_answered(&studio, t, "studio-budget")).collect();
@@ -341,7 +342,7 @@ fn rate_limits_and_a_forged_api_key_delay_moments_without_losing_them() {
         config.per_player_per_minute = 2;
         backend.moments = Some(config);
     });
-    let token = fixture.tokens_over_http("busy@example.com", "pw").access_token;
+    let token = studio.session(&fixture, "busy@example.com");
     assert_eq!(report_moment(&studio, &token, "m0").0, 200);
     assert_eq!(report_moment(&studio, &token, "m1").0, 200, "one campaign, one reward per customer: the same again");
     let (status, limited) = report_moment(&studio, &token, "m2");
@@ -352,7 +353,8 @@ fn rate_limits_and_a_forged_api_key_delay_moments_without_losing_them() {
     let forged = Studio::start_with(&fixture.url(), |backend| {
         backend.moments = Some(rewards.config_with_key("amzn-moments-forged", &specs));
     });
-    let (status, answer) = report_moment(&forged, &token, "m3");
+    let forged_token = forged.session(&fixture, "busy@example.com");
+    let (status, answer) = report_moment(&forged, &forged_token, "m3");
     assert_eq!(status, 503, "{answer}");
     assert!(answer["retry_after"].is_string());
     let pending = forged
@@ -378,7 +380,7 @@ fn challenges_announce_available_campaigns_the_player_has_not_earned_yet() {
             ("not-yet-approved", &awaiting_approval, 100, 10_000),
         ]));
     });
-    let token = fixture.tokens_over_http("challenger@example.com", "pw").access_token;
+    let token = studio.session(&fixture, "challenger@example.com");
     let data = tempfile::tempdir().unwrap();
     let mut config = test_config(&studio.backend.url(), data.path());
     config.moments.achievements_path = Some("rewards.achievements.json".into());
@@ -414,7 +416,7 @@ fn challenges_announce_available_campaigns_the_player_has_not_earned_yet() {
     run_until(&mut app, WAIT, "challenges announced again", |app| announced(app).len() == 2);
     assert_eq!(moments(&announced(&app)[1]), ["level-3"]);
     assert_eq!(moments(&app.world().resource::<MomentsStatus>().challenges), ["level-3"]);
-    let newcomer = fixture.tokens_over_http("newcomer@example.com", "pw").access_token;
+    let newcomer = studio.session(&fixture, "newcomer@example.com");
     let theirs: Vec<Challenge> = studio.runtime.block_on(async {
         reqwest::Client::new()
             .get(format!("{}/api/moments/challenges", studio.backend.url()))
@@ -450,7 +452,7 @@ fn concurrent_reports_on_two_processes_never_overspend_the_budget() {
     });
     let sibling = studio.sibling();
     let urls = [studio.backend.url(), sibling.url()];
-    let tokens: Vec<String> = emails.iter().map(|e| fixture.tokens_over_http(e, "pw").access_token).collect();
+    let tokens: Vec<String> = emails.iter().map(|e| studio.session(&fixture, e)).collect();
     // getReward (the billable call) answers slowly: reports overlap between the budget check and the record.
     let slow = amazon_rewards_protocol::sandbox_admin::FaultKind::Delay { millis: 400 };
     fixture.fault(amazon_rewards_protocol::moments::GET_REWARD_PATH, 2, slow);

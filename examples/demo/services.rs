@@ -124,7 +124,6 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
         KeyStore::parse(INSTANT_ACCESS_KEYS)?,
     );
     config.token_key = Some(token_key(&data_dir.join("backend.key"))?);
-    config.lwa_tokeninfo_url = Some(format!("{sandbox}/auth/o2/tokeninfo"));
     config.game_client_ids = vec![CLIENT_ID.to_owned()];
     config.prime_gaming_url = Some(sandbox.to_owned());
     config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
@@ -158,14 +157,20 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
 /// First run only: clients, the customer, offers (one already claimed), products, the season pass, Moments.
 async fn seed_sandbox(sandbox: &str) -> Result<Seed, AdminError> {
     let admin = Client::new(sandbox);
-    for (client_id, secret, redirect, name) in [
-        (CLIENT_ID, None, "http://127.0.0.1/amazon-rewards/callback", "Coin Bank"),
-        (BACKEND_CLIENT, Some(BACKEND_SECRET.to_owned()), "http://127.0.0.1/accounts/callback", "Coin Bank accounts"),
+    // The game links through the backend: only the backend's security profile meets Login with Amazon.
+    for (client_id, secret, redirects, name) in [
+        (CLIENT_ID, None, &["http://127.0.0.1/amazon-rewards/callback"][..], "Coin Bank"),
+        (
+            BACKEND_CLIENT,
+            Some(BACKEND_SECRET.to_owned()),
+            &["http://127.0.0.1/accounts/callback", "http://127.0.0.1/link/callback"][..],
+            "Coin Bank accounts",
+        ),
     ] {
         let client = RegisterClient {
             client_id: client_id.into(),
             client_secret: secret,
-            redirect_uris: vec![redirect.into()],
+            redirect_uris: redirects.iter().map(|r| (*r).into()).collect(),
             name: name.into(),
         };
         admin.register_client(&client).await?;

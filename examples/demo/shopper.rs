@@ -97,6 +97,13 @@ async fn act(sandbox: &str, url: &str, outcomes: &SharedOutcomes) -> Result<(), 
     if path.starts_with("/ap/oa") {
         let back_to_game = sign_in_and_allow(&http, sandbox, url).await?;
         http.get(back_to_game).send().await?.error_for_status()?;
+    } else if url.contains(amazon_rewards_protocol::studio::LINK_AUTHORIZE_PATH) {
+        // Linking through the studio backend: it sends the browser to Login with Amazon and, once allowed, on
+        // to the game's loopback listener.
+        let at_amazon = location(&http.get(url).send().await?)?;
+        let to_backend = sign_in_and_allow(&http, sandbox, &at_amazon).await?;
+        let back_to_game = location(&http.get(to_backend).send().await?)?;
+        http.get(back_to_game).send().await?.error_for_status()?;
     } else if path.starts_with("/prime-gaming/claim/") {
         let page = http.post(url).form(&credentials).send().await?.error_for_status()?.text().await?;
         if !page.contains(r#"id="claimed""#) {

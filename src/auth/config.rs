@@ -23,6 +23,12 @@ pub struct LoginConfig {
     pub open_browser: crate::auth::BrowserOpener,
     /// Resume the last signed-in player's saved session at startup. Default true.
     pub restore_session: bool,
+    /// Backend mode: the studio backend at this base URL links the player (browser and code pairing run
+    /// against its `/link/…` routes, which speak LWA's shapes) and the game holds only the studio session it
+    /// issues, never a Login with Amazon token; sign-out ends that session at the backend and
+    /// [`LoginRequest::Unlink`](crate::prelude::LoginRequest::Unlink) unlinks there. `authorize_url` and
+    /// `api_url` are then unused. Default `None`: the game signs in with LWA directly (client-only mode).
+    pub studio_backend: Option<String>,
 }
 
 impl Default for LoginConfig {
@@ -39,6 +45,7 @@ impl Default for LoginConfig {
             refresh_margin: Duration::from_secs(300),
             open_browser: crate::auth::system_browser(),
             restore_session: true,
+            studio_backend: None,
         }
     }
 }
@@ -53,6 +60,7 @@ impl std::fmt::Debug for LoginConfig {
             .field("browser_timeout", &self.browser_timeout)
             .field("refresh_margin", &self.refresh_margin)
             .field("restore_session", &self.restore_session)
+            .field("studio_backend", &self.studio_backend)
             .finish_non_exhaustive()
     }
 }

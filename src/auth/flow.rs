@@ -23,8 +23,16 @@ use super::tokens::{self, StoredTokens, now_unix};
 use super::{BrowserOpener, LoginError};
 use crate::core::loopback::{LoopbackError, LoopbackListener, ReturnPages, parameter};
 
-/// Everything a flow needs, captured from `LoginConfig` at startup.
+/// The studio backend's own routes, in backend mode.
+pub(crate) struct StudioEndpoints {
+    pub revoke_url: String,
+    pub unlink_url: String,
+}
+
+/// Everything a flow needs, captured from `LoginConfig` at startup: Login with Amazon's endpoints, or in
+/// backend mode the studio backend's, which speak the same shapes.
 pub(crate) struct LwaEndpoints {
+    pub studio: Option<StudioEndpoints>,
     pub authorize_url: String,
     pub token_url: String,
     pub codepair_url: String,

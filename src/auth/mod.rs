@@ -129,8 +129,14 @@ pub enum LoginRequest {
     WithDeviceCode,
     /// Abandon the sign-in under way.
     Cancel,
-    /// Unlink the player: forget the saved tokens. Their granted items and ledger stay.
+    /// Sign the player out: forget the saved tokens (in backend mode, the studio session ends at the backend
+    /// too). Their granted items and ledger stay; signing in again needs no new consent.
     SignOut,
+    /// Unlink the player's Amazon account: in backend mode the backend deletes the link, its Login with Amazon
+    /// tokens and the profile it stored (the game account and its purchases stay), then the player is signed
+    /// out. In client-only mode there is nothing stored but the local tokens, so it is a sign-out (the player
+    /// removes the game's access on Amazon's side).
+    Unlink,
 }
 
 /// How a sign-in was started.

@@ -41,12 +41,23 @@ pub(crate) struct LoginFlow {
 impl LoginFlow {
     pub(crate) fn new(config: &RewardsConfig, http: &ApiClient, outbox: Outbox<LoginUpdate>) -> Self {
         let login = &config.login;
-        let api = login.api_url.trim_end_matches('/');
         use amazon_rewards_protocol::lwa::{CODEPAIR_PATH, PROFILE_PATH, TOKEN_PATH};
+        use amazon_rewards_protocol::studio::{
+            LINK_API_PREFIX, LINK_AUTHORIZE_PATH, LINK_REVOKE_PATH, LINK_UNLINK_PATH,
+        };
+        let backend = login.studio_backend.as_deref().map(|url| url.trim_end_matches('/').to_owned());
+        let (authorize_url, api) = match &backend {
+            Some(url) => (format!("{url}{LINK_AUTHORIZE_PATH}"), format!("{url}{LINK_API_PREFIX}")),
+            None => (login.authorize_url.clone(), login.api_url.trim_end_matches('/').to_owned()),
+        };
         Self {
             outbox,
             endpoints: Arc::new(LwaEndpoints {
-                authorize_url: login.authorize_url.clone(),
+                studio: backend.map(|url| flow::StudioEndpoints {
+                    revoke_url: format!("{url}{LINK_REVOKE_PATH}"),
+                    unlink_url: format!("{url}{LINK_UNLINK_PATH}"),
+                }),
+                authorize_url,
                 token_url: format!("{api}{TOKEN_PATH}"),
                 codepair_url: format!("{api}{CODEPAIR_PATH}"),
                 profile_url: format!("{api}{PROFILE_PATH}"),
@@ -169,6 +180,28 @@ impl LoginFlow {
             self.schedule_refresh(runtime, delay);
         }
         account
+    }
+
+    /// Signs out (or, with `unlink`, unlinks): in backend mode the studio backend is told in the background
+    /// (its answer does not matter to the player: the session is forgotten here at once either way).
+    pub(super) fn sign_out(&mut self, commands: &mut Commands, runtime: &RewardsRuntime, unlink: bool) {
+        if let (Some(studio), Some(tokens)) = (&self.endpoints.studio, &self.tokens) {
+            let http = self.endpoints.http.clone();
+            let call = if unlink {
+                http.post(&studio.unlink_url).bearer_auth(&tokens.access_token)
+            } else {
+                let token = tokens.refresh_token.clone().unwrap_or_else(|| tokens.access_token.clone());
+                http.post(&studio.revoke_url).form(&[("token", token)])
+            };
+            runtime.spawn_detached(async move {
+                match call.send().await {
+                    Ok(answer) if answer.status().is_success() => {}
+                    Ok(answer) => warn!("the studio backend answered HTTP {} to a sign-out", answer.status().as_u16()),
+                    Err(error) => warn!("the studio backend was not reached for a sign-out: {}", error.without_url()),
+                }
+            });
+        }
+        self.forget(commands, runtime);
     }
 
     /// Forgets the session: tokens (on disk too), session resources, timers.

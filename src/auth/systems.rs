@@ -61,8 +61,8 @@ impl LoginDriver<'_, '_> {
             LoginRequest::WithBrowser => LoginMethod::Browser,
             LoginRequest::WithDeviceCode => LoginMethod::DeviceCode,
             LoginRequest::Cancel => return self.cancel(),
-            LoginRequest::SignOut => {
-                self.flow.forget(&mut self.commands, &self.runtime);
+            LoginRequest::SignOut | LoginRequest::Unlink => {
+                self.flow.sign_out(&mut self.commands, &self.runtime, request == LoginRequest::Unlink);
                 self.events.write(LoginEvent::SignedOut);
                 return self.set_state(LoginState::LoggedOut);
             }

@@ -21,7 +21,7 @@ pub fn register_backend_client(fixture: &Fixture) {
     let client = amazon_rewards_protocol::sandbox_admin::RegisterClient {
         client_id: BACKEND_CLIENT.into(),
         client_secret: Some(BACKEND_SECRET.into()),
-        redirect_uris: vec!["http://127.0.0.1/accounts/callback".into()],
+        redirect_uris: vec!["http://127.0.0.1/accounts/callback".into(), "http://127.0.0.1/link/callback".into()],
         name: "Studio accounts".into(),
     };
     fixture.admin.register_client(&client).unwrap();
@@ -50,7 +50,6 @@ impl Studio {
             format!("sqlite://{}", dir.path().join("studio.db").display()),
             KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
         );
-        config.lwa_tokeninfo_url = Some(format!("{sandbox_url}/auth/o2/tokeninfo"));
         config.game_client_ids = vec![super::CLIENT_ID.to_owned()];
         config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
         config.prime_gaming_url = Some(sandbox_url.to_owned());
@@ -121,6 +120,114 @@ impl Studio {
     pub fn column(&self, sql: &'static str, key: &str) -> Option<i64> {
         self.runtime.block_on(async {
             sqlx::query_scalar::<_, Option<i64>>(sql).bind(key).fetch_one(&self.backend.pool).await.unwrap()
+        })
+    }
+}
+
+/// A studio session, as a linked game holds it.
+#[derive(Debug, Clone)]
+pub struct StudioSession {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+/// The PKCE verifier the HTTP-played links use, and its S256 challenge.
+fn pkce() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = "v".repeat(64);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+impl Studio {
+    /// Links `email`'s Amazon account through `backend_url` in the browser, the test playing the browser over
+    /// plain HTTP (sign-in and consent at the sandbox's LWA, the backend's callback, the game's loopback code),
+    /// then redeems the code as the game does. The session the game would hold.
+    pub fn link_in_browser_at(&self, fixture: &Fixture, backend_url: &str, email: &str) -> StudioSession {
+        register_backend_client(fixture);
+        let (verifier, challenge) = pkce();
+        let redirect = "http://127.0.0.1:1/amazon-rewards/callback";
+        let mut authorize = url::Url::parse(&format!("{backend_url}/link/authorize")).unwrap();
+        authorize
+            .query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", super::CLIENT_ID)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "game-state")
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256");
+        let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let location = |url: String| {
+            self.runtime.block_on(async {
+                let answer = no_redirects.get(url).send().await.unwrap();
+                assert_eq!(answer.status().as_u16(), 302, "{:?}", answer.text().await);
+                answer.headers()["location"].to_str().unwrap().to_owned()
+            })
+        };
+        let at_lwa = location(authorize.to_string());
+        let to_backend = fixture.consent_over_http(&at_lwa, email, "pw");
+        let to_game = url::Url::parse(&location(to_backend)).unwrap();
+        let pairs: std::collections::HashMap<_, _> = to_game.query_pairs().into_owned().collect();
+        assert_eq!(pairs.get("state").map(String::as_str), Some("game-state"), "{to_game}");
+        let code = pairs.get("code").unwrap_or_else(|| panic!("no code: {to_game}"));
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", super::CLIENT_ID),
+        ];
+        let (status, tokens) = self.token_request_at(backend_url, &form);
+        assert_eq!(status, 200, "{tokens}");
+        StudioSession {
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// [`Studio::link_in_browser_at`] this backend.
+    pub fn link_in_browser(&self, fixture: &Fixture, email: &str) -> StudioSession {
+        self.link_in_browser_at(fixture, &self.backend.url(), email)
+    }
+
+    /// The studio access token of `email`, linked in the browser: what a linked game sends.
+    pub fn session(&self, fixture: &Fixture, email: &str) -> String {
+        self.link_in_browser(fixture, email).access_token
+    }
+
+    /// A form posted to `backend_url`'s token endpoint: status and JSON answer.
+    pub fn token_request_at(&self, backend_url: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let url = format!("{backend_url}/link/auth/o2/token");
+        self.runtime.block_on(async {
+            let answer = self.http.post(url).form(form).send().await.unwrap();
+            (answer.status().as_u16(), answer.json().await.unwrap_or_default())
+        })
+    }
+
+    /// A refresh at this backend: status and answer.
+    pub fn refresh(&self, refresh_token: &str) -> (u16, Value) {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("client_id", super::CLIENT_ID)];
+        self.token_request_at(&self.backend.url(), &form)
+    }
+
+    /// A game-facing call with `token`: status and JSON answer.
+    pub fn game_call(&self, method: &str, path: &str, token: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.backend.url());
+        let request = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).json(&json!({})),
+        };
+        self.runtime.block_on(async {
+            let answer = request.bearer_auth(token).send().await.unwrap();
+            (answer.status().as_u16(), answer.json().await.unwrap_or_default())
+        })
+    }
+
+    /// Runs a query returning one text column for `key`.
+    pub fn texts(&self, sql: &'static str, key: &str) -> Vec<String> {
+        self.runtime.block_on(async {
+            sqlx::query_scalar::<_, String>(sql).bind(key).fetch_all(&self.backend.pool).await.unwrap()
         })
     }
 }

@@ -125,3 +125,82 @@ async fn create_account(
         }
     }
 }
+
+/// SHA-256 of an Amazon user id, kept on an unlinked account so that linking the same Amazon account again
+/// finds it (its purchases with it) without keeping the id itself.
+fn unlinked_hash(amazon_user_id: &str) -> String {
+    crate::link::sessions::token_hash(&format!("unlinked:{amazon_user_id}"))
+}
+
+/// The game account of `amazon_user_id`: the one linked to it, else the one it was unlinked from, else a new
+/// one named after `name`. Safe across processes: the database's unique `amazon_user_id` decides a race.
+pub(crate) async fn claim_for_amazon_user(
+    pool: &AnyPool,
+    amazon_user_id: &str,
+    name: &str,
+) -> Result<String, sqlx::Error> {
+    for _ in 0..3 {
+        if let Some(user_id) = by_amazon_user(pool, amazon_user_id).await? {
+            return Ok(user_id);
+        }
+        let relinked = sqlx::query(
+            "UPDATE accounts SET amazon_user_id = $1, unlinked_amazon_hash = NULL
+             WHERE unlinked_amazon_hash = $2 AND amazon_user_id IS NULL",
+        )
+        .bind(amazon_user_id)
+        .bind(unlinked_hash(amazon_user_id))
+        .execute(pool)
+        .await;
+        if matches!(relinked, Ok(ref done) if done.rows_affected() > 0) {
+            continue;
+        }
+        let stem: String = name.chars().filter(|c| c.is_alphanumeric()).take(24).collect();
+        let username = format!("{}-{}", if stem.is_empty() { "player" } else { &stem }, crate::random_hex(3));
+        sqlx::query(
+            "INSERT INTO accounts (user_id, username, amazon_user_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(format!("player-{}", crate::random_hex(12)))
+        .bind(username)
+        .bind(amazon_user_id)
+        .bind(crate::now_secs())
+        .execute(pool)
+        .await?;
+    }
+    by_amazon_user(pool, amazon_user_id).await?.ok_or(sqlx::Error::RowNotFound)
+}
+
+/// The link works again (after linking anew).
+pub(crate) async fn clear_link_broken(connection: &mut sqlx::AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET link_broken_at = NULL WHERE user_id = $1")
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// LWA refused the backend's refresh token for `user_id`: the link is broken until the player links again.
+pub(crate) async fn mark_link_broken(pool: &AnyPool, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET link_broken_at = $1 WHERE user_id = $2 AND link_broken_at IS NULL")
+        .bind(crate::now_secs())
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Forgets the Amazon identity of `user_id` (keeping a hash to find the account on a later link).
+pub(crate) async fn forget_amazon_user(
+    connection: &mut sqlx::AnyConnection,
+    user_id: &str,
+    amazon_user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE accounts SET amazon_user_id = NULL, unlinked_amazon_hash = $1, link_broken_at = NULL WHERE user_id = $2",
+    )
+    .bind(unlinked_hash(amazon_user_id))
+    .bind(user_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}

@@ -9,17 +9,18 @@ use axum::response::{IntoResponse, Response};
 /// Why a request was not served.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// The request carries no usable access token.
+    /// The request carries no session token.
     #[error("missing access token")]
     MissingToken,
-    /// Login with Amazon refused the token (expired, revoked, or issued to another app). Amazon answers
-    /// expired tokens with HTTP 400, and so does the backend, so a game's "retry, refresh, relink" works the
-    /// same against both.
+    /// The token is not a live studio session (unknown, expired, ended, or a Login with Amazon token). Amazon
+    /// answers expired tokens with HTTP 400, and so does the backend, so a game's "retry, refresh, relink"
+    /// works the same against both.
     #[error("access token refused")]
     InvalidToken,
-    /// The token could not be checked with Login with Amazon right now.
-    #[error("cannot verify the token now")]
-    TokenCheckUnavailable,
+    /// The session is live but Login with Amazon refused the backend's refresh token for the player's link:
+    /// the player must link again (the game's refresh is refused with `invalid_grant`, `link_broken`).
+    #[error("the Amazon link is broken; link again")]
+    LinkBroken,
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -57,9 +58,8 @@ impl BackendError {
         match self {
             BackendError::MissingToken => (StatusCode::UNAUTHORIZED, "invalid_request"),
             BackendError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
-            BackendError::TokenCheckUnavailable | BackendError::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
-            }
+            BackendError::LinkBroken => (StatusCode::UNAUTHORIZED, amazon_rewards_protocol::studio::LINK_BROKEN),
+            BackendError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable"),
             BackendError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             BackendError::NoGameAccount => (StatusCode::FORBIDDEN, "no_game_account"),
             BackendError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),

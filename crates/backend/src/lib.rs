@@ -26,6 +26,7 @@ pub mod devpay;
 pub mod error;
 pub mod feed;
 pub mod instant_access;
+pub mod link;
 pub mod moments;
 pub mod operator;
 pub mod player;
@@ -52,8 +53,8 @@ pub struct AppState {
     pub pool: AnyPool,
     /// Instant Access signing keys.
     pub keys: Arc<KeyStore>,
-    /// Verifies players' access tokens for the entitlements feed.
-    pub tokens: player::SharedVerifier,
+    /// The game's client ids at the backend (who may link, see [`link`]).
+    pub game_client_ids: Arc<[String]>,
     /// The backend's own Login with Amazon client, for the new-account page.
     pub lwa: Option<Arc<signup::LwaClient>>,
     /// HTTP client for OAuth calls (follows no redirects).
@@ -79,13 +80,11 @@ pub struct BackendConfig {
     pub database_url: String,
     /// Instant Access key store.
     pub keys: KeyStore,
-    /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to
-    /// (`https://api.amazon.com/auth/o2/tokeninfo`, or the sandbox's). Without it the feed refuses every token.
-    pub lwa_tokeninfo_url: Option<String>,
-    /// The game's LWA client ids: the feed accepts only access tokens issued (`aud`) to one of them, so another
-    /// app holding a player's token cannot read or fulfil their entitlements.
+    /// The game's client ids at the backend: the `client_id` a game links with (browser or code pairing) and
+    /// refreshes its session with. Without one, no game can link.
     pub game_client_ids: Vec<String>,
-    /// The backend's Login with Amazon client for the new-account page; without it the page is unavailable.
+    /// The backend's Login with Amazon client, for linking players (`/link/…`) and the new-account page;
+    /// without it neither is served and no player can get a session.
     pub lwa_client: Option<signup::LwaClient>,
     /// Prime Gaming API base URL to relay players' entitlements from (needs `lwa_client`).
     pub prime_gaming_url: Option<String>,
@@ -112,7 +111,6 @@ impl BackendConfig {
             listen,
             database_url: database_url.into(),
             keys,
-            lwa_tokeninfo_url: None,
             game_client_ids: Vec::new(),
             lwa_client: None,
             prime_gaming_url: None,
@@ -142,6 +140,15 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new().merge(instant_access::router()).merge(feed::router()).with_state(state.clone());
     if let Some(lwa) = state.lwa.clone() {
         let (pool, oauth_http, token_key) = (state.pool.clone(), state.oauth_http.clone(), state.token_key.clone());
+        let game_client_ids = state.game_client_ids.clone();
+        let linking = link::LinkState {
+            pool: pool.clone(),
+            lwa: lwa.clone(),
+            oauth_http: oauth_http.clone(),
+            token_key: token_key.clone(),
+            game_client_ids,
+        };
+        routes = routes.merge(link::router(linking));
         routes = routes.merge(signup::router(signup::SignupState { lwa, pool, oauth_http, token_key }));
     }
     if let Some(devpay) = state.devpay.clone() {
@@ -213,7 +220,9 @@ fn app_state(
     addr: SocketAddr,
     pool: AnyPool,
 ) -> Result<(AppState, Option<tokio::task::JoinHandle<()>>), StartError> {
-    let tokens = Arc::new(player::TokenVerifier::new(config.lwa_tokeninfo_url.clone(), config.game_client_ids.clone()));
+    if config.game_client_ids.is_empty() {
+        tracing::warn!("no game client id (--game-client-id): no game can link a player");
+    }
     let oauth_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
@@ -250,7 +259,7 @@ fn app_state(
     let state = AppState {
         pool,
         keys: Arc::new(config.keys),
-        tokens,
+        game_client_ids: config.game_client_ids.into(),
         lwa,
         oauth_http,
         prime,

@@ -39,14 +39,11 @@ struct ServeArgs {
     /// Instant Access key store: lines of `SECRETKEY PUBLICKEYID`.
     #[arg(long, env = "REWARDS_BACKEND_KEYS")]
     keys: PathBuf,
-    /// Login with Amazon's tokeninfo endpoint, which says whom a player's access token was issued to.
-    #[arg(long, env = "REWARDS_BACKEND_LWA_TOKENINFO_URL", default_value = "https://api.amazon.com/auth/o2/tokeninfo")]
-    lwa_tokeninfo_url: String,
-    /// The game's LWA client id(s): the entitlements feed accepts only players' tokens issued to one of
-    /// them (LWA tokeninfo's `aud`). Without one, it refuses every token.
+    /// The game's client id(s) at the backend: the `client_id` a game links with and refreshes its studio
+    /// session with. Without one, no game can link a player.
     #[arg(long = "game-client-id", env = "REWARDS_BACKEND_GAME_CLIENT_IDS", value_delimiter = ',')]
     game_client_ids: Vec<String>,
-    /// The backend's own LWA client id (enables the new-account page with `--lwa-client-secret`).
+    /// The backend's own LWA client id (with `--lwa-client-secret`: linking players and the new-account page).
     #[arg(long, env = "REWARDS_BACKEND_LWA_CLIENT_ID")]
     lwa_client_id: Option<String>,
     /// The backend's LWA client secret.
@@ -170,7 +167,6 @@ fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::
     config.public_path_prefix = args.public_path_prefix;
     config.operator = Some(operator_config(args.operator_listen)?);
     config.token_key = args.token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
-    config.lwa_tokeninfo_url = Some(args.lwa_tokeninfo_url);
     config.game_client_ids = args.game_client_ids;
     config.prime_gaming_url = args.prime_gaming_url;
     if let Some(license_url) = args.devpay_url {

@@ -252,7 +252,11 @@ impl PrimeRelay {
                     .execute(pool)
                     .await
                     .map_err(|e| e.to_string())?;
-                tracing::warn!(user_id, "Prime Gaming relay: refresh token refused; relay stopped for this player");
+                crate::accounts::mark_link_broken(pool, user_id).await.map_err(|e| e.to_string())?;
+                tracing::warn!(
+                    user_id,
+                    "Prime Gaming relay: refresh token refused; the link is broken until the player links again"
+                );
                 return Ok(None);
             }
             Err(error) => {

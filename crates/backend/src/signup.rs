@@ -174,13 +174,18 @@ struct SignupForm {
 }
 
 pub(crate) fn oauth_client(client: &LwaClient) -> Result<ConfidentialClient, String> {
+    oauth_client_returning_to(client, "/accounts/callback")
+}
+
+/// The backend's OAuth client with LWA returning the browser to `{public_url}{path}`.
+pub(crate) fn oauth_client_returning_to(client: &LwaClient, path: &str) -> Result<ConfidentialClient, String> {
     let api = client.api_url.trim_end_matches('/');
     Ok(BasicClient::new(ClientId::new(client.client_id.clone()))
         .set_client_secret(ClientSecret::new(client.client_secret.clone()))
         .set_auth_uri(AuthUrl::new(client.authorize_url.clone()).map_err(|e| e.to_string())?)
         .set_token_uri(TokenUrl::new(format!("{api}{TOKEN_PATH}")).map_err(|e| e.to_string())?)
         .set_redirect_uri(
-            RedirectUrl::new(format!("{}/accounts/callback", client.public_url.trim_end_matches('/')))
+            RedirectUrl::new(format!("{}{path}", client.public_url.trim_end_matches('/')))
                 .map_err(|e| e.to_string())?,
         ))
 }

@@ -22,3 +22,4 @@ pub mod lwa;
 pub mod moments;
 pub mod prime_gaming;
 pub mod sandbox_admin;
+pub mod studio;

@@ -1,0 +1,194 @@
+//! Studio sessions (the `studio_sessions` and `session_tokens` tables, whose SQL lives here): what the backend
+//! issues a game once its player is linked, instead of any Login with Amazon token. A session is a family: one
+//! access token (an hour) and one refresh token at a time, each stored only as its SHA-256. A refresh rotates
+//! both; a refresh token presented twice (stolen, or replayed) ends the whole family, as OAuth 2.0 Security
+//! BCP §4.14 recommends; sign-out, unlink and the operator end families too.
+
+use amazon_rewards_protocol::lwa::TokenResponse;
+use amazon_rewards_protocol::studio::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use sqlx::{AnyConnection, AnyPool};
+
+/// Seconds an access token lives.
+pub const ACCESS_LIFETIME: i64 = 3600;
+/// Seconds a refresh token lives without being used (each refresh issues a new one).
+pub const REFRESH_LIFETIME: i64 = 90 * 24 * 3600;
+
+/// SHA-256 of a token, hex: what the database keeps.
+pub(crate) fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// A freshly issued token pair.
+#[derive(Debug, Clone)]
+pub(crate) struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Issued {
+    /// The token endpoint's answer (LWA's and RFC 6749's shape).
+    pub(crate) fn answer(self) -> TokenResponse {
+        TokenResponse {
+            access_token: self.access_token,
+            token_type: "bearer".into(),
+            expires_in: ACCESS_LIFETIME as u64,
+            refresh_token: Some(self.refresh_token),
+            scope: None,
+        }
+    }
+}
+
+/// Starts a session family for `user_id` (inside the caller's transaction).
+pub(crate) async fn start(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Issued, sqlx::Error> {
+    let family = format!("family-{}", crate::random_hex(16));
+    sqlx::query("INSERT INTO studio_sessions (family_id, user_id, client_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&family)
+        .bind(user_id)
+        .bind(client_id)
+        .bind(crate::now_secs())
+        .execute(&mut *connection)
+        .await?;
+    issue_pair(connection, &family).await
+}
+
+async fn issue_pair(connection: &mut AnyConnection, family: &str) -> Result<Issued, sqlx::Error> {
+    let issued = Issued {
+        access_token: format!("{ACCESS_TOKEN_PREFIX}{}", crate::random_hex(32)),
+        refresh_token: format!("{REFRESH_TOKEN_PREFIX}{}", crate::random_hex(32)),
+    };
+    let now = crate::now_secs();
+    for (token, kind, lifetime) in
+        [(&issued.access_token, "access", ACCESS_LIFETIME), (&issued.refresh_token, "refresh", REFRESH_LIFETIME)]
+    {
+        sqlx::query("INSERT INTO session_tokens (token_hash, family_id, kind, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash(token))
+            .bind(family)
+            .bind(kind)
+            .bind(now + lifetime)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(issued)
+}
+
+/// What a refresh came to.
+#[derive(Debug)]
+pub(crate) enum Refreshed {
+    /// A new pair; the presented refresh token is spent.
+    Issued(Issued),
+    /// Not a live refresh token of this client (unknown, expired, or its family ended).
+    Refused,
+    /// The token was already spent: its family is ended now.
+    Reused,
+    /// The account's Amazon link is broken: only linking again helps.
+    LinkBroken,
+}
+
+/// Family, kind, expiry, spent at, family revoked at, client, link broken at.
+type TokenRow = (String, String, i64, Option<i64>, Option<i64>, String, Option<i64>);
+
+/// Trades `refresh_token` (of `client_id`) for a new pair, in one transaction.
+pub(crate) async fn refresh(pool: &AnyPool, refresh_token: &str, client_id: &str) -> Result<Refreshed, sqlx::Error> {
+    let hash = token_hash(refresh_token);
+    let mut tx = pool.begin().await?;
+    let row: Option<TokenRow> = sqlx::query_as(
+        "SELECT t.family_id, t.kind, t.expires_at, t.used_at, s.revoked_at, s.client_id, a.link_broken_at
+         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id WHERE t.token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((family, kind, expires_at, used_at, revoked_at, owner, broken)) = row else {
+        return Ok(Refreshed::Refused);
+    };
+    if kind != "refresh" || revoked_at.is_some() || owner != client_id || expires_at <= crate::now_secs() {
+        return Ok(Refreshed::Refused);
+    }
+    if broken.is_some() {
+        return Ok(Refreshed::LinkBroken);
+    }
+    let spent = sqlx::query("UPDATE session_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+        .bind(crate::now_secs())
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    if used_at.is_some() || spent.rows_affected() != 1 {
+        end_family(&mut tx, &family, "refresh_token_reused").await?;
+        tx.commit().await?;
+        tracing::warn!(family, "a spent refresh token was presented again: session family ended");
+        return Ok(Refreshed::Reused);
+    }
+    let issued = issue_pair(&mut tx, &family).await?;
+    tx.commit().await?;
+    Ok(Refreshed::Issued(issued))
+}
+
+async fn end_family(connection: &mut AnyConnection, family: &str, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE studio_sessions SET revoked_at = $1, revoke_reason = $2 WHERE family_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(crate::now_secs())
+    .bind(reason)
+    .bind(family)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Who holds a live access token.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionHolder {
+    pub user_id: String,
+    pub amazon_user_id: Option<String>,
+    pub link_broken: bool,
+}
+
+/// The holder of `access_token`, when it is a live studio access token.
+pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<SessionHolder>, sqlx::Error> {
+    let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at
+         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id
+         WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND s.revoked_at IS NULL",
+    )
+    .bind(token_hash(access_token))
+    .bind(crate::now_secs())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user_id, amazon_user_id, broken)| SessionHolder {
+        user_id,
+        amazon_user_id,
+        link_broken: broken.is_some(),
+    }))
+}
+
+/// Sign-out: ends the family `token` (access or refresh) belongs to. Unknown tokens are no error (RFC 7009).
+pub(crate) async fn sign_out(pool: &AnyPool, token: &str) -> Result<(), sqlx::Error> {
+    let family: Option<String> = sqlx::query_scalar("SELECT family_id FROM session_tokens WHERE token_hash = $1")
+        .bind(token_hash(token))
+        .fetch_optional(pool)
+        .await?;
+    if let Some(family) = family {
+        end_family(&mut *pool.acquire().await?, &family, "signed_out").await?;
+    }
+    Ok(())
+}
+
+/// Ends every session of `user_id`; how many were live.
+pub(crate) async fn end_all(connection: &mut AnyConnection, user_id: &str, reason: &str) -> Result<u64, sqlx::Error> {
+    let ended = sqlx::query(
+        "UPDATE studio_sessions SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(crate::now_secs())
+    .bind(reason)
+    .bind(user_id)
+    .execute(connection)
+    .await?;
+    Ok(ended.rows_affected())
+}
