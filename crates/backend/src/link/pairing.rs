@@ -129,12 +129,12 @@ pub(super) async fn poll(state: &LinkState, device_code: &str, client_id: &str) 
     let Some((owner, sealed, user_code, interval, next_poll_at, expires_at, status, _)) = row else {
         return Err(refused("invalid_grant", "unknown device code"));
     };
-    if owner != client_id {
+    if !client_id.is_empty() && owner != client_id {
         return Err(refused("invalid_grant", "the device code belongs to another client"));
     }
     let now = crate::now_secs();
     match status.as_str() {
-        "approved" => return redeem(state, &hash, client_id).await,
+        "approved" => return redeem(state, &hash, &owner).await,
         "denied" => return Err(refused("access_denied", "the player declined")),
         "pending" if expires_at <= now => return Err(refused("expired_token", "the code expired")),
         "pending" => {}
@@ -146,7 +146,7 @@ pub(super) async fn poll(state: &LinkState, device_code: &str, client_id: &str) 
     let lwa_code =
         open(state.token_key.as_deref(), &hash, &sealed).map_err(|_| refused("invalid_grant", "unusable"))?;
     ask_lwa(state, &hash, &lwa_code, &user_code).await?;
-    redeem(state, &hash, client_id).await
+    redeem(state, &hash, &owner).await
 }
 
 /// Claims this pairing's next LWA poll (one process wins per interval).

@@ -36,7 +36,12 @@ pub(super) struct TokenForm {
 
 pub(super) async fn token(State(state): State<LinkState>, form: Result<Form<TokenForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "malformed form") };
-    if !state.game_client_ids.iter().any(|id| *id == form.client_id) {
+    // LWA's device-code poll carries no client id (the pairing knows whose it is); every other grant does.
+    let device_poll = matches!(
+        form.grant_type.as_str(),
+        amazon_rewards_protocol::lwa::DEVICE_CODE_GRANT | amazon_rewards_protocol::lwa::DEVICE_CODE_GRANT_URN
+    );
+    if !(device_poll && form.client_id.is_empty()) && !state.game_client_ids.iter().any(|id| *id == form.client_id) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "this game is not known to the studio backend");
     }
     let answer = match form.grant_type.as_str() {
