@@ -2,6 +2,11 @@
 //! loopback redirect, RFC 8252) or by device code, tokens saved per player and refreshed before they expire or
 //! when the service refuses them, and the resulting [`PlayerSession`] that pulls and reports run under.
 //!
+//! In backend mode ([`LoginConfig::studio_backend`](crate::prelude::LoginConfig::studio_backend)) the same two
+//! flows run against the studio backend, which links the player with its own LWA security profile and answers
+//! with a studio session: the tokens held here are then the backend's, never Login with Amazon's, and
+//! [`LoginRequest::SignOut`] / [`LoginRequest::Unlink`] end the session or the link there too.
+//!
 //! The game sends [`LoginRequest`]s and follows [`LoginState`] and [`LoginEvent`]s. A game with its own
 //! login may instead insert a [`PlayerSession`] itself; replacing it with another player's session switches
 //! ledgers, and removing it stops pulling.
