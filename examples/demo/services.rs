@@ -157,9 +157,8 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
 /// First run only: clients, the customer, offers (one already claimed), products, the season pass, Moments.
 async fn seed_sandbox(sandbox: &str) -> Result<Seed, AdminError> {
     let admin = Client::new(sandbox);
-    // The game links through the backend: only the backend's security profile meets Login with Amazon.
+    // The game links through the backend: the backend's is the one security profile Login with Amazon knows.
     for (client_id, secret, redirects, name) in [
-        (CLIENT_ID, None, &["http://127.0.0.1/amazon-rewards/callback"][..], "Coin Bank"),
         (
             BACKEND_CLIENT,
             Some(BACKEND_SECRET.to_owned()),
