@@ -158,14 +158,12 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
 async fn seed_sandbox(sandbox: &str) -> Result<Seed, AdminError> {
     let admin = Client::new(sandbox);
     // The game links through the backend: the backend's is the one security profile Login with Amazon knows.
-    for (client_id, secret, redirects, name) in [
-        (
-            BACKEND_CLIENT,
-            Some(BACKEND_SECRET.to_owned()),
-            &["http://127.0.0.1/accounts/callback", "http://127.0.0.1/link/callback"][..],
-            "Coin Bank accounts",
-        ),
-    ] {
+    for (client_id, secret, redirects, name) in [(
+        BACKEND_CLIENT,
+        Some(BACKEND_SECRET.to_owned()),
+        &["http://127.0.0.1/accounts/callback", "http://127.0.0.1/link/callback"][..],
+        "Coin Bank accounts",
+    )] {
         let client = RegisterClient {
             client_id: client_id.into(),
             client_secret: secret,

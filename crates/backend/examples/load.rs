@@ -2,9 +2,8 @@
 //!
 //! Seeds a SQLite database with 10,000 players × 20 Instant Access purchases, starts the `rewards-backend`
 //! binary on it, then measures (1) entitlements-feed requests per second and latency percentiles with many
-//! players polling at once, and (2) signed `Purchase` calls per second. A stub Login with Amazon tokeninfo
-//! endpoint in this process vouches for the players' synthetic tokens (each is verified once, then cached by
-//! the backend, as real tokens are).
+//! players polling at once, and (2) signed `Purchase` calls per second. Each player holds a studio session,
+//! started through the backend's own library (as linking would) before the server starts.
 //!
 //! ```sh
 //! cargo build --release -p amazon_rewards_backend --bin rewards-backend --example load
@@ -18,8 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::dta1::{AmzDate, Credential, sign};
-use axum::Json;
-use axum::routing::get;
 
 /// The game's client id in the load run.
 const LOAD_CLIENT: &str = "amzn1.application-oa2-client.load";
@@ -65,21 +62,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     tx.commit().await?;
+    let mut tokens = Vec::with_capacity(players);
+    for p in 0..players {
+        let account = format!("amzn1.account.LOAD{p}");
+        let session = amazon_rewards_backend::link::session_without_link(&pool, &account, LOAD_CLIENT).await?;
+        tokens.push(session.access_token);
+    }
+    let tokens = Arc::new(tokens);
     pool.close().await;
     println!("seeded {players} players × {per_player} purchases in {:.1?}", seeding.elapsed());
-
-    // Stub LWA tokeninfo endpoint: token "Atza|load-N" belongs to amzn1.account.LOADN, issued to the game.
-    let profile = axum::Router::new().route(
-        "/auth/o2/tokeninfo",
-        get(|query: axum::extract::Query<std::collections::HashMap<String, String>>| async move {
-            let token = query.get("access_token").cloned().unwrap_or_default();
-            let n = token.trim_start_matches("Atza|load-").to_owned();
-            Json(serde_json::json!({"user_id": format!("amzn1.account.LOAD{n}"), "aud": LOAD_CLIENT, "exp": 3600}))
-        }),
-    );
-    let profile_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let profile_url = format!("http://{}/auth/o2/tokeninfo", profile_listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(profile_listener, profile).await });
 
     let keys = dir.path().join("keys.txt");
     std::fs::write(&keys, "LOADSECRET LOADKEY\n")?;
@@ -100,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--keys",
         ])
         .arg(&keys)
-        .args(["--lwa-tokeninfo-url", &profile_url, "--game-client-id", LOAD_CLIENT])
+        .args(["--game-client-id", LOAD_CLIENT])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -111,25 +102,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = line.trim().strip_prefix("rewards-backend listening on ").ok_or("no address line")?.to_owned();
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
-    // Warm the token cache once per player, as each player's first poll would.
+    // Each player's first poll.
     let warm = Instant::now();
     let warmers = (0..concurrency).map(|w| {
-        let (http, url) = (http.clone(), url.clone());
+        let (http, url, tokens) = (http.clone(), url.clone(), tokens.clone());
         async move {
             let mut p = w;
             while p < players {
-                let response = http
-                    .get(format!("{url}/api/entitlements"))
-                    .header("x-amz-access-token", format!("Atza|load-{p}"))
-                    .send()
-                    .await;
+                let response =
+                    http.get(format!("{url}/api/entitlements")).header("x-amz-access-token", &tokens[p]).send().await;
                 assert!(response.is_ok_and(|r| r.status().is_success()));
                 p += concurrency;
             }
         }
     });
     futures::future::join_all(warmers).await;
-    println!("first poll of all {players} players (token verification included) in {:.1?}", warm.elapsed());
+    println!("first poll of all {players} players in {:.1?}", warm.elapsed());
 
     for (name, signed) in [("feed", false), ("signed Purchase", true)] {
         let stop = Arc::new(AtomicBool::new(false));
@@ -137,6 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let workers: Vec<_> = (0..concurrency)
             .map(|w| {
                 let (http, url, stop, counter) = (http.clone(), url.clone(), stop.clone(), counter.clone());
+                let tokens = tokens.clone();
                 tokio::spawn(async move {
                     let credential = Credential::new("LOADKEY", "LOADSECRET");
                     let mut latencies = Vec::new();
@@ -157,7 +146,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 .await
                                 .is_ok_and(|r| r.status().is_success())
                         } else {
-                            match http.get(format!("{url}/api/entitlements")).header("x-amz-access-token", format!("Atza|load-{player}")).send().await {
+                            match http.get(format!("{url}/api/entitlements")).header("x-amz-access-token", &tokens[player]).send().await {
                                 Ok(r) if r.status().is_success() => r.bytes().await.is_ok_and(|b| b.len() > 100),
                                 _ => false,
                             }
