@@ -261,3 +261,25 @@ pub(super) async fn redeem_code(
         .await?;
     Ok((matches && spent.rows_affected() == 1).then_some(user_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_redirect;
+
+    #[test]
+    fn only_loopback_return_addresses_are_accepted() {
+        for good in ["http://127.0.0.1:49152/amazon-rewards/callback", "http://[::1]:8080/cb", "http://localhost:1/x"] {
+            assert!(loopback_redirect(good), "{good}");
+        }
+        for bad in [
+            "https://127.0.0.1:1/cb",
+            "http://evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://127.0.0.1:1/cb#fragment",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(!loopback_redirect(bad), "{bad}");
+        }
+    }
+}
