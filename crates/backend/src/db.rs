@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_subscription_licenses.sql")),
     (9, include_str!("../migrations/0009_relay_lease_and_moment_budgets.sql")),
     (10, include_str!("../migrations/0010_studio_sessions_and_links.sql")),
+    (11, include_str!("../migrations/0011_server_inventory.sql")),
 ];
 
 /// Whether `url` names a SQLite database.

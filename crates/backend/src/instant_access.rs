@@ -57,7 +57,7 @@ async fn linking(State(state): State<AppState>, method: Method, headers: HeaderM
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
-    answer(&state.pool, request, true).await
+    answer(&state, request, true).await
 }
 
 async fn fulfillment(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
@@ -66,15 +66,15 @@ async fn fulfillment(State(state): State<AppState>, method: Method, headers: Hea
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
-    answer(&state.pool, request, false).await
+    answer(&state, request, false).await
 }
 
-async fn answer(pool: &AnyPool, request: InstantAccessRequest, linking_endpoint: bool) -> Response {
+async fn answer(state: &AppState, request: InstantAccessRequest, linking_endpoint: bool) -> Response {
     let is_linking = matches!(request, InstantAccessRequest::GetUserId { .. });
     let result = if is_linking != linking_endpoint {
         Ok(InstantAccessResponse::code(ResponseCode::FailOther))
     } else {
-        handle(pool, request).await
+        handled(state, request).await
     };
     match result {
         Ok(response) => (StatusCode::OK, Json(response)).into_response(),
@@ -84,6 +84,24 @@ async fn answer(pool: &AnyPool, request: InstantAccessRequest, linking_endpoint:
             (StatusCode::INTERNAL_SERVER_ERROR, Json(serde_json::json!({"error": "database error"}))).into_response()
         }
     }
+}
+
+/// Handles one verified request, and (with a server-owned inventory) applies it to the player's inventory
+/// before answering: an `OK` is only sent once the items are granted, so Amazon's retry covers a crash between.
+async fn handled(state: &AppState, request: InstantAccessRequest) -> Result<InstantAccessResponse, sqlx::Error> {
+    let response = handle(&state.pool, request.clone()).await?;
+    if let Some(inventory) = &state.inventory {
+        crate::inventory::after_instant_access(&state.pool, inventory, &request, &response).await?;
+    }
+    Ok(response)
+}
+
+/// The player and product of a subscription.
+pub(crate) async fn subscription_owner(pool: &AnyPool, subscription_id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT user_id, product_id FROM ia_subscriptions WHERE subscription_id = $1")
+        .bind(subscription_id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Handles one verified request.

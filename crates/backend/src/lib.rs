@@ -26,6 +26,7 @@ pub mod devpay;
 pub mod error;
 pub mod feed;
 pub mod instant_access;
+pub mod inventory;
 pub mod link;
 pub mod moments;
 pub mod operator;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub token_key: Option<Arc<sealed::TokenKey>>,
     /// The path prefix a proxy in front of the backend strips (see [`BackendConfig::public_path_prefix`]).
     pub public_path_prefix: Arc<str>,
+    /// The server-owned inventory, when a catalog is configured.
+    pub inventory: Option<inventory::InventoryConfig>,
 }
 
 /// How the backend runs.
@@ -97,6 +100,9 @@ pub struct BackendConfig {
     pub token_key: Option<sealed::TokenKey>,
     /// The operator's listener and token; `None` serves no operator routes at all.
     pub operator: Option<operator::OperatorConfig>,
+    /// The server-owned inventory (`--catalog`): every source grants into the database, the game spends and
+    /// mirrors through `/api/inventory…`. `None`: the entitlements feed for games keeping their own ledger.
+    pub inventory: Option<inventory::InventoryConfig>,
     /// The path prefix under which Amazon reaches the backend when a proxy in front of it strips one (e.g.
     /// `/rewards` for `https://studio.example/rewards/instant-access/fulfillment`). Amazon signs the URL it
     /// calls, so Instant Access signatures are verified over this prefix plus the backend's own path. Empty
@@ -119,6 +125,7 @@ impl BackendConfig {
             token_key: None,
             public_path_prefix: String::new(),
             operator: None,
+            inventory: None,
         }
     }
 }
@@ -137,7 +144,22 @@ pub enum StartError {
 /// The full router: each service's routes, those of an optional service only when it is configured.
 pub fn router(state: AppState) -> Router {
     let auth = player::PlayerAuth::from_ref(&state);
-    let mut routes = Router::new().merge(instant_access::router()).merge(feed::router()).with_state(state.clone());
+    let mut routes = Router::new().merge(instant_access::router());
+    // The backend owns the inventory, or serves the feed a game's own ledger pulls: never both, which would
+    // grant a purchase twice.
+    if state.inventory.is_none() {
+        routes = routes.merge(feed::router());
+    }
+    let mut routes = routes.with_state(state.clone());
+    if let Some(config) = state.inventory.clone() {
+        let prime = state.prime.clone().map(|relay| inventory::prime::PrimeSync {
+            pool: state.pool.clone(),
+            relay,
+            catalog: config.catalog.clone(),
+            observer: config.observer.clone(),
+        });
+        routes = routes.merge(inventory::router(inventory::InventoryState { pool: state.pool.clone(), config, prime }));
+    }
     if let Some(lwa) = state.lwa.clone() {
         let (pool, oauth_http, token_key) = (state.pool.clone(), state.oauth_http.clone(), state.token_key.clone());
         let game_client_ids = state.game_client_ids.clone();
@@ -199,7 +221,7 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let operator = config.operator.clone();
-    let (state, verifier) = app_state(config, addr, pool.clone())?;
+    let (state, workers) = app_state(config, addr, pool.clone())?;
     let (operator, operator_addr) = match operator {
         Some(operator) => {
             let listener = TcpListener::bind(operator.listen).await?;
@@ -209,17 +231,18 @@ pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> 
         None => (None, None),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run_servers(listener, router(state), operator, stopped, verifier));
+    let task = tokio::spawn(run_servers(listener, router(state), operator, stopped, workers));
     tracing::info!(%addr, "rewards backend listening");
     Ok(RunningBackend { addr, operator_addr, shutdown: Some(shutdown), task, pool })
 }
 
-/// Every handler's state from the configuration, and the DevPay verifier's task when DevPay is configured.
+/// Every handler's state from the configuration, and the background workers' tasks (the DevPay verifier, the
+/// Prime Gaming re-reporter) of the services configured.
 fn app_state(
     config: BackendConfig,
     addr: SocketAddr,
     pool: AnyPool,
-) -> Result<(AppState, Option<tokio::task::JoinHandle<()>>), StartError> {
+) -> Result<(AppState, Vec<tokio::task::JoinHandle<()>>), StartError> {
     if config.game_client_ids.is_empty() {
         tracing::warn!("no game client id (--game-client-id): no game can link a player");
     }
@@ -254,8 +277,17 @@ fn app_state(
         }
         Arc::new(devpay)
     });
-    let verifier =
-        devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)));
+    let mut workers: Vec<tokio::task::JoinHandle<()>> =
+        devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay))).into_iter().collect();
+    if let (Some(inventory), Some(relay)) = (&config.inventory, &prime) {
+        let sync = inventory::prime::PrimeSync {
+            pool: pool.clone(),
+            relay: relay.clone(),
+            catalog: inventory.catalog.clone(),
+            observer: inventory.observer.clone(),
+        };
+        workers.push(tokio::spawn(inventory::prime::re_report(sync, inventory.re_report_every)));
+    }
     let state = AppState {
         pool,
         keys: Arc::new(config.keys),
@@ -267,18 +299,19 @@ fn app_state(
         moments: config.moments.map(|config| Arc::new(moments::Moments::new(config))),
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
+        inventory: config.inventory,
     };
-    Ok((state, verifier))
+    Ok((state, workers))
 }
 
 /// Serves the public listener (and the operator's, when there is one) until `stopped`, draining in-flight
-/// requests; then stops the operator listener and the DevPay verifier.
+/// requests; then stops the operator listener and the background workers.
 async fn run_servers(
     listener: TcpListener,
     app: Router,
     operator: Option<(TcpListener, Router)>,
     stopped: oneshot::Receiver<()>,
-    verifier: Option<tokio::task::JoinHandle<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 ) {
     let (stop_operator, operator_stopped) = oneshot::channel::<()>();
     let operator_task = operator.map(|(listener, routes)| {
@@ -305,8 +338,8 @@ async fn run_servers(
     if let Err(error) = served {
         tracing::error!(%error, "backend stopped with an error");
     }
-    if let Some(verifier) = verifier {
-        verifier.abort();
+    for worker in workers {
+        worker.abort();
     }
 }
 

@@ -105,6 +105,13 @@ struct ServeArgs {
         default_value = "https://www.amazon.com"
     )]
     return_origins: Vec<String>,
+    /// The game's item catalog (`*.catalog.json`, the file the game ships): the backend then owns each
+    /// player's inventory (`/api/inventory…`) instead of serving the entitlements feed. Validated at start.
+    #[arg(long, env = "REWARDS_BACKEND_CATALOG")]
+    catalog: Option<std::path::PathBuf>,
+    /// Least seconds between two Prime Gaming pulls of one player (with `--catalog`).
+    #[arg(long, env = "REWARDS_BACKEND_SYNC_SECONDS", default_value_t = 10)]
+    sync_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +162,8 @@ async fn serve_until_stopped(args: ServeArgs) -> Result<(), Box<dyn std::error::
 }
 
 /// The backend's configuration from the command line (and `REWARDS_BACKEND_OPERATOR_TOKEN`).
+use amazon_rewards_backend::inventory::{InventoryConfig, catalog::ServerCatalog};
+
 fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::Error>> {
     let keys = KeyStore::parse(&std::fs::read_to_string(&args.keys)?)?;
     if keys.is_empty() {
@@ -169,6 +178,11 @@ fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::
     config.token_key = args.token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
     config.game_client_ids = args.game_client_ids;
     config.prime_gaming_url = args.prime_gaming_url;
+    if let Some(path) = &args.catalog {
+        let mut inventory = InventoryConfig::new(ServerCatalog::load(path)?);
+        inventory.sync_interval = std::time::Duration::from_secs(args.sync_seconds);
+        config.inventory = Some(inventory);
+    }
     if let Some(license_url) = args.devpay_url {
         config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
             license_url,

@@ -1,0 +1,367 @@
+//! Each player's inventory as the database holds it (the `inventory_versions`, `inventory_items` and
+//! `inventory_changes` tables, whose SQL lives here): item counts and flags (a flag may run out, at
+//! `active_until`), a version bumped by every change, and the append-only history of changes. A change is one
+//! transaction, and unique on (player, kind, key), so a grant, a revocation or a spend applied twice, from any
+//! number of backend processes, is applied once: the version row is locked first, which serializes a player's
+//! changes on PostgreSQL and SQLite alike.
+
+use std::collections::BTreeMap;
+
+use amazon_rewards_protocol::catalog::ItemStack;
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, AnyPool};
+
+/// What a change does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Items added (a purchase, a claimed Prime Gaming offer, a subscription's perks).
+    Grant,
+    /// Items taken back after a refund or an ended entitlement; what was already spent becomes a debt.
+    Revoke,
+    /// Items the player spent in the game.
+    Spend,
+}
+
+impl ChangeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Grant => "grant",
+            ChangeKind::Revoke => "revoke",
+            ChangeKind::Spend => "spend",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "revoke" => ChangeKind::Revoke,
+            "spend" => ChangeKind::Spend,
+            _ => ChangeKind::Grant,
+        }
+    }
+}
+
+/// One change to apply.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// What it does.
+    pub kind: ChangeKind,
+    /// `PRIME_GAMING`, `INSTANT_ACCESS`, `SUBSCRIPTION`, `DEVPAY`, `GAME`.
+    pub source: &'a str,
+    /// What makes it unique for the player: the entitlement id, or the game's idempotency key.
+    pub key: &'a str,
+    /// The items.
+    pub items: &'a [ItemStack],
+    /// For flags a grant sets: until when they are on (`None`: until revoked).
+    pub active_until: Option<i64>,
+}
+
+/// What applying came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now, as this version.
+    Done {
+        /// The version this change made.
+        version: i64,
+    },
+    /// Applied before, as this version; nothing changed now.
+    Again {
+        /// The version the first application made.
+        version: i64,
+    },
+    /// A spend the player cannot afford; nothing changed.
+    Insufficient {
+        /// The first item short.
+        item: String,
+        /// How many the player holds.
+        have: i64,
+        /// How many the spend wanted.
+        want: i64,
+    },
+}
+
+/// One line of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// The version it made.
+    pub version: i64,
+    /// What it does.
+    pub kind: ChangeKind,
+    /// Where it came from.
+    pub source: String,
+    /// Its unique key (entitlement id or idempotency key).
+    pub key: String,
+    /// The items it names.
+    pub items: Vec<ItemStack>,
+    /// For a revocation: what could not be taken back because it was spent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debt: Vec<ItemStack>,
+    /// When (unix seconds).
+    pub at: i64,
+}
+
+/// One line of the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCount {
+    /// The item id.
+    pub item: String,
+    /// How many (1 for a flag).
+    pub quantity: u64,
+    /// For a flag that runs out: when (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_until: Option<i64>,
+}
+
+/// `items` with each item once, quantities added up.
+fn merged(items: &[ItemStack]) -> Vec<ItemStack> {
+    let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
+    for stack in items {
+        let sum = sums.entry(&stack.item).or_default();
+        *sum = sum.saturating_add(stack.quantity);
+    }
+    sums.into_iter().map(|(item, quantity)| ItemStack { item: item.to_owned(), quantity }).collect()
+}
+
+/// Locks the player's version row (creating it) and answers the version after this change.
+async fn next_version(connection: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query("INSERT INTO inventory_versions (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING")
+        .bind(user_id)
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query_scalar("UPDATE inventory_versions SET version = version + 1 WHERE user_id = $1 RETURNING version")
+        .bind(user_id)
+        .fetch_one(connection)
+        .await
+}
+
+/// Gives back the version [`next_version`] took (the row stays locked): the caller's transaction can go on.
+async fn undo_version(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inventory_versions SET version = version - 1 WHERE user_id = $1")
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// The quantities the player holds of `items`' items.
+async fn holdings(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    items: &[ItemStack],
+) -> Result<BTreeMap<String, i64>, sqlx::Error> {
+    let mut held = BTreeMap::new();
+    for stack in items {
+        let quantity: Option<i64> =
+            sqlx::query_scalar("SELECT quantity FROM inventory_items WHERE user_id = $1 AND item = $2")
+                .bind(user_id)
+                .bind(&stack.item)
+                .fetch_optional(&mut *connection)
+                .await?;
+        held.insert(stack.item.clone(), quantity.unwrap_or(0));
+    }
+    Ok(held)
+}
+
+/// Applies `change` to `user_id`'s inventory in one transaction of its own.
+pub async fn apply(pool: &AnyPool, user_id: &str, change: Change<'_>) -> Result<Applied, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let applied = apply_in(&mut tx, user_id, &change).await?;
+    if matches!(applied, Applied::Done { .. }) {
+        tx.commit().await?;
+    }
+    Ok(applied)
+}
+
+/// Applies `change` inside the caller's transaction; on anything but [`Applied::Done`] the caller rolls back.
+pub async fn apply_in(connection: &mut AnyConnection, user_id: &str, change: &Change<'_>) -> Result<Applied, sqlx::Error> {
+    let merged = merged(change.items);
+    let change = &Change { items: &merged, ..change.clone() };
+    let version = next_version(connection, user_id).await?;
+    let before: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM inventory_changes WHERE user_id = $1 AND kind = $2 AND change_key = $3",
+    )
+    .bind(user_id)
+    .bind(change.kind.as_str())
+    .bind(change.key)
+    .fetch_optional(&mut *connection)
+    .await?;
+    if let Some(version) = before {
+        undo_version(connection, user_id).await?;
+        return Ok(Applied::Again { version });
+    }
+    let held = holdings(connection, user_id, change.items).await?;
+    let mut debt = Vec::new();
+    for stack in change.items {
+        let (have, want) = (held[&stack.item], stack.quantity.min(i64::MAX as u64) as i64);
+        let after = match change.kind {
+            ChangeKind::Grant => have.saturating_add(want),
+            ChangeKind::Spend if have < want => {
+                // Nothing is written before the check of every line passes.
+                undo_version(connection, user_id).await?;
+                return Ok(Applied::Insufficient { item: stack.item.clone(), have, want });
+            }
+            ChangeKind::Spend => have - want,
+            ChangeKind::Revoke => {
+                if want > have {
+                    debt.push(ItemStack { item: stack.item.clone(), quantity: (want - have) as u64 });
+                }
+                (have - want).max(0)
+            }
+        };
+        set_quantity(connection, user_id, &stack.item, after, change).await?;
+    }
+    record(connection, user_id, version, change, &debt).await?;
+    Ok(Applied::Done { version })
+}
+
+async fn set_quantity(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    item: &str,
+    quantity: i64,
+    change: &Change<'_>,
+) -> Result<(), sqlx::Error> {
+    let active_until = if change.kind == ChangeKind::Grant { change.active_until } else { None };
+    sqlx::query(
+        "INSERT INTO inventory_items (user_id, item, quantity, active_until) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, item) DO UPDATE SET quantity = EXCLUDED.quantity, active_until = EXCLUDED.active_until",
+    )
+    .bind(user_id)
+    .bind(item)
+    .bind(quantity)
+    .bind(active_until)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+async fn record(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    version: i64,
+    change: &Change<'_>,
+    debt: &[ItemStack],
+) -> Result<(), sqlx::Error> {
+    let debt = (!debt.is_empty()).then(|| serde_json::to_string(debt).expect("stacks serialize"));
+    sqlx::query(
+        "INSERT INTO inventory_changes (user_id, version, kind, source, change_key, items, debt, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(user_id)
+    .bind(version)
+    .bind(change.kind.as_str())
+    .bind(change.source)
+    .bind(change.key)
+    .bind(serde_json::to_string(change.items).expect("stacks serialize"))
+    .bind(debt)
+    .bind(crate::now_secs())
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// The player's inventory version (0 before any change): one indexed read.
+pub async fn version(pool: &AnyPool, user_id: &str) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM inventory_versions WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(version.unwrap_or(0))
+}
+
+/// The player's items at a version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The inventory version these items are at.
+    pub version: i64,
+    /// What the player holds.
+    pub items: Vec<ItemCount>,
+}
+
+/// The player's items and the version they are at, read in one transaction (a consistent pair). Flags past
+/// their `active_until` are left out.
+pub async fn snapshot(pool: &AnyPool, user_id: &str) -> Result<Snapshot, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let snapshot = snapshot_in(&mut tx, user_id).await?;
+    tx.commit().await?;
+    Ok(snapshot)
+}
+
+/// [`snapshot`] inside the caller's transaction.
+pub async fn snapshot_in(connection: &mut AnyConnection, user_id: &str) -> Result<Snapshot, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM inventory_versions WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT item, quantity, active_until FROM inventory_items WHERE user_id = $1 AND quantity > 0
+         AND (active_until IS NULL OR active_until > $2) ORDER BY item",
+    )
+    .bind(user_id)
+    .bind(crate::now_secs())
+    .fetch_all(connection)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|(item, quantity, active_until)| ItemCount { item, quantity: quantity.max(0) as u64, active_until })
+        .collect();
+    Ok(Snapshot { version: version.unwrap_or(0), items })
+}
+
+type ChangeRow = (i64, String, String, String, String, Option<String>, i64);
+
+fn change_of(row: ChangeRow) -> ChangeRecord {
+    let (version, kind, source, key, items, debt, at) = row;
+    ChangeRecord {
+        version,
+        kind: ChangeKind::parse(&kind),
+        source,
+        key,
+        items: serde_json::from_str(&items).unwrap_or_default(),
+        debt: debt.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
+        at,
+    }
+}
+
+/// Changes after `since`, oldest first, at most `limit`.
+pub async fn changes_since(pool: &AnyPool, user_id: &str, since: i64, limit: i64) -> Result<Vec<ChangeRecord>, sqlx::Error> {
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+         WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(change_of).collect())
+}
+
+/// History before version `before`, newest first, at most `limit`.
+pub async fn history(pool: &AnyPool, user_id: &str, before: i64, limit: i64) -> Result<Vec<ChangeRecord>, sqlx::Error> {
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+         WHERE user_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(change_of).collect())
+}
+
+/// Every revocation that left a debt, newest first (for the operator).
+pub async fn debts(pool: &AnyPool, limit: i64) -> Result<Vec<(String, ChangeRecord)>, sqlx::Error> {
+    let rows: Vec<(String, i64, String, String, String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT user_id, version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+         WHERE debt IS NOT NULL ORDER BY created_at DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, version, kind, source, key, items, debt, at)| (user, change_of((version, kind, source, key, items, debt, at))))
+        .collect())
+}

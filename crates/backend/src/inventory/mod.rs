@@ -1,0 +1,282 @@
+//! The inventory the studio backend owns (with `--catalog`): every source grants into the database — Instant
+//! Access at its `Purchase`, Prime Gaming at a sync, subscriptions' perks while they last — spends are checked
+//! here, and one history answers "where is my reward". The game mirrors it ([`GET /api/inventory`](sync_route),
+//! answered `304` from the stored version when nothing changed); a reinstall or a second PC shows the same
+//! items. Without a catalog the backend serves the entitlements feed instead, for games keeping their own ledger.
+
+pub mod catalog;
+pub mod held;
+pub mod ledger;
+pub mod prime;
+pub mod spend;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amazon_rewards_protocol::instant_access::{InstantAccessRequest, InstantAccessResponse, ResponseCode};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::AnyPool;
+
+use self::catalog::ServerCatalog;
+use self::ledger::{Change, ChangeKind};
+use crate::error::BackendError;
+use crate::player::{AuthenticatedPlayer, PlayerAuth};
+
+/// The game's inventory routes.
+pub const INVENTORY_PATH: &str = "/api/inventory";
+/// Spending.
+pub const SPEND_PATH: &str = "/api/inventory/spend";
+/// Pulling what Amazon has for the player (Prime Gaming), paced per player.
+pub const SYNC_PATH: &str = "/api/inventory/sync";
+/// The history, paged.
+pub const HISTORY_PATH: &str = "/api/inventory/history";
+
+/// A step of a Prime Gaming sync, for crash tests (the same boundaries as the game's ledger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncStep {
+    /// The pull answered; nothing is granted yet.
+    Pulled,
+    /// The grants and their marks are committed; the report is not sent yet.
+    GrantCommitted,
+    /// Amazon accepted the report; the database does not know yet.
+    ReportSent,
+    /// The confirmation is about to be recorded.
+    ReportConfirming,
+}
+
+/// Called at each [`SyncStep`].
+pub type SyncObserver = Arc<dyn Fn(SyncStep) + Send + Sync>;
+
+/// The inventory's settings.
+#[derive(Clone)]
+pub struct InventoryConfig {
+    /// What each SKU grants (the game's catalog file).
+    pub catalog: Arc<ServerCatalog>,
+    /// Least time between two Prime Gaming pulls of one player, across processes. Default 10 s.
+    pub sync_interval: Duration,
+    /// How often granted-but-unconfirmed Prime Gaming entitlements are reported again. Default 30 s.
+    pub re_report_every: Duration,
+    /// Crash tests' hook.
+    pub observer: Option<SyncObserver>,
+}
+
+impl InventoryConfig {
+    /// Settings with `catalog` and the defaults.
+    pub fn new(catalog: ServerCatalog) -> Self {
+        Self {
+            catalog: Arc::new(catalog),
+            sync_interval: Duration::from_secs(10),
+            re_report_every: Duration::from_secs(30),
+            observer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for InventoryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryConfig").field("sync_interval", &self.sync_interval).finish_non_exhaustive()
+    }
+}
+
+/// What the inventory routes work with.
+#[derive(Clone)]
+pub struct InventoryState {
+    /// The database.
+    pub pool: AnyPool,
+    /// The catalog and pacing.
+    pub config: InventoryConfig,
+    /// The Prime Gaming sync, when the relay is configured.
+    pub prime: Option<prime::PrimeSync>,
+}
+
+impl FromRef<InventoryState> for PlayerAuth {
+    fn from_ref(state: &InventoryState) -> Self {
+        PlayerAuth { pool: state.pool.clone() }
+    }
+}
+
+/// The game's inventory routes, with their state.
+pub fn router(state: InventoryState) -> Router {
+    Router::new()
+        .route(INVENTORY_PATH, get(sync_route))
+        .route(SPEND_PATH, post(spend_route))
+        .route(SYNC_PATH, post(pull_route))
+        .route(HISTORY_PATH, get(history_route))
+        .with_state(state)
+}
+
+/// `?since=N`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SinceQuery {
+    /// The version the game last saw.
+    pub since: Option<i64>,
+}
+
+fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"v{version}\"")).expect("digits")
+}
+
+/// `GET /api/inventory[?since=N]`: the snapshot (and the changes after version `N`), or `304` when the
+/// game's `If-None-Match` names the stored version.
+pub async fn sync_route(
+    State(state): State<InventoryState>,
+    player: AuthenticatedPlayer,
+    Query(query): Query<SinceQuery>,
+    headers: HeaderMap,
+) -> Result<Response, BackendError> {
+    let user_id = player.account()?;
+    let version = ledger::version(&state.pool, user_id).await?;
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|tag| *tag == etag(version)) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response());
+    }
+    let snapshot = ledger::snapshot(&state.pool, user_id).await?;
+    let changes = match query.since {
+        Some(since) if since < snapshot.version => ledger::changes_since(&state.pool, user_id, since.max(0), 500).await?,
+        _ => Vec::new(),
+    };
+    let body = json!({"version": snapshot.version, "items": snapshot.items, "changes": changes});
+    Ok(([(header::ETAG, etag(snapshot.version))], Json(body)).into_response())
+}
+
+async fn spend_route(
+    State(state): State<InventoryState>,
+    player: AuthenticatedPlayer,
+    body: Result<Json<spend::SpendRequest>, JsonRejection>,
+) -> Result<Response, BackendError> {
+    let Json(request) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
+    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request).await?;
+    Ok((status, Json(answer)).into_response())
+}
+
+/// `POST /api/inventory/sync`: pulls Prime Gaming for the player (at most once per `sync_interval`, whichever
+/// process is asked), then answers the snapshot; `pulled` says whether this call pulled.
+async fn pull_route(State(state): State<InventoryState>, player: AuthenticatedPlayer) -> Result<Response, BackendError> {
+    let user_id = player.account()?;
+    let mut pulled = false;
+    let mut relay_error = None;
+    if let Some(prime) = &state.prime
+        && claim_sync(&state.pool, user_id, state.config.sync_interval).await?
+    {
+        pulled = true;
+        if let Err(error) = prime.sync(user_id).await {
+            tracing::warn!(user_id, %error, "Prime Gaming sync failed; granted items stay, the rest waits");
+            relay_error = Some(error);
+        }
+    }
+    let snapshot = ledger::snapshot(&state.pool, user_id).await?;
+    let body = json!({"version": snapshot.version, "items": snapshot.items, "pulled": pulled,
+        "relay_error": relay_error});
+    Ok(([(header::ETAG, etag(snapshot.version))], Json(body)).into_response())
+}
+
+/// Claims the player's next pull: one per `interval` across every process.
+async fn claim_sync(pool: &AnyPool, user_id: &str, interval: Duration) -> Result<bool, sqlx::Error> {
+    sqlx::query("INSERT INTO inventory_versions (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING")
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    let now = crate::now_secs();
+    let claimed = sqlx::query(
+        "UPDATE inventory_versions SET last_sync_at = $1 WHERE user_id = $2 AND last_sync_at <= $3",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(now - interval.as_secs() as i64)
+    .execute(pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HistoryQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/inventory/history[?before=V&limit=N]`: newest first; `next_before` pages on.
+async fn history_route(
+    State(state): State<InventoryState>,
+    player: AuthenticatedPlayer,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<serde_json::Value>, BackendError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let before = query.before.unwrap_or(i64::MAX);
+    let changes = ledger::history(&state.pool, player.account()?, before, limit).await?;
+    let next_before = (changes.len() as i64 == limit).then(|| changes.last().map(|c| c.version)).flatten();
+    Ok(Json(json!({"changes": changes, "next_before": next_before})))
+}
+
+/// What Instant Access did to the inventory: a `Purchase` answered `OK` grants its product's items (once per
+/// purchase token), a `Revoke` takes them back (never below zero; what was spent becomes a debt); a
+/// subscription's activation grants its perks and its deactivation takes them back.
+pub async fn after_instant_access(
+    pool: &AnyPool,
+    config: &InventoryConfig,
+    request: &InstantAccessRequest,
+    response: &InstantAccessResponse,
+) -> Result<(), sqlx::Error> {
+    if response.response != ResponseCode::Ok {
+        return Ok(());
+    }
+    use InstantAccessRequest::*;
+    let (kind, source, user_id, product_id, key) = match request {
+        Purchase { product_id, user_id, purchase_token, .. } => {
+            (ChangeKind::Grant, "INSTANT_ACCESS", user_id.clone(), product_id.clone(), format!("ia:{purchase_token}"))
+        }
+        Revoke { product_id, user_id, purchase_token, .. } => {
+            (ChangeKind::Revoke, "INSTANT_ACCESS", user_id.clone(), product_id.clone(), format!("ia:{purchase_token}"))
+        }
+        SubscriptionActivate { subscription_id, product_id, user_id, .. } => {
+            (ChangeKind::Grant, "SUBSCRIPTION", user_id.clone(), product_id.clone(), format!("sub:{subscription_id}"))
+        }
+        SubscriptionDeactivate { subscription_id, .. } => {
+            let Some((user_id, product_id)) = crate::instant_access::subscription_owner(pool, subscription_id).await?
+            else {
+                return Ok(());
+            };
+            (ChangeKind::Revoke, "SUBSCRIPTION", user_id, product_id, format!("sub:{subscription_id}"))
+        }
+        _ => return Ok(()),
+    };
+    let Some(items) = config.catalog.offer(&product_id) else {
+        let mut connection = pool.acquire().await?;
+        return held::hold(&mut connection, &user_id, &key, source, &product_id).await;
+    };
+    ledger::apply(pool, &user_id, Change { kind, source, key: &key, items, active_until: None }).await?;
+    Ok(())
+}
+
+/// The operator's inventory routes, nested under `/admin`: a player's snapshot and history, every held
+/// entitlement, every debt.
+pub fn admin_router() -> Router<crate::AppState> {
+    Router::new()
+        .route("/inventory/held", get(held_route))
+        .route("/inventory/debts", get(debts_route))
+        .route("/inventory/{user_id}", get(player_route))
+}
+
+async fn held_route(State(state): State<crate::AppState>) -> Result<Json<serde_json::Value>, BackendError> {
+    Ok(Json(json!({"held": held::list(&state.pool, 1000).await?})))
+}
+
+async fn debts_route(State(state): State<crate::AppState>) -> Result<Json<serde_json::Value>, BackendError> {
+    let debts = ledger::debts(&state.pool, 1000).await?;
+    let debts: Vec<_> = debts.into_iter().map(|(user_id, change)| json!({"user_id": user_id, "change": change})).collect();
+    Ok(Json(json!({"debts": debts})))
+}
+
+async fn player_route(
+    State(state): State<crate::AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, BackendError> {
+    let snapshot = ledger::snapshot(&state.pool, &user_id).await?;
+    let history = ledger::history(&state.pool, &user_id, i64::MAX, 200).await?;
+    Ok(Json(json!({"snapshot": snapshot, "history": history})))
+}
