@@ -27,6 +27,33 @@ pub fn register_backend_client(fixture: &Fixture) {
     fixture.admin.register_client(&client).unwrap();
 }
 
+/// The test backends' settings: the sandbox's LWA, Prime Gaming and the backend's own security profile, a
+/// fresh token key, an operator listener; `database_url` as given.
+pub fn backend_config(sandbox_url: &str, database_url: &str) -> BackendConfig {
+    let mut config = BackendConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        database_url.to_owned(),
+        KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
+    );
+    config.game_client_ids = vec![super::CLIENT_ID.to_owned()];
+    config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
+    config.prime_gaming_url = Some(sandbox_url.to_owned());
+    // The backend's own security profile, for its new-account page (a confidential client).
+    config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
+        authorize_url: format!("{sandbox_url}/ap/oa"),
+        api_url: sandbox_url.to_owned(),
+        client_id: BACKEND_CLIENT.into(),
+        client_secret: BACKEND_SECRET.into(),
+        public_url: String::new(),
+        return_origins: vec![sandbox_url.to_owned()],
+    });
+    config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        token: Some(OPERATOR_TOKEN.into()),
+    });
+    config
+}
+
 /// A backend on its own runtime, with an HTTP client playing Amazon.
 pub struct Studio {
     pub runtime: tokio::runtime::Runtime,
@@ -45,27 +72,7 @@ impl Studio {
     pub fn start_with(sandbox_url: &str, tweak: impl FnOnce(&mut BackendConfig)) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = BackendConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-            format!("sqlite://{}", dir.path().join("studio.db").display()),
-            KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
-        );
-        config.game_client_ids = vec![super::CLIENT_ID.to_owned()];
-        config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
-        config.prime_gaming_url = Some(sandbox_url.to_owned());
-        // The backend's own security profile, for its new-account page (a confidential client).
-        config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {
-            authorize_url: format!("{sandbox_url}/ap/oa"),
-            api_url: sandbox_url.to_owned(),
-            client_id: BACKEND_CLIENT.into(),
-            client_secret: BACKEND_SECRET.into(),
-            public_url: String::new(),
-            return_origins: vec![sandbox_url.to_owned()],
-        });
-        config.operator = Some(amazon_rewards_backend::operator::OperatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            token: Some(OPERATOR_TOKEN.into()),
-        });
+        let mut config = backend_config(sandbox_url, &format!("sqlite://{}", dir.path().join("studio.db").display()));
         tweak(&mut config);
         let backend = runtime.block_on(serve(config.clone())).unwrap();
         Self { runtime, backend, http: reqwest::Client::new(), config, _dir: dir }

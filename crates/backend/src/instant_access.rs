@@ -97,7 +97,10 @@ async fn handled(state: &AppState, request: InstantAccessRequest) -> Result<Inst
 }
 
 /// The player and product of a subscription.
-pub(crate) async fn subscription_owner(pool: &AnyPool, subscription_id: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+pub(crate) async fn subscription_owner(
+    pool: &AnyPool,
+    subscription_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT user_id, product_id FROM ia_subscriptions WHERE subscription_id = $1")
         .bind(subscription_id)
         .fetch_optional(pool)

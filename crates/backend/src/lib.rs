@@ -277,8 +277,11 @@ fn app_state(
         }
         Arc::new(devpay)
     });
-    let mut workers: Vec<tokio::task::JoinHandle<()>> =
-        devpay.clone().map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay))).into_iter().collect();
+    let mut workers: Vec<tokio::task::JoinHandle<()>> = devpay
+        .clone()
+        .map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)))
+        .into_iter()
+        .collect();
     if let (Some(inventory), Some(relay)) = (&config.inventory, &prime) {
         let sync = inventory::prime::PrimeSync {
             pool: pool.clone(),

@@ -41,7 +41,10 @@ pub const MIN_TOKEN_LEN: usize = 24;
 pub fn router(state: AppState, token: Option<String>) -> Router {
     let expected: Arc<Option<[u8; 32]>> = Arc::new(token.map(|t| Sha256::digest(t.as_bytes()).into()));
     let routes = Router::new()
-        .nest("/admin", crate::accounts::admin_router().merge(crate::link::admin_router()).merge(crate::inventory::admin_router()))
+        .nest(
+            "/admin",
+            crate::accounts::admin_router().merge(crate::link::admin_router()).merge(crate::inventory::admin_router()),
+        )
         .with_state(state)
         .layer(middleware::from_fn_with_state(expected, require_token));
     crate::trace::traced(routes)

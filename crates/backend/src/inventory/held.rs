@@ -21,7 +21,13 @@ pub struct Held {
 }
 
 /// Records that `entitlement_id` is held (once).
-pub async fn hold(connection: &mut AnyConnection, user_id: &str, entitlement_id: &str, source: &str, sku: &str) -> Result<(), sqlx::Error> {
+pub async fn hold(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    entitlement_id: &str,
+    source: &str,
+    sku: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO held_entitlements (entitlement_id, user_id, source, sku, held_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (entitlement_id) DO NOTHING",

@@ -173,7 +173,11 @@ pub async fn apply(pool: &AnyPool, user_id: &str, change: Change<'_>) -> Result<
 }
 
 /// Applies `change` inside the caller's transaction; on anything but [`Applied::Done`] the caller rolls back.
-pub async fn apply_in(connection: &mut AnyConnection, user_id: &str, change: &Change<'_>) -> Result<Applied, sqlx::Error> {
+pub async fn apply_in(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    change: &Change<'_>,
+) -> Result<Applied, sqlx::Error> {
     let merged = merged(change.items);
     let change = &Change { items: &merged, ..change.clone() };
     let version = next_version(connection, user_id).await?;
@@ -324,7 +328,12 @@ fn change_of(row: ChangeRow) -> ChangeRecord {
 }
 
 /// Changes after `since`, oldest first, at most `limit`.
-pub async fn changes_since(pool: &AnyPool, user_id: &str, since: i64, limit: i64) -> Result<Vec<ChangeRecord>, sqlx::Error> {
+pub async fn changes_since(
+    pool: &AnyPool,
+    user_id: &str,
+    since: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRecord>, sqlx::Error> {
     let rows: Vec<ChangeRow> = sqlx::query_as(
         "SELECT version, kind, source, change_key, items, debt, created_at FROM inventory_changes
          WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",
@@ -362,6 +371,8 @@ pub async fn debts(pool: &AnyPool, limit: i64) -> Result<Vec<(String, ChangeReco
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(user, version, kind, source, key, items, debt, at)| (user, change_of((version, kind, source, key, items, debt, at))))
+        .map(|(user, version, kind, source, key, items, debt, at)| {
+            (user, change_of((version, kind, source, key, items, debt, at)))
+        })
         .collect())
 }

@@ -138,7 +138,9 @@ pub async fn sync_route(
     }
     let snapshot = ledger::snapshot(&state.pool, user_id).await?;
     let changes = match query.since {
-        Some(since) if since < snapshot.version => ledger::changes_since(&state.pool, user_id, since.max(0), 500).await?,
+        Some(since) if since < snapshot.version => {
+            ledger::changes_since(&state.pool, user_id, since.max(0), 500).await?
+        }
         _ => Vec::new(),
     };
     let body = json!({"version": snapshot.version, "items": snapshot.items, "changes": changes});
@@ -157,7 +159,10 @@ async fn spend_route(
 
 /// `POST /api/inventory/sync`: pulls Prime Gaming for the player (at most once per `sync_interval`, whichever
 /// process is asked), then answers the snapshot; `pulled` says whether this call pulled.
-async fn pull_route(State(state): State<InventoryState>, player: AuthenticatedPlayer) -> Result<Response, BackendError> {
+async fn pull_route(
+    State(state): State<InventoryState>,
+    player: AuthenticatedPlayer,
+) -> Result<Response, BackendError> {
     let user_id = player.account()?;
     let mut pulled = false;
     let mut relay_error = None;
@@ -183,14 +188,13 @@ async fn claim_sync(pool: &AnyPool, user_id: &str, interval: Duration) -> Result
         .execute(pool)
         .await?;
     let now = crate::now_secs();
-    let claimed = sqlx::query(
-        "UPDATE inventory_versions SET last_sync_at = $1 WHERE user_id = $2 AND last_sync_at <= $3",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(now - interval.as_secs() as i64)
-    .execute(pool)
-    .await?;
+    let claimed =
+        sqlx::query("UPDATE inventory_versions SET last_sync_at = $1 WHERE user_id = $2 AND last_sync_at <= $3")
+            .bind(now)
+            .bind(user_id)
+            .bind(now - interval.as_secs() as i64)
+            .execute(pool)
+            .await?;
     Ok(claimed.rows_affected() == 1)
 }
 
@@ -268,7 +272,8 @@ async fn held_route(State(state): State<crate::AppState>) -> Result<Json<serde_j
 
 async fn debts_route(State(state): State<crate::AppState>) -> Result<Json<serde_json::Value>, BackendError> {
     let debts = ledger::debts(&state.pool, 1000).await?;
-    let debts: Vec<_> = debts.into_iter().map(|(user_id, change)| json!({"user_id": user_id, "change": change})).collect();
+    let debts: Vec<_> =
+        debts.into_iter().map(|(user_id, change)| json!({"user_id": user_id, "change": change})).collect();
     Ok(Json(json!({"debts": debts})))
 }
 

@@ -102,11 +102,16 @@ impl PrimeSync {
             .iter()
             .map(|(id, instruction)| FulfillmentStatusUpdate {
                 entitlement_id: id.strip_prefix(ID_PREFIX).unwrap_or(id).to_owned(),
-                last_instruction: if instruction == "REVOKE" { LastInstruction::Revoke } else { LastInstruction::Fulfill },
+                last_instruction: if instruction == "REVOKE" {
+                    LastInstruction::Revoke
+                } else {
+                    LastInstruction::Fulfill
+                },
                 fulfillment_address: DEFAULT_FULFILLMENT_ADDRESS.into(),
             })
             .collect();
-        let answer = self.relay.fulfill(&self.pool, user_id, &FulfillRequest { fulfillment_status_updates: updates }).await?;
+        let answer =
+            self.relay.fulfill(&self.pool, user_id, &FulfillRequest { fulfillment_status_updates: updates }).await?;
         self.reached(SyncStep::ReportSent);
         self.reached(SyncStep::ReportConfirming);
         for line in answer.fulfillment_status_updates.iter().filter(|l| l.result == FulfillResult::Success) {

@@ -52,7 +52,13 @@ async fn stored(connection: &mut AnyConnection, user_id: &str, key: &str) -> Res
     Ok(row.map(|(status, answer)| (status as u16, serde_json::from_str(&answer).unwrap_or(Value::Null))))
 }
 
-async fn store(connection: &mut AnyConnection, user_id: &str, key: &str, status: u16, answer: &Value) -> Result<(), sqlx::Error> {
+async fn store(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    key: &str,
+    status: u16,
+    answer: &Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO inventory_spends (user_id, spend_key, status, answer, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id, spend_key) DO NOTHING",
@@ -79,12 +85,18 @@ pub async fn spend(
     if let Some(first) = stored(&mut *pool.acquire().await?, user_id, &request.key).await? {
         return Ok(answer(first));
     }
-    let change =
-        Change { kind: ChangeKind::Spend, source: "GAME", key: &request.key, items: &request.items, active_until: None };
+    let change = Change {
+        kind: ChangeKind::Spend,
+        source: "GAME",
+        key: &request.key,
+        items: &request.items,
+        active_until: None,
+    };
     let mut tx = pool.begin().await?;
     match ledger::apply_in(&mut tx, user_id, &change).await? {
         Applied::Done { .. } => {
-            let body = serde_json::to_value(ledger::snapshot_in(&mut tx, user_id).await?).expect("a snapshot serializes");
+            let body =
+                serde_json::to_value(ledger::snapshot_in(&mut tx, user_id).await?).expect("a snapshot serializes");
             store(&mut tx, user_id, &request.key, 200, &body).await?;
             tx.commit().await?;
             Ok((StatusCode::OK, body))
