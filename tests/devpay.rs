@@ -34,6 +34,11 @@ struct Shop {
 
 impl Shop {
     fn open() -> Self {
+        Self::open_with(|_| {})
+    }
+
+    /// Like [`Shop::open`], with a last word on the backend's configuration.
+    fn open_with(tweak: impl FnOnce(&mut amazon_rewards_backend::BackendConfig)) -> Self {
         let fixture = Fixture::start();
         fixture.register_client();
         let sandbox = fixture.url();
@@ -48,6 +53,7 @@ impl Shop {
                 signup_url: Some(format!("{sandbox}/devpay/signup")),
                 public_url: String::new(),
             });
+            tweak(config);
         });
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let shop = Self { fixture, studio, sandbox, http };
@@ -481,4 +487,59 @@ fn sign_up_on_another_device_returns_to_the_backend_once() {
     phone.wait_for_text("unknown, used or expired", WAIT);
     run_for(&mut app, Duration::from_millis(300));
     assert_eq!(collected::<EntitlementGranted>(&app).len(), 1, "granted once");
+}
+
+/// With a server-owned inventory the perks are flags on the server: on while paid (through the paid-through
+/// day), off when a payment problem suspends the subscription.
+#[test]
+fn with_a_server_inventory_the_perks_are_flags_while_paid_and_go_when_suspended() {
+    use amazon_rewards_backend::inventory::{InventoryConfig, catalog::ServerCatalog};
+    let catalog = ServerCatalog::load(&std::path::Path::new(&assets_dir()).join("rewards.catalog.json")).unwrap();
+    let shop = Shop::open_with(|config| config.inventory = Some(InventoryConfig::new(catalog)));
+    let (user_id, token) = shop.player("flags@example.com");
+    let key = shop.sign_up_over_http("flags@example.com");
+    let base = shop.studio.backend.url();
+    let request = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let url = format!("{base}{path}");
+        shop.block_on(async {
+            let http = reqwest::Client::new();
+            let request = if method == "GET" { http.get(url) } else { http.post(url).json(&body.unwrap()) };
+            let answer = request.bearer_auth(&token).send().await.unwrap();
+            (answer.status().as_u16(), answer.json::<serde_json::Value>().await.unwrap_or_default())
+        })
+    };
+    let activate = serde_json::json!({"ActivationKey": key, "ProductCode": "SEASONPASS"});
+    let (status, answer) = request("POST", amazon_rewards_protocol::devpay::ACTIVATE_PATH, Some(activate));
+    assert_eq!(status, 200, "{answer}");
+    let flags = |snapshot: &serde_json::Value| -> Vec<(String, bool)> {
+        snapshot["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| (i["item"].as_str().unwrap().to_owned(), i["active_until"].is_i64()))
+            .collect()
+    };
+    let (_, snapshot) = request("GET", "/api/inventory", None);
+    assert_eq!(flags(&snapshot), [("double_coins".to_owned(), true), ("season_badge".to_owned(), true)], "{snapshot}");
+    assert!(snapshot["items"].as_array().unwrap().iter().all(|i| i["quantity"] == 1));
+    let version = snapshot["version"].as_i64().unwrap();
+
+    // Verified again (same period): nothing changes; a payment problem at the next bill suspends it.
+    shop.fixture.admin.set_payment_problem(&user_id, true).unwrap();
+    shop.advance_clock();
+    let started = std::time::Instant::now();
+    loop {
+        let (_, snapshot) = request("GET", "/api/inventory", None);
+        if flags(&snapshot).is_empty() {
+            assert!(snapshot["version"].as_i64().unwrap() > version);
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "perks never removed: {snapshot}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, history) = request("GET", "/api/inventory/history", None);
+    let kinds: Vec<_> =
+        history["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["revoke", "grant"], "{history}");
+    assert!(history["changes"][0]["debt"].is_null(), "a flag taken back leaves no debt");
 }

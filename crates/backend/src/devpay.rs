@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::inventory::catalog::ServerCatalog;
+
 use amazon_rewards_protocol::devpay::{RETURN_PATH, SignUpLink, SignUpRequest, license};
 use amazon_rewards_protocol::prime_gaming::{Entitlement, NextInstruction};
 use axum::Json;
@@ -70,6 +72,8 @@ pub struct DevPayState {
     pub oauth_http: reqwest::Client,
     /// Who is calling.
     pub auth: PlayerAuth,
+    /// With a server-owned inventory: the catalog the subscriptions' perks are granted by.
+    pub perks: Option<Arc<ServerCatalog>>,
 }
 
 impl axum::extract::FromRef<DevPayState> for PlayerAuth {
@@ -162,7 +166,7 @@ async fn activate_for(
         ));
     }
     let pid = activation.persistent_identifier.as_str();
-    verify_and_store(&state.pool, &state.oauth_http, devpay, pid, user_id, product_code)
+    verify_and_store(&state.pool, &state.oauth_http, devpay, state.perks.as_deref(), pid, user_id, product_code)
         .await
         .map_err(|error| unavailable(&error))
 }
@@ -324,11 +328,12 @@ async fn verify_and_store(
     pool: &AnyPool,
     http: &reqwest::Client,
     devpay: &DevPayConfig,
+    perks: Option<&ServerCatalog>,
     pid: &str,
     user_id: &str,
     product_code: &str,
 ) -> Result<SubscriptionStatus, String> {
-    devpay.products.get(product_code).ok_or("unknown product")?;
+    let product = devpay.products.get(product_code).ok_or("unknown product")?;
     let call = license::VerifyByPid { persistent_identifier: pid.to_owned(), product_code: product_code.to_owned() };
     let standing: license::SubscriptionStanding =
         license_call(http, devpay, license::VERIFY_BY_PID, &call).await?.map_err(|refused| refused.error.code)?;
@@ -368,6 +373,12 @@ async fn verify_and_store(
     .execute(pool)
     .await
     .map_err(|e| e.to_string())?;
+    if let Some(catalog) = perks {
+        let paid_until = status.paid_until.as_deref();
+        crate::inventory::devpay_perks(pool, catalog, user_id, pid, &product.sku, status.active, paid_until)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     Ok(status)
 }
 
@@ -376,6 +387,7 @@ async fn verify_all(
     pool: &AnyPool,
     http: &reqwest::Client,
     devpay: &DevPayConfig,
+    perks: Option<&ServerCatalog>,
     user_id: Option<&str>,
 ) -> Result<Vec<SubscriptionStatus>, String> {
     let rows: Vec<(String, String, String)> = match user_id {
@@ -390,7 +402,7 @@ async fn verify_all(
     let mut first_error = None;
     for (pid, user, code) in rows {
         // Every subscription is verified even when an earlier one fails.
-        match verify_and_store(pool, http, devpay, &pid, &user, &code).await {
+        match verify_and_store(pool, http, devpay, perks, &pid, &user, &code).await {
             Ok(status) => statuses.push(status),
             Err(error) => first_error = first_error.or(Some(error)),
         }
@@ -407,17 +419,22 @@ async fn subscriptions(State(state): State<DevPayState>, player: AuthenticatedPl
     let Some(user_id) = player.account else {
         return Json(Vec::<SubscriptionStatus>::new()).into_response();
     };
-    match verify_all(&state.pool, &state.oauth_http, devpay, Some(&user_id)).await {
+    match verify_all(&state.pool, &state.oauth_http, devpay, state.perks.as_deref(), Some(&user_id)).await {
         Ok(statuses) => Json(statuses).into_response(),
         Err(error) => refuse(StatusCode::BAD_GATEWAY, "license_unavailable", &error),
     }
 }
 
 /// On a schedule: verifies everyone's subscriptions every `verify_every`.
-pub(crate) async fn verifier(pool: AnyPool, http: reqwest::Client, devpay: Arc<DevPayConfig>) {
+pub(crate) async fn verifier(
+    pool: AnyPool,
+    http: reqwest::Client,
+    devpay: Arc<DevPayConfig>,
+    perks: Option<Arc<ServerCatalog>>,
+) {
     loop {
         tokio::time::sleep(devpay.verify_every).await;
-        let report = sweep(&pool, &http, &devpay).await;
+        let report = sweep(&pool, &http, &devpay, perks.as_deref()).await;
         if report.failed > 0 || report.ended > 0 {
             tracing::warn!(?report, "scheduled DevPay verification: some subscriptions failed or ended");
         }
@@ -438,7 +455,12 @@ pub struct SweepReport {
 /// Verifies every stored subscription once. One failure never stops the sweep: each subscription is verified
 /// on its own. A subscription the license service does not know any more (`InvalidIdentifier`), or whose
 /// product the backend no longer sells, is ended (`subscribed = 0`), so the feed takes its perks back.
-pub async fn sweep(pool: &AnyPool, http: &reqwest::Client, devpay: &DevPayConfig) -> SweepReport {
+pub async fn sweep(
+    pool: &AnyPool,
+    http: &reqwest::Client,
+    devpay: &DevPayConfig,
+    perks: Option<&ServerCatalog>,
+) -> SweepReport {
     let rows: Vec<(String, String, String)> = match sqlx::query_as(
         "SELECT persistent_id, user_id, product_code FROM devpay_subscriptions ORDER BY persistent_id",
     )
@@ -453,7 +475,7 @@ pub async fn sweep(pool: &AnyPool, http: &reqwest::Client, devpay: &DevPayConfig
     };
     let mut report = SweepReport::default();
     for (pid, user, code) in rows {
-        let ended = match verify_and_store(pool, http, devpay, &pid, &user, &code).await {
+        let ended = match verify_and_store(pool, http, devpay, perks, &pid, &user, &code).await {
             Ok(_) => {
                 report.verified += 1;
                 continue;

@@ -176,7 +176,13 @@ pub fn router(state: AppState) -> Router {
     if let Some(devpay) = state.devpay.clone() {
         let pool = state.pool.clone();
         let oauth_http = state.oauth_http.clone();
-        routes = routes.merge(devpay::router(devpay::DevPayState { devpay, pool, oauth_http, auth: auth.clone() }));
+        routes = routes.merge(devpay::router(devpay::DevPayState {
+            devpay,
+            pool,
+            oauth_http,
+            auth: auth.clone(),
+            perks: state.inventory.as_ref().map(|inventory| inventory.catalog.clone()),
+        }));
     }
     if let Some(moments) = state.moments.clone() {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
@@ -279,7 +285,10 @@ fn app_state(
     });
     let mut workers: Vec<tokio::task::JoinHandle<()>> = devpay
         .clone()
-        .map(|devpay| tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay)))
+        .map(|devpay| {
+            let perks = config.inventory.as_ref().map(|inventory| inventory.catalog.clone());
+            tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay, perks))
+        })
         .into_iter()
         .collect();
     if let (Some(inventory), Some(relay)) = (&config.inventory, &prime) {

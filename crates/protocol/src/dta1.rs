@@ -151,6 +151,19 @@ impl AmzDate {
     }
 }
 
+/// Days since 1970-01-01 of an ISO 8601 date (`YYYY-MM-DD`), if it is one.
+///
+/// ```
+/// assert_eq!(amazon_rewards_protocol::dta1::days_since_epoch("1970-01-02"), Some(1));
+/// assert_eq!(amazon_rewards_protocol::dta1::days_since_epoch("2026-13-01"), None);
+/// ```
+pub fn days_since_epoch(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    ((1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day) && date.len() == 10)
+        .then(|| days_from_civil(year, month, day))
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };

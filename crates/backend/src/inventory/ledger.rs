@@ -198,6 +198,8 @@ pub async fn apply_in(
     for stack in change.items {
         let (have, want) = (held[&stack.item], stack.quantity.min(i64::MAX as u64) as i64);
         let after = match change.kind {
+            // A perk that runs out is a flag: on (1) until then, however often a period extends it.
+            ChangeKind::Grant if change.active_until.is_some() => 1,
             ChangeKind::Grant => have.saturating_add(want),
             ChangeKind::Spend if have < want => {
                 // Nothing is written before the check of every line passes.

@@ -257,6 +257,49 @@ pub async fn after_instant_access(
     Ok(())
 }
 
+/// A DevPay subscription's perks as flags: while it is paid for, its product's items are on until the end of
+/// the paid-through day (each verified period extends them, once per period); once it ends or is suspended they
+/// are taken back. Unknown products are held.
+pub async fn devpay_perks(
+    pool: &AnyPool,
+    catalog: &ServerCatalog,
+    user_id: &str,
+    persistent_id: &str,
+    sku: &str,
+    active: bool,
+    paid_until: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let key = format!("devpay:{persistent_id}");
+    let Some(items) = catalog.offer(sku) else {
+        return held::hold(&mut *pool.acquire().await?, user_id, &key, "DEVPAY", sku).await;
+    };
+    let until = paid_until.and_then(amazon_rewards_protocol::dta1::days_since_epoch).map(|day| (day + 1) * 86_400);
+    let period = paid_until.unwrap_or("none");
+    let change = match (active, until) {
+        (true, Some(until)) => {
+            let key = format!("{key}:{period}");
+            ledger::apply(
+                pool,
+                user_id,
+                Change { kind: ChangeKind::Grant, source: "DEVPAY", key: &key, items, active_until: Some(until) },
+            )
+            .await?;
+            return Ok(());
+        }
+        _ => format!("{key}:ended:{period}"),
+    };
+    let held_now = ledger::snapshot(pool, user_id).await?;
+    if items.iter().any(|stack| held_now.items.iter().any(|held| held.item == stack.item)) {
+        ledger::apply(
+            pool,
+            user_id,
+            Change { kind: ChangeKind::Revoke, source: "DEVPAY", key: &change, items, active_until: None },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The operator's inventory routes, nested under `/admin`: a player's snapshot and history, every held
 /// entitlement, every debt.
 pub fn admin_router() -> Router<crate::AppState> {
