@@ -97,9 +97,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e} (build it with --bin rewards-backend)", binary.display()))?;
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+    let mut lines = BufReader::new(server.stdout.take().ok_or("no stdout")?).lines();
+    let line = lines.next().ok_or("no address line")??;
     let url = line.trim().strip_prefix("rewards-backend listening on ").ok_or("no address line")?.to_owned();
+    // The rest is drained, so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
 
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     // Each player's first poll.

@@ -8,6 +8,7 @@
 use amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER;
 use amazon_rewards_protocol::studio::ACCESS_TOKEN_PREFIX;
 use axum::extract::{FromRef, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sqlx::AnyPool;
@@ -46,14 +47,13 @@ impl AuthenticatedPlayer {
 }
 
 /// The session token a request carries, if it has the shape of one.
-fn presented_token(parts: &Parts) -> Result<&str, BackendError> {
-    let bearer = parts
-        .headers
+fn presented_token(headers: &HeaderMap) -> Result<&str, BackendError> {
+    let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
     let token = bearer
-        .or_else(|| parts.headers.get(ACCESS_TOKEN_HEADER).and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get(ACCESS_TOKEN_HEADER).and_then(|v| v.to_str().ok()))
         .filter(|t| !t.is_empty())
         .ok_or(BackendError::MissingToken)?;
     if token.len() > 256 || !token.starts_with(ACCESS_TOKEN_PREFIX) {
@@ -70,12 +70,27 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, BackendError> {
         let auth = PlayerAuth::from_ref(state);
-        let token = presented_token(parts)?;
+        let token = presented_token(&parts.headers)?;
         let holder = crate::link::sessions::holder(&auth.pool, token).await?.ok_or(BackendError::InvalidToken)?;
-        if holder.link_broken {
-            return Err(BackendError::LinkBroken);
-        }
-        let amazon_user_id = holder.amazon_user_id.ok_or(BackendError::NoGameAccount)?;
-        Ok(AuthenticatedPlayer { amazon_user_id, account: Some(holder.user_id) })
+        player_of(holder)
     }
+}
+
+fn player_of(holder: crate::link::sessions::SessionHolder) -> Result<AuthenticatedPlayer, BackendError> {
+    if holder.link_broken {
+        return Err(BackendError::LinkBroken);
+    }
+    let amazon_user_id = holder.amazon_user_id.ok_or(BackendError::NoGameAccount)?;
+    Ok(AuthenticatedPlayer { amazon_user_id, account: Some(holder.user_id) })
+}
+
+/// The player behind `headers` and their inventory version, in one read: the unchanged sync's whole cost.
+pub(crate) async fn with_inventory_version(
+    pool: &AnyPool,
+    headers: &HeaderMap,
+) -> Result<(AuthenticatedPlayer, i64), BackendError> {
+    let token = presented_token(headers)?;
+    let (holder, version) =
+        crate::link::sessions::holder_and_version(pool, token).await?.ok_or(BackendError::InvalidToken)?;
+    Ok((player_of(holder)?, version))
 }

@@ -124,14 +124,43 @@ fn merged(items: &[ItemStack]) -> Vec<ItemStack> {
 
 /// Locks the player's version row (creating it) and answers the version after this change.
 async fn next_version(connection: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query("INSERT INTO inventory_versions (user_id, version) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING")
+    sqlx::query_scalar(
+        "INSERT INTO inventory_versions (user_id, version) VALUES ($1, 1)
+         ON CONFLICT (user_id) DO UPDATE SET version = inventory_versions.version + 1 RETURNING version",
+    )
+    .bind(user_id)
+    .fetch_one(connection)
+    .await
+}
+
+/// A spend: each line taken only if the player holds enough (one conditional update per line). Its key is
+/// not checked here: the spend's stored answer guards retries, and the history's unique key turns a concurrent
+/// duplicate into an error that rolls it back. On [`Applied::Insufficient`] the caller must roll back (earlier
+/// lines were taken).
+async fn spend_in(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    version: i64,
+    change: &Change<'_>,
+) -> Result<Applied, sqlx::Error> {
+    for stack in change.items {
+        let want = stack.quantity.min(i64::MAX as u64) as i64;
+        let taken: Option<i64> = sqlx::query_scalar(
+            "UPDATE inventory_items SET quantity = quantity - $1 WHERE user_id = $2 AND item = $3 AND quantity >= $1
+             RETURNING quantity",
+        )
+        .bind(want)
         .bind(user_id)
-        .execute(&mut *connection)
+        .bind(&stack.item)
+        .fetch_optional(&mut *connection)
         .await?;
-    sqlx::query_scalar("UPDATE inventory_versions SET version = version + 1 WHERE user_id = $1 RETURNING version")
-        .bind(user_id)
-        .fetch_one(connection)
-        .await
+        if taken.is_none() {
+            let have = holdings(connection, user_id, std::slice::from_ref(stack)).await?[&stack.item];
+            return Ok(Applied::Insufficient { item: stack.item.clone(), have, want });
+        }
+    }
+    record(connection, user_id, version, change, &[]).await?;
+    Ok(Applied::Done { version })
 }
 
 /// Gives back the version [`next_version`] took (the row stays locked): the caller's transaction can go on.
@@ -172,7 +201,8 @@ pub async fn apply(pool: &AnyPool, user_id: &str, change: Change<'_>) -> Result<
     Ok(applied)
 }
 
-/// Applies `change` inside the caller's transaction; on anything but [`Applied::Done`] the caller rolls back.
+/// Applies `change` inside the caller's transaction. [`Applied::Again`] leaves the transaction as it was; after
+/// [`Applied::Insufficient`] the caller rolls back.
 pub async fn apply_in(
     connection: &mut AnyConnection,
     user_id: &str,
@@ -181,6 +211,9 @@ pub async fn apply_in(
     let merged = merged(change.items);
     let change = &Change { items: &merged, ..change.clone() };
     let version = next_version(connection, user_id).await?;
+    if change.kind == ChangeKind::Spend {
+        return spend_in(connection, user_id, version, change).await;
+    }
     let before: Option<i64> = sqlx::query_scalar(
         "SELECT version FROM inventory_changes WHERE user_id = $1 AND kind = $2 AND change_key = $3",
     )
@@ -201,12 +234,7 @@ pub async fn apply_in(
             // A perk that runs out is a flag: on (1) until then, however often a period extends it.
             ChangeKind::Grant if change.active_until.is_some() => 1,
             ChangeKind::Grant => have.saturating_add(want),
-            ChangeKind::Spend if have < want => {
-                // Nothing is written before the check of every line passes.
-                undo_version(connection, user_id).await?;
-                return Ok(Applied::Insufficient { item: stack.item.clone(), have, want });
-            }
-            ChangeKind::Spend => have - want,
+            ChangeKind::Spend => unreachable!("spends take spend_in"),
             ChangeKind::Revoke => {
                 if want > have {
                     debt.push(ItemStack { item: stack.item.clone(), quantity: (want - have) as u64 });
@@ -299,6 +327,11 @@ pub async fn snapshot_in(connection: &mut AnyConnection, user_id: &str) -> Resul
         .bind(user_id)
         .fetch_optional(&mut *connection)
         .await?;
+    items_at(connection, user_id, version.unwrap_or(0)).await
+}
+
+/// The player's items, known to be at `version` (inside the transaction that made it).
+pub async fn items_at(connection: &mut AnyConnection, user_id: &str, version: i64) -> Result<Snapshot, sqlx::Error> {
     let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT item, quantity, active_until FROM inventory_items WHERE user_id = $1 AND quantity > 0
          AND (active_until IS NULL OR active_until > $2) ORDER BY item",
@@ -311,7 +344,7 @@ pub async fn snapshot_in(connection: &mut AnyConnection, user_id: &str) -> Resul
         .into_iter()
         .map(|(item, quantity, active_until)| ItemCount { item, quantity: quantity.max(0) as u64, active_until })
         .collect();
-    Ok(Snapshot { version: version.unwrap_or(0), items })
+    Ok(Snapshot { version, items })
 }
 
 type ChangeRow = (i64, String, String, String, String, Option<String>, i64);

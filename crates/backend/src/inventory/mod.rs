@@ -127,12 +127,12 @@ fn etag(version: i64) -> HeaderValue {
 /// game's `If-None-Match` names the stored version.
 pub async fn sync_route(
     State(state): State<InventoryState>,
-    player: AuthenticatedPlayer,
     Query(query): Query<SinceQuery>,
     headers: HeaderMap,
 ) -> Result<Response, BackendError> {
+    // The session and the stored version in one read: an unchanged player costs one query.
+    let (player, version) = crate::player::with_inventory_version(&state.pool, &headers).await?;
     let user_id = player.account()?;
-    let version = ledger::version(&state.pool, user_id).await?;
     if headers.get(header::IF_NONE_MATCH).is_some_and(|tag| *tag == etag(version)) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response());
     }

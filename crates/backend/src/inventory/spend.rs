@@ -93,7 +93,11 @@ pub async fn spend(
         active_until: None,
     };
     let mut tx = pool.begin().await?;
-    match ledger::apply_in(&mut tx, user_id, &change).await? {
+    let applied = match ledger::apply_in(&mut tx, user_id, &change).await {
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Applied::Again { version: 0 },
+        other => other?,
+    };
+    match applied {
         Applied::Done { .. } => {
             let body =
                 serde_json::to_value(ledger::snapshot_in(&mut tx, user_id).await?).expect("a snapshot serializes");

@@ -168,6 +168,26 @@ pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<
     }))
 }
 
+/// [`holder`] and the holder's inventory version (0 before any change), in one query.
+pub(crate) async fn holder_and_version(
+    pool: &AnyPool,
+    access_token: &str,
+) -> Result<Option<(SessionHolder, i64)>, sqlx::Error> {
+    let row: Option<(String, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, v.version
+         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id LEFT JOIN inventory_versions v ON v.user_id = a.user_id
+         WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND s.revoked_at IS NULL",
+    )
+    .bind(token_hash(access_token))
+    .bind(crate::now_secs())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user_id, amazon_user_id, broken, version)| {
+        (SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() }, version.unwrap_or(0))
+    }))
+}
+
 /// Sign-out: ends the family `token` (access or refresh) belongs to. Unknown tokens are no error (RFC 7009).
 pub(crate) async fn sign_out(pool: &AnyPool, token: &str) -> Result<(), sqlx::Error> {
     let family: Option<String> = sqlx::query_scalar("SELECT family_id FROM session_tokens WHERE token_hash = $1")

@@ -1,0 +1,219 @@
+//! Load test of the backend-owned inventory, from a second process on loopback: three `rewards-backend`
+//! processes on one PostgreSQL server (started here, `test_postgres`), players holding studio sessions and
+//! gems. Measures (1) spends per second and their latency, each a new idempotency key; (2) the unchanged sync
+//! (`GET /api/inventory` with `If-None-Match`, answered `304` from the stored version) against the same
+//! servers' bare 404 route, side by side.
+//!
+//! ```sh
+//! cargo build --release -p amazon_rewards_backend --bin rewards-backend --example inventory_load
+//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES env vars adjust it
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use amazon_rewards_backend::inventory::ledger::{self, Change, ChangeKind};
+use amazon_rewards_protocol::catalog::ItemStack;
+
+const LOAD_CLIENT: &str = "inventory-load";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted.get(((sorted.len().max(1) as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
+}
+
+fn start_backend(
+    database: &str,
+    keys: &std::path::Path,
+    catalog: &std::path::Path,
+) -> Result<(Child, String), Box<dyn std::error::Error>> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("rewards-backend"))
+        .ok_or("no binary dir")?;
+    let mut child = Command::new(&binary)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--operator-listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+            "--keys",
+        ])
+        .arg(keys)
+        .arg("--catalog")
+        .arg(catalog)
+        .args(["--game-client-id", LOAD_CLIENT])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e} (build it with --bin rewards-backend)", binary.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let line = lines.next().ok_or("no address line")??;
+    let url = line.trim().strip_prefix("rewards-backend listening on ").ok_or("no address line")?.to_owned();
+    // The rest is drained, so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((child, url))
+}
+
+/// Runs `request` from `concurrency` workers for `seconds`; requests per second and sorted latencies.
+async fn measure<F, Fut>(concurrency: usize, seconds: u64, request: F) -> (f64, Vec<Duration>)
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let request = Arc::new(request);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (stop, request) = (stop.clone(), request.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    assert!(request(w, i).await, "a request failed");
+                    latencies.push(started.elapsed());
+                    i += 1;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.expect("a worker panicked"));
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    (rate, latencies)
+}
+
+fn report(name: &str, concurrency: usize, (rate, latencies): &(f64, Vec<Duration>)) {
+    println!(
+        "{name}: {rate:.0}/s with {concurrency} in flight; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (players, seconds, concurrency, processes) =
+        (env("PLAYERS", 1000), env("SECONDS", 10) as u64, env("CONCURRENCY", 32), env("PROCESSES", 3));
+    sqlx::any::install_default_drivers();
+    let postgres = test_postgres::TestPostgres::start();
+    let database = postgres.fresh_database();
+    let pool = amazon_rewards_backend::db::open(&database).await?;
+    let gems = [ItemStack { item: "gem".into(), quantity: 1_000_000 }];
+    let mut tokens = Vec::with_capacity(players);
+    for p in 0..players {
+        let session =
+            amazon_rewards_backend::link::session_without_link(&pool, &format!("amzn1.account.INV{p}"), LOAD_CLIENT)
+                .await?;
+        let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
+            .bind(format!("amzn1.account.INV{p}"))
+            .fetch_one(&pool)
+            .await?;
+        let change = Change { kind: ChangeKind::Grant, source: "LOAD", key: "seed", items: &gems, active_until: None };
+        ledger::apply(&pool, &account, change).await?;
+        tokens.push(session.access_token);
+    }
+    pool.close().await;
+    let tokens = Arc::new(tokens);
+
+    let dir = tempfile::tempdir()?;
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "LOADSECRET LOADKEY\n")?;
+    let catalog = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/rewards.catalog.json");
+    let mut servers = Vec::new();
+    for _ in 0..processes {
+        servers.push(start_backend(&database, &keys, &catalog)?);
+    }
+    let urls: Arc<Vec<String>> = Arc::new(servers.iter().map(|(_, url)| url.clone()).collect());
+    println!("{players} players, {processes} backend processes on one PostgreSQL, {concurrency} requests in flight");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+
+    let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
+    let spends = measure(concurrency, seconds, move |w, i| {
+        let (http, urls, tokens) = (h.clone(), u.clone(), t.clone());
+        async move {
+            let player = (w * 7919 + i * 104_729) % tokens.len();
+            let body = serde_json::json!({"key": format!("load-{w}-{i}"), "items": [{"item": "gem", "quantity": 1}]});
+            let url = format!("{}/api/inventory/spend", urls[(w + i) % urls.len()]);
+            match http.post(url).bearer_auth(&tokens[player]).json(&body).send().await {
+                Ok(answer) if answer.status().is_success() => true,
+                Ok(answer) => {
+                    eprintln!("spend answered {}: {}", answer.status(), answer.text().await.unwrap_or_default());
+                    false
+                }
+                Err(error) => {
+                    eprintln!("spend failed: {error}");
+                    false
+                }
+            }
+        }
+    })
+    .await;
+    report("spend", concurrency, &spends);
+
+    // Every player's current tag, then the unchanged sync against the bare route.
+    let mut tags = Vec::with_capacity(players);
+    for token in tokens.iter() {
+        let answer = http.get(format!("{}/api/inventory", urls[0])).bearer_auth(token).send().await?;
+        tags.push(answer.headers().get("etag").ok_or("no etag")?.to_str()?.to_owned());
+    }
+    let tags = Arc::new(tags);
+    let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
+    let unchanged = measure(concurrency, seconds, move |w, i| {
+        let (http, urls, tokens, tags) = (h.clone(), u.clone(), t.clone(), tags.clone());
+        async move {
+            let player = (w * 7919 + i * 104_729) % tokens.len();
+            let url = format!("{}/api/inventory", urls[(w + i) % urls.len()]);
+            let answer = http.get(url).bearer_auth(&tokens[player]).header("if-none-match", &tags[player]).send().await;
+            match answer {
+                Ok(answer) if answer.status().as_u16() == 304 => true,
+                Ok(answer) => {
+                    eprintln!("sync answered {}", answer.status());
+                    false
+                }
+                Err(error) => {
+                    eprintln!("sync failed: {error}");
+                    false
+                }
+            }
+        }
+    })
+    .await;
+    report("unchanged sync (304)", concurrency, &unchanged);
+    let (h, u) = (http.clone(), urls.clone());
+    let bare = measure(concurrency, seconds, move |w, i| {
+        let (http, urls) = (h.clone(), u.clone());
+        async move {
+            let url = format!("{}/no-such-route", urls[(w + i) % urls.len()]);
+            http.get(url).send().await.is_ok_and(|r| r.status().as_u16() == 404)
+        }
+    })
+    .await;
+    report("bare 404 route", concurrency, &bare);
+    println!("unchanged sync / bare route: {:.2}x", unchanged.0 / bare.0);
+    for (mut server, _) in servers {
+        server.kill()?;
+        server.wait()?;
+    }
+    Ok(())
+}
