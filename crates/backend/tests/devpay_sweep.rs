@@ -87,7 +87,7 @@ async fn one_failure_does_not_stop_the_sweep_and_unverifiable_subscriptions_end(
         signup_url: None,
         public_url: String::new(),
     };
-    let report = sweep(&pool, &reqwest::Client::new(), &devpay).await;
+    let report = sweep(&pool, &reqwest::Client::new(), &devpay, None).await;
     assert_eq!(report, SweepReport { verified: 1, ended: 2, failed: 1 });
     let standing: Vec<(String, i64, String)> =
         sqlx::query_as("SELECT persistent_id, subscribed, status FROM devpay_subscriptions ORDER BY persistent_id")
