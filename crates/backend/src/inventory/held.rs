@@ -28,7 +28,7 @@ pub async fn hold(
     source: &str,
     sku: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let held = sqlx::query(
         "INSERT INTO held_entitlements (entitlement_id, user_id, source, sku, held_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (entitlement_id) DO NOTHING",
     )
@@ -39,7 +39,9 @@ pub async fn hold(
     .bind(crate::now_secs())
     .execute(connection)
     .await?;
-    tracing::warn!(entitlement_id, sku, "entitlement held: its SKU is not in the catalog");
+    if held.rows_affected() == 1 {
+        tracing::warn!(entitlement_id, sku, "entitlement held: its SKU is not in the catalog");
+    }
     Ok(())
 }
 
