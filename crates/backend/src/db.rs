@@ -51,6 +51,9 @@ pub async fn open(url: &str) -> Result<AnyPool, sqlx::Error> {
             })
         })
         .acquire_timeout(Duration::from_secs(30))
+        // No ping before every acquire (a round trip per request on PostgreSQL): a connection the server
+        // dropped fails its next query, is closed by the pool, and the request answers 500 once.
+        .test_before_acquire(false)
         .connect(&url)
         .await?;
     if sqlite {
