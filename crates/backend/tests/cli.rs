@@ -201,3 +201,50 @@ fn three_backend_processes_on_one_postgresql_fulfil_once() {
     assert!(answers.iter().all(|a| a == "OK"), "{answers:?}");
     assert_eq!(rows, 1, "fulfilled exactly once across three processes");
 }
+
+/// `--catalog` is validated at start: a catalog the game could not load either stops the backend with the
+/// reason; the game's own catalog starts it owning the inventory (the feed then is not served).
+#[test]
+fn the_catalog_is_validated_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "SECRET KEYID\n").unwrap();
+    let bad = dir.path().join("bad.catalog.json");
+    std::fs::write(&bad, br#"{"items":{},"offers":{"gold-pack":[{"item":"gold","quantity":5}]}}"#).unwrap();
+    let database = format!("sqlite://{}", dir.path().join("b.db").display());
+    let output = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--operator-listen", "127.0.0.1:0", "--database", &database])
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--catalog")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("unknown item") && said.contains("bad.catalog.json"), "{said}");
+
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/rewards.catalog.json");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_rewards-backend"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--operator-listen", "127.0.0.1:0", "--database", &database])
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--catalog")
+        .arg(&good)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap().strip_prefix("rewards-backend listening on ").unwrap().to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = |path: &str| {
+        let url = format!("{url}{path}");
+        runtime.block_on(async { reqwest::Client::new().get(url).send().await.unwrap().status().as_u16() })
+    };
+    assert_eq!(status("/api/inventory"), 401, "the inventory is served (a session is needed)");
+    assert_eq!(status("/api/entitlements"), 404, "the feed is not");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
