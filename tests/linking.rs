@@ -352,6 +352,28 @@ fn a_login_with_amazon_token_opens_no_game_facing_route() {
     }
     // The unlink above, with the session, went through: the session ended with it.
     assert_eq!(studio.game_call("GET", "/api/entitlements", &session).0, 400);
+
+    // A backend owning the inventory: its routes refuse the LWA token too.
+    let catalog = std::path::Path::new(&assets_dir()).join("rewards.catalog.json");
+    let owner = Studio::start_with(&sandbox, |config| {
+        let catalog = amazon_rewards_backend::inventory::catalog::ServerCatalog::load(&catalog).unwrap();
+        config.inventory = Some(amazon_rewards_backend::inventory::InventoryConfig::new(catalog));
+    });
+    let session = owner.session(&fixture, "raw@example.com");
+    for (method, path) in [
+        ("GET", "/api/inventory"),
+        ("POST", "/api/inventory/spend"),
+        ("POST", "/api/inventory/sync"),
+        ("GET", "/api/inventory/history"),
+    ] {
+        let (status, answer) = owner.game_call(method, path, &lwa_token);
+        assert_eq!((status, answer["error"].as_str()), (400, Some("invalid_token")), "{method} {path}: {answer}");
+        let (status, answer) = owner.game_call(method, path, &session);
+        assert!(
+            status != 404 && answer["error"] != "invalid_token",
+            "{method} {path} with a session: {status} {answer}"
+        );
+    }
 }
 
 #[test]
