@@ -290,6 +290,22 @@ fn the_new_account_page_is_no_open_redirect_and_signups_are_single_use() {
     assert_eq!(post, 400, "names are validated");
 }
 
+/// Stores `refresh` for `player` as the new-account page did before sealing was on: unsealed, no access token
+/// yet (replacing what linking stored).
+fn store_unsealed(studio: &Studio, player: &str, refresh: &str) {
+    studio.runtime.block_on(async {
+        sqlx::query(
+            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, 0) ON CONFLICT (user_id)
+             DO UPDATE SET refresh_token = EXCLUDED.refresh_token, access_token = NULL, access_expires_at = NULL",
+        )
+        .bind(player)
+        .bind(refresh)
+        .execute(&studio.backend.pool)
+        .await
+        .unwrap();
+    });
+}
+
 /// What the new-account page obtains: a refresh token of the backend's confidential client for `email`.
 fn backend_refresh_token(fixture: &Fixture, email: &str) -> String {
     use base64::Engine;
@@ -344,18 +360,7 @@ fn prime_gaming_entitlements_are_relayed_through_the_backend() {
     let player = studio.link_account("relayed", &customer.user_id);
     let token = studio.session(&fixture, "relayed@example.com");
     let refresh = backend_refresh_token(&fixture, "relayed@example.com");
-    studio.runtime.block_on(async {
-        // As the new-account page stored it before sealing was on: unsealed, no access token yet.
-        sqlx::query(
-            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, 0) ON CONFLICT (user_id)
-             DO UPDATE SET refresh_token = EXCLUDED.refresh_token, access_token = NULL, access_expires_at = NULL",
-        )
-        .bind(&player)
-        .bind(&refresh)
-        .execute(&studio.backend.pool)
-        .await
-        .unwrap();
-    });
+    store_unsealed(&studio, &player, &refresh);
     studio.amazon_calls(json!({"operation": "Purchase", "reason": "FULFILL", "productId": "ia-gem-crate", "userId": player, "purchaseToken": "mixed-1"}));
 
     let data = tempfile::tempdir().unwrap();
@@ -487,17 +492,8 @@ fn concurrent_relayed_syncs_of_one_player_refresh_once_across_processes() {
     let refresh = backend_refresh_token(&fixture, "burst@example.com");
     let sibling = studio.sibling();
     let urls = [studio.backend.url(), sibling.url()];
+    store_unsealed(&studio, &player, &refresh);
     let answers: Vec<(u16, Value)> = studio.runtime.block_on(async {
-        // As the new-account page stored it before sealing was on: unsealed, no access token yet.
-        sqlx::query(
-            "INSERT INTO lwa_tokens (user_id, refresh_token, updated_at) VALUES ($1, $2, 0) ON CONFLICT (user_id)
-             DO UPDATE SET refresh_token = EXCLUDED.refresh_token, access_token = NULL, access_expires_at = NULL",
-        )
-        .bind(&player)
-        .bind(&refresh)
-        .execute(&studio.backend.pool)
-        .await
-        .unwrap();
         let http = reqwest::Client::new();
         let calls: Vec<_> = (0..16)
             .map(|i| {

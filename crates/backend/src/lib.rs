@@ -152,12 +152,8 @@ pub fn router(state: AppState) -> Router {
     }
     let mut routes = routes.with_state(state.clone());
     if let Some(config) = state.inventory.clone() {
-        let prime = state.prime.clone().map(|relay| inventory::prime::PrimeSync {
-            pool: state.pool.clone(),
-            relay,
-            catalog: config.catalog.clone(),
-            observer: config.observer.clone(),
-        });
+        let prime =
+            state.prime.clone().map(|relay| inventory::prime::PrimeSync::new(state.pool.clone(), relay, &config));
         routes = routes.merge(inventory::router(inventory::InventoryState { pool: state.pool.clone(), config, prime }));
     }
     if let Some(lwa) = state.lwa.clone() {
@@ -283,23 +279,7 @@ fn app_state(
         }
         Arc::new(devpay)
     });
-    let mut workers: Vec<tokio::task::JoinHandle<()>> = devpay
-        .clone()
-        .map(|devpay| {
-            let perks = config.inventory.as_ref().map(|inventory| inventory.catalog.clone());
-            tokio::spawn(devpay::verifier(pool.clone(), oauth_http.clone(), devpay, perks))
-        })
-        .into_iter()
-        .collect();
-    if let (Some(inventory), Some(relay)) = (&config.inventory, &prime) {
-        let sync = inventory::prime::PrimeSync {
-            pool: pool.clone(),
-            relay: relay.clone(),
-            catalog: inventory.catalog.clone(),
-            observer: inventory.observer.clone(),
-        };
-        workers.push(tokio::spawn(inventory::prime::re_report(sync, inventory.re_report_every)));
-    }
+    let workers = background_workers(&pool, &oauth_http, devpay.clone(), config.inventory.as_ref(), prime.as_ref());
     let state = AppState {
         pool,
         keys: Arc::new(config.keys),
@@ -314,6 +294,26 @@ fn app_state(
         inventory: config.inventory,
     };
     Ok((state, workers))
+}
+
+/// The background workers of the services configured: the DevPay verifier, the Prime Gaming re-reporter.
+fn background_workers(
+    pool: &AnyPool,
+    http: &reqwest::Client,
+    devpay: Option<Arc<devpay::DevPayConfig>>,
+    inventory: Option<&inventory::InventoryConfig>,
+    prime: Option<&Arc<prime_relay::PrimeRelay>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut workers = Vec::new();
+    if let Some(devpay) = devpay {
+        let perks = inventory.map(|inventory| inventory.catalog.clone());
+        workers.push(tokio::spawn(devpay::verifier(pool.clone(), http.clone(), devpay, perks)));
+    }
+    if let (Some(inventory), Some(relay)) = (inventory, prime) {
+        let sync = inventory::prime::PrimeSync::new(pool.clone(), relay.clone(), inventory);
+        workers.push(tokio::spawn(inventory::prime::re_report(sync, inventory.re_report_every)));
+    }
+    workers
 }
 
 /// Serves the public listener (and the operator's, when there is one) until `stopped`, draining in-flight

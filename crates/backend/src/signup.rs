@@ -3,7 +3,7 @@
 //! client secret + PKCE), and get a game account tied to their Amazon identity, so the game can later fetch
 //! what they bought; the backend keeps their refresh token (never the game). Then they go back to Amazon.
 
-use amazon_rewards_protocol::lwa::{PROFILE_PATH, Profile, TOKEN_PATH};
+use amazon_rewards_protocol::lwa::{Profile, TOKEN_PATH};
 use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
@@ -217,13 +217,7 @@ async fn begin_signup(
     })?;
     admit_signup(state).await?;
     let browser = crate::random_hex(24);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (authorize, csrf) = oauth
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into()))
-        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PROFILE.into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let (authorize, csrf, verifier) = authorize_with_pkce(&oauth);
     let stored = sqlx::query(
         "INSERT INTO account_signups (state, username, return_url, pkce_verifier, created_at, browser_hash)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -398,14 +392,23 @@ async fn exchange_code(
 }
 
 async fn read_profile(state: &SignupState, client: &LwaClient, access_token: &str) -> Result<Profile, Problem> {
-    let url = format!("{}{PROFILE_PATH}", client.api_url.trim_end_matches('/'));
-    match state.oauth_http.get(url).bearer_auth(access_token).send().await {
-        Ok(response) if response.status().is_success() => response
-            .json()
-            .await
-            .map_err(|_| Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unreadable.")),
-        _ => Err(Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable.")),
-    }
+    crate::link::lwa_profile(&state.oauth_http, client, access_token).await.map_err(|why| {
+        tracing::warn!(why, "LWA profile unavailable at sign-up");
+        Problem::new(StatusCode::BAD_GATEWAY, "Login with Amazon's profile was unavailable.")
+    })
+}
+
+/// The LWA authorization URL for `oauth` asking for Prime Gaming and the profile, with a fresh PKCE challenge:
+/// the URL, its `state`, and the verifier to keep.
+pub(crate) fn authorize_with_pkce(oauth: &ConfidentialClient) -> (oauth2::url::Url, CsrfToken, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf) = oauth
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into()))
+        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PROFILE.into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    (url, csrf, verifier)
 }
 
 /// Creates the game account linked to `amazon_user_id`, unless that Amazon account already has one.

@@ -294,15 +294,6 @@ async fn record(
     Ok(())
 }
 
-/// The player's inventory version (0 before any change): one indexed read.
-pub async fn version(pool: &AnyPool, user_id: &str) -> Result<i64, sqlx::Error> {
-    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM inventory_versions WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(version.unwrap_or(0))
-}
-
 /// The player's items at a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {

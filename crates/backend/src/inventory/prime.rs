@@ -37,6 +37,11 @@ pub struct PrimeSync {
 }
 
 impl PrimeSync {
+    /// A sync through `relay` by `config`'s catalog.
+    pub fn new(pool: AnyPool, relay: Arc<PrimeRelay>, config: &super::InventoryConfig) -> Self {
+        Self { pool, relay, catalog: config.catalog.clone(), observer: config.observer.clone() }
+    }
+
     fn reached(&self, step: SyncStep) {
         if let Some(observer) = &self.observer {
             observer(step);

@@ -7,7 +7,7 @@
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope, TokenResponse};
+use oauth2::{AuthorizationCode, PkceCodeChallenge, PkceCodeVerifier, TokenResponse};
 use serde::Deserialize;
 
 use super::identity::{self, AmazonGrant};
@@ -99,13 +99,7 @@ async fn begin(state: &LinkState, query: &AuthorizeQuery) -> Result<String, Resp
         .await
         .map_err(database)?;
     let oauth = state.oauth().map_err(|e| problem(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (authorize, csrf) = oauth
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PRIME_GAMING.into()))
-        .add_scope(Scope::new(amazon_rewards_protocol::lwa::SCOPE_PROFILE.into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let (authorize, csrf, verifier) = crate::signup::authorize_with_pkce(&oauth);
     sqlx::query(
         "INSERT INTO link_requests (state, client_id, redirect_uri, game_state, code_challenge, lwa_verifier, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",

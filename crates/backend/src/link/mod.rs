@@ -75,9 +75,17 @@ const MAX_PROFILE_BYTES: usize = 16 * 1024;
 
 /// LWA's profile of the holder of `access_token` (an LWA token the backend just obtained).
 pub(crate) async fn read_profile(state: &LinkState, access_token: &str) -> Result<Profile, String> {
-    let url = format!("{}{PROFILE_PATH}", state.lwa.api_url.trim_end_matches('/'));
-    let response =
-        state.oauth_http.get(url).bearer_auth(access_token).send().await.map_err(|e| e.without_url().to_string())?;
+    lwa_profile(&state.oauth_http, &state.lwa, access_token).await
+}
+
+/// LWA's profile endpoint for `access_token`, read with a cap and checked for a usable `user_id`.
+pub(crate) async fn lwa_profile(
+    http: &reqwest::Client,
+    lwa: &LwaClient,
+    access_token: &str,
+) -> Result<Profile, String> {
+    let url = format!("{}{PROFILE_PATH}", lwa.api_url.trim_end_matches('/'));
+    let response = http.get(url).bearer_auth(access_token).send().await.map_err(|e| e.without_url().to_string())?;
     if !response.status().is_success() {
         return Err(format!("the profile endpoint answered HTTP {}", response.status().as_u16()));
     }

@@ -151,21 +151,7 @@ pub(crate) struct SessionHolder {
 
 /// The holder of `access_token`, when it is a live studio access token.
 pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<SessionHolder>, sqlx::Error> {
-    let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at
-         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
-         JOIN accounts a ON a.user_id = s.user_id
-         WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND s.revoked_at IS NULL",
-    )
-    .bind(token_hash(access_token))
-    .bind(crate::now_secs())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(user_id, amazon_user_id, broken)| SessionHolder {
-        user_id,
-        amazon_user_id,
-        link_broken: broken.is_some(),
-    }))
+    Ok(holder_and_version(pool, access_token).await?.map(|(holder, _)| holder))
 }
 
 /// [`holder`] and the holder's inventory version (0 before any change), in one query.
