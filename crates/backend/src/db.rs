@@ -56,11 +56,23 @@ pub async fn open(url: &str) -> Result<AnyPool, sqlx::Error> {
         .test_before_acquire(false)
         .connect(&url)
         .await?;
-    if sqlite {
-        pool.execute("PRAGMA journal_mode = WAL").await?;
+    // Two processes opening one fresh SQLite file at once can meet SQLITE_BUSY outside the busy handler (the
+    // journal-mode switch, a read lock upgraded to a write lock): a few short retries settle it.
+    for attempt in 1.. {
+        let opened = async {
+            if sqlite {
+                pool.execute("PRAGMA journal_mode = WAL").await?;
+            }
+            migrate(&pool).await
+        };
+        match opened.await {
+            Err(sqlx::Error::Database(error)) if sqlite && attempt < 5 && error.code().as_deref() == Some("5") => {
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            other => return other.map(|()| pool),
+        }
     }
-    migrate(&pool).await?;
-    Ok(pool)
+    unreachable!("the loop returns")
 }
 
 /// Arbitrary key of the advisory lock that serializes migrations across backend processes on PostgreSQL.
