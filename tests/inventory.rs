@@ -93,6 +93,7 @@ fn grants_spends_revokes_and_syncs(database: Option<String>) {
     assert_eq!((count(&granted, "gem"), granted["version"].as_i64()), (100, Some(1)), "{granted}");
     assert_eq!(granted["changes"][0]["source"], "INSTANT_ACCESS");
     assert_eq!(granted["changes"][0]["key"], "ia:pt-1");
+    assert_eq!(granted["changes"][0]["sku"], "ia-gem-crate", "the history names the offer");
     // Unchanged: 304 from the stored version.
     let (status, _, same) = call(&studio, &inventory, &session, None, Some(&tag));
     assert_eq!((status, same), (304, tag.clone()));

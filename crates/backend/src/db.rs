@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_relay_lease_and_moment_budgets.sql")),
     (10, include_str!("../migrations/0010_studio_sessions_and_links.sql")),
     (11, include_str!("../migrations/0011_server_inventory.sql")),
+    (12, include_str!("../migrations/0012_inventory_change_sku.sql")),
 ];
 
 /// Whether `url` names a SQLite database.

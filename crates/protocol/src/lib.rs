@@ -18,6 +18,7 @@ pub mod devpay;
 pub mod dta1;
 pub mod http;
 pub mod instant_access;
+pub mod inventory;
 pub mod lwa;
 pub mod moments;
 pub mod prime_gaming;

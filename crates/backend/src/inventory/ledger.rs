@@ -8,38 +8,9 @@
 use std::collections::BTreeMap;
 
 use amazon_rewards_protocol::catalog::ItemStack;
-use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, AnyPool};
 
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    /// Items added (a purchase, a claimed Prime Gaming offer, a subscription's perks).
-    Grant,
-    /// Items taken back after a refund or an ended entitlement; what was already spent becomes a debt.
-    Revoke,
-    /// Items the player spent in the game.
-    Spend,
-}
-
-impl ChangeKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Grant => "grant",
-            ChangeKind::Revoke => "revoke",
-            ChangeKind::Spend => "spend",
-        }
-    }
-
-    fn parse(text: &str) -> Self {
-        match text {
-            "revoke" => ChangeKind::Revoke,
-            "spend" => ChangeKind::Spend,
-            _ => ChangeKind::Grant,
-        }
-    }
-}
+pub use amazon_rewards_protocol::inventory::{ChangeKind, ChangeRecord, ItemCount, Snapshot};
 
 /// One change to apply.
 #[derive(Debug, Clone)]
@@ -50,6 +21,8 @@ pub struct Change<'a> {
     pub source: &'a str,
     /// What makes it unique for the player: the entitlement id, or the game's idempotency key.
     pub key: &'a str,
+    /// The offer behind a grant or revocation.
+    pub sku: Option<&'a str>,
     /// The items.
     pub items: &'a [ItemStack],
     /// For flags a grant sets: until when they are on (`None`: until revoked).
@@ -78,38 +51,6 @@ pub enum Applied {
         /// How many the spend wanted.
         want: i64,
     },
-}
-
-/// One line of the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeRecord {
-    /// The version it made.
-    pub version: i64,
-    /// What it does.
-    pub kind: ChangeKind,
-    /// Where it came from.
-    pub source: String,
-    /// Its unique key (entitlement id or idempotency key).
-    pub key: String,
-    /// The items it names.
-    pub items: Vec<ItemStack>,
-    /// For a revocation: what could not be taken back because it was spent.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub debt: Vec<ItemStack>,
-    /// When (unix seconds).
-    pub at: i64,
-}
-
-/// One line of the snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ItemCount {
-    /// The item id.
-    pub item: String,
-    /// How many (1 for a flag).
-    pub quantity: u64,
-    /// For a flag that runs out: when (unix seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_until: Option<i64>,
 }
 
 /// `items` with each item once, quantities added up.
@@ -234,7 +175,8 @@ pub async fn apply_in(
             // A perk that runs out is a flag: on (1) until then, however often a period extends it.
             ChangeKind::Grant if change.active_until.is_some() => 1,
             ChangeKind::Grant => have.saturating_add(want),
-            ChangeKind::Spend => unreachable!("spends take spend_in"),
+            // Spends took `spend_in` above; no other kind is ever applied.
+            ChangeKind::Spend | ChangeKind::Unknown => have,
             ChangeKind::Revoke => {
                 if want > have {
                     debt.push(ItemStack { item: stack.item.clone(), quantity: (want - have) as u64 });
@@ -278,29 +220,21 @@ async fn record(
 ) -> Result<(), sqlx::Error> {
     let debt = (!debt.is_empty()).then(|| serde_json::to_string(debt).expect("stacks serialize"));
     sqlx::query(
-        "INSERT INTO inventory_changes (user_id, version, kind, source, change_key, items, debt, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO inventory_changes (user_id, version, kind, source, change_key, sku, items, debt, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(user_id)
     .bind(version)
     .bind(change.kind.as_str())
     .bind(change.source)
     .bind(change.key)
+    .bind(change.sku)
     .bind(serde_json::to_string(change.items).expect("stacks serialize"))
     .bind(debt)
     .bind(crate::now_secs())
     .execute(connection)
     .await?;
     Ok(())
-}
-
-/// The player's items at a version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The inventory version these items are at.
-    pub version: i64,
-    /// What the player holds.
-    pub items: Vec<ItemCount>,
 }
 
 /// The player's items and the version they are at, read in one transaction (a consistent pair). Flags past
@@ -338,15 +272,16 @@ pub async fn items_at(connection: &mut AnyConnection, user_id: &str, version: i6
     Ok(Snapshot { version, items })
 }
 
-type ChangeRow = (i64, String, String, String, String, Option<String>, i64);
+type ChangeRow = (i64, String, String, String, Option<String>, String, Option<String>, i64);
 
 fn change_of(row: ChangeRow) -> ChangeRecord {
-    let (version, kind, source, key, items, debt, at) = row;
+    let (version, kind, source, key, sku, items, debt, at) = row;
     ChangeRecord {
         version,
         kind: ChangeKind::parse(&kind),
         source,
         key,
+        sku,
         items: serde_json::from_str(&items).unwrap_or_default(),
         debt: debt.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or_default(),
         at,
@@ -361,7 +296,7 @@ pub async fn changes_since(
     limit: i64,
 ) -> Result<Vec<ChangeRecord>, sqlx::Error> {
     let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+        "SELECT version, kind, source, change_key, sku, items, debt, created_at FROM inventory_changes
          WHERE user_id = $1 AND version > $2 ORDER BY version LIMIT $3",
     )
     .bind(user_id)
@@ -375,7 +310,7 @@ pub async fn changes_since(
 /// History before version `before`, newest first, at most `limit`.
 pub async fn history(pool: &AnyPool, user_id: &str, before: i64, limit: i64) -> Result<Vec<ChangeRecord>, sqlx::Error> {
     let rows: Vec<ChangeRow> = sqlx::query_as(
-        "SELECT version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+        "SELECT version, kind, source, change_key, sku, items, debt, created_at FROM inventory_changes
          WHERE user_id = $1 AND version < $2 ORDER BY version DESC LIMIT $3",
     )
     .bind(user_id)
@@ -388,8 +323,9 @@ pub async fn history(pool: &AnyPool, user_id: &str, before: i64, limit: i64) -> 
 
 /// Every revocation that left a debt, newest first (for the operator).
 pub async fn debts(pool: &AnyPool, limit: i64) -> Result<Vec<(String, ChangeRecord)>, sqlx::Error> {
-    let rows: Vec<(String, i64, String, String, String, String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT user_id, version, kind, source, change_key, items, debt, created_at FROM inventory_changes
+    type DebtRow = (String, i64, String, String, String, Option<String>, String, Option<String>, i64);
+    let rows: Vec<DebtRow> = sqlx::query_as(
+        "SELECT user_id, version, kind, source, change_key, sku, items, debt, created_at FROM inventory_changes
          WHERE debt IS NOT NULL ORDER BY created_at DESC LIMIT $1",
     )
     .bind(limit)
@@ -397,8 +333,8 @@ pub async fn debts(pool: &AnyPool, limit: i64) -> Result<Vec<(String, ChangeReco
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(user, version, kind, source, key, items, debt, at)| {
-            (user, change_of((version, kind, source, key, items, debt, at)))
+        .map(|(user, version, kind, source, key, sku, items, debt, at)| {
+            (user, change_of((version, kind, source, key, sku, items, debt, at)))
         })
         .collect())
 }

@@ -29,14 +29,8 @@ use self::ledger::{Change, ChangeKind};
 use crate::error::BackendError;
 use crate::player::{AuthenticatedPlayer, PlayerAuth};
 
-/// The game's inventory routes.
-pub const INVENTORY_PATH: &str = "/api/inventory";
-/// Spending.
-pub const SPEND_PATH: &str = "/api/inventory/spend";
-/// Pulling what Amazon has for the player (Prime Gaming), paced per player.
-pub const SYNC_PATH: &str = "/api/inventory/sync";
-/// The history, paged.
-pub const HISTORY_PATH: &str = "/api/inventory/history";
+pub use amazon_rewards_protocol::inventory::{HISTORY_PATH, INVENTORY_PATH, SPEND_PATH, SYNC_PATH};
+use amazon_rewards_protocol::inventory::{HistoryPage, MAX_CHANGES_PER_ANSWER, SyncAnswer};
 
 /// A step of a Prime Gaming sync, for crash tests (the same boundaries as the game's ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +114,22 @@ pub struct SinceQuery {
 }
 
 fn etag(version: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"v{version}\"")).expect("digits")
+    HeaderValue::from_str(&amazon_rewards_protocol::inventory::etag(version)).expect("digits")
+}
+
+/// The changes after `since` when the game is behind `version`.
+async fn changes_for(
+    pool: &AnyPool,
+    user_id: &str,
+    since: Option<i64>,
+    version: i64,
+) -> Result<Vec<ledger::ChangeRecord>, sqlx::Error> {
+    match since {
+        Some(since) if since < version => {
+            ledger::changes_since(pool, user_id, since.max(0), MAX_CHANGES_PER_ANSWER as i64).await
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// `GET /api/inventory[?since=N]`: the snapshot (and the changes after version `N`), or `304` when the
@@ -137,31 +146,29 @@ pub async fn sync_route(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response());
     }
     let snapshot = ledger::snapshot(&state.pool, user_id).await?;
-    let changes = match query.since {
-        Some(since) if since < snapshot.version => {
-            ledger::changes_since(&state.pool, user_id, since.max(0), 500).await?
-        }
-        _ => Vec::new(),
-    };
-    let body = json!({"version": snapshot.version, "items": snapshot.items, "changes": changes});
-    Ok(([(header::ETAG, etag(snapshot.version))], Json(body)).into_response())
+    let changes = changes_for(&state.pool, user_id, query.since, snapshot.version).await?;
+    let body =
+        SyncAnswer { version: snapshot.version, items: snapshot.items, changes, pulled: false, relay_error: None };
+    Ok(([(header::ETAG, etag(body.version))], Json(body)).into_response())
 }
 
 async fn spend_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
-    body: Result<Json<spend::SpendRequest>, JsonRejection>,
+    body: Result<Json<amazon_rewards_protocol::inventory::SpendRequest>, JsonRejection>,
 ) -> Result<Response, BackendError> {
     let Json(request) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request).await?;
     Ok((status, Json(answer)).into_response())
 }
 
-/// `POST /api/inventory/sync`: pulls Prime Gaming for the player (at most once per `sync_interval`, whichever
-/// process is asked), then answers the snapshot; `pulled` says whether this call pulled.
+/// `POST /api/inventory/sync[?since=N]`: pulls Prime Gaming for the player (at most once per `sync_interval`,
+/// whichever process is asked), then answers the snapshot and the changes after `N`; `pulled` says whether this
+/// call pulled.
 async fn pull_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
+    Query(query): Query<SinceQuery>,
 ) -> Result<Response, BackendError> {
     let user_id = player.account()?;
     let mut pulled = false;
@@ -176,9 +183,9 @@ async fn pull_route(
         }
     }
     let snapshot = ledger::snapshot(&state.pool, user_id).await?;
-    let body = json!({"version": snapshot.version, "items": snapshot.items, "pulled": pulled,
-        "relay_error": relay_error});
-    Ok(([(header::ETAG, etag(snapshot.version))], Json(body)).into_response())
+    let changes = changes_for(&state.pool, user_id, query.since, snapshot.version).await?;
+    let body = SyncAnswer { version: snapshot.version, items: snapshot.items, changes, pulled, relay_error };
+    Ok(([(header::ETAG, etag(body.version))], Json(body)).into_response())
 }
 
 /// Claims the player's next pull: one per `interval` across every process.
@@ -209,12 +216,12 @@ async fn history_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
     Query(query): Query<HistoryQuery>,
-) -> Result<Json<serde_json::Value>, BackendError> {
+) -> Result<Json<HistoryPage>, BackendError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let before = query.before.unwrap_or(i64::MAX);
     let changes = ledger::history(&state.pool, player.account()?, before, limit).await?;
     let next_before = (changes.len() as i64 == limit).then(|| changes.last().map(|c| c.version)).flatten();
-    Ok(Json(json!({"changes": changes, "next_before": next_before})))
+    Ok(Json(HistoryPage { changes, next_before }))
 }
 
 /// What Instant Access did to the inventory: a `Purchase` answered `OK` grants its product's items (once per
@@ -253,7 +260,8 @@ pub async fn after_instant_access(
         let mut connection = pool.acquire().await?;
         return held::hold(&mut connection, &user_id, &key, source, &product_id).await;
     };
-    ledger::apply(pool, &user_id, Change { kind, source, key: &key, items, active_until: None }).await?;
+    let sku = Some(product_id.as_str());
+    ledger::apply(pool, &user_id, Change { kind, source, key: &key, sku, items, active_until: None }).await?;
     Ok(())
 }
 
@@ -281,7 +289,14 @@ pub async fn devpay_perks(
             ledger::apply(
                 pool,
                 user_id,
-                Change { kind: ChangeKind::Grant, source: "DEVPAY", key: &key, items, active_until: Some(until) },
+                Change {
+                    kind: ChangeKind::Grant,
+                    source: "DEVPAY",
+                    key: &key,
+                    sku: Some(sku),
+                    items,
+                    active_until: Some(until),
+                },
             )
             .await?;
             return Ok(());
@@ -293,7 +308,14 @@ pub async fn devpay_perks(
         ledger::apply(
             pool,
             user_id,
-            Change { kind: ChangeKind::Revoke, source: "DEVPAY", key: &change, items, active_until: None },
+            Change {
+                kind: ChangeKind::Revoke,
+                source: "DEVPAY",
+                key: &change,
+                sku: Some(sku),
+                items,
+                active_until: None,
+            },
         )
         .await?;
     }

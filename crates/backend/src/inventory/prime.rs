@@ -71,7 +71,14 @@ impl PrimeSync {
                 super::held::hold(&mut tx, user_id, id, SOURCE, sku).await?;
                 continue;
             };
-            let change = Change { kind, source: SOURCE, key: &entitlement.entitlement_id, items, active_until: None };
+            let change = Change {
+                kind,
+                source: SOURCE,
+                key: &entitlement.entitlement_id,
+                sku: Some(&entitlement.vendor_product_id),
+                items,
+                active_until: None,
+            };
             ledger::apply_in(&mut tx, user_id, &change).await?;
             let instruction = if kind == ChangeKind::Grant { "FULFILL" } else { "REVOKE" };
             sqlx::query(

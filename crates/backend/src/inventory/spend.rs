@@ -3,34 +3,23 @@
 //! `409` with what was short — is stored with the key (the `inventory_spends` table, whose SQL lives here) in the
 //! same transaction as the spend, so a retry, from any process, gets the first answer and spends nothing more.
 
-use amazon_rewards_protocol::catalog::ItemStack;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{AnyConnection, AnyPool};
 
 use super::catalog::ServerCatalog;
 use super::ledger::{self, Applied, Change, ChangeKind};
 use crate::error::BackendError;
 
-/// Most item lines in one spend.
-const MAX_LINES: usize = 100;
-
-/// The game's spend request.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SpendRequest {
-    /// 1–128 characters the game chose for this spend (a UUID, say).
-    pub key: String,
-    /// What to spend.
-    pub items: Vec<ItemStack>,
-}
+pub use amazon_rewards_protocol::inventory::SpendRequest;
+use amazon_rewards_protocol::inventory::{MAX_SPEND_KEY_LEN, MAX_SPEND_LINES, SpendRefused};
 
 fn well_formed(catalog: &ServerCatalog, request: &SpendRequest) -> Result<(), BackendError> {
     let bad = |why: &str| Err(BackendError::BadRequest(why.into()));
-    if request.key.is_empty() || request.key.len() > 128 || request.key.chars().any(char::is_control) {
+    if request.key.is_empty() || request.key.len() > MAX_SPEND_KEY_LEN || request.key.chars().any(char::is_control) {
         return bad("key must be 1-128 printable characters");
     }
-    if request.items.is_empty() || request.items.len() > MAX_LINES {
+    if request.items.is_empty() || request.items.len() > MAX_SPEND_LINES {
         return bad("a spend names 1-100 items");
     }
     if let Some(stack) = request.items.iter().find(|s| s.quantity == 0 || s.quantity > i64::MAX as u64) {
@@ -89,6 +78,7 @@ pub async fn spend(
         kind: ChangeKind::Spend,
         source: "GAME",
         key: &request.key,
+        sku: None,
         items: &request.items,
         active_until: None,
     };
@@ -112,8 +102,9 @@ pub async fn spend(
         }
         Applied::Insufficient { item, have, want } => {
             drop(tx);
-            let body = json!({"error": "insufficient", "error_description": format!("{have} {item} held, {want} to spend"),
-                "item": item, "have": have, "want": want});
+            let error_description = format!("{have} {item} held, {want} to spend");
+            let refused = SpendRefused { error: "insufficient".into(), error_description, item, have, want };
+            let body = serde_json::to_value(refused).expect("a refusal serializes");
             let mut connection = pool.acquire().await?;
             store(&mut connection, user_id, &request.key, 409, &body).await?;
             let first = stored(&mut connection, user_id, &request.key).await?;
