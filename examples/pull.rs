@@ -33,7 +33,7 @@ fn main() -> AppExit {
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_millis(10))),
             bevy::asset::AssetPlugin::default(),
             RewardsCorePlugin { config: config.clone() },
-            EntitlementsPlugin { config: config.entitlements, ..default() },
+            EntitlementsPlugin { config: config.entitlements },
         ))
         .insert_resource(session)
         .add_systems(Startup, |mut commands: Commands| {

@@ -134,4 +134,27 @@ pub enum RewardsError {
     /// write is retried.
     #[error("the rewards ledger could not be saved or loaded: {0}")]
     Storage(String),
+    /// The studio backend refused a spend for good (an item it does not know, a malformed spend); nothing was
+    /// spent.
+    #[error("the studio backend refused the spend: {0}")]
+    Spend(ApiError),
+    /// Loading the inventory history failed; asking again retries.
+    #[error("loading the inventory history failed: {0}")]
+    History(ApiError),
+    /// The request needs a signed-in player, and none is.
+    #[error("no player is signed in")]
+    NotSignedIn,
+}
+
+impl ApiError {
+    /// Whether the request surely did not take effect and would be refused again as it is (a `4xx` other than
+    /// a refused token, `408` or `429`): not worth retrying. Anything else — no answer, a `5xx`, an answer that
+    /// cannot be read — leaves the outcome unknown.
+    pub fn is_final_refusal(&self) -> bool {
+        match self {
+            ApiError::Refused { .. } | ApiError::MissingPermissions => true,
+            ApiError::Status { status, .. } => (400..500).contains(status) && !matches!(status, 408 | 429),
+            _ => false,
+        }
+    }
 }

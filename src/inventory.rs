@@ -135,6 +135,10 @@ impl Inventory {
         take_stacks(&mut self.items, stacks)
     }
 
+    pub(crate) fn counts(&self) -> &BTreeMap<String, u64> {
+        &self.items
+    }
+
     pub(crate) fn replace(&mut self, items: BTreeMap<String, u64>) {
         self.items = items;
     }

@@ -30,8 +30,9 @@ pub mod prelude {
     };
     pub use crate::config::{EntitlementsConfig, PullPacing, RewardsConfig};
     pub use crate::entitlements::{
-        AmazonRewardsAppExt, EntitlementFulfilled, EntitlementGranted, EntitlementRevoked, EntitlementsPlugin,
-        InventorySource, PullCompleted, PullEntitlements, PullReason, RewardsStatus, StoreVisited,
+        AmazonRewardsAppExt, ChangeKind, ChangeRecord, EntitlementFulfilled, EntitlementGranted, EntitlementRevoked,
+        EntitlementsPlugin, InventoryChanged, InventoryHistory, InventorySource, LoadHistory, PullCompleted,
+        PullEntitlements, PullReason, RewardsStatus, SpendItems, SpendOutcome, SpendResult, StoreVisited,
     };
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
@@ -86,7 +87,7 @@ impl PluginGroup for AmazonRewardsPlugins {
         PluginGroupBuilder::start::<Self>()
             .add(RewardsCorePlugin { config: config.clone() })
             .add(LoginPlugin { config: config.login.clone() })
-            .add(EntitlementsPlugin { config: config.entitlements.clone(), ..Default::default() })
+            .add(EntitlementsPlugin { config: config.entitlements.clone() })
             .add(SubscriptionsPlugin { config: config.subscriptions.clone() })
             .add(MomentsPlugin { config: config.moments })
     }
@@ -108,13 +109,15 @@ impl AmazonRewardsPlugins {
     }
 
     /// Backend mode, the recommended setup: the studio backend at `url` links the player (the game holds only
-    /// its studio session, never a Login with Amazon token) and serves entitlements, subscriptions and
+    /// its studio session, never a Login with Amazon token), owns the inventory
+    /// ([`InventorySource::StudioBackend`](entitlements::InventorySource)), and serves subscriptions and
     /// Moments ([`LoginConfig::studio_backend`](crate::prelude::LoginConfig::studio_backend)).
     #[must_use]
     pub fn with_studio_backend(mut self, url: impl Into<String>) -> Self {
         let url = url.into();
         self.config.entitlements_url = url.clone();
         self.config.login.studio_backend = Some(url);
+        self.config.entitlements.source = entitlements::InventorySource::StudioBackend;
         self
     }
 

@@ -82,6 +82,39 @@ impl ApiClient {
         if !status.is_success() {
             return Err(refusal(response, classify).await);
         }
+        self.read_json(response, limit).await
+    }
+
+    /// Against the studio backend: a success read as `T`, `304` as [`BackendAnswer::NotModified`], the status
+    /// `expected` (e.g. a spend's `409`) read as `E`, anything else refused as by
+    /// [`exchange_with_backend`](Self::exchange_with_backend).
+    pub(crate) async fn exchange_with_backend_or<T: DeserializeOwned, E: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        expected: u16,
+    ) -> Result<BackendAnswer<T, E>, ApiError> {
+        let response = request.send().await.map_err(map_transport_error)?;
+        let status = response.status().as_u16();
+        if status == 304 {
+            return Ok(BackendAnswer::NotModified);
+        }
+        if status == expected {
+            let (other, _) = self.read_json(response, self.max_response_bytes).await?;
+            return Ok(BackendAnswer::Other(other));
+        }
+        if !response.status().is_success() {
+            return Err(refusal(response, classify_backend_refusal).await);
+        }
+        let (answer, _) = self.read_json(response, self.max_response_bytes).await?;
+        Ok(BackendAnswer::Success(answer))
+    }
+
+    /// A JSON body within `limit` bytes (the answer and its size), by its `Content-Type`.
+    async fn read_json<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        limit: usize,
+    ) -> Result<(T, usize), ApiError> {
         let content_type =
             response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -95,6 +128,16 @@ impl ApiClient {
         let answer = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed(e.to_string()))?;
         Ok((answer, body.len()))
     }
+}
+
+/// What the studio backend answered (see [`ApiClient::exchange_with_backend_or`]).
+pub(crate) enum BackendAnswer<T, E> {
+    /// A `2xx` answer.
+    Success(T),
+    /// `304`: what the game holds is current.
+    NotModified,
+    /// The expected non-success status, with its body.
+    Other(E),
 }
 
 /// What a non-success answer means.

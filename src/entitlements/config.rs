@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::plugin::InventorySource;
+
 /// Pacing of entitlement pulls: often enough to feel instant, never hammering the service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PullPacing {
@@ -39,6 +41,10 @@ pub enum LedgerStep {
     ReportSent,
     /// The ledger is about to record the report's confirmation.
     ReportConfirming,
+    /// Backend inventory: a spend's key is saved with the player's cache; the spend is not sent yet.
+    SpendSaved,
+    /// Backend inventory: the backend answered a spend; the cache does not know yet.
+    SpendAnswered,
 }
 
 /// Called at each [`LedgerStep`], on whichever thread reaches it.
@@ -47,6 +53,14 @@ pub type StepObserver = Arc<dyn Fn(LedgerStep) + Send + Sync>;
 /// Settings of [`EntitlementsPlugin`](crate::entitlements::EntitlementsPlugin).
 #[derive(Clone)]
 pub struct EntitlementsConfig {
+    /// Where the items come from: the studio backend's inventory (set by
+    /// [`AmazonRewardsPlugins::with_studio_backend`](crate::AmazonRewardsPlugins::with_studio_backend)), or the
+    /// game's own ledger (the default, for games without a backend). See [`InventorySource`].
+    pub source: InventorySource,
+    /// Backend inventory: how long subscription perks (flags, and items with an end) stay on while the backend
+    /// cannot be reached, counted from the last sync that reached it; then they go off until the next one.
+    /// Counts (coins, gems) always show as last synced. Default 3 days.
+    pub offline_grace: Duration,
     /// Pull pacing: how often triggers may start a pull, and the backoff after failures.
     pub pacing: PullPacing,
     /// Most pages followed in one pull (guards against a server that never stops paginating). Default 1000.
@@ -81,6 +95,8 @@ pub struct EntitlementsConfig {
 impl Default for EntitlementsConfig {
     fn default() -> Self {
         Self {
+            source: InventorySource::default(),
+            offline_grace: Duration::from_secs(3 * 86_400),
             pacing: PullPacing::default(),
             max_pages: 1000,
             grant_budget_per_frame: Duration::from_micros(250),
@@ -97,6 +113,8 @@ impl Default for EntitlementsConfig {
 impl std::fmt::Debug for EntitlementsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EntitlementsConfig")
+            .field("source", &self.source)
+            .field("offline_grace", &self.offline_grace)
             .field("pacing", &self.pacing)
             .field("max_pages", &self.max_pages)
             .field("grant_budget_per_frame", &self.grant_budget_per_frame)

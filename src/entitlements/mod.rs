@@ -10,6 +10,7 @@
 pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod ledger;
+mod mirror;
 mod pacing;
 mod plugin;
 mod sleep;
@@ -22,6 +23,9 @@ use bevy::state::state::FreelyMutableState;
 
 use crate::error::RewardsError;
 use crate::inventory::ItemStack;
+pub use mirror::{
+    ChangeKind, ChangeRecord, InventoryChanged, InventoryHistory, LoadHistory, SpendItems, SpendOutcome, SpendResult,
+};
 pub use pacing::PullReason;
 pub use plugin::{EntitlementsPlugin, InventorySource};
 pub use sleep::SLEEP_CHECK_INTERVAL;
@@ -103,6 +107,19 @@ pub struct RewardsStatus {
     pub pending_grants: usize,
     /// Granted entitlements whose fulfilment is not confirmed yet.
     pub pending_reports: usize,
+    /// Backend inventory: when a sync last reached the backend (kept across restarts with the cached snapshot;
+    /// see [`RewardsStatus::inventory_age`]). `None` before the first.
+    pub inventory_synced_at: Option<std::time::SystemTime>,
+    /// Backend inventory: spends saved and not answered yet.
+    pub pending_spends: usize,
+}
+
+impl RewardsStatus {
+    /// Backend inventory: how old the inventory shown is (since the last sync that reached the backend), for an
+    /// "offline — as of 2 h ago" line.
+    pub fn inventory_age(&self) -> Option<std::time::Duration> {
+        self.inventory_synced_at.map(|at| at.elapsed().unwrap_or_default())
+    }
 }
 
 /// Game-facing wiring on [`App`].

@@ -6,6 +6,7 @@ use bevy::prelude::*;
 
 use super::client::EntitlementsClient;
 use super::ledger::{self, LedgerSource, LedgerWriter};
+use super::mirror::{self, InventoryChanged, InventoryHistory, LoadHistory, Mirror, MirrorClient, SpendItems};
 use super::pacing::PullPacer;
 use super::sleep::{SleepWatcher, receive_wake_ups, watch_for_sleep};
 use super::triggers::request_pulls;
@@ -26,11 +27,20 @@ use bevy::window::{AppLifecycle, WindowFocused, WindowOccluded};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InventorySource {
-    /// The game pulls entitlements itself (`RewardsConfig::entitlements_url`: Prime Gaming, or the studio
-    /// backend's feed), grants them into a durable ledger file per player on this machine, and reports each
-    /// fulfilled. The default.
+    /// Client-only: the game pulls entitlements itself (`RewardsConfig::entitlements_url`: Prime Gaming, or the
+    /// studio backend's feed), grants them into a durable ledger file per player on this machine, and reports
+    /// each fulfilled. The default, for games without a backend — the setup Prime Gaming calls "possible, but
+    /// not recommended": the inventory lives on one PC (a reinstall or a second PC starts empty, since Amazon
+    /// never returns a fulfilled entitlement again), a player can edit the file, and spending is the game's
+    /// own business.
     #[default]
     ClientLedger,
+    /// The studio backend owns the inventory (`rewards-backend serve --catalog …`, at
+    /// `LoginConfig::studio_backend`, else `entitlements_url`): it grants every source, checks spends
+    /// ([`SpendItems`](crate::entitlements::SpendItems)) and keeps the history
+    /// ([`LoadHistory`](crate::entitlements::LoadHistory)); the game mirrors it, so the same inventory shows on
+    /// any PC after linking. The recommended setup.
+    StudioBackend,
 }
 
 /// Pulls entitlements when Amazon's tips say to (startup, focus regained, store visits, resume, waking from
@@ -49,8 +59,6 @@ pub struct EntitlementsPlugin {
     /// Pacing, catalog, grant budget and reporting, written into [`RewardsConfig::entitlements`]. Default:
     /// [`EntitlementsConfig::default`] (pulls at least 5 s apart, `rewards.catalog.json`).
     pub config: EntitlementsConfig,
-    /// Where the items come from. Default [`InventorySource::ClientLedger`].
-    pub source: InventorySource,
 }
 
 impl Plugin for EntitlementsPlugin {
@@ -67,6 +75,8 @@ impl Plugin for EntitlementsPlugin {
             .add_message::<EntitlementGranted>()
             .add_message::<EntitlementFulfilled>()
             .add_message::<EntitlementRevoked>()
+            .add_message::<InventoryChanged>()
+            .init_resource::<InventoryHistory>()
             .init_resource::<RewardsStatus>()
             .insert_resource(PullPacer::new(self.config.pacing.clone()))
             .init_asset::<ItemCatalog>()
@@ -76,8 +86,9 @@ impl Plugin for EntitlementsPlugin {
             .add_systems(PreStartup, (load_catalog, watch_for_sleep))
             .add_systems(RewardsReceive, receive_wake_ups)
             .add_systems(RewardsSend, request_pulls);
-        match self.source {
+        match self.config.source {
             InventorySource::ClientLedger => add_client_ledger(app, &self.config),
+            InventorySource::StudioBackend => add_studio_backend(app, &self.config),
         }
     }
 }
@@ -86,6 +97,25 @@ impl Plugin for EntitlementsPlugin {
 fn load_catalog(mut commands: Commands, asset_server: Res<AssetServer>, config: Res<RewardsConfig>) {
     let catalog = asset_server.load::<ItemCatalog>(config.entitlements.catalog_path.clone());
     commands.insert_resource(CatalogHandle(catalog));
+}
+
+/// The backend-owned inventory, mirrored: its channel, its state and its systems.
+fn add_studio_backend(app: &mut App, config: &EntitlementsConfig) {
+    let (runtime, shared) = crate::core::require_core(app, "EntitlementsPlugin");
+    let (outbox, inbox) = runtime.channel();
+    let base_url = shared.login.studio_backend.clone().unwrap_or_else(|| shared.entitlements_url.clone());
+    let client = MirrorClient::new(app.world().resource::<ApiClient>().clone(), &base_url);
+    let mut mirror = Mirror::new(client, outbox, config.offline_grace, config.wall_clock);
+    if app.world().resource::<DataDirAccess>().read_only() {
+        mirror.make_read_only();
+    }
+    app.insert_resource(mirror)
+        .insert_resource(inbox)
+        .wake_send_on::<SpendItems>()
+        .wake_send_on::<LoadHistory>()
+        .wake_send_at(mirror::mirror_next_work)
+        .add_systems(RewardsReceive, mirror::receive_mirror)
+        .add_systems(RewardsSend, mirror::send_mirror_requests.after(request_pulls));
 }
 
 /// The client-side ledger source: its writer thread, its channel and its systems.

@@ -59,7 +59,7 @@ fn add_setup(app: &mut App, setup: &str, config: RewardsConfig) {
             app.add_plugins((core, LoginPlugin { config: config.login.clone() }));
         }
         "entitlements" => {
-            app.add_plugins((core, EntitlementsPlugin { config: config.entitlements.clone(), ..default() }));
+            app.add_plugins((core, EntitlementsPlugin { config: config.entitlements.clone() }));
         }
         "subscriptions" => {
             app.add_plugins((core, SubscriptionsPlugin { config: config.subscriptions.clone() }));

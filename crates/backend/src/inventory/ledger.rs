@@ -246,6 +246,15 @@ pub async fn snapshot(pool: &AnyPool, user_id: &str) -> Result<Snapshot, sqlx::E
     Ok(snapshot)
 }
 
+/// The player's inventory version (0 before the first change).
+pub async fn version(pool: &AnyPool, user_id: &str) -> Result<i64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM inventory_versions WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(version.unwrap_or(0))
+}
+
 /// [`snapshot`] inside the caller's transaction.
 pub async fn snapshot_in(connection: &mut AnyConnection, user_id: &str) -> Result<Snapshot, sqlx::Error> {
     let version: Option<i64> = sqlx::query_scalar("SELECT version FROM inventory_versions WHERE user_id = $1")

@@ -163,12 +163,13 @@ async fn spend_route(
 }
 
 /// `POST /api/inventory/sync[?since=N]`: pulls Prime Gaming for the player (at most once per `sync_interval`,
-/// whichever process is asked), then answers the snapshot and the changes after `N`; `pulled` says whether this
-/// call pulled.
+/// whichever process is asked), then answers the snapshot and the changes after `N` (`pulled` says whether this
+/// call pulled), or `304` when the game's `If-None-Match` names the version and the pull, if any, went well.
 async fn pull_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
     Query(query): Query<SinceQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, BackendError> {
     let user_id = player.account()?;
     let mut pulled = false;
@@ -180,6 +181,14 @@ async fn pull_route(
         if let Err(error) = prime.sync(user_id).await {
             tracing::warn!(user_id, %error, "Prime Gaming sync failed; granted items stay, the rest waits");
             relay_error = Some(error);
+        }
+    }
+    if relay_error.is_none()
+        && let Some(tag) = headers.get(header::IF_NONE_MATCH)
+    {
+        let version = ledger::version(&state.pool, user_id).await?;
+        if *tag == etag(version) {
+            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response());
         }
     }
     let snapshot = ledger::snapshot(&state.pool, user_id).await?;
