@@ -10,7 +10,9 @@
 //! ```
 //!
 //! `--data-dir DIR` (or `DEMO_DATA_DIR`) keeps the game's, sandbox's and backend's data somewhere other than
-//! the OS data dir; `DEMO_SANDBOX_URL` / `DEMO_BACKEND_URL` work like the flags.
+//! the OS data dir; `DEMO_SANDBOX_URL` / `DEMO_BACKEND_URL` work like the flags. `--second-pc` (with
+//! `--sandbox` and `--backend`) runs the game as on another PC: its own game data under `second-pc/`, the same
+//! account and inventory once linked (the title screen's "Continue on another PC" starts it).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,7 @@ mod ui;
 
 struct Options {
     headless: bool,
+    second_pc: bool,
     screenshots: Option<PathBuf>,
     external: Option<(String, String)>,
     data_dir: PathBuf,
@@ -42,6 +45,7 @@ struct Options {
 fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mut headless = false;
+    let mut second_pc = false;
     let mut screenshots = None;
     let mut sandbox = std::env::var("DEMO_SANDBOX_URL").ok();
     let mut backend = std::env::var("DEMO_BACKEND_URL").ok();
@@ -50,6 +54,7 @@ fn options() -> Result<Options, String> {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--headless" => headless = true,
+            "--second-pc" => second_pc = true,
             "--screenshots" => screenshots = Some(PathBuf::from(value()?)),
             "--sandbox" => sandbox = Some(value()?),
             "--backend" => backend = Some(value()?),
@@ -62,10 +67,13 @@ fn options() -> Result<Options, String> {
         (None, None) => None,
         _ => return Err("give both --sandbox and --backend, or neither".into()),
     };
+    if second_pc && external.is_none() {
+        return Err("--second-pc plays against the first PC's services: give --sandbox and --backend".into());
+    }
     let data_dir = data_dir
         .or_else(|| directories::ProjectDirs::from("", "", "coin_bank_demo").map(|d| d.data_dir().to_owned()))
         .ok_or("no data directory: pass --data-dir")?;
-    Ok(Options { headless, screenshots, external, data_dir })
+    Ok(Options { headless, second_pc, screenshots, external, data_dir })
 }
 
 /// Why a window cannot open here, said in words instead of winit's panic. Only X11 and Wayland desktops name
@@ -112,7 +120,7 @@ fn main() -> AppExit {
         .with_amazon_at(&services.sandbox)
         .with_studio_backend(&services.backend)
         .with_client_id(services::CLIENT_ID)
-        .with_data_dir(options.data_dir.join("game"))
+        .with_data_dir(options.data_dir.join(if options.second_pc { "second-pc" } else { "game" }))
         .with_achievements("rewards.achievements.json");
     rewards = rewards.with_subscription_pages(
         format!("{}/devpay/signup", services.sandbox),
@@ -133,7 +141,11 @@ fn main() -> AppExit {
     } else {
         app.add_plugins(DefaultPlugins.set(WindowPlugin {
             primary_window: Some(Window {
-                title: "Coin Bank — Amazon rewards demo".into(),
+                title: if options.second_pc {
+                    "Coin Bank — second PC".into()
+                } else {
+                    "Coin Bank — Amazon rewards demo".into()
+                },
                 resolution: WindowResolution::new(1280, 720),
                 ..default()
             }),
@@ -141,11 +153,16 @@ fn main() -> AppExit {
         }))
         .add_plugins(ui::DemoUiPlugin);
     }
-    app.add_plugins((rewards, story::StoryPlugin))
-        .insert_resource(story::Links { sandbox: services.sandbox.clone(), backend: services.backend.clone() });
+    app.add_plugins((rewards, story::StoryPlugin)).insert_resource(story::Links {
+        sandbox: services.sandbox.clone(),
+        backend: services.backend.clone(),
+        data_dir: options.data_dir.clone(),
+        second_pc: options.second_pc,
+        headless: scripted,
+    });
     if scripted {
-        app.insert_resource(script::Script::new(outcomes, options.screenshots.clone()))
-            .add_systems(Update, script::run_script.before(story::StoryPlugin::ACT));
+        let script = script::Script::new(outcomes, options.screenshots.clone(), options.second_pc);
+        app.insert_resource(script).add_systems(Update, script::run_script.before(story::StoryPlugin::ACT));
     }
     let exit = app.run();
     drop(services);

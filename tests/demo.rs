@@ -1,7 +1,7 @@
 //! The demo game's headless run: the whole story (link Amazon, Prime Gaming loot, coin field and Moments
-//! rewards, store pulls, a Prime Gaming claim, an Instant Access purchase and its refund, the season pass, the
-//! billing page) driven by scripted input against the in-process sandbox and backend. It exits 0 only when
-//! every step happened.
+//! rewards, store pulls, a Prime Gaming claim, an Instant Access purchase and its refund, a spend of gems on the
+//! backend, the season pass, the billing page, the history, a second PC showing the same inventory) driven by
+//! scripted input against the in-process sandbox and backend. It exits 0 only when every step happened.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -43,23 +43,27 @@ fn the_headless_story_runs_every_step() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the demo failed after {:?}:\n{stdout}\n{stderr}", started.elapsed());
     assert!(stdout.contains("every step happened"), "{stdout}");
-    for step in 1..=13 {
-        assert!(stdout.contains(&format!("step {step}/13 done")), "step {step} missing:\n{stdout}");
+    for step in 1..=16 {
+        assert!(stdout.contains(&format!("step {step}/16 done")), "step {step} missing:\n{stdout}");
     }
     assert!(stdout.contains("+ 100 x Gems from Instant Access purchase"), "{stdout}");
     assert!(stdout.contains("- 100 x Gems taken back"), "{stdout}");
-    assert!(
-        stdout.contains(r#"inventory: [("gold", 500), ("gem", 25), ("season_badge", 1), ("double_coins", 1)]"#),
-        "{stdout}"
-    );
+    assert!(stdout.contains("- 10 gems: 10 coins rain on the field!"), "the spend answered:\n{stdout}");
+    let everything = r#"[("gold", 500), ("gem", 15), ("season_badge", 1), ("double_coins", 1)]"#;
+    assert!(stdout.contains(&format!("\ninventory: {everything}")), "{stdout}");
+    // The second PC (its own process and data directory) linked the same account and showed the same items.
+    assert!(stdout.contains(&format!("second PC inventory: {everything}")), "{stdout}");
+    assert!(stdout.contains("every second PC step happened"), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(600));
 
     // Everything lives under the data dir: the player's ledger and the demo's own services.
     for file in ["sandbox.db", "backend.db", "demo-seed.json", "game/achievements.json"] {
         assert!(data.path().join(file).exists(), "{file} missing");
     }
-    let players = std::fs::read_dir(data.path().join("game/players")).unwrap().count();
-    assert_eq!(players, 1, "one player ledger");
+    for game in ["game", "second-pc"] {
+        let players = std::fs::read_dir(data.path().join(game).join("players")).unwrap().count();
+        assert_eq!(players, 1, "one player's files on each PC");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! test does); `--screenshots DIR` runs it in the real window and saves a PNG of each screen on the way.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
@@ -10,7 +11,7 @@ use bevy::window::WindowFocused;
 use bevy_amazon_rewards::prelude::*;
 
 use super::shopper::SharedOutcomes;
-use super::story::{BANK, DemoAction, Field, Screen};
+use super::story::{BANK, DemoAction, Field, GemShop, Screen, SecondPc};
 
 /// Where the script is.
 #[derive(Resource)]
@@ -24,10 +25,14 @@ pub struct Script {
     outcomes: SharedOutcomes,
     refund_asked: bool,
     started_step: Option<usize>,
+    /// This is the second PC: its own short script.
+    second_pc: bool,
+    /// What the second PC printed, read on a thread of its own.
+    second_pc_output: Arc<Mutex<Option<String>>>,
 }
 
 impl Script {
-    pub fn new(outcomes: SharedOutcomes, screenshots: Option<PathBuf>) -> Self {
+    pub fn new(outcomes: SharedOutcomes, screenshots: Option<PathBuf>, second_pc: bool) -> Self {
         Self {
             step: 0,
             started: Instant::now(),
@@ -37,11 +42,17 @@ impl Script {
             outcomes,
             refund_asked: false,
             started_step: None,
+            second_pc,
+            second_pc_output: Arc::default(),
         }
+    }
+
+    fn steps(&self) -> &'static [&'static str] {
+        if self.second_pc { &SECOND_PC_STEPS } else { &STEPS }
     }
 }
 
-const STEPS: [&str; 13] = [
+const STEPS: [&str; 16] = [
     "the catalog and achievements load",
     "the player links their Amazon account in the browser",
     "the Prime Gaming gold claimed earlier arrives",
@@ -52,14 +63,30 @@ const STEPS: [&str; 13] = [
     "a Prime Gaming offer claimed in the browser arrives on focus",
     "an Instant Access purchase arrives",
     "a refund takes the purchase back",
+    "the player spends 10 gems on a coin shower, checked by the studio backend",
     "the season pass: the sign-up returns its key to the game, which activates it (badge, double coins)",
     "the billing page opens",
+    "the history shows every grant, the refund and the spend",
+    "a second PC shows the same inventory once linked",
     "the inventory holds everything",
 ];
 
+/// The second PC's script.
+const SECOND_PC_STEPS: [&str; 3] = [
+    "the second PC links the same Amazon account",
+    "the second PC shows the inventory from the backend",
+    "the second PC's history shows where it came from",
+];
+
 /// Screens saved on the way (step index → file name).
-const SHOTS: [(usize, &str); 5] =
-    [(1, "title.png"), (4, "field.png"), (5, "reward.png"), (7, "store.png"), (11, "store-subscribed.png")];
+const SHOTS: [(usize, &str); 6] = [
+    (1, "title.png"),
+    (4, "field.png"),
+    (5, "reward.png"),
+    (7, "store.png"),
+    (12, "store-subscribed.png"),
+    (13, "history.png"),
+];
 
 fn count(world: &mut World, item: &str) -> u64 {
     let mut query = world.query_filtered::<&Inventory, With<RewardsRecipient>>();
@@ -92,10 +119,13 @@ pub fn run_script(world: &mut World) {
             return;
         }
     }
-    let done = step(world, &mut script);
+    let steps = script.steps();
+    let done = if script.second_pc { second_pc_step(world, &mut script) } else { step(world, &mut script) };
     if done {
-        println!("step {}/{} done: {}", script.step + 1, STEPS.len(), STEPS[script.step]);
-        if let (Some(dir), Some((_, name))) = (&script.screenshots, SHOTS.iter().find(|(s, _)| *s == script.step)) {
+        let prefix = if script.second_pc { "second PC " } else { "" };
+        println!("{prefix}step {}/{} done: {}", script.step + 1, steps.len(), steps[script.step]);
+        let shots = if script.second_pc { &[][..] } else { &SHOTS[..] };
+        if let (Some(dir), Some((_, name))) = (&script.screenshots, shots.iter().find(|(s, _)| *s == script.step)) {
             let path = dir.join(name);
             let _ = std::fs::remove_file(&path);
             world
@@ -105,12 +135,12 @@ pub fn run_script(world: &mut World) {
         }
         script.step += 1;
         script.started = Instant::now();
-        if script.step == STEPS.len() {
-            println!("every step happened: the demo works end to end");
+        if script.step == steps.len() {
+            println!("every {prefix}step happened: the demo works end to end");
             world.write_message(AppExit::Success);
         }
     } else if script.started.elapsed() > Duration::from_secs(90) {
-        eprintln!("step {} did not happen within 90 s: {}", script.step + 1, STEPS[script.step]);
+        eprintln!("step {} did not happen within 90 s: {}", script.step + 1, steps[script.step]);
         for error in &script.outcomes.lock().unwrap().errors {
             eprintln!("  scripted player: {error}");
         }
@@ -207,27 +237,111 @@ fn step(world: &mut World, script: &mut Script) -> bool {
             count(world, "gem") == 25
         }
         10 => {
+            if starting {
+                act(world, DemoAction::Show(Screen::Store));
+                act(world, DemoAction::BuyCoinShower);
+            }
+            world.resource::<GemShop>().bought >= 1 && count(world, "gem") == 15
+        }
+        11 => {
             // The sign-up sends the player back to the game with the key; nothing to type.
             if starting {
                 act(world, DemoAction::SignUpSeasonPass);
             }
             count(world, "season_badge") >= 1 && count(world, "double_coins") >= 1
         }
-        11 => {
+        12 => {
             if starting {
                 act(world, DemoAction::OpenBilling);
             }
             opened_done(&script.outcomes, "/devpay/billing")
         }
+        13 => {
+            if starting {
+                act(world, DemoAction::Show(Screen::History));
+            }
+            let history = world.resource::<InventoryHistory>();
+            let kinds: Vec<ChangeKind> = history.changes.iter().map(|c| c.kind).collect();
+            !history.loading
+                && kinds.contains(&ChangeKind::Spend)
+                && kinds.contains(&ChangeKind::Revoke)
+                && kinds.iter().filter(|k| **k == ChangeKind::Grant).count() >= 4
+        }
+        14 => {
+            if starting {
+                act(world, DemoAction::ContinueOnAnotherPc);
+            }
+            second_pc_agrees(world, script)
+        }
         _ => {
-            let totals = [
-                ("gold", count(world, "gold")),
-                ("gem", count(world, "gem")),
-                ("season_badge", count(world, "season_badge")),
-                ("double_coins", count(world, "double_coins")),
-            ];
+            let totals = totals(world);
             println!("inventory: {totals:?}");
             totals.iter().all(|(_, n)| *n > 0) && world.resource::<MomentsStatus>().pending == 0
+        }
+    }
+}
+
+fn totals(world: &mut World) -> [(&'static str, u64); 4] {
+    ["gold", "gem", "season_badge", "double_coins"].map(|item| (item, count(world, item)))
+}
+
+/// Whether the second PC finished its script and showed this PC's inventory.
+fn second_pc_agrees(world: &mut World, script: &mut Script) -> bool {
+    let Some(mut child) = world.resource_mut::<SecondPc>().0.take() else { return false };
+    if let Some(stdout) = child.stdout.take() {
+        let output = script.second_pc_output.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut { stdout }, &mut text);
+            *output.lock().unwrap() = Some(text);
+        });
+    }
+    let exited = child.try_wait();
+    world.resource_mut::<SecondPc>().0 = Some(child);
+    let Ok(Some(exit)) = exited else { return false };
+    let Some(output) = script.second_pc_output.lock().unwrap().clone() else { return false };
+    let expected = format!("second PC inventory: {:?}", totals(world));
+    let agrees = exit.success() && output.contains(&expected);
+    if !agrees {
+        eprintln!("the second PC did not show {expected:?} ({exit}):\n{output}");
+        world.write_message(AppExit::error());
+    }
+    for line in output.lines().filter(|line| line.starts_with("second PC ") || line.starts_with("every second PC")) {
+        println!("  {line}");
+    }
+    agrees
+}
+
+/// Works on the second PC's current step; true when it is done.
+fn second_pc_step(world: &mut World, script: &mut Script) -> bool {
+    let starting = script.started_step != Some(script.step);
+    script.started_step = Some(script.step);
+    match script.step {
+        0 => {
+            if starting {
+                act(world, DemoAction::LinkAmazon);
+            }
+            *world.resource::<State<LoginState>>().get() == LoginState::LoggedIn
+        }
+        1 => {
+            let status = world.resource::<RewardsStatus>();
+            let synced = status.last_pull.is_some() && !status.pulling;
+            if synced && count(world, "gem") > 0 {
+                println!("second PC inventory: {:?}", totals(world));
+                return true;
+            }
+            false
+        }
+        _ => {
+            if starting {
+                act(world, DemoAction::Show(Screen::History));
+            }
+            let history = world.resource::<InventoryHistory>();
+            let done = !history.loading && !history.changes.is_empty();
+            if done {
+                println!("second PC history: {} changes", history.changes.len());
+            }
+            done
         }
     }
 }

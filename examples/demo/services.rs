@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use amazon_rewards_backend::devpay::{DevPayConfig, DevPayProductConfig};
+use amazon_rewards_backend::inventory::InventoryConfig;
+use amazon_rewards_backend::inventory::catalog::ServerCatalog;
 use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
 use amazon_rewards_backend::sealed::TokenKey;
 use amazon_rewards_backend::{BackendConfig, RunningBackend};
@@ -46,6 +48,8 @@ pub const PRIME_OFFERS: [(&str, &str); 3] = [
     ("prime-gem-pouch", "A pouch of 25 gems"),
     ("prime-explorer-bundle", "Explorer bundle: Prime Sword + outfit"),
 ];
+/// What the gem shop sells: a shower of coins on the field, for gems (spent on the backend).
+pub const COIN_SHOWER: (&str, u64, u32) = ("A shower of 10 coins on the field", 10, 10);
 /// Instant Access products: id, title, price in cents.
 pub const INSTANT_ACCESS_PRODUCTS: [(&str, &str, i64); 1] = [("ia-gem-crate", "Crate of 100 gems", 499)];
 
@@ -151,6 +155,12 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
         moments.moments.insert(moment.clone(), campaign);
     }
     config.moments = Some(moments);
+    // The backend owns the inventory, granting by the catalog the game ships; Prime Gaming is pulled for a
+    // player at most every 2 s (a store visit or the window's focus asks), so claims show quickly in the demo.
+    let catalog = ServerCatalog::parse(include_bytes!("../../assets/rewards.catalog.json"))?;
+    let mut inventory = InventoryConfig::new(catalog);
+    inventory.sync_interval = Duration::from_secs(2);
+    config.inventory = Some(inventory);
     Ok(config)
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 
-use super::services::SEASON_PASS;
+use super::services::{COIN_SHOWER, SEASON_PASS};
 
 /// Which screen is up.
 #[derive(States, Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -20,6 +20,8 @@ pub enum Screen {
     Field,
     /// The store.
     Store,
+    /// The inventory's history: where every reward came from, and where it went.
+    History,
 }
 
 /// Everything the player can do (buttons, keys, or the script).
@@ -44,6 +46,12 @@ pub enum DemoAction {
     /// The sandbox's Amazon Payments mailbox: the e-mails a subscriber receives.
     OpenMailbox,
     ClaimReward(String),
+    /// Spend gems on a shower of coins (checked by the studio backend).
+    BuyCoinShower,
+    /// Load the next older page of the history.
+    OlderHistory,
+    /// Start the game as it would run on a second PC (its own data directory), against the same services.
+    ContinueOnAnotherPc,
 }
 
 /// Where the services are.
@@ -51,6 +59,23 @@ pub enum DemoAction {
 pub struct Links {
     pub sandbox: String,
     pub backend: String,
+    /// The demo's data directory (a second PC keeps its game data in `second-pc/` under it).
+    pub data_dir: std::path::PathBuf,
+    /// This is the second PC.
+    pub second_pc: bool,
+    /// The story is scripted: a second PC started from here runs headless with its own short script.
+    pub headless: bool,
+}
+
+/// The second PC, once started: its process (the headless story waits for it).
+#[derive(Resource, Default)]
+pub struct SecondPc(pub Option<std::process::Child>);
+
+/// Coin showers bought, and the spend keys still waiting for the backend's answer.
+#[derive(Resource, Debug, Default)]
+pub struct GemShop {
+    pub bought: u32,
+    pub waiting: Vec<String>,
 }
 
 /// Size of the field, centred on the origin.
@@ -170,6 +195,12 @@ impl Plugin for StoryPlugin {
             .init_resource::<Toasts>()
             .init_resource::<DeviceCode>()
             .init_resource::<Arrivals>()
+            .init_resource::<GemShop>()
+            .init_resource::<SecondPc>()
+            .add_observer(spend_answered)
+            .add_systems(OnEnter(Screen::History), |mut history: MessageWriter<LoadHistory>| {
+                history.write(LoadHistory::Newest);
+            })
             // Visiting the store pulls entitlements (paced by the plugin).
             .pull_entitlements_on_enter(Screen::Store)
             .add_systems(Startup, |mut commands: Commands| {
@@ -198,6 +229,12 @@ fn act(
     mut sign_up_elsewhere: MessageWriter<SignUpOnAnotherDevice>,
     mut billing: MessageWriter<OpenBillingPage>,
     mut claim: MessageWriter<ClaimReward>,
+    (mut spends, mut history, mut shop, mut second_pc): (
+        MessageWriter<SpendItems>,
+        MessageWriter<LoadHistory>,
+        ResMut<GemShop>,
+        ResMut<SecondPc>,
+    ),
     mut field: ResMut<Field>,
     mut key: ResMut<KeyEntry>,
     mut toasts: ResMut<Toasts>,
@@ -257,6 +294,63 @@ fn act(
             DemoAction::ClaimReward(reward_id) => {
                 claim.write(ClaimReward { reward_id: reward_id.clone() });
             }
+            DemoAction::BuyCoinShower => {
+                let spend = SpendItems::new([ItemStack { item: "gem".into(), quantity: COIN_SHOWER.1 }]);
+                shop.waiting.push(spend.key.clone());
+                spends.write(spend);
+            }
+            DemoAction::OlderHistory => {
+                history.write(LoadHistory::Older);
+            }
+            DemoAction::ContinueOnAnotherPc => match start_second_pc(&links) {
+                Ok(child) => {
+                    second_pc.0 = Some(child);
+                    toasts.push(Tone::Info, "A second PC is starting: link the same Amazon account there.");
+                }
+                Err(error) => toasts.push(Tone::Bad, format!("Could not start a second PC: {error}")),
+            },
+        }
+    }
+}
+
+/// The same demo, as on another PC: its own game data directory, the same sandbox and backend.
+fn start_second_pc(links: &Links) -> std::io::Result<std::process::Child> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["--second-pc", "--sandbox", &links.sandbox, "--backend", &links.backend, "--data-dir"])
+        .arg(&links.data_dir);
+    if links.headless {
+        command.arg("--headless").stdout(std::process::Stdio::piped());
+    }
+    command.spawn()
+}
+
+/// The backend's answer to a coin shower: coins rain on the field, or the player hears why not.
+fn spend_answered(
+    answer: On<SpendResult>,
+    mut shop: ResMut<GemShop>,
+    mut field: ResMut<Field>,
+    mut toasts: ResMut<Toasts>,
+) {
+    let Some(position) = shop.waiting.iter().position(|key| *key == answer.key) else { return };
+    match &answer.outcome {
+        SpendOutcome::Spent { .. } => {
+            shop.waiting.remove(position);
+            shop.bought += 1;
+            for _ in 0..COIN_SHOWER.2 {
+                field.spawn_coin();
+            }
+            toasts.push(Tone::Good, format!("- {} gems: {} coins rain on the field!", COIN_SHOWER.1, COIN_SHOWER.2));
+        }
+        SpendOutcome::Insufficient { have, want, .. } => {
+            shop.waiting.remove(position);
+            toasts.push(Tone::Bad, format!("Not enough gems: {have} held, {want} needed."));
+        }
+        // Saved and sent again when the backend is back; the answer then settles it.
+        SpendOutcome::Offline(_) => toasts.push(Tone::Info, "Offline: the purchase goes through when you are back."),
+        SpendOutcome::Refused(error) => {
+            shop.waiting.remove(position);
+            toasts.push(Tone::Bad, format!("Purchase refused: {error}"));
         }
     }
 }
@@ -304,7 +398,7 @@ fn item_names(items: &[ItemStack], catalog: Option<&ItemCatalog>) -> String {
 fn source_name(source: Option<&str>) -> &'static str {
     match source {
         Some("INSTANT_ACCESS") => "Instant Access purchase",
-        Some("SUBSCRIPTION") => "season pass",
+        Some("SUBSCRIPTION" | "DEVPAY") => "season pass",
         Some("PRIME_GAMING") | None => "Prime Gaming",
         Some(_) => "Amazon",
     }
@@ -341,7 +435,9 @@ fn narrate(
                 device.0 = None;
                 toasts.push(Tone::Bad, format!("Sign-in failed: {error}"));
             }
-            LoginEvent::SignedOut => toasts.push(Tone::Info, "Signed out. Your items stay on this computer."),
+            LoginEvent::SignedOut => {
+                toasts.push(Tone::Info, "Signed out. Your items stay with your account: link again on any PC.")
+            }
             LoginEvent::ReloginRequired(_) => {
                 toasts.push(Tone::Bad, "Your Amazon session ended: link the account again.")
             }

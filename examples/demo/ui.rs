@@ -7,9 +7,9 @@ use bevy::input::keyboard::{Key, KeyboardInput};
 use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 
-use super::services::{EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
+use super::services::{COIN_SHOWER, EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
 use super::story::{
-    Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, KeyEntry, Links, SPEED, Screen, Toasts, Tone,
+    Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, GemShop, KeyEntry, Links, SPEED, Screen, Toasts, Tone,
 };
 
 const BACKGROUND: Color = Color::srgb(0.09, 0.11, 0.15);
@@ -194,7 +194,7 @@ fn keyboard(
                 }
             }
         }
-        Screen::Title => {}
+        Screen::Title | Screen::History => {}
     }
     if keys.just_pressed(KeyCode::Escape) {
         actions.write(DemoAction::Show(Screen::Title));
@@ -216,6 +216,7 @@ fn rebuild(
         Res<DeviceCode>,
     ),
     (field, key, toasts, arrivals, links): (Res<Field>, Res<KeyEntry>, Res<Toasts>, Res<Arrivals>, Res<Links>),
+    (history, shop): (Res<InventoryHistory>, Res<GemShop>),
     (status, moments, achievements, subscriptions): (
         Res<RewardsStatus>,
         Res<MomentsStatus>,
@@ -236,7 +237,7 @@ fn rebuild(
     let pass = subscriptions.get(SEASON_PASS).cloned();
     // Main panel.
     let main_key = format!(
-        "{:?}{:?}{name:?}{:?}{}{}{}{pass:?}{}{}",
+        "{:?}{:?}{name:?}{:?}{}{}{}{pass:?}{}{}{}{}{}{}",
         screen.get(),
         login.get(),
         device.0,
@@ -244,7 +245,11 @@ fn rebuild(
         field.deposits,
         field.banked,
         key.0,
-        status.pulling
+        status.pulling,
+        shop.waiting.len(),
+        history.changes.len(),
+        history.loading,
+        history.more
     );
     if shown.main != main_key {
         shown.main = main_key;
@@ -258,7 +263,18 @@ fn rebuild(
                 account_card.with_children(|c| match (&name, login.get()) {
                     (Some(name), LoginState::LoggedIn) => {
                         c.spawn(text(format!("Linked Amazon account: {name}"), 20.0, GOOD));
-                        c.spawn(button("Log out", DemoAction::SignOut, false));
+                        c.spawn(text(
+                            "Your items live with your account at the studio: any PC shows them.",
+                            14.0,
+                            MUTED,
+                        ));
+                        c.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
+                            .with_children(|row| {
+                                row.spawn(button("Log out", DemoAction::SignOut, false));
+                                if !links.second_pc {
+                                    row.spawn(button("Continue on another PC", DemoAction::ContinueOnAnotherPc, false));
+                                }
+                            });
                     }
                     (_, LoginState::SigningIn) => {
                         c.spawn(text("Signing in... finish in your browser.", 20.0, TEXT));
@@ -293,8 +309,10 @@ fn rebuild(
                     .with_children(|row| {
                         row.spawn(button("Play", DemoAction::Show(Screen::Field), true));
                         row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
+                        row.spawn(button("History", DemoAction::Show(Screen::History), false));
                     });
             }
+            Screen::History => history_panel(panel, &history, catalogs.iter().next().map(|(_, c)| c)),
             Screen::Field => {
                 panel.spawn(text(
                     format!(
@@ -356,6 +374,14 @@ fn rebuild(
                             }
                         });
                     });
+                panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
+                    c.spawn(text("Gem shop", 18.0, ACCENT));
+                    c.spawn(text("Spent at the studio: the backend checks you hold the gems.", 13.0, MUTED));
+                    let (title, gems, _) = COIN_SHOWER;
+                    c.spawn(text(format!("{title} - {gems} gems"), 15.0, TEXT));
+                    let label = if shop.waiting.is_empty() { "Buy with gems" } else { "Buying..." };
+                    c.spawn(button(label, DemoAction::BuyCoinShower, false));
+                });
                 panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
                     c.spawn(text("Season pass", 18.0, ACCENT));
                     match &pass {
@@ -424,7 +450,12 @@ fn rebuild(
                         row.spawn(button("Billing page", DemoAction::OpenBilling, false));
                     });
                 });
-                panel.spawn(button("Back", DemoAction::Show(Screen::Title), false));
+                panel
+                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
+                    .with_children(|row| {
+                        row.spawn(button("Back", DemoAction::Show(Screen::Title), false));
+                        row.spawn(button("History", DemoAction::Show(Screen::History), false));
+                    });
             }
         });
     }
@@ -507,7 +538,12 @@ fn rebuild(
     };
     let last_pull =
         status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
-    let mut line = format!("{online}  |  last pull {last_pull}  |  outbox {}", moments.pending);
+    let mut line = format!("{online}  |  last sync {last_pull}  |  outbox {}", moments.pending);
+    if status.last_error.is_some()
+        && let Some(age) = status.inventory_age()
+    {
+        line.push_str(&format!("  |  inventory as of {} min ago", age.as_secs() / 60));
+    }
     if let Some(error) = &moments.last_error {
         line.push_str(&format!("  |  moments waiting: {error}"));
     }
@@ -542,6 +578,54 @@ fn rebuild(
             }
         });
     }
+}
+
+/// The history screen: every change to the player's inventory, newest first, with where it came from.
+fn history_panel(panel: &mut ChildSpawnerCommands, history: &InventoryHistory, catalog: Option<&ItemCatalog>) {
+    panel.spawn(text("Where is my reward?", 32.0, TEXT));
+    panel.spawn(text("Every item that came and went, as the studio backend recorded it.", 15.0, MUTED));
+    if history.loading && history.changes.is_empty() {
+        panel.spawn(text("Loading...", 16.0, ACCENT));
+    }
+    if let Some(error) = &history.error {
+        panel.spawn(text(format!("Could not load the history: {error}"), 15.0, BAD));
+    }
+    panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
+        for change in history.changes.iter().take(12) {
+            let items = change
+                .items
+                .iter()
+                .map(|s| {
+                    let name = catalog.and_then(|c| c.items.get(&s.item)).map_or(s.item.as_str(), |d| d.name.as_str());
+                    format!("{} x {name}", s.quantity)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (sign, color, what) = match change.kind {
+                ChangeKind::Grant => ("+", GOOD, "from"),
+                ChangeKind::Revoke => ("-", BAD, "taken back: refund of"),
+                ChangeKind::Spend => ("-", ACCENT, "spent in"),
+                _ => ("?", MUTED, "changed by"),
+            };
+            let source = match change.source.as_str() {
+                "PRIME_GAMING" => "Prime Gaming",
+                "INSTANT_ACCESS" => "an Instant Access purchase",
+                "SUBSCRIPTION" | "DEVPAY" => "the season pass",
+                "GAME" => "the game",
+                other => other,
+            };
+            let ago = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |now| (now.as_secs() as i64 - change.at).max(0));
+            c.spawn(text(format!("{sign} {items}  {what} {source}  ({ago}s ago)"), 15.0, color));
+        }
+    });
+    panel.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() }).with_children(|row| {
+        row.spawn(button("Back", DemoAction::Show(Screen::Title), false));
+        if history.more {
+            row.spawn(button("Older", DemoAction::OlderHistory, false));
+        }
+    });
 }
 
 fn spawn_field(mut commands: Commands, assets: Res<AssetServer>, field: Res<Field>) {
