@@ -25,6 +25,7 @@ fn step_name(step: LedgerStep) -> &'static str {
         LedgerStep::GrantPersisted => "grant-persisted",
         LedgerStep::ReportSent => "report-sent",
         LedgerStep::ReportConfirming => "report-confirming",
+        other => panic!("not a ledger step of the client ledger: {other:?}"),
     }
 }
 
@@ -220,6 +221,7 @@ fn assert_first_crash_left(
             assert_eq!(count(EntryState::Reported), 0, "the ledger has not recorded it");
             assert!(count(EntryState::Granted) >= fulfilled);
         }
+        other => panic!("not a ledger step of the client ledger: {other:?}"),
     }
 }
 
@@ -319,6 +321,7 @@ fn revoke_crash_then_recover(at: LedgerStep) {
             assert_eq!(after_kill.entitlements["ia:crash-a"].state, EntryState::Revoked, "confirmation not recorded");
             assert!(backend_has_report, "the backend has the report");
         }
+        other => panic!("not a ledger step of the client ledger: {other:?}"),
     }
     run_child(&url, &customer.user_id, &token, data.path(), (1, 1), None);
 

@@ -32,6 +32,7 @@ impl Default for PullPacing {
 ///
 /// The exactly-once guarantee holds if the process dies at any of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LedgerStep {
     /// A pull returned entitlements; nothing is granted yet.
     Pulled,

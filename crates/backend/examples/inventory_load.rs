@@ -129,7 +129,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .bind(format!("amzn1.account.INV{p}"))
             .fetch_one(&pool)
             .await?;
-        let change = Change { kind: ChangeKind::Grant, source: "LOAD", key: "seed", items: &gems, active_until: None };
+        let change = Change {
+            kind: ChangeKind::Grant,
+            source: "LOAD",
+            key: "seed",
+            sku: None,
+            items: &gems,
+            active_until: None,
+        };
         ledger::apply(&pool, &account, change).await?;
         tokens.push(session.access_token);
     }
