@@ -373,15 +373,15 @@ fn rebuild(
                                 c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
                             }
                         });
+                        row.spawn((BackgroundColor(PANEL), Node { width: px(260), ..card() })).with_children(|c| {
+                            c.spawn(text("Gem shop", 18.0, ACCENT));
+                            c.spawn(text("Spent at the studio: the backend checks you hold the gems.", 13.0, MUTED));
+                            let (title, gems, _) = COIN_SHOWER;
+                            c.spawn(text(format!("{title} - {gems} gems"), 15.0, TEXT));
+                            let label = if shop.waiting.is_empty() { "Buy with gems" } else { "Buying..." };
+                            c.spawn(button(label, DemoAction::BuyCoinShower, false));
+                        });
                     });
-                panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
-                    c.spawn(text("Gem shop", 18.0, ACCENT));
-                    c.spawn(text("Spent at the studio: the backend checks you hold the gems.", 13.0, MUTED));
-                    let (title, gems, _) = COIN_SHOWER;
-                    c.spawn(text(format!("{title} - {gems} gems"), 15.0, TEXT));
-                    let label = if shop.waiting.is_empty() { "Buy with gems" } else { "Buying..." };
-                    c.spawn(button(label, DemoAction::BuyCoinShower, false));
-                });
                 panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
                     c.spawn(text("Season pass", 18.0, ACCENT));
                     match &pass {
