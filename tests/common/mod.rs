@@ -148,6 +148,7 @@ pub fn settled(app: &App) -> bool {
 }
 
 pub mod recorder;
+pub mod rewards;
 pub mod studio;
 pub mod webdriver;
 

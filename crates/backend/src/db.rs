@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_studio_sessions_and_links.sql")),
     (11, include_str!("../migrations/0011_server_inventory.sql")),
     (12, include_str!("../migrations/0012_inventory_change_sku.sql")),
+    (13, include_str!("../migrations/0013_competitions.sql")),
 ];
 
 /// Whether `url` names a SQLite database.

@@ -21,6 +21,7 @@
 #![forbid(missing_docs)]
 
 pub mod accounts;
+pub mod competitions;
 pub mod db;
 pub mod devpay;
 pub mod error;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub public_path_prefix: Arc<str>,
     /// The server-owned inventory, when a catalog is configured.
     pub inventory: Option<inventory::InventoryConfig>,
+    /// Competitions, when configured.
+    pub competitions: Option<competitions::CompetitionsConfig>,
 }
 
 /// How the backend runs.
@@ -108,6 +111,8 @@ pub struct BackendConfig {
     /// calls, so Instant Access signatures are verified over this prefix plus the backend's own path. Empty
     /// (the default) when nothing rewrites paths.
     pub public_path_prefix: String,
+    /// Competitions (`--competitions`): scores, standings, closing and prizes. Default off.
+    pub competitions: Option<competitions::CompetitionsConfig>,
 }
 
 impl BackendConfig {
@@ -126,6 +131,7 @@ impl BackendConfig {
             public_path_prefix: String::new(),
             operator: None,
             inventory: None,
+            competitions: None,
         }
     }
 }
@@ -179,6 +185,14 @@ pub fn router(state: AppState) -> Router {
             auth: auth.clone(),
             perks: state.inventory.as_ref().map(|inventory| inventory.catalog.clone()),
         }));
+    }
+    if let Some(config) = &state.competitions {
+        let server_token = config.server_token.as_ref().map(|t| {
+            use sha2::Digest;
+            Arc::new(<[u8; 32]>::from(sha2::Sha256::digest(t.as_bytes())))
+        });
+        routes = routes
+            .merge(competitions::router(competitions::CompetitionsState { pool: state.pool.clone(), server_token }));
     }
     if let Some(moments) = state.moments.clone() {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
@@ -279,7 +293,17 @@ fn app_state(
         }
         Arc::new(devpay)
     });
-    let workers = background_workers(&pool, &oauth_http, devpay.clone(), config.inventory.as_ref(), prime.as_ref());
+    let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));
+    let mut workers = background_workers(&pool, &oauth_http, devpay.clone(), config.inventory.as_ref(), prime.as_ref());
+    if let Some(competitions) = &config.competitions {
+        let moments = moments.clone().map(|moments| moments::MomentsState {
+            moments,
+            pool: pool.clone(),
+            oauth_http: oauth_http.clone(),
+            auth: player::PlayerAuth { pool: pool.clone() },
+        });
+        workers.push(tokio::spawn(competitions::closing::worker(pool.clone(), moments, competitions.close_every)));
+    }
     let state = AppState {
         pool,
         keys: Arc::new(config.keys),
@@ -288,7 +312,8 @@ fn app_state(
         oauth_http,
         prime,
         devpay,
-        moments: config.moments.map(|config| Arc::new(moments::Moments::new(config))),
+        moments,
+        competitions: config.competitions,
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
         inventory: config.inventory,

@@ -112,6 +112,13 @@ struct ServeArgs {
     /// Least seconds between two Prime Gaming pulls of one player (with `--catalog`).
     #[arg(long, env = "REWARDS_BACKEND_SYNC_SECONDS", default_value_t = 10)]
     sync_seconds: u64,
+    /// Serve competitions (`/api/competitions…`; define them on the operator listener) and close them when
+    /// they end, paying prizes through Moments.
+    #[arg(long, env = "REWARDS_BACKEND_COMPETITIONS")]
+    competitions: bool,
+    /// The studio game server's credential for trusted competition scores (`/server/competitions/{id}/scores`).
+    #[arg(long, env = "REWARDS_BACKEND_GAME_SERVER_TOKEN", hide_env_values = true)]
+    game_server_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +189,14 @@ fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::
         let mut inventory = InventoryConfig::new(ServerCatalog::load(path)?);
         inventory.sync_interval = std::time::Duration::from_secs(args.sync_seconds);
         config.inventory = Some(inventory);
+    }
+    if args.competitions {
+        let server_token = args.game_server_token.clone();
+        if server_token.as_ref().is_some_and(|t| t.len() < 24) {
+            return Err("--game-server-token must be at least 24 characters".into());
+        }
+        config.competitions =
+            Some(amazon_rewards_backend::competitions::CompetitionsConfig { server_token, ..Default::default() });
     }
     if let Some(license_url) = args.devpay_url {
         config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {

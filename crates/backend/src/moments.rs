@@ -326,6 +326,48 @@ async fn report_moment(
     }
 }
 
+/// What paying a prize came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrizeOutcome {
+    /// Rewarded: the reward to claim.
+    Rewarded(Reward),
+    /// Not rewarded, for this reason (`budget_exhausted`, `campaign_not_active`, `unknown_moment`, …).
+    NotRewarded(String),
+    /// The Rewards API is unavailable: try again later (nothing is lost; the prize stays pending).
+    Later,
+}
+
+/// Pays a prize through the same path as a reported moment (its campaign's budget, getRewardInfo, getReward, one
+/// reward recorded): `moment` names the campaign, `key` the one reward (a competition's place), `user` the
+/// Amazon customer. Repeating it answers the first outcome.
+pub async fn pay_prize(state: &MomentsState, moment: &str, key: &str, user: &str) -> Result<PrizeOutcome, sqlx::Error> {
+    let Some(campaign) = state.moments.config.moments.get(moment).cloned() else {
+        return Ok(PrizeOutcome::NotRewarded("unknown_moment".into()));
+    };
+    sqlx::query(
+        "INSERT INTO moment_rewards (amazon_user_id, moment, achievement, campaign_id, status, cost_cents, test, created_at)
+         VALUES ($1, $2, $3, $4, 'pending', 0, 0, $5) ON CONFLICT (amazon_user_id, moment) DO NOTHING",
+    )
+    .bind(user)
+    .bind(key)
+    .bind(moment)
+    .bind(&campaign.campaign_id)
+    .bind(crate::now_secs())
+    .execute(&state.pool)
+    .await?;
+    let answer = match stored_answer(&state.pool, user, key).await? {
+        Some(answer) => answer,
+        None => match hand_out(state, &state.moments, &campaign, user, key).await? {
+            Ok(answer) => answer,
+            Err(_) => return Ok(PrizeOutcome::Later),
+        },
+    };
+    Ok(match answer {
+        MomentAnswer::Rewarded { reward } => PrizeOutcome::Rewarded(reward),
+        MomentAnswer::NotRewarded { reason, .. } => PrizeOutcome::NotRewarded(reason),
+    })
+}
+
 /// Budget check, getRewardInfo, getReward, record. `Ok(Err(wait))`: Amazon is unavailable, the row stays
 /// pending and the game's retry continues it.
 async fn hand_out(

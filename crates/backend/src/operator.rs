@@ -43,7 +43,10 @@ pub fn router(state: AppState, token: Option<String>) -> Router {
     let routes = Router::new()
         .nest(
             "/admin",
-            crate::accounts::admin_router().merge(crate::link::admin_router()).merge(crate::inventory::admin_router()),
+            crate::accounts::admin_router()
+                .merge(crate::link::admin_router())
+                .merge(crate::inventory::admin_router())
+                .merge(crate::competitions::admin_router()),
         )
         .with_state(state)
         .layer(middleware::from_fn_with_state(expected, require_token));

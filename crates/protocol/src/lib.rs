@@ -14,6 +14,7 @@
 #![forbid(missing_docs)]
 
 pub mod catalog;
+pub mod competitions;
 pub mod devpay;
 pub mod dta1;
 pub mod http;
