@@ -38,8 +38,9 @@ pub mod prelude {
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};
     pub use crate::moments::{
         AchievementCatalog, AchievementProgress, AchievementStatus, AchievementUnlocked, Achievements, Challenge,
-        ClaimAnswered, ClaimOutcome, ClaimReward, EarnedReward, MomentEvent, MomentsConfig, MomentsPlugin,
-        MomentsStatus, ProgressChange, RefreshChallenges, Reward, UnlockAchievement,
+        ClaimAnswered, ClaimOutcome, ClaimReward, CompetitionStandings, CompetitionState, EarnedReward, MomentEvent,
+        MomentsConfig, MomentsPlugin, MomentsStatus, ProgressChange, RefreshChallenges, RefreshStandings, Reward,
+        ScoreAnswered, ScoreOutcome, Standings, SubmitScore, UnlockAchievement,
     };
     pub use crate::subscriptions::{
         ActivateSubscription, ActivationAnswered, ActivationRefused, OpenBillingPage, RefreshSubscriptions,

@@ -179,7 +179,7 @@ fn client_scores_are_bounded_paced_marked_untrusted_and_a_spent_budget_is_record
     define(&studio, &race("open", 3, Some(ClientScores { max_score: 100, min_interval_secs: 60 })));
     assert_eq!(client_score(&studio, "open", &players[0].0, "a-1", 40).0, 200);
     let (status, answer) = client_score(&studio, "open", &players[0].0, "a-2", 60);
-    assert_eq!((status, answer["error"].as_str()), (429, Some("too_soon")), "{answer}");
+    assert_eq!((status, answer["error"].as_str()), (409, Some("too_soon")), "{answer}");
     let (status, answer) = client_score(&studio, "open", &players[1].0, "b-1", 101);
     assert_eq!((status, answer["error"].as_str()), (422, Some("score_out_of_range")), "{answer}");
     assert_eq!(client_score(&studio, "open", &players[1].0, "b-2", 90).0, 200);
@@ -227,4 +227,74 @@ fn two_competitions_ending_at_once_across_three_processes_on_postgresql_close_on
         studio.texts("SELECT moment FROM moment_rewards WHERE moment LIKE 'competition/%' AND status = $1", "rewarded");
     assert_eq!(prizes.len(), 4, "{prizes:?}");
     assert_eq!(rewards.report(&campaign).issued, 4, "each prize handed out once, whichever process paid it");
+}
+
+#[test]
+fn the_game_submits_untrusted_scores_follows_the_standings_and_claims_its_prize() {
+    use bevy::prelude::*;
+    use bevy_amazon_rewards::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    let fixture = Fixture::start();
+    let rewards = Rewards::new(&fixture);
+    let campaign = rewards.campaign(100, 10_000, CampaignState::Live);
+    let studio = studio(&fixture, &rewards, &campaign, 10_000, None);
+    let players = players(&studio, &fixture, "game");
+    define(&studio, &race("coin-race", 3, Some(ClientScores { max_score: 1000, min_interval_secs: 0 })));
+    // Another player scores less, through the game server.
+    assert_eq!(server_score(&studio, &studio.backend.url(), "coin-race", &players[1].1, "s", 30).0, 200);
+
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(&studio.backend.url(), data.path());
+    config.login.studio_backend = Some(studio.backend.url());
+    config.entitlements.source = InventorySource::StudioBackend;
+    config.moments.achievements_path = Some("rewards.achievements.json".into());
+    config.moments.competitions = true;
+    let opened = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = opened.clone();
+    config.login.open_browser = Arc::new(move |url: &str| {
+        seen.lock().unwrap().push(url.to_owned());
+        Ok(())
+    });
+    let mut app = headless_app(config);
+    collect::<MomentEvent>(&mut app);
+    #[derive(Resource, Default)]
+    struct Answers(Vec<ScoreAnswered>);
+    app.init_resource::<Answers>();
+    app.add_observer(|answer: On<ScoreAnswered>, mut answers: ResMut<Answers>| answers.0.push((*answer).clone()));
+    spawn_recipient(&mut app);
+    login(&mut app, "game-0", &players[0].0);
+
+    app.world_mut().write_message(SubmitScore::new("coin-race", 45));
+    run_until(&mut app, Duration::from_secs(10), "the score answered", |app: &mut App| {
+        !app.world().resource::<Answers>().0.is_empty()
+    });
+    let answer = app.world().resource::<Answers>().0[0].outcome.clone();
+    assert_eq!(answer, ScoreOutcome::Accepted { best: 45, improved: true });
+    run_until(&mut app, Duration::from_secs(10), "standings with our place", |app: &mut App| {
+        let standings = app.world().resource::<CompetitionStandings>();
+        standings.get("coin-race").and_then(|race| race.you.as_ref()).is_some_and(|you| you.place == 1)
+    });
+    assert!(app.world().resource::<CompetitionStandings>().get("coin-race").unwrap().untrusted);
+
+    // The race ends; the backend closes it and pays first place; the game polls, and the prize is claimable.
+    run_until(&mut app, Duration::from_secs(20), "the prize", |app: &mut App| {
+        collected::<MomentEvent>(app).iter().any(|e| matches!(e, MomentEvent::Rewarded(_)))
+    });
+    let rewarded: Vec<_> = collected::<MomentEvent>(&app)
+        .iter()
+        .filter_map(|e| if let MomentEvent::Rewarded(reward) = e { Some(reward.clone()) } else { None })
+        .collect();
+    assert_eq!(rewarded.len(), 1, "one prize, announced once: {rewarded:?}");
+    let reward = rewarded[0].clone();
+    assert!(reward.moment.starts_with("competition/coin-race/"), "{reward:?}");
+    app.world_mut().write_message(ClaimReward { reward_id: reward.reward_id.clone() });
+    run_until(&mut app, Duration::from_secs(5), "the claim page opened", |_| !opened.lock().unwrap().is_empty());
+    assert_eq!(opened.lock().unwrap()[0], reward.reward_url);
+    // A late score is refused, typed.
+    app.world_mut().write_message(SubmitScore::new("coin-race", 999));
+    run_until(&mut app, Duration::from_secs(10), "the late score answered", |app: &mut App| {
+        app.world().resource::<Answers>().0.len() == 2
+    });
+    assert_eq!(app.world().resource::<Answers>().0[1].outcome, ScoreOutcome::Refused("competition_ended".into()));
 }

@@ -10,4 +10,8 @@ pub struct MomentsConfig {
     /// Base URL of the studio backend's Moments API (`/api/moments`). Default: `RewardsConfig::entitlements_url`,
     /// which points at the studio backend in a studio setup.
     pub moments_url: Option<String>,
+    /// Follow the studio backend's competitions ([`CompetitionStandings`](crate::moments::CompetitionStandings),
+    /// [`SubmitScore`](crate::moments::SubmitScore)). Default off. A prize is claimable with
+    /// [`ClaimReward`](crate::moments::ClaimReward) when achievements are on (it is saved with their rewards).
+    pub competitions: bool,
 }

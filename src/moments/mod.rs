@@ -41,6 +41,7 @@
 
 mod catalog;
 mod claims;
+mod competitions;
 mod config;
 mod delivery;
 mod outbox;
@@ -56,6 +57,10 @@ use bevy::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use catalog::AchievementCatalog;
+pub use competitions::{
+    CompetitionStandings, CompetitionState, RefreshStandings, ScoreAnswered, ScoreOutcome, Standing, Standings,
+    SubmitScore, Winner,
+};
 pub use config::MomentsConfig;
 pub(crate) use outbox::fuzz_saved_moments;
 pub use plugin::MomentsPlugin;

@@ -2,12 +2,13 @@
 
 use bevy::prelude::*;
 
+use super::competitions::{Competitions, competitions_next_work, receive_competitions, send_competitions};
 use super::delivery::{moments_next_work, send_moments};
 use super::outbox::MomentsOutbox;
 use super::receive::receive_moments;
 use super::{
-    AchievementProgress, AchievementUnlocked, Achievements, ClaimReward, MomentEvent, MomentsConfig, MomentsStatus,
-    RefreshChallenges, UnlockAchievement,
+    AchievementProgress, AchievementUnlocked, Achievements, ClaimReward, CompetitionStandings, MomentEvent,
+    MomentsConfig, MomentsStatus, RefreshChallenges, RefreshStandings, SubmitScore, UnlockAchievement,
 };
 use crate::config::RewardsConfig;
 use crate::core::http::ApiClient;
@@ -43,7 +44,13 @@ impl Plugin for MomentsPlugin {
             .add_message::<AchievementUnlocked>()
             .add_message::<ClaimReward>()
             .add_message::<RefreshChallenges>()
-            .add_message::<MomentEvent>();
+            .add_message::<MomentEvent>()
+            .add_message::<SubmitScore>()
+            .add_message::<RefreshStandings>()
+            .init_resource::<CompetitionStandings>();
+        if self.config.competitions {
+            add_competitions(app);
+        }
         if self.config.achievements_path.is_none() {
             return;
         };
@@ -68,4 +75,19 @@ impl Plugin for MomentsPlugin {
             .add_systems(RewardsReceive, receive_moments)
             .add_systems(RewardsSend, send_moments);
     }
+}
+
+/// The competitions' state, channel and systems.
+fn add_competitions(app: &mut App) {
+    let (runtime, config) = crate::core::require_core(app, "MomentsPlugin");
+    let (updates, inbox) = runtime.channel();
+    let competitions = Competitions::new(config, app.world().resource::<ApiClient>().clone(), updates);
+    app.insert_resource(competitions)
+        .insert_resource(inbox)
+        .wake_send_on::<SubmitScore>()
+        .wake_send_on::<RefreshStandings>()
+        .wake_send_on::<crate::entitlements::PullCompleted>()
+        .wake_send_at(competitions_next_work)
+        .add_systems(RewardsReceive, receive_competitions)
+        .add_systems(RewardsSend, send_competitions);
 }

@@ -134,9 +134,9 @@ async fn submit(
 
 fn refused(reason: &str) -> BackendError {
     let status = match reason {
-        refusal::TOO_SOON => StatusCode::TOO_MANY_REQUESTS,
         refusal::CLIENT_SCORES_NOT_ALLOWED => StatusCode::FORBIDDEN,
-        refusal::NOT_STARTED | refusal::ENDED => StatusCode::CONFLICT,
+        // Not 429: that is the rate limit of the whole service; this is the competition's own rule.
+        refusal::TOO_SOON | refusal::NOT_STARTED | refusal::ENDED => StatusCode::CONFLICT,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     BackendError::refused(status, reason, "score refused")
