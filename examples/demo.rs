@@ -102,7 +102,10 @@ fn main() -> AppExit {
         eprintln!("{missing}");
         return AppExit::error();
     }
-    let services = match services::start(options.external.clone(), &options.data_dir) {
+    let scripted = options.headless || options.screenshots.is_some();
+    // A few minutes to play; the scripted story's race is over in 20 s.
+    let race_seconds = if scripted { 20 } else { 180 };
+    let services = match services::start(options.external.clone(), &options.data_dir, race_seconds) {
         Ok(services) => services,
         Err(error) => {
             eprintln!("cannot start the demo's services: {error}");
@@ -114,14 +117,14 @@ fn main() -> AppExit {
     println!("Sign in as {} / {}", services::EMAIL, services::PASSWORD);
     println!("Data:            {}", options.data_dir.display());
 
-    let scripted = options.headless || options.screenshots.is_some();
     let outcomes: shopper::SharedOutcomes = Arc::new(Mutex::new(shopper::Outcomes::default()));
     let mut rewards = AmazonRewardsPlugins::new()
         .with_amazon_at(&services.sandbox)
         .with_studio_backend(&services.backend)
         .with_client_id(services::CLIENT_ID)
         .with_data_dir(options.data_dir.join(if options.second_pc { "second-pc" } else { "game" }))
-        .with_achievements("rewards.achievements.json");
+        .with_achievements("rewards.achievements.json")
+        .with_competitions();
     rewards = rewards.with_subscription_pages(
         format!("{}/devpay/signup", services.sandbox),
         format!("{}/devpay/billing", services.sandbox),

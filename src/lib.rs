@@ -178,6 +178,13 @@ impl AmazonRewardsPlugins {
         self
     }
 
+    /// Follows the studio backend's competitions ([`MomentsConfig::competitions`](crate::moments::MomentsConfig)).
+    #[must_use]
+    pub fn with_competitions(mut self) -> Self {
+        self.config.moments.competitions = true;
+        self
+    }
+
     /// Base URL of the studio backend's Moments API, when it is not `entitlements_url`.
     #[must_use]
     pub fn with_moments_url(mut self, url: impl Into<String>) -> Self {

@@ -43,9 +43,12 @@ fn the_headless_story_runs_every_step() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the demo failed after {:?}:\n{stdout}\n{stderr}", started.elapsed());
     assert!(stdout.contains("every step happened"), "{stdout}");
-    for step in 1..=16 {
-        assert!(stdout.contains(&format!("step {step}/16 done")), "step {step} missing:\n{stdout}");
+    for step in 1..=17 {
+        assert!(stdout.contains(&format!("step {step}/17 done")), "step {step} missing:\n{stdout}");
     }
+    let race =
+        stdout.lines().find(|l| l.starts_with("coin race won by")).unwrap_or_else(|| panic!("no race:\n{stdout}"));
+    assert!(race.ends_with(": rewarded"), "the race's winner was paid: {race}");
     assert!(stdout.contains("+ 100 x Gems from Instant Access purchase"), "{stdout}");
     assert!(stdout.contains("- 100 x Gems taken back"), "{stdout}");
     assert!(stdout.contains("- 10 gems: 10 coins rain on the field!"), "the spend answered:\n{stdout}");

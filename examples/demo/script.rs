@@ -24,6 +24,7 @@ pub struct Script {
     screenshots: Option<PathBuf>,
     outcomes: SharedOutcomes,
     refund_asked: bool,
+    prize_claimed: bool,
     started_step: Option<usize>,
     /// This is the second PC: its own short script.
     second_pc: bool,
@@ -41,6 +42,7 @@ impl Script {
             screenshots,
             outcomes,
             refund_asked: false,
+            prize_claimed: false,
             started_step: None,
             second_pc,
             second_pc_output: Arc::default(),
@@ -52,7 +54,7 @@ impl Script {
     }
 }
 
-const STEPS: [&str; 16] = [
+const STEPS: [&str; 17] = [
     "the catalog and achievements load",
     "the player links their Amazon account in the browser",
     "the Prime Gaming gold claimed earlier arrives",
@@ -66,6 +68,7 @@ const STEPS: [&str; 16] = [
     "the player spends 10 gems on a coin shower, checked by the studio backend",
     "the season pass: the sign-up returns its key to the game, which activates it (badge, double coins)",
     "the billing page opens",
+    "the coin race ends and its winner's prize arrives, claimable",
     "the history shows every grant, the refund and the spend",
     "a second PC shows the same inventory once linked",
     "the inventory holds everything",
@@ -85,7 +88,7 @@ const SHOTS: [(usize, &str); 6] = [
     (5, "reward.png"),
     (7, "store.png"),
     (12, "store-subscribed.png"),
-    (13, "history.png"),
+    (14, "history.png"),
 ];
 
 fn count(world: &mut World, item: &str) -> u64 {
@@ -258,6 +261,12 @@ fn step(world: &mut World, script: &mut Script) -> bool {
         }
         13 => {
             if starting {
+                act(world, DemoAction::Show(Screen::Field));
+            }
+            race_prize_claimed(world, script)
+        }
+        14 => {
+            if starting {
                 act(world, DemoAction::Show(Screen::History));
             }
             let history = world.resource::<InventoryHistory>();
@@ -267,7 +276,7 @@ fn step(world: &mut World, script: &mut Script) -> bool {
                 && kinds.contains(&ChangeKind::Revoke)
                 && kinds.iter().filter(|k| **k == ChangeKind::Grant).count() >= 4
         }
-        14 => {
+        15 => {
             if starting {
                 act(world, DemoAction::ContinueOnAnotherPc);
             }
@@ -278,6 +287,33 @@ fn step(world: &mut World, script: &mut Script) -> bool {
             println!("inventory: {totals:?}");
             totals.iter().all(|(_, n)| *n > 0) && world.resource::<MomentsStatus>().pending == 0
         }
+    }
+}
+
+/// Whether the coin race's prize arrived and its claim page opened (the story claims it once it is there).
+fn race_prize_claimed(world: &mut World, script: &mut Script) -> bool {
+    let prize = world
+        .resource::<MomentsStatus>()
+        .rewards
+        .iter()
+        .find(|r| r.reward.moment.starts_with("competition/coin-race"))
+        .map(|r| (r.reward.reward_id.clone(), r.claim_opened));
+    match prize {
+        Some((reward_id, false)) => {
+            if !script.prize_claimed {
+                script.prize_claimed = true;
+                act(world, DemoAction::ClaimReward(reward_id));
+            }
+            false
+        }
+        Some((_, true)) => {
+            let race = world.resource::<CompetitionStandings>().competitions.iter().find(|c| !c.results.is_empty());
+            if let Some(winner) = race.and_then(|r| r.results.first()) {
+                println!("coin race won by {} with {} coins: {}", winner.player, winner.score, winner.status);
+            }
+            opened_done(&script.outcomes, "/moments/r/")
+        }
+        None => false,
     }
 }
 

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use amazon_rewards_backend::competitions::CompetitionsConfig;
 use amazon_rewards_backend::devpay::{DevPayConfig, DevPayProductConfig};
 use amazon_rewards_backend::inventory::InventoryConfig;
 use amazon_rewards_backend::inventory::catalog::ServerCatalog;
 use amazon_rewards_backend::moments::{MomentCampaign, MomentsConfig};
 use amazon_rewards_backend::sealed::TokenKey;
 use amazon_rewards_backend::{BackendConfig, RunningBackend};
+use amazon_rewards_protocol::competitions::{ClientScores, CompetitionDefinition, Prize, Scoring};
 use amazon_rewards_protocol::dta1::KeyStore;
 use amazon_rewards_protocol::moments::admin::NewCampaign;
 use amazon_rewards_protocol::moments::{CampaignState, RewardKind};
@@ -70,8 +72,31 @@ pub struct Services {
     _backend: Option<(tokio::runtime::Runtime, RunningBackend)>,
 }
 
-/// Starts (or finds) the services.
-pub fn start(external: Option<(String, String)>, data_dir: &Path) -> Result<Services, Box<dyn std::error::Error>> {
+/// The moment that pays the coin race's winner.
+const RACE_PRIZE: &str = "coin-race-winner";
+
+/// A coin race starting now and lasting `seconds`: most coins banked wins. The demo has no game server, so its
+/// race takes the game client's scores: untrusted, and the standings say so.
+fn coin_race(seconds: i64) -> CompetitionDefinition {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    CompetitionDefinition {
+        id: format!("coin-race-{now}"),
+        title: "Coin race".into(),
+        starts_at: now,
+        ends_at: now + seconds,
+        scoring: Scoring::Highest,
+        winners: 3,
+        prizes: vec![Prize { place: 1, moment: RACE_PRIZE.into() }],
+        client_scores: Some(ClientScores { max_score: 100_000, min_interval_secs: 0 }),
+    }
+}
+
+/// Starts (or finds) the services; a coin race of `race_seconds` starts with them.
+pub fn start(
+    external: Option<(String, String)>,
+    data_dir: &Path,
+    race_seconds: i64,
+) -> Result<Services, Box<dyn std::error::Error>> {
     if let Some((sandbox, backend)) = external {
         return Ok(Services { sandbox, backend, _sandbox: None, _backend: None });
     }
@@ -91,6 +116,7 @@ pub fn start(external: Option<(String, String)>, data_dir: &Path) -> Result<Serv
     let backend = runtime.block_on(amazon_rewards_backend::serve(backend_config(&sandbox_url, data_dir, &seed)?))?;
     let backend_url = backend.url();
     runtime.block_on(connect(&sandbox_url, &backend_url))?;
+    runtime.block_on(amazon_rewards_backend::competitions::table::define(&backend.pool, &coin_race(race_seconds)))?;
     if !data_dir.join("demo-account").exists() {
         runtime
             .block_on(shopper::create_studio_account(&sandbox_url, &backend_url, GAME_ACCOUNT))
@@ -161,6 +187,7 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
     let mut inventory = InventoryConfig::new(catalog);
     inventory.sync_interval = Duration::from_secs(2);
     config.inventory = Some(inventory);
+    config.competitions = Some(CompetitionsConfig { server_token: None, close_every: Duration::from_secs(1) });
     Ok(config)
 }
 
@@ -202,6 +229,7 @@ async fn seed_sandbox(sandbox: &str) -> Result<Seed, AdminError> {
     for (moment, title, description) in [
         ("five-deposits", "500 bonus gems", "Make 5 deposits at the bank and Amazon sends you 500 bonus gems."),
         ("level-3", "A Coin Bank sticker pack", "Reach level 3 and claim a real sticker pack, shipped to you."),
+        (RACE_PRIZE, "Coin race champion: 1,000 gems", "Bank the most coins in a coin race and win 1,000 gems."),
     ] {
         let new = NewCampaign {
             api_key: key.api_key.clone(),

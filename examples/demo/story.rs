@@ -355,11 +355,23 @@ fn spend_answered(
     }
 }
 
-/// Picks up coins the player touches and deposits what they carry at the bank.
+/// The coin race taking scores now, if any.
+pub fn running_race(standings: &CompetitionStandings) -> Option<&Standings> {
+    standings.competitions.iter().find(|c| c.id.starts_with("coin-race") && c.state == CompetitionState::Running)
+}
+
+/// The coin race to show: the running one, else the one that ended last.
+pub fn shown_race(standings: &CompetitionStandings) -> Option<&Standings> {
+    running_race(standings).or_else(|| standings.competitions.iter().rev().find(|c| c.id.starts_with("coin-race")))
+}
+
+/// Picks up coins the player touches and deposits what they carry at the bank (each deposit is the player's
+/// score in a running coin race).
 fn play_field(
     mut field: ResMut<Field>,
     mut progress: MessageWriter<AchievementProgress>,
     mut unlock: MessageWriter<UnlockAchievement>,
+    (mut scores, standings): (MessageWriter<SubmitScore>, Res<CompetitionStandings>),
     perks: Query<&Inventory, With<RewardsRecipient>>,
 ) {
     let player = field.player;
@@ -381,6 +393,9 @@ fn play_field(
         field.deposits += 1;
         progress.write(AchievementProgress::add("five_deposits", 1));
         progress.write(AchievementProgress::at_least("reach_level_3", field.level()));
+        if let Some(race) = running_race(&standings) {
+            scores.write(SubmitScore::new(race.id.clone(), i64::from(field.banked)));
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use bevy_amazon_rewards::prelude::*;
 use super::services::{COIN_SHOWER, EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
 use super::story::{
     Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, GemShop, KeyEntry, Links, SPEED, Screen, Toasts, Tone,
+    shown_race,
 };
 
 const BACKGROUND: Color = Color::srgb(0.09, 0.11, 0.15);
@@ -216,7 +217,7 @@ fn rebuild(
         Res<DeviceCode>,
     ),
     (field, key, toasts, arrivals, links): (Res<Field>, Res<KeyEntry>, Res<Toasts>, Res<Arrivals>, Res<Links>),
-    (history, shop): (Res<InventoryHistory>, Res<GemShop>),
+    (history, shop, race): (Res<InventoryHistory>, Res<GemShop>, Res<CompetitionStandings>),
     (status, moments, achievements, subscriptions): (
         Res<RewardsStatus>,
         Res<MomentsStatus>,
@@ -250,7 +251,7 @@ fn rebuild(
         history.changes.len(),
         history.loading,
         history.more
-    );
+    ) + &race_key(&race);
     if shown.main != main_key {
         shown.main = main_key;
         commands.entity(*main).despawn_children();
@@ -330,6 +331,7 @@ fn rebuild(
                     14.0,
                     MUTED,
                 ));
+                race_panel(panel, &race);
                 panel
                     .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
                     .with_children(|row| {
@@ -578,6 +580,48 @@ fn rebuild(
             }
         });
     }
+}
+
+/// What the race panel shows, to rebuild it only when that changes (and each second while a race runs).
+fn race_key(standings: &CompetitionStandings) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{:?}{now}", shown_race(standings))
+}
+
+/// The coin race: time left, the top places, the player's own, and once it ended the winner and the prize.
+fn race_panel(panel: &mut ChildSpawnerCommands, standings: &CompetitionStandings) {
+    let Some(race) = shown_race(standings) else { return };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
+        let when = match race.state {
+            CompetitionState::Running => format!("ends in {} s", (race.ends_at - now).max(0)),
+            CompetitionState::Upcoming => "starts soon".to_owned(),
+            CompetitionState::Closing => "ended: deciding the winner...".to_owned(),
+            CompetitionState::Closed => "ended".to_owned(),
+        };
+        c.spawn(text(format!("{}: most coins banked wins 1,000 gems  |  {when}", race.title), 17.0, ACCENT));
+        if race.untrusted {
+            c.spawn(text(
+                "Scores come from this game client (no game server in this demo): untrusted, shown as such.",
+                13.0,
+                MUTED,
+            ));
+        }
+        for line in race.top.iter().take(3) {
+            c.spawn(text(format!("{}. {}  {} coins", line.place, line.player, line.score), 15.0, TEXT));
+        }
+        if let Some(you) = &race.you {
+            c.spawn(text(format!("You: place {} with {} coins", you.place, you.score), 15.0, GOOD));
+        }
+        if let Some(winner) = race.results.first() {
+            let paid = match (winner.status.as_str(), &winner.reason) {
+                ("rewarded", _) => "prize sent: claim it in Rewards".to_owned(),
+                (_, Some(reason)) => format!("no prize ({reason})"),
+                (status, None) => status.to_owned(),
+            };
+            c.spawn(text(format!("Winner: {} with {} coins, {paid}", winner.player, winner.score), 15.0, GOOD));
+        }
+    });
 }
 
 /// The history screen: every change to the player's inventory, newest first, with where it came from.
