@@ -94,3 +94,15 @@ pub(crate) async fn with_inventory_version(
         crate::link::sessions::holder_and_version(pool, token).await?.ok_or(BackendError::InvalidToken)?;
     Ok((player_of(holder)?, version))
 }
+
+/// The player presenting `headers`' session, and the first answer stored for their spend `key`, in one read.
+pub(crate) async fn with_stored_spend(
+    pool: &AnyPool,
+    headers: &HeaderMap,
+    key: &str,
+) -> Result<(AuthenticatedPlayer, Option<crate::link::sessions::StoredSpend>), BackendError> {
+    let token = presented_token(headers)?;
+    let (holder, stored) =
+        crate::link::sessions::holder_and_spend(pool, token, key).await?.ok_or(BackendError::InvalidToken)?;
+    Ok((player_of(holder)?, stored))
+}

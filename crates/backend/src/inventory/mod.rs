@@ -152,13 +152,23 @@ pub async fn sync_route(
     Ok(([(header::ETAG, etag(body.version))], Json(body)).into_response())
 }
 
+/// `POST /api/inventory/spend`: the session and the key's stored answer are read together (one query for a
+/// retry; the first spend of a key goes on to its transaction).
 async fn spend_route(
     State(state): State<InventoryState>,
-    player: AuthenticatedPlayer,
+    headers: HeaderMap,
     body: Result<Json<amazon_rewards_protocol::inventory::SpendRequest>, JsonRejection>,
 ) -> Result<Response, BackendError> {
-    let Json(request) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
-    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request).await?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => {
+            // Who asks is answered before what is wrong with the request, as on every other route.
+            crate::player::with_inventory_version(&state.pool, &headers).await?;
+            return Err(BackendError::BadRequest(rejection.body_text()));
+        }
+    };
+    let (player, first) = crate::player::with_stored_spend(&state.pool, &headers, &request.key).await?;
+    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request, first).await?;
     Ok((status, Json(answer)).into_response())
 }
 

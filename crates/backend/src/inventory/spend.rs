@@ -63,16 +63,18 @@ async fn store(
 }
 
 /// Spends `request` from `user_id`'s inventory, once per key: `(200, snapshot)` or `(409, what was short)`.
+/// `first` is the answer already stored for the key, when the caller read it with the session.
 pub async fn spend(
     pool: &AnyPool,
     catalog: &ServerCatalog,
     user_id: &str,
     request: &SpendRequest,
+    first: Option<(i64, String)>,
 ) -> Result<(StatusCode, Value), BackendError> {
     well_formed(catalog, request)?;
     let answer = |(status, body): (u16, Value)| (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
-    if let Some(first) = stored(&mut *pool.acquire().await?, user_id, &request.key).await? {
-        return Ok(answer(first));
+    if let Some((status, body)) = first {
+        return Ok(answer((status as u16, serde_json::from_str(&body).unwrap_or(Value::Null))));
     }
     let change = Change {
         kind: ChangeKind::Spend,
@@ -88,9 +90,10 @@ pub async fn spend(
         other => other?,
     };
     match applied {
-        Applied::Done { .. } => {
-            let body =
-                serde_json::to_value(ledger::snapshot_in(&mut tx, user_id).await?).expect("a snapshot serializes");
+        Applied::Done { version } => {
+            // The version this spend made, read back with the items in the same transaction.
+            let body = serde_json::to_value(ledger::items_at(&mut tx, user_id, version).await?)
+                .expect("a snapshot serializes");
             store(&mut tx, user_id, &request.key, 200, &body).await?;
             tx.commit().await?;
             Ok((StatusCode::OK, body))

@@ -174,6 +174,34 @@ pub(crate) async fn holder_and_version(
     }))
 }
 
+/// A spend's stored first answer: its status and body.
+pub(crate) type StoredSpend = (i64, String);
+
+/// [`holder`] and the first answer stored for the holder's spend `key`, if any, in one query (a spend then
+/// costs no separate read for the retry check).
+pub(crate) async fn holder_and_spend(
+    pool: &AnyPool,
+    access_token: &str,
+    key: &str,
+) -> Result<Option<(SessionHolder, Option<StoredSpend>)>, sqlx::Error> {
+    let row: Option<(String, Option<String>, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, p.status, p.answer
+         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id
+         LEFT JOIN inventory_spends p ON p.user_id = a.user_id AND p.spend_key = $3
+         WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND s.revoked_at IS NULL",
+    )
+    .bind(token_hash(access_token))
+    .bind(crate::now_secs())
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(user_id, amazon_user_id, broken, status, answer)| {
+        let stored = status.zip(answer);
+        (SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() }, stored)
+    }))
+}
+
 /// Sign-out: ends the family `token` (access or refresh) belongs to. Unknown tokens are no error (RFC 7009).
 pub(crate) async fn sign_out(pool: &AnyPool, token: &str) -> Result<(), sqlx::Error> {
     let family: Option<String> = sqlx::query_scalar("SELECT family_id FROM session_tokens WHERE token_hash = $1")
