@@ -111,6 +111,7 @@ async fn studio_backend(
 ) -> Result<RunningBackend, Box<dyn std::error::Error>> {
     let database = format!("sqlite://{}", data.join("backend.db").display());
     let mut config = BackendConfig::new("127.0.0.1:0".parse()?, database, KeyStore::parse("SECRET KEYID")?);
+    config.sandbox = true;
     config.game_client_ids = vec![amazon_rewards_sandbox::lwa::MINTED_TOKEN_CLIENT.into()];
     let mut moments = MomentsConfig::new(sandbox, api_key);
     let campaign = MomentCampaign { campaign_id: campaign_id.into(), cost_per_moment_cents: 250, budget_cents: 10_000 };

@@ -91,6 +91,7 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
 async fn studio_backend(sandbox: &str, data: &std::path::Path) -> Result<RunningBackend, Box<dyn std::error::Error>> {
     let database = format!("sqlite://{}", data.join("backend.db").display());
     let mut config = BackendConfig::new("127.0.0.1:0".parse()?, database, KeyStore::parse("SECRET KEYID")?);
+    config.sandbox = true;
     config.game_client_ids = vec![MINTED_TOKEN_CLIENT.into()];
     config.devpay = Some(DevPayConfig {
         license_url: sandbox.to_owned(),

@@ -36,6 +36,9 @@ pub struct RewardsConfig {
     pub data_dir: Option<PathBuf>,
     /// Application name used for the OS data dir. Default `bevy_amazon_rewards`.
     pub app_name: String,
+    /// Let a release build run against a sandbox (a non-`https` or loopback endpoint). Default `false`: a release
+    /// build configured for the sandbox refuses to start ([`guard`](crate::guard)).
+    pub allow_sandbox_in_release: bool,
     /// [`LoginPlugin`](crate::auth::LoginPlugin)'s section.
     pub login: LoginConfig,
     /// [`EntitlementsPlugin`](crate::entitlements::EntitlementsPlugin)'s section.
@@ -55,6 +58,7 @@ impl Default for RewardsConfig {
             max_response_bytes: 8 * 1024 * 1024,
             data_dir: None,
             app_name: "bevy_amazon_rewards".into(),
+            allow_sandbox_in_release: false,
             login: LoginConfig::default(),
             entitlements: EntitlementsConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
@@ -72,6 +76,7 @@ impl std::fmt::Debug for RewardsConfig {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("data_dir", &self.data_dir)
             .field("app_name", &self.app_name)
+            .field("allow_sandbox_in_release", &self.allow_sandbox_in_release)
             .field("login", &self.login)
             .field("entitlements", &self.entitlements)
             .field("subscriptions", &self.subscriptions)

@@ -17,6 +17,7 @@ use bevy::app::{PluginGroup, PluginGroupBuilder};
 
 use crate::auth::LoginPlugin;
 use crate::config::{PullPacing, RewardsConfig};
+pub use crate::core::guard;
 pub use crate::core::{AmazonRewardsSystems, RewardsCorePlugin, RewardsReceive, RewardsSend, TokenRefused};
 use crate::entitlements::EntitlementsPlugin;
 use crate::moments::MomentsPlugin;
@@ -31,8 +32,9 @@ pub mod prelude {
     pub use crate::config::{EntitlementsConfig, PullPacing, RewardsConfig};
     pub use crate::entitlements::{
         AmazonRewardsAppExt, ChangeKind, ChangeRecord, EntitlementFulfilled, EntitlementGranted, EntitlementRevoked,
-        EntitlementsPlugin, InventoryChanged, InventoryHistory, InventorySource, LoadHistory, PullCompleted,
-        PullEntitlements, PullReason, RewardsStatus, SpendItems, SpendOutcome, SpendResult, StoreVisited,
+        EntitlementsPlugin, Environment, InventoryChanged, InventoryHistory, InventorySource, LoadHistory,
+        PullCompleted, PullEntitlements, PullReason, RewardsStatus, SpendItems, SpendOutcome, SpendResult,
+        StoreVisited,
     };
     pub use crate::error::{ApiError, RewardsError};
     pub use crate::inventory::{Inventory, ItemCatalog, ItemStack, RewardsRecipient};

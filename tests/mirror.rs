@@ -111,6 +111,7 @@ fn the_game_mirrors_grants_spends_and_history_and_a_wiped_data_dir_shows_the_sam
     assert_eq!(inventory(&mut app).count("gem"), 70);
     assert_eq!(app.world().resource::<RewardsStatus>().pending_spends, 0);
     assert!(app.world().resource::<RewardsStatus>().inventory_age().is_some());
+    assert_eq!(app.world().resource::<RewardsStatus>().environment, Environment::Sandbox, "a sandbox says so");
 
     // A purchase made meanwhile arrives at the next sync, with its toast; the spend shows as a change too.
     purchase(&studio, &account, "pt-2");

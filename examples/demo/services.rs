@@ -154,6 +154,7 @@ fn backend_config(sandbox: &str, data_dir: &Path, seed: &Seed) -> Result<Backend
         KeyStore::parse(INSTANT_ACCESS_KEYS)?,
     );
     config.token_key = Some(token_key(&data_dir.join("backend.key"))?);
+    config.sandbox = true;
     config.game_client_ids = vec![CLIENT_ID.to_owned()];
     config.prime_gaming_url = Some(sandbox.to_owned());
     config.lwa_client = Some(amazon_rewards_backend::signup::LwaClient {

@@ -541,6 +541,10 @@ fn rebuild(
     let last_pull =
         status.last_pull.map(|t| format!("{}s ago", t.elapsed().as_secs())).unwrap_or_else(|| "never".into());
     let mut line = format!("{online}  |  last sync {last_pull}  |  outbox {}", moments.pending);
+    if status.environment == Environment::Sandbox {
+        // The services say they are a sandbox: a test build must never pass for the real thing.
+        line = format!("SANDBOX  |  {line}");
+    }
     if status.last_error.is_some()
         && let Some(age) = status.inventory_age()
     {

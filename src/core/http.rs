@@ -15,6 +15,19 @@ use crate::error::ApiError;
 pub(crate) struct ApiClient {
     http: reqwest::Client,
     max_response_bytes: usize,
+    /// What the services' answers said about their environment (see [`Environment`]), last answer wins.
+    environment: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// Which kind of service answered: a sandbox marks every answer (`x-amazon-rewards-environment: sandbox`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// No answer yet.
+    Unknown,
+    /// Answers without the sandbox mark (production Amazon, or a backend not in sandbox mode).
+    Production,
+    /// Answers from a sandbox.
+    Sandbox,
 }
 
 impl ApiClient {
@@ -32,12 +45,28 @@ impl ApiClient {
             .user_agent(concat!("bevy_amazon_rewards/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Network(e.to_string()))?;
-        Ok(Self { http, max_response_bytes })
+        Ok(Self { http, max_response_bytes, environment: Default::default() })
     }
 
     /// The underlying client, to build requests (and for the OAuth client of the login).
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// What the last answer said about its environment.
+    pub(crate) fn environment(&self) -> Environment {
+        match self.environment.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => Environment::Production,
+            2 => Environment::Sandbox,
+            _ => Environment::Unknown,
+        }
+    }
+
+    fn note_environment(&self, response: &reqwest::Response) {
+        let header = response.headers().get(amazon_rewards_protocol::http::ENVIRONMENT_HEADER);
+        let sandbox =
+            header.is_some_and(|v| v.as_bytes() == amazon_rewards_protocol::http::SANDBOX_ENVIRONMENT.as_bytes());
+        self.environment.store(if sandbox { 2 } else { 1 }, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The largest body read.
@@ -78,6 +107,7 @@ impl ApiClient {
         classify: fn(u16, &str, Option<Duration>) -> ApiError,
     ) -> Result<(T, usize), ApiError> {
         let response = request.send().await.map_err(map_transport_error)?;
+        self.note_environment(&response);
         let status = response.status();
         if !status.is_success() {
             return Err(refusal(response, classify).await);
@@ -94,6 +124,7 @@ impl ApiClient {
         expected: u16,
     ) -> Result<BackendAnswer<T, E>, ApiError> {
         let response = request.send().await.map_err(map_transport_error)?;
+        self.note_environment(&response);
         let status = response.status().as_u16();
         if status == 304 {
             return Ok(BackendAnswer::NotModified);

@@ -3,6 +3,7 @@
 //! lock, the plugin's system sets and the messages every service shares ([`RewardsError`], [`TokenRefused`]).
 
 pub(crate) mod bridge;
+pub mod guard;
 pub(crate) mod http;
 pub(crate) mod instance;
 pub(crate) mod loopback;
@@ -70,6 +71,13 @@ pub struct RewardsCorePlugin {
 
 impl Plugin for RewardsCorePlugin {
     fn build(&self, app: &mut App) {
+        let endpoints = guard::endpoints(&self.config);
+        if let Err(refused) =
+            guard::check_endpoints(guard::BuildKind::current(), endpoints, self.config.allow_sandbox_in_release)
+        {
+            // Refused at start, loudly: a test build must never reach players by accident.
+            panic!("{refused}");
+        }
         let runtime = bridge::RewardsRuntime::new().expect("cannot start the rewards I/O runtime");
         let http = http::ApiClient::new(self.config.request_timeout, self.config.max_response_bytes)
             .expect("cannot build the rewards HTTP client");

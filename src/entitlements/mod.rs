@@ -21,6 +21,7 @@ use std::time::Instant;
 use bevy::prelude::*;
 use bevy::state::state::FreelyMutableState;
 
+pub use crate::core::http::Environment;
 use crate::error::RewardsError;
 use crate::inventory::ItemStack;
 pub use mirror::{
@@ -93,7 +94,7 @@ pub struct EntitlementFulfilled {
 }
 
 /// What the plugin is doing, for a status line. Changes only when something happens.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Resource, Debug, Clone)]
 pub struct RewardsStatus {
     /// The ledger of the current player is loaded (pulls can start).
     pub ledger_ready: bool,
@@ -112,6 +113,25 @@ pub struct RewardsStatus {
     pub inventory_synced_at: Option<std::time::SystemTime>,
     /// Backend inventory: spends saved and not answered yet.
     pub pending_spends: usize,
+    /// Whether the services answering are a sandbox (every sandbox answer says so): show it (a SANDBOX badge),
+    /// so a test build is never mistaken for the real thing.
+    pub environment: Environment,
+}
+
+impl Default for RewardsStatus {
+    fn default() -> Self {
+        Self {
+            ledger_ready: false,
+            pulling: false,
+            last_pull: None,
+            last_error: None,
+            pending_grants: 0,
+            pending_reports: 0,
+            inventory_synced_at: None,
+            pending_spends: 0,
+            environment: Environment::Unknown,
+        }
+    }
 }
 
 impl RewardsStatus {

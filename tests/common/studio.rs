@@ -36,6 +36,7 @@ pub fn backend_config(sandbox_url: &str, database_url: &str) -> BackendConfig {
         KeyStore::parse("AMAZONSECRET AMAZONKEY").unwrap(),
     );
     config.game_client_ids = vec![super::CLIENT_ID.to_owned()];
+    config.sandbox = true;
     config.token_key = Some(amazon_rewards_backend::sealed::TokenKey::generate());
     config.prime_gaming_url = Some(sandbox_url.to_owned());
     // The backend's own security profile, for its new-account page (a confidential client).

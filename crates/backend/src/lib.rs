@@ -75,6 +75,8 @@ pub struct AppState {
     pub inventory: Option<inventory::InventoryConfig>,
     /// Competitions, when configured.
     pub competitions: Option<competitions::CompetitionsConfig>,
+    /// Started with `--sandbox`: answers carry the sandbox mark.
+    pub sandbox: bool,
 }
 
 /// How the backend runs.
@@ -113,6 +115,9 @@ pub struct BackendConfig {
     pub public_path_prefix: String,
     /// Competitions (`--competitions`): scores, standings, closing and prizes. Default off.
     pub competitions: Option<competitions::CompetitionsConfig>,
+    /// Allow sandbox Amazon URLs (`--sandbox`: non-`https` or loopback); every answer then carries the sandbox
+    /// mark (`x-amazon-rewards-environment: sandbox`). Default `false`: such a URL refuses the start.
+    pub sandbox: bool,
 }
 
 impl BackendConfig {
@@ -132,6 +137,7 @@ impl BackendConfig {
             operator: None,
             inventory: None,
             competitions: None,
+            sandbox: false,
         }
     }
 }
@@ -145,6 +151,14 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    /// A sandbox Amazon URL without `--sandbox`.
+    #[error("{setting} is {url}, a sandbox (not https, or loopback): start with --sandbox to use it")]
+    Sandbox {
+        /// Which setting.
+        setting: &'static str,
+        /// Its URL.
+        url: String,
+    },
 }
 
 /// The full router: each service's routes, those of an optional service only when it is configured.
@@ -198,7 +212,17 @@ pub fn router(state: AppState) -> Router {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
         routes = routes.merge(moments::router(moments::MomentsState { moments, pool, oauth_http, auth }));
     }
+    if state.sandbox {
+        routes = routes.layer(axum::middleware::map_response(mark_sandbox));
+    }
     trace::traced(routes)
+}
+
+/// A backend on sandbox URLs says so in every answer.
+async fn mark_sandbox(mut response: axum::response::Response) -> axum::response::Response {
+    use amazon_rewards_protocol::http::{ENVIRONMENT_HEADER, SANDBOX_ENVIRONMENT};
+    response.headers_mut().insert(ENVIRONMENT_HEADER, axum::http::HeaderValue::from_static(SANDBOX_ENVIRONMENT));
+    response
 }
 
 /// A running backend.
@@ -231,8 +255,39 @@ impl RunningBackend {
     }
 }
 
+/// The Amazon URLs `config` calls, by setting.
+pub fn amazon_urls(config: &BackendConfig) -> Vec<(&'static str, String)> {
+    let mut urls = Vec::new();
+    if let Some(url) = &config.prime_gaming_url {
+        urls.push(("--prime-gaming-url", url.clone()));
+    }
+    if let Some(lwa) = &config.lwa_client {
+        urls.push(("--lwa-authorize-url", lwa.authorize_url.clone()));
+        urls.push(("--lwa-api-url", lwa.api_url.clone()));
+    }
+    if let Some(devpay) = &config.devpay {
+        urls.push(("--devpay-url", devpay.license_url.clone()));
+    }
+    if let Some(moments) = &config.moments {
+        urls.push(("--moments-url", moments.rewards_url.clone()));
+    }
+    urls
+}
+
+/// Refuses sandbox Amazon URLs unless `config.sandbox`.
+fn check_sandbox(config: &BackendConfig) -> Result<(), StartError> {
+    if config.sandbox {
+        return Ok(());
+    }
+    match amazon_urls(config).into_iter().find(|(_, url)| amazon_rewards_protocol::http::is_sandbox_url(url)) {
+        Some((setting, url)) => Err(StartError::Sandbox { setting, url }),
+        None => Ok(()),
+    }
+}
+
 /// Opens the database, binds, and serves on the current Tokio runtime.
 pub async fn serve(config: BackendConfig) -> Result<RunningBackend, StartError> {
+    check_sandbox(&config)?;
     let pool = db::open(&config.database_url).await?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -314,6 +369,7 @@ fn app_state(
         devpay,
         moments,
         competitions: config.competitions,
+        sandbox: config.sandbox,
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
         inventory: config.inventory,

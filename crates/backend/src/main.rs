@@ -116,6 +116,10 @@ struct ServeArgs {
     /// they end, paying prizes through Moments.
     #[arg(long, env = "REWARDS_BACKEND_COMPETITIONS")]
     competitions: bool,
+    /// Allow sandbox Amazon URLs (not https, or loopback), e.g. the local sandbox; every answer is then marked
+    /// `x-amazon-rewards-environment: sandbox`. Without it such a URL refuses the start.
+    #[arg(long, env = "REWARDS_BACKEND_SANDBOX")]
+    sandbox: bool,
     /// The studio game server's credential for trusted competition scores (`/server/competitions/{id}/scores`).
     #[arg(long, env = "REWARDS_BACKEND_GAME_SERVER_TOKEN", hide_env_values = true)]
     game_server_token: Option<String>,
@@ -144,16 +148,23 @@ struct SignArgs {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    match Cli::parse().command {
-        Command::Serve(args) => serve_until_stopped(*args).await?,
-        Command::InstantAccess(command) => instant_access_call(command).await?,
+    let done = match Cli::parse().command {
+        Command::Serve(args) => serve_until_stopped(*args).await,
+        Command::InstantAccess(command) => instant_access_call(command).await,
+    };
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // In words, for the operator: not a debug dump.
+            eprintln!("rewards-backend: {error}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
 /// Builds the backend from the command line, serves until Ctrl-C, and stops gracefully.
@@ -184,6 +195,7 @@ fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::
     config.operator = Some(operator_config(args.operator_listen)?);
     config.token_key = args.token_key.as_deref().map(amazon_rewards_backend::sealed::TokenKey::from_hex).transpose()?;
     config.game_client_ids = args.game_client_ids;
+    config.sandbox = args.sandbox;
     config.prime_gaming_url = args.prime_gaming_url;
     if let Some(path) = &args.catalog {
         let mut inventory = InventoryConfig::new(ServerCatalog::load(path)?);

@@ -248,3 +248,40 @@ fn the_catalog_is_validated_at_start() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A sandbox Amazon URL (not https, or loopback) stops the start unless `--sandbox` says it is meant; with it,
+/// every answer carries the sandbox mark.
+#[test]
+fn sandbox_amazon_urls_need_the_sandbox_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.txt");
+    std::fs::write(&keys, "SECRET KEYID\n").unwrap();
+    let database = format!("sqlite://{}", dir.path().join("b.db").display());
+    let serve = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rewards-backend"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--operator-listen", "127.0.0.1:0", "--database", &database])
+            .arg("--keys")
+            .arg(&keys)
+            .args(["--moments-url", "http://127.0.0.1:8787", "--moments-api-key", "k"])
+            .args(extra);
+        command
+    };
+    let output = serve(&[]).output().unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("--moments-url is http://127.0.0.1:8787") && said.contains("--sandbox"), "{said}");
+
+    let mut server = serve(&["--sandbox"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let url = lines.next().unwrap().unwrap().strip_prefix("rewards-backend listening on ").unwrap().to_owned();
+    std::thread::spawn(move || lines.for_each(drop));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mark = runtime.block_on(async {
+        let answer = reqwest::Client::new().get(format!("{url}/nowhere")).send().await.unwrap();
+        answer.headers().get("x-amazon-rewards-environment").map(|v| v.to_str().unwrap().to_owned())
+    });
+    server.kill().unwrap();
+    let _ = server.wait();
+    assert_eq!(mark.as_deref(), Some("sandbox"));
+}

@@ -98,3 +98,58 @@ mod tests {
         assert_eq!(parse_request_head(&vec![b'a'; MAX_REQUEST_HEAD_BYTES + 1]), None);
     }
 }
+
+/// The header every sandbox answer carries (and a backend started with `--sandbox`), with the value
+/// [`SANDBOX_ENVIRONMENT`]: the game shows it (`RewardsStatus::environment`). Sandbox-defined.
+pub const ENVIRONMENT_HEADER: &str = "x-amazon-rewards-environment";
+/// The [`ENVIRONMENT_HEADER`] value of a sandbox.
+pub const SANDBOX_ENVIRONMENT: &str = "sandbox";
+
+/// Whether `url` points at a sandbox rather than a production service: anything not `https`, or a loopback or
+/// unspecified host (`localhost`, `127.0.0.0/8`, `::1`, `0.0.0.0`). Production Amazon and a studio's
+/// production backend are `https` on a public name. Used by the release guard of the plugin and the backend's
+/// `--sandbox` check.
+pub fn is_sandbox_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return true };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    }
+    .to_ascii_lowercase();
+    let loopback = name.is_empty()
+        || name == "localhost"
+        || name.ends_with(".localhost")
+        || name == "::1"
+        || name == "0.0.0.0"
+        || name == "::"
+        || name.starts_with("127.");
+    !scheme.eq_ignore_ascii_case("https") || loopback
+}
+
+#[cfg(test)]
+mod sandbox_url_tests {
+    use super::is_sandbox_url;
+
+    #[test]
+    fn only_https_on_a_public_name_is_production() {
+        for production in
+            ["https://api.amazon.com", "https://twitch.amazon.com/x", "https://rewards.studio.example:8443"]
+        {
+            assert!(!is_sandbox_url(production), "{production}");
+        }
+        for sandbox in [
+            "http://api.amazon.com",
+            "https://127.0.0.1:8787",
+            "https://localhost/x",
+            "https://[::1]:9/",
+            "http://127.0.0.1:8787",
+            "https://user@127.0.0.1/",
+            "api.amazon.com",
+            "",
+        ] {
+            assert!(is_sandbox_url(sandbox), "{sandbox}");
+        }
+    }
+}

@@ -171,8 +171,16 @@ pub fn router(state: AppState) -> Router {
                 .merge(mailbox::admin_router()),
         )
         .layer(axum::middleware::from_fn(guard::same_origin_admin))
-        .layer(axum::middleware::from_fn(guard::loopback_host));
+        .layer(axum::middleware::from_fn(guard::loopback_host))
+        .layer(axum::middleware::map_response(mark_sandbox));
     trace::traced(routes.with_state(state))
+}
+
+/// Every answer says it comes from a sandbox, so a game can show it (and never mistake it for Amazon).
+async fn mark_sandbox(mut response: axum::response::Response) -> axum::response::Response {
+    use amazon_rewards_protocol::http::{ENVIRONMENT_HEADER, SANDBOX_ENVIRONMENT};
+    response.headers_mut().insert(ENVIRONMENT_HEADER, axum::http::HeaderValue::from_static(SANDBOX_ENVIRONMENT));
+    response
 }
 
 /// A sandbox running on a Tokio runtime of the caller's (see [`serve`]).

@@ -24,6 +24,7 @@ pub(crate) struct LedgerReceiver<'w, 's> {
     pacer: ResMut<'w, PullPacer>,
     status: ResMut<'w, RewardsStatus>,
     config: Res<'w, RewardsConfig>,
+    api: Res<'w, crate::core::http::ApiClient>,
     recipients: Query<'w, 's, &'static mut Inventory, With<RewardsRecipient>>,
     pulled: MessageWriter<'w, PullCompleted>,
     fulfilled: MessageWriter<'w, EntitlementFulfilled>,
@@ -53,6 +54,7 @@ pub(crate) fn receive_ledger(mut inbox: ResMut<Inbox<LedgerUpdate>>, mut receive
 impl LedgerReceiver<'_, '_> {
     fn pull_finished(&mut self, reason: PullReason, result: Result<Vec<Entitlement>, ApiError>) {
         self.status.pulling = false;
+        self.status.environment = self.api.environment();
         match result {
             Ok(entitlements) => {
                 self.pacer.succeeded();

@@ -37,6 +37,7 @@ pub(crate) struct MirrorReceiver<'w, 's> {
     pacer: ResMut<'w, PullPacer>,
     status: ResMut<'w, RewardsStatus>,
     history: ResMut<'w, InventoryHistory>,
+    api: Res<'w, crate::core::http::ApiClient>,
     recipients: Query<'w, 's, &'static mut Inventory, With<RewardsRecipient>>,
     catalog: CatalogAccess<'w>,
     messages: MirrorMessages<'w>,
@@ -86,6 +87,7 @@ impl MirrorReceiver<'_, '_> {
     fn synced(&mut self, reason: PullReason, result: Result<Synced, ApiError>) {
         self.mirror.sync_in_flight = false;
         self.status.pulling = false;
+        self.status.environment = self.api.environment();
         let synced = match result {
             Ok(synced) => synced,
             Err(error) => return self.sync_failed(error),
