@@ -93,6 +93,10 @@ async fn handled(state: &AppState, request: InstantAccessRequest) -> Result<Inst
     if let Some(inventory) = &state.inventory {
         crate::inventory::after_instant_access(&state.pool, inventory, &request, &response).await?;
     }
+    // The variant's name only (`Purchase`, `Revoke`, …): never a field.
+    let operation = format!("{request:?}");
+    let operation = operation.split([' ', '{', '(']).next().unwrap_or("Unknown");
+    crate::telemetry::instant_access_call(operation, response.response.as_str());
     Ok(response)
 }
 

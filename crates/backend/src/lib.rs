@@ -26,6 +26,7 @@ pub mod db;
 pub mod devpay;
 pub mod error;
 pub mod feed;
+pub mod health;
 pub mod instant_access;
 pub mod inventory;
 pub mod link;
@@ -35,6 +36,7 @@ pub mod player;
 pub mod prime_relay;
 pub mod sealed;
 pub mod signup;
+pub mod telemetry;
 mod trace;
 
 use std::net::SocketAddr;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub competitions: Option<competitions::CompetitionsConfig>,
     /// Started with `--sandbox`: answers carry the sandbox mark.
     pub sandbox: bool,
+    /// What the health probes know.
+    pub readiness: health::Readiness,
 }
 
 /// How the backend runs.
@@ -212,6 +216,9 @@ pub fn router(state: AppState) -> Router {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
         routes = routes.merge(moments::router(moments::MomentsState { moments, pool, oauth_http, auth }));
     }
+    routes = routes
+        .merge(health::router(state.readiness.clone()))
+        .layer(axum::middleware::from_fn(telemetry::track_requests));
     if state.sandbox {
         routes = routes.layer(axum::middleware::map_response(mark_sandbox));
     }
@@ -255,21 +262,21 @@ impl RunningBackend {
     }
 }
 
-/// The Amazon URLs `config` calls, by setting.
-pub fn amazon_urls(config: &BackendConfig) -> Vec<(&'static str, String)> {
+/// The Amazon services `config` calls: (service, the setting naming it, URL).
+pub fn amazon_urls(config: &BackendConfig) -> Vec<(&'static str, &'static str, String)> {
     let mut urls = Vec::new();
     if let Some(url) = &config.prime_gaming_url {
-        urls.push(("--prime-gaming-url", url.clone()));
+        urls.push(("prime_gaming", "--prime-gaming-url", url.clone()));
     }
     if let Some(lwa) = &config.lwa_client {
-        urls.push(("--lwa-authorize-url", lwa.authorize_url.clone()));
-        urls.push(("--lwa-api-url", lwa.api_url.clone()));
+        urls.push(("lwa_authorize", "--lwa-authorize-url", lwa.authorize_url.clone()));
+        urls.push(("lwa_api", "--lwa-api-url", lwa.api_url.clone()));
     }
     if let Some(devpay) = &config.devpay {
-        urls.push(("--devpay-url", devpay.license_url.clone()));
+        urls.push(("devpay", "--devpay-url", devpay.license_url.clone()));
     }
     if let Some(moments) = &config.moments {
-        urls.push(("--moments-url", moments.rewards_url.clone()));
+        urls.push(("moments", "--moments-url", moments.rewards_url.clone()));
     }
     urls
 }
@@ -279,8 +286,8 @@ fn check_sandbox(config: &BackendConfig) -> Result<(), StartError> {
     if config.sandbox {
         return Ok(());
     }
-    match amazon_urls(config).into_iter().find(|(_, url)| amazon_rewards_protocol::http::is_sandbox_url(url)) {
-        Some((setting, url)) => Err(StartError::Sandbox { setting, url }),
+    match amazon_urls(config).into_iter().find(|(_, _, url)| amazon_rewards_protocol::http::is_sandbox_url(url)) {
+        Some((_, setting, url)) => Err(StartError::Sandbox { setting, url }),
         None => Ok(()),
     }
 }
@@ -317,6 +324,10 @@ fn app_state(
     if config.game_client_ids.is_empty() {
         tracing::warn!("no game client id (--game-client-id): no game can link a player");
     }
+    let services: Vec<(&'static str, String)> =
+        amazon_urls(&config).into_iter().map(|(service, _, url)| (service, url)).collect();
+    let readiness = health::Readiness::new(pool.clone(), &services);
+
     let oauth_http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(15))
@@ -350,6 +361,7 @@ fn app_state(
     });
     let moments = config.moments.map(|config| Arc::new(moments::Moments::new(config)));
     let mut workers = background_workers(&pool, &oauth_http, devpay.clone(), config.inventory.as_ref(), prime.as_ref());
+    workers.push(tokio::spawn(health::checker(readiness.clone(), services, oauth_http.clone())));
     if let Some(competitions) = &config.competitions {
         let moments = moments.clone().map(|moments| moments::MomentsState {
             moments,
@@ -370,6 +382,7 @@ fn app_state(
         moments,
         competitions: config.competitions,
         sandbox: config.sandbox,
+        readiness,
         token_key,
         public_path_prefix: config.public_path_prefix.trim_end_matches('/').into(),
         inventory: config.inventory,

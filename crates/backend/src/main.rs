@@ -12,6 +12,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "rewards-backend", version)]
 struct Cli {
+    /// Log lines as JSON objects (one per line, with the request id of each request's lines), for a log
+    /// collector; plain text otherwise.
+    #[arg(long, global = true, env = "REWARDS_BACKEND_LOG_JSON")]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -149,11 +153,15 @@ struct SignArgs {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-    let done = match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter);
+    if cli.log_json {
+        logs.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        logs.init();
+    }
+    let done = match cli.command {
         Command::Serve(args) => serve_until_stopped(*args).await,
         Command::InstantAccess(command) => instant_access_call(command).await,
     };
@@ -167,16 +175,40 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Builds the backend from the command line, serves until Ctrl-C, and stops gracefully.
+/// Builds the backend from the command line, serves until Ctrl-C or SIGTERM, and stops gracefully: no new
+/// connection is taken, requests in flight finish.
 async fn serve_until_stopped(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let backend = serve(backend_config(args)?).await?;
     println!("rewards-backend listening on {}", backend.url());
     if let Some(operator) = backend.operator_url() {
         println!("rewards-backend operator routes on {operator}");
     }
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
+    tracing::info!("stopping: finishing the requests in flight");
     backend.shutdown().await;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a service manager or a container runtime sends).
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+/// Ctrl-C, or the console closing (Windows has no SIGTERM; a service stop arrives as these). Not run in CI: no
+/// Windows machine here. Keep it this small.
+#[cfg(windows)]
+async fn stop_signal() -> std::io::Result<()> {
+    let mut closed = tokio::signal::windows::ctrl_close()?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted,
+        _ = closed.recv() => Ok(()),
+    }
 }
 
 /// The backend's configuration from the command line (and `REWARDS_BACKEND_OPERATOR_TOKEN`).

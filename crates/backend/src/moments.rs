@@ -524,6 +524,7 @@ async fn ask_amazon(
         AmazonAnswer::Later(wait) => return Ok(Err(wait)),
     };
     record_reward(&state.pool, campaign, user, moment, &grant).await?;
+    crate::telemetry::moments_spent(&campaign.campaign_id, if grant.test { 0 } else { campaign.cost_per_moment_cents });
     tracing::info!(moment, reward_id = %grant.reward_id, test = grant.test, "moment rewarded");
     Ok(Ok(stored_answer(&state.pool, user, moment).await?.unwrap_or(MomentAnswer::Rewarded {
         reward: Reward {

@@ -48,6 +48,7 @@ pub fn router(state: AppState, token: Option<String>) -> Router {
                 .merge(crate::inventory::admin_router())
                 .merge(crate::competitions::admin_router()),
         )
+        .route("/metrics", axum::routing::get(crate::telemetry::metrics_route))
         .with_state(state)
         .layer(middleware::from_fn_with_state(expected, require_token));
     crate::trace::traced(routes)

@@ -150,19 +150,26 @@ impl PrimeRelay {
         };
         match call(token).await {
             Ok(answer) => return Ok(Some(answer)),
-            Err(Refusal::Failed(error)) => return Err(error),
+            Err(Refusal::Failed(error)) => {
+                crate::telemetry::relay_error("prime_gaming");
+                return Err(error);
+            }
             Err(Refusal::MaybeToken(_)) => {}
         }
         let Some(token) = self.access_token(pool, user_id, true).await? else {
             return Ok(None);
         };
-        match call(token).await {
+        let answer = match call(token).await {
             Ok(answer) => Ok(Some(answer)),
             Err(Refusal::Failed(error)) => Err(error),
             Err(Refusal::MaybeToken(status)) => {
                 Err(format!("Prime Gaming refused the request with a fresh access token too (HTTP {status})"))
             }
+        };
+        if answer.is_err() {
+            crate::telemetry::relay_error("prime_gaming");
         }
+        answer
     }
 
     /// An access token for `user_id` (a cached one unless `fresh`), refreshing and storing the rotated refresh
@@ -175,6 +182,7 @@ impl PrimeRelay {
     async fn access_token(&self, pool: &AnyPool, user_id: &str, fresh: bool) -> Result<Option<String>, String> {
         let refused = if fresh { self.access.lock().await.remove(user_id).map(|(token, _)| token) } else { None };
         if let Some(token) = self.cached(user_id, refused.as_deref()).await {
+            crate::telemetry::lwa_access_token("cached");
             return Ok(Some(token));
         }
         let gate = self.gates.lock().await.entry(user_id.to_owned()).or_default().clone();
@@ -184,10 +192,14 @@ impl PrimeRelay {
                 return Ok(Some(token));
             }
             if let Some(token) = self.shared(pool, user_id, refused.as_deref()).await? {
+                crate::telemetry::lwa_access_token("shared");
                 return Ok(Some(token));
             }
             match take_lease(pool, user_id).await? {
-                Lease::Taken(stored) => return self.refresh(pool, user_id, stored).await,
+                Lease::Taken(stored) => {
+                    crate::telemetry::lwa_access_token("refreshed");
+                    return self.refresh(pool, user_id, stored).await;
+                }
                 Lease::NoLink => return Ok(None),
                 Lease::Busy => tokio::time::sleep(LEASE_POLL).await,
             }

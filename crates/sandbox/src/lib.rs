@@ -160,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         .merge(mailbox::router())
         .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
     let routes = Router::new()
+        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "up"})) }))
+        .route("/readyz", axum::routing::get(readyz))
         .merge(public)
         .nest(
             amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
@@ -174,6 +176,23 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(guard::loopback_host))
         .layer(axum::middleware::map_response(mark_sandbox));
     trace::traced(routes.with_state(state))
+}
+
+/// `GET /readyz`: the database answers and every migration is applied (`503` otherwise).
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&state.pool).await;
+    let expected = db::latest_version();
+    let (database, applied) = match applied {
+        Ok(version) => ("reachable", version.unwrap_or(0)),
+        Err(_) => ("unreachable", 0),
+    };
+    let ready = database == "reachable" && applied >= expected;
+    let body = serde_json::json!({"status": if ready { "ready" } else { "not_ready" }, "database": database,
+        "migrations": {"applied": applied, "expected": expected}});
+    let status = if ready { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 /// Every answer says it comes from a sandbox, so a game can show it (and never mistake it for Amazon).

@@ -332,3 +332,18 @@ async fn other_hosts_cross_origin_admin_calls_and_unbounded_faults_are_refused()
     assert_eq!(fault(fine).await.status(), StatusCode::NO_CONTENT);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn health_probes_and_every_answer_marked_as_a_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(SandboxConfig::new(0, dir.path().join("sandbox.db"))).await.unwrap();
+    let http = reqwest::Client::new();
+    let up = http.get(format!("{}/healthz", server.url())).send().await.unwrap();
+    assert_eq!(up.status(), StatusCode::OK);
+    assert_eq!(up.headers()["x-amazon-rewards-environment"], "sandbox");
+    let ready: Value = http.get(format!("{}/readyz", server.url())).send().await.unwrap().json().await.unwrap();
+    assert_eq!((&ready["status"], &ready["database"]), (&json!("ready"), &json!("reachable")), "{ready}");
+    assert_eq!(ready["migrations"]["applied"], ready["migrations"]["expected"]);
+    let refused = http.get(format!("{}/api/entitlements", server.url())).send().await.unwrap();
+    assert_eq!(refused.headers()["x-amazon-rewards-environment"], "sandbox", "refusals too");
+}

@@ -101,6 +101,7 @@ async fn spend_in(
         }
     }
     record(connection, user_id, version, change, &[]).await?;
+    crate::telemetry::inventory_change(change.kind.as_str(), change.source);
     Ok(Applied::Done { version })
 }
 
@@ -187,6 +188,7 @@ pub async fn apply_in(
         set_quantity(connection, user_id, &stack.item, after, change).await?;
     }
     record(connection, user_id, version, change, &debt).await?;
+    crate::telemetry::inventory_change(change.kind.as_str(), change.source);
     Ok(Applied::Done { version })
 }
 
