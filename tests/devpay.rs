@@ -417,12 +417,12 @@ fn a_sign_up_return_that_is_not_ours_activates_nothing() {
 }
 
 #[test]
-fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
+fn a_payment_problem_suspends_the_subscription_takes_the_perks_back_and_a_fixed_payment_restores_it() {
     let shop = Shop::open();
     let (user_id, token) = shop.player("late@example.com");
     let key = shop.sign_up_over_http("late@example.com");
     let data = tempfile::tempdir().unwrap();
-    let (opener, _opened) = recording_opener();
+    let (opener, opened) = recording_opener();
     let mut app = shop.game(data.path(), &user_id, &token, opener);
     assert!(matches!(activate(&mut app, &key), SubscriptionEvent::Activated(_)));
     run_until(&mut app, WAIT, "perks granted", |app| inventory(app).has("double_coins"));
@@ -442,6 +442,26 @@ fn a_payment_problem_suspends_the_subscription_and_takes_the_perks_back() {
         subscription(app).is_some_and(|s| s.status == "suspended" && !s.active)
     });
     assert_eq!(shop.bills(&user_id).last().unwrap(), &(1, "monthly".to_owned(), 999, false));
+
+    // The game prompts to fix the payment: the billing page opens. Fixed, the next bill is charged and the
+    // subscription is active again.
+    assert!(subscription(&app).unwrap().payment_problem());
+    app.world_mut().write_message(OpenBillingPage);
+    let mut page = None;
+    run_until(&mut app, WAIT, "the billing page opened", |_| {
+        page = page.take().or_else(|| opened.try_recv().ok());
+        page.is_some()
+    });
+    let page = page.unwrap();
+    assert!(page.contains("/devpay/billing"), "{page}");
+    shop.fixture.admin.set_payment_problem(&user_id, false).unwrap();
+    shop.advance_clock();
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "active again", |app| {
+        app.world_mut().write_message(RefreshSubscriptions);
+        subscription(app).is_some_and(|s| s.active && !s.payment_problem())
+    });
+    assert_eq!(shop.bills(&user_id).last().unwrap(), &(2, "monthly".to_owned(), 999, true), "charged this time");
 }
 
 #[test]
@@ -492,7 +512,7 @@ fn sign_up_on_another_device_returns_to_the_backend_once() {
 /// With a server-owned inventory the perks are flags on the server: on while paid (through the paid-through
 /// day), off when a payment problem suspends the subscription.
 #[test]
-fn with_a_server_inventory_the_perks_are_flags_while_paid_and_go_when_suspended() {
+fn with_a_server_inventory_the_perks_are_flags_while_paid_go_when_suspended_and_return_once_paid() {
     use amazon_rewards_backend::inventory::{InventoryConfig, catalog::ServerCatalog};
     let catalog = ServerCatalog::load(&std::path::Path::new(&assets_dir()).join("rewards.catalog.json")).unwrap();
     let shop = Shop::open_with(|config| config.inventory = Some(InventoryConfig::new(catalog)));
@@ -542,4 +562,21 @@ fn with_a_server_inventory_the_perks_are_flags_while_paid_and_go_when_suspended(
         history["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["revoke", "grant"], "{history}");
     assert!(history["changes"][0]["debt"].is_null(), "a flag taken back leaves no debt");
+
+    // The player fixes the payment; the next bill is charged, and the perks come back by the normal grant path.
+    shop.fixture.admin.set_payment_problem(&user_id, false).unwrap();
+    shop.advance_clock();
+    let started = std::time::Instant::now();
+    loop {
+        let (_, snapshot) = request("GET", "/api/inventory", None);
+        if flags(&snapshot).len() == 2 {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "perks never restored: {snapshot}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, history) = request("GET", "/api/inventory/history", None);
+    let kinds: Vec<_> =
+        history["changes"].as_array().unwrap().iter().map(|c| c["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["grant", "revoke", "grant"], "{history}");
 }

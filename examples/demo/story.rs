@@ -502,6 +502,8 @@ fn narrate(
             SubscriptionEvent::ActivationFailed { reason, .. } => {
                 toasts.push(Tone::Bad, format!("Activation refused: {reason}"))
             }
+            SubscriptionEvent::Changed(status) if status.payment_problem() => toasts
+                .push(Tone::Bad, "Season pass: a payment failed. Fix it on the billing page to get the perks back."),
             SubscriptionEvent::Changed(status) => toasts.push(Tone::Info, format!("Season pass: {}", status.status)),
             SubscriptionEvent::SignUpOpened { .. } => {
                 toasts.push(Tone::Info, "Subscribe in your browser; the game activates the pass when you are back.")

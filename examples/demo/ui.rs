@@ -392,6 +392,9 @@ fn rebuild(
                             let state = match (p.cancel_at_period_end, p.status.as_str()) {
                                 (true, _) => format!("cancelled: ends {until}"),
                                 (false, "active") => format!("renews {until}"),
+                                (false, "suspended") => {
+                                    "payment problem: perks are off until a payment goes through".to_owned()
+                                }
                                 (false, other) => other.to_owned(),
                             };
                             c.spawn(text(
@@ -426,6 +429,10 @@ fn rebuild(
                         ..default()
                     })
                     .with_children(|row| {
+                        if pass.as_ref().is_some_and(|p| p.payment_problem()) {
+                            row.spawn(button("Fix payment", DemoAction::OpenBilling, true));
+                            return;
+                        }
                         // One running subscription at a time: the sign-up and key entry only when there is none.
                         if pass.as_ref().is_some_and(|p| p.active) {
                             row.spawn(button("Billing page", DemoAction::OpenBilling, true));

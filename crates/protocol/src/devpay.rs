@@ -112,6 +112,14 @@ pub struct SubscriptionStatus {
     pub paid_until: Option<String>,
 }
 
+impl SubscriptionStatus {
+    /// A payment failed and the subscription is suspended: the player should fix the payment (on the billing
+    /// page); the next successful charge makes it active again.
+    pub fn payment_problem(&self) -> bool {
+        self.status == "suspended"
+    }
+}
+
 /// The DevPay license service, the vendor's side of each call. DevPay is retired; its actions and parameter
 /// names are kept (`ActivateHostedProduct`, `ActivateDesktopProduct`, `VerifyProductSubscriptionByPid`,
 /// `VerifyProductSubscriptionByTokens`, `GetActiveSubscriptionsByPid`, `RefreshUserToken`), while the

@@ -302,8 +302,41 @@ async fn advance_clock(State(state): State<AppState>) -> SandboxResult<Json<DevP
             crate::mailbox::send(&mut *tx, &customer, &format!("payment:{key}:{period}"), letter).await?;
         }
     }
+    recover_suspended(&mut tx, period, &month).await?;
     tx.commit().await?;
     Ok(Json(DevPayClock { period }))
+}
+
+/// A suspended subscription whose customer's payment works again is charged for the new month and active again
+/// (sandbox-defined: the retired service's retry schedule is not public; "charged at the next bill" is the
+/// simplest that lets the game see a payment problem fixed).
+async fn recover_suspended(tx: &mut sqlx::SqliteConnection, period: i64, month: &str) -> Result<(), sqlx::Error> {
+    let suspended: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT s.activation_key, s.customer_id, s.product_code, p.title
+         FROM devpay_subscriptions s JOIN devpay_products p ON p.product_code = s.product_code
+         WHERE s.status = 'suspended' AND s.customer_id NOT IN (SELECT customer_id FROM devpay_payment_problems)",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (key, customer, code, title) in suspended {
+        let price = price_for(&mut *tx, &code, period).await?;
+        sqlx::query("INSERT INTO devpay_bills (activation_key, period, kind, amount_cents, paid) VALUES (?, ?, 'monthly', ?, 1)")
+            .bind(&key)
+            .bind(period)
+            .bind(price)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE devpay_subscriptions SET status = 'active', paid_through_period = ? WHERE activation_key = ?",
+        )
+        .bind(period)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+        let letter = crate::mailbox::Letter::bill(&title, price, month);
+        crate::mailbox::send(&mut *tx, &customer, &format!("bill:{key}:{period}"), letter).await?;
+    }
+    Ok(())
 }
 
 /// A product as its sign-up pages need it: title, description, sign-up fee, monthly fee, and the return
