@@ -53,6 +53,15 @@ fn purchases_and_subscriptions_from_the_backend_are_granted_then_revoked_once() 
     assert!(revoked.iter().all(|r| r.missing.is_empty()));
     let inventory_now = inventory(&mut app);
     assert_eq!((inventory_now.count("gem"), inventory_now.count("season_badge")), (0, 0));
+    // The game can tell the player how the subscription ended (Amazon's deactivation reason and period).
+    app.world_mut().write_message(RefreshSubscriptions);
+    run_until(&mut app, WAIT, "the ended subscription listed", |app| {
+        app.world().resource::<Subscriptions>().instant_access().first().is_some_and(|s| !s.active)
+    });
+    let ended = app.world().resource::<Subscriptions>().instant_access()[0].clone();
+    assert_eq!((ended.subscription_id.as_str(), ended.product_id.as_str()), ("sub-1", "season-pass"));
+    assert_eq!((ended.ended_reason.as_deref(), ended.ended_period.as_deref()), (Some("NOT_RENEWED"), Some("REGULAR")));
+    assert_eq!(ended.describe(), "not renewed");
     run_until(&mut app, WAIT, "revocations reported", |_| {
         studio.column("SELECT revoke_reported_at FROM ia_purchases WHERE purchase_token = $1", "pt-1").is_some()
             && studio

@@ -6,6 +6,7 @@ use amazon_rewards_protocol::devpay::{
     ACTIVATE_PATH, ActivateRequest, SIGNUP_PATH, SUBSCRIPTIONS_PATH, SignUpLink, SignUpRequest, SignUpReturnError,
     SubscriptionStatus,
 };
+use amazon_rewards_protocol::instant_access::{PLAYER_SUBSCRIPTIONS_PATH, PlayerSubscription};
 use amazon_rewards_protocol::prime_gaming::ACCESS_TOKEN_HEADER;
 
 use crate::core::http::ApiClient;
@@ -54,6 +55,13 @@ impl SubscriptionsBackend {
     pub(crate) async fn statuses(&self) -> Result<Vec<SubscriptionStatus>, SubscriptionError> {
         let request =
             self.api.http().get(format!("{}{SUBSCRIPTIONS_PATH}", self.base)).header(ACCESS_TOKEN_HEADER, &self.token);
+        Ok(self.api.exchange_with_backend(request).await?)
+    }
+
+    /// The player's Instant Access subscriptions, and how each that ended did.
+    pub(crate) async fn instant_access(&self) -> Result<Vec<PlayerSubscription>, SubscriptionError> {
+        let url = format!("{}{PLAYER_SUBSCRIPTIONS_PATH}", self.base);
+        let request = self.api.http().get(url).header(ACCESS_TOKEN_HEADER, &self.token);
         Ok(self.api.exchange_with_backend(request).await?)
     }
 

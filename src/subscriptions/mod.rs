@@ -156,6 +156,8 @@ pub struct ActivationRefused {
 #[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Subscriptions {
     statuses: BTreeMap<String, SubscriptionStatus>,
+    /// The player's Instant Access subscriptions (with a studio backend), refreshed with the DevPay ones.
+    pub(crate) instant_access: Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>,
 }
 
 impl Subscriptions {
@@ -172,5 +174,12 @@ impl Subscriptions {
     /// Every subscription.
     pub fn iter(&self) -> impl Iterator<Item = &SubscriptionStatus> {
         self.statuses.values()
+    }
+
+    /// The player's Instant Access subscriptions, newest first: active, or how each ended
+    /// ([`PlayerSubscription::describe`](amazon_rewards_protocol::instant_access::PlayerSubscription::describe):
+    /// "ended in the grace period after a failed payment: …").
+    pub fn instant_access(&self) -> &[amazon_rewards_protocol::instant_access::PlayerSubscription] {
+        &self.instant_access
     }
 }

@@ -20,6 +20,7 @@ pub(crate) enum SubscriptionUpdate {
     SignUpReturned { product_code: String, result: Result<String, SubscriptionError> },
     Activated { product_code: String, result: Result<SubscriptionStatus, SubscriptionError> },
     Refreshed(Result<Vec<SubscriptionStatus>, SubscriptionError>),
+    InstantAccessRefreshed(Result<Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>, SubscriptionError>),
 }
 
 /// What receiving works with.
@@ -71,6 +72,14 @@ impl SubscriptionResults<'_, '_> {
                 self.pulls.request(crate::entitlements::PullReason::SubscriptionActivated);
             }
             SubscriptionUpdate::Refreshed(Ok(statuses)) => self.refreshed(statuses),
+            SubscriptionUpdate::InstantAccessRefreshed(Ok(list)) => {
+                if self.subscriptions.instant_access != list {
+                    self.subscriptions.instant_access = list;
+                }
+            }
+            SubscriptionUpdate::InstantAccessRefreshed(Err(error)) => {
+                warn!("Instant Access subscriptions unavailable: {error}");
+            }
             SubscriptionUpdate::Refreshed(Err(error)) => {
                 self.refused_token(&error);
                 warn!("subscription status unavailable: {error}");

@@ -92,7 +92,11 @@ pub(crate) fn send_subscription_requests(
         activate(&tasks.outbox, &runtime, backend.clone(), activation);
     }
     if let Some(backend) = backend.filter(|_| refresh) {
+        let instant_access = backend.clone();
         runtime.spawn(&tasks.outbox, async move { SubscriptionUpdate::Refreshed(backend.statuses().await) });
+        runtime.spawn(&tasks.outbox, async move {
+            SubscriptionUpdate::InstantAccessRefreshed(instant_access.instant_access().await)
+        });
     }
 }
 

@@ -25,7 +25,45 @@ use crate::error::BackendError;
 
 /// Routes of the two Instant Access endpoints.
 pub fn router() -> Router<AppState> {
-    Router::new().route(LINKING_PATH, post(linking)).route(FULFILLMENT_PATH, post(fulfillment))
+    Router::new()
+        .route(LINKING_PATH, post(linking))
+        .route(FULFILLMENT_PATH, post(fulfillment))
+        .route(amazon_rewards_protocol::instant_access::PLAYER_SUBSCRIPTIONS_PATH, axum::routing::get(player_route))
+}
+
+/// `GET /api/instant-access/subscriptions`: the player's subscriptions, and how each that ended did.
+async fn player_route(
+    State(state): State<AppState>,
+    player: crate::player::AuthenticatedPlayer,
+) -> Result<axum::Json<Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>>, crate::error::BackendError> {
+    Ok(axum::Json(player_subscriptions(&state.pool, player.account()?).await?))
+}
+
+/// `user_id`'s subscriptions, newest first.
+pub async fn player_subscriptions(
+    pool: &AnyPool,
+    user_id: &str,
+) -> Result<Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>, sqlx::Error> {
+    let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT subscription_id, product_id, active, deactivate_reason, period FROM ia_subscriptions
+         WHERE user_id = $1 ORDER BY activated_at DESC LIMIT 100",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(subscription_id, product_id, active, reason, period)| {
+            let ended = active == 0;
+            amazon_rewards_protocol::instant_access::PlayerSubscription {
+                subscription_id,
+                product_id,
+                active: !ended,
+                ended_reason: reason.filter(|_| ended),
+                ended_period: period.filter(|_| ended),
+            }
+        })
+        .collect())
 }
 
 /// Largest request body read.

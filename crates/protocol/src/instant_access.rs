@@ -402,9 +402,68 @@ impl InstantAccessResponse {
     }
 }
 
+/// `GET` (the player's studio session): the player's Instant Access subscriptions as the backend recorded
+/// Amazon's calls (studio-defined route; the fields are Amazon's).
+pub const PLAYER_SUBSCRIPTIONS_PATH: &str = "/api/instant-access/subscriptions";
+
+/// One Instant Access subscription of the player. Amazon's `SubscriptionActivate` carries no period (SDK v3), so
+/// only how one ended can be told: its `SubscriptionDeactivate` reason and period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlayerSubscription {
+    /// Amazon's subscription id.
+    pub subscription_id: String,
+    /// The vendor's product.
+    pub product_id: String,
+    /// Active now.
+    pub active: bool,
+    /// Why it ended (`NOT_RENEWED`, `USER_REQUEST`, `PAYMENT_PROBLEM`, …), once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+    /// In which period it ended (`FREE_TRIAL`, `GRACE_PERIOD`, `REGULAR`, `NOT_STARTED`), once it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_period: Option<String>,
+}
+
+impl PlayerSubscription {
+    /// A line for the player.
+    pub fn describe(&self) -> String {
+        if self.active {
+            return "active".into();
+        }
+        let during = match self.ended_period.as_deref() {
+            Some("FREE_TRIAL") => " during the free trial",
+            Some("GRACE_PERIOD") => " in the grace period after a failed payment",
+            Some("NOT_STARTED") => " before it started",
+            _ => "",
+        };
+        match self.ended_reason.as_deref() {
+            Some("PAYMENT_PROBLEM") => {
+                format!("ended{during}: a payment problem; fix the payment on Amazon to resubscribe")
+            }
+            Some("USER_REQUEST") => format!("cancelled{during}"),
+            Some("NOT_RENEWED") => format!("not renewed{during}"),
+            _ => format!("ended{during}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_player_is_told_how_a_subscription_ended() {
+        let ended = |reason: &str, period: &str| PlayerSubscription {
+            subscription_id: "s".into(),
+            product_id: "p".into(),
+            active: false,
+            ended_reason: Some(reason.into()),
+            ended_period: Some(period.into()),
+        };
+        assert!(ended("PAYMENT_PROBLEM", "GRACE_PERIOD").describe().contains("grace period after a failed payment"));
+        assert_eq!(ended("USER_REQUEST", "FREE_TRIAL").describe(), "cancelled during the free trial");
+        assert_eq!(PlayerSubscription { active: true, ..ended("x", "y") }.describe(), "active");
+    }
 
     #[test]
     fn operations_and_enums_are_case_insensitive_and_unknown_fields_ignored() {
