@@ -340,3 +340,50 @@ fn a_backend_sigkilled_after_the_report_is_sent_grants_and_reports_once() {
 fn a_backend_sigkilled_before_the_confirmation_is_recorded_grants_and_reports_once() {
     sigkill_at(SyncStep::ReportConfirming);
 }
+
+/// The operator's page in headless Chromium: signing in with the token, searching a player by Amazon user id,
+/// and reading why a reward is gone (granted, spent, revoked with a debt), the budgets, the held entitlements and
+/// the chart. `OPERATOR_SCREENSHOTS=dir` saves the screens (how `docs/screenshots/operator*.png` were made).
+#[test]
+fn the_operator_page_answers_where_a_reward_went_in_chromium() {
+    let fixture = Fixture::start();
+    let customer = fixture.customer("support@example.com");
+    let studio = Studio::start_with(&fixture.url(), with_inventory);
+    let session = studio.session(&fixture, "support@example.com");
+    let account = studio.texts("SELECT user_id FROM accounts WHERE amazon_user_id = $1", &customer.user_id).remove(0);
+    purchase(&studio, "Purchase", &account, "pt-support");
+    let base = studio.backend.url();
+    assert_eq!(spend(&studio, &base, &session, "sword", 60).0, 200);
+    purchase(&studio, "Revoke", &account, "pt-support");
+    let operator = studio.backend.operator_url().unwrap();
+
+    let browser = common::webdriver::Browser::launch();
+    browser.set_window_size(1280, 1100);
+    browser.goto(&format!("{operator}/page"));
+    assert!(browser.page_source().contains("operator token missing or wrong"), "no page without signing in");
+    browser.goto(&format!("{operator}/login"));
+    browser.type_into("#token", OPERATOR_TOKEN);
+    browser.click("#sign-in");
+    browser.wait_for_text("Where is my reward?", Duration::from_secs(10));
+    browser.type_into("#q", &customer.user_id);
+    browser.click("#search");
+    let page = browser.wait_for_text("Timeline of", Duration::from_secs(10));
+    for expected in [
+        "Purchase ia-gem-crate (pt-support) answered OK",
+        "spend",
+        "could not take back (spent)",
+        "Revoke ia-gem-crate",
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing:\n{page}");
+    }
+    assert!(page.contains("id=\"chart\"") && page.contains("class=\"revocations\""), "the chart");
+    assert!(page.contains("id=\"budgets\"") && page.contains("id=\"held\""));
+    // The purchase token finds the same player.
+    browser.goto(&format!("{operator}/page?q=pt-support"));
+    assert!(browser.page_source().contains(&format!("Timeline of {account}")));
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "a real screenshot");
+    if let Ok(dir) = std::env::var("OPERATOR_SCREENSHOTS") {
+        std::fs::write(std::path::Path::new(&dir).join("operator.png"), png).unwrap();
+    }
+}

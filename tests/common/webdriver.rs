@@ -94,6 +94,18 @@ impl Browser {
         self.call("GET", &self.session_path("/url"), None).as_str().unwrap_or_default().to_owned()
     }
 
+    /// Resizes the window (for screenshots of a whole page).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.call("POST", &self.session_path("/window/rect"), Some(json!({"width": width, "height": height})));
+    }
+
+    /// A PNG of the page as Chromium renders it.
+    pub fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let encoded = self.call("GET", &self.session_path("/screenshot"), None);
+        base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap_or_default()).expect("a PNG")
+    }
+
     pub fn page_source(&self) -> String {
         self.call("GET", &self.session_path("/source"), None).as_str().unwrap_or_default().to_owned()
     }

@@ -32,6 +32,7 @@ pub mod inventory;
 pub mod link;
 pub mod moments;
 pub mod operator;
+pub mod operator_page;
 pub mod player;
 pub mod prime_relay;
 pub mod sealed;

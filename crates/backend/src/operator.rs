@@ -39,8 +39,15 @@ pub const MIN_TOKEN_LEN: usize = 24;
 
 /// The operator router: the admin routes behind the token check.
 pub fn router(state: AppState, token: Option<String>) -> Router {
+    let cookie = token.as_deref().map(crate::operator_page::cookie_value);
     let expected: Arc<Option<[u8; 32]>> = Arc::new(token.map(|t| Sha256::digest(t.as_bytes()).into()));
+    let guard = Arc::new(Guard { digest: *expected, cookie });
+    // The sign-in form is the one operator route without the token: it is how a browser presents it.
+    let sign_in = Router::new()
+        .route("/login", axum::routing::get(crate::operator_page::login_form).post(crate::operator_page::login))
+        .with_state(expected.clone());
     let routes = Router::new()
+        .route("/page", axum::routing::get(crate::operator_page::operator_page))
         .nest(
             "/admin",
             crate::accounts::admin_router()
@@ -50,12 +57,38 @@ pub fn router(state: AppState, token: Option<String>) -> Router {
         )
         .route("/metrics", axum::routing::get(crate::telemetry::metrics_route))
         .with_state(state)
-        .layer(middleware::from_fn_with_state(expected, require_token));
+        .layer(middleware::from_fn_with_state(guard, require_token))
+        .merge(sign_in);
     crate::trace::traced(routes)
 }
 
-async fn require_token(State(expected): State<Arc<Option<[u8; 32]>>>, request: Request, next: Next) -> Response {
-    let Some(expected) = expected.as_ref() else {
+/// What the operator routes accept: the token (as a bearer), or, for a `GET` from a signed-in browser, the page
+/// cookie derived from it.
+struct Guard {
+    digest: Option<[u8; 32]>,
+    cookie: Option<String>,
+}
+
+/// Whether `request` carries the page cookie `expected` (compared by digest, in constant time).
+fn has_cookie(request: &Request, expected: &str) -> bool {
+    let cookies = request.headers().get_all(header::COOKIE);
+    let wanted: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    cookies.iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).any(|pair| {
+        pair.trim()
+            .strip_prefix(crate::operator_page::COOKIE)
+            .and_then(|rest| rest.strip_prefix('='))
+            .is_some_and(|value| same_digest(&wanted, value))
+    })
+}
+
+async fn require_token(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if request.method() == axum::http::Method::GET
+        && let Some(cookie) = &guard.cookie
+        && has_cookie(&request, cookie)
+    {
+        return next.run(request).await;
+    }
+    let Some(expected) = guard.digest.as_ref() else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "no operator token is configured (REWARDS_BACKEND_OPERATOR_TOKEN)",
@@ -75,7 +108,7 @@ async fn require_token(State(expected): State<Arc<Option<[u8; 32]>>>, request: R
 
 /// Whether `presented` is the token whose SHA-256 is `expected`. Comparing fixed-length digests with no early
 /// exit leaks neither the token's length nor how much of a guess was right.
-fn same_digest(expected: &[u8; 32], presented: &str) -> bool {
+pub(crate) fn same_digest(expected: &[u8; 32], presented: &str) -> bool {
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     expected.iter().zip(digest.iter()).fold(0u8, |difference, (a, b)| difference | (a ^ b)) == 0
 }
