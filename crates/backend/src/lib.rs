@@ -206,12 +206,7 @@ pub fn router(state: AppState) -> Router {
         }));
     }
     if let Some(config) = &state.competitions {
-        let server_token = config.server_token.as_ref().map(|t| {
-            use sha2::Digest;
-            Arc::new(<[u8; 32]>::from(sha2::Sha256::digest(t.as_bytes())))
-        });
-        routes = routes
-            .merge(competitions::router(competitions::CompetitionsState { pool: state.pool.clone(), server_token }));
+        routes = routes.merge(competitions::router(competitions::CompetitionsState::new(state.pool.clone(), config)));
     }
     if let Some(moments) = state.moments.clone() {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
@@ -364,13 +359,7 @@ fn app_state(
     let mut workers = background_workers(&pool, &oauth_http, devpay.clone(), config.inventory.as_ref(), prime.as_ref());
     workers.push(tokio::spawn(health::checker(readiness.clone(), services, oauth_http.clone())));
     if let Some(competitions) = &config.competitions {
-        let moments = moments.clone().map(|moments| moments::MomentsState {
-            moments,
-            pool: pool.clone(),
-            oauth_http: oauth_http.clone(),
-            auth: player::PlayerAuth { pool: pool.clone() },
-        });
-        workers.push(tokio::spawn(competitions::closing::worker(pool.clone(), moments, competitions.close_every)));
+        workers.push(competition_closer(&pool, &oauth_http, moments.clone(), competitions));
     }
     let state = AppState {
         pool,
@@ -392,6 +381,22 @@ fn app_state(
 }
 
 /// The background workers of the services configured: the DevPay verifier, the Prime Gaming re-reporter.
+/// The worker closing ended competitions and paying their prizes through Moments (when configured).
+fn competition_closer(
+    pool: &AnyPool,
+    http: &reqwest::Client,
+    moments: Option<moments::SharedMoments>,
+    config: &competitions::CompetitionsConfig,
+) -> tokio::task::JoinHandle<()> {
+    let moments = moments.map(|moments| moments::MomentsState {
+        moments,
+        pool: pool.clone(),
+        oauth_http: http.clone(),
+        auth: player::PlayerAuth { pool: pool.clone() },
+    });
+    tokio::spawn(competitions::closing::worker(pool.clone(), moments, config.close_every))
+}
+
 fn background_workers(
     pool: &AnyPool,
     http: &reqwest::Client,

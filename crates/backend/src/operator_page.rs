@@ -7,6 +7,7 @@
 //! a cookie (HttpOnly, SameSite=Strict) derived from the token then opens the page; it is accepted for `GET`s
 //! only, so no other site can make the browser change anything.
 
+use amazon_rewards_protocol::dta1::AmzDate;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -125,12 +126,30 @@ pub type Event = (i64, String, String);
 /// Everything that happened to `user_id`'s rewards, oldest first.
 pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx::Error> {
     let mut events: Vec<Event> = Vec::new();
+    let Some(amazon) = account_events(pool, user_id, &mut events).await? else { return Ok(events) };
+    change_events(pool, user_id, &mut events).await?;
+    prime_events(pool, user_id, &mut events).await?;
+    instant_access_events(pool, user_id, &mut events).await?;
+    if let Some(amazon) = amazon {
+        moment_events(pool, &amazon, &mut events).await?;
+    }
+    standing_events(pool, user_id, &mut events).await?;
+    events.sort_by_key(|(at, _, _)| *at);
+    Ok(events)
+}
+
+/// The account and its Amazon link; `None` without such an account, else its Amazon user id (if linked).
+async fn account_events(
+    pool: &AnyPool,
+    user_id: &str,
+    events: &mut Vec<Event>,
+) -> Result<Option<Option<String>>, sqlx::Error> {
     let account: Option<(String, Option<String>, i64, Option<i64>)> =
         sqlx::query_as("SELECT username, amazon_user_id, created_at, link_broken_at FROM accounts WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(pool)
             .await?;
-    let Some((username, amazon, created, broken)) = account else { return Ok(events) };
+    let Some((username, amazon, created, broken)) = account else { return Ok(None) };
     events.push((
         created,
         "account".into(),
@@ -150,6 +169,11 @@ pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx:
     if let Some(at) = linked {
         events.push((at, "link".into(), "Amazon tokens held (Prime Gaming relay possible)".into()));
     }
+    Ok(Some(amazon))
+}
+
+/// The inventory's history: grants, spends, revocations with what could not be taken back.
+async fn change_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
     type Change = (i64, i64, String, String, String, Option<String>, String, Option<String>);
     let changes: Vec<Change> = sqlx::query_as(
         "SELECT created_at, version, kind, source, change_key, sku, items, debt FROM inventory_changes
@@ -163,6 +187,11 @@ pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx:
         let sku = sku.map(|s| format!(" {s}")).unwrap_or_default();
         events.push((at, kind, format!("v{version} {source}{sku} ({key}): {items}{debt}")));
     }
+    Ok(())
+}
+
+/// Prime Gaming grants and whether each was reported.
+async fn prime_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
     let grants: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT entitlement_id, instruction, granted_at, reported_at FROM prime_grants WHERE user_id = $1",
     )
@@ -176,6 +205,11 @@ pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx:
         };
         events.push((at, "prime gaming".into(), format!("{id}: {instruction} applied, {report}")));
     }
+    Ok(())
+}
+
+/// Amazon's Instant Access calls: purchases, revocations, subscriptions.
+async fn instant_access_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
     let purchases: Vec<(String, String, i64, i64, Option<String>, Option<i64>)> = sqlx::query_as(
         "SELECT purchase_token, product_id, created_at, revoked, revoke_reason, revoked_at FROM ia_purchases WHERE user_id = $1",
     )
@@ -211,18 +245,26 @@ pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx:
             ));
         }
     }
-    if let Some(amazon) = amazon {
-        let rewards: Vec<(i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT created_at, moment, status, reason, reward_url FROM moment_rewards WHERE amazon_user_id = $1",
-        )
-        .bind(&amazon)
-        .fetch_all(pool)
-        .await?;
-        for (at, moment, status, reason, url) in rewards {
-            let detail = reason.or(url).unwrap_or_default();
-            events.push((at, "moments".into(), format!("{moment}: {status} {detail}")));
-        }
+    Ok(())
+}
+
+/// Moments rewards of the Amazon customer.
+async fn moment_events(pool: &AnyPool, amazon: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
+    let rewards: Vec<(i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT created_at, moment, status, reason, reward_url FROM moment_rewards WHERE amazon_user_id = $1",
+    )
+    .bind(amazon)
+    .fetch_all(pool)
+    .await?;
+    for (at, moment, status, reason, url) in rewards {
+        let detail = reason.or(url).unwrap_or_default();
+        events.push((at, "moments".into(), format!("{moment}: {status} {detail}")));
     }
+    Ok(())
+}
+
+/// How things stand now: DevPay subscriptions, held entitlements, competition results.
+async fn standing_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
     let devpay: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT persistent_id, product_code, status, paid_until FROM devpay_subscriptions WHERE user_id = $1",
     )
@@ -255,23 +297,7 @@ pub async fn timeline(pool: &AnyPool, user_id: &str) -> Result<Vec<Event>, sqlx:
             format!("{competition}: place {place} ({score}) {status} {reason}"),
         ));
     }
-    events.sort_by_key(|(at, _, _)| *at);
-    Ok(events)
-}
-
-/// `unix` seconds as `YYYY-MM-DD HH:MM:SS` UTC (days to a civil date: Howard Hinnant's algorithm).
-fn utc(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+    Ok(())
 }
 
 async fn timeline_html(pool: &AnyPool, user_id: &str) -> Result<String, sqlx::Error> {
@@ -280,7 +306,7 @@ async fn timeline_html(pool: &AnyPool, user_id: &str) -> Result<String, sqlx::Er
         escape(user_id)
     );
     for (at, what, details) in timeline(pool, user_id).await? {
-        let when = if at == i64::MAX { "now".to_owned() } else { utc(at) };
+        let when = if at == i64::MAX { "now".to_owned() } else { AmzDate { unix: at }.readable() };
         html.push_str(&format!("<tr><td>{when}</td><td>{}</td><td>{}</td></tr>", escape(&what), escape(&details)));
     }
     html.push_str("</table>");
@@ -399,7 +425,6 @@ mod tests {
         assert!(svg.contains("day 20000: 4 granted") && svg.contains("height=\"90\""), "{svg}");
         assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
         assert_ne!(cookie_value("t"), "t");
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(1_796_196_132), "2026-12-02 07:22:12");
+        assert_eq!(AmzDate { unix: 1_796_196_132 }.readable(), "2026-12-02 07:22:12");
     }
 }

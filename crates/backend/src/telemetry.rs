@@ -44,12 +44,15 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Middleware: counts each request and times it, labelled by its route (the matched pattern, never the path
 /// with its ids), method and status.
 pub async fn track_requests(request: Request, next: Next) -> Response {
+    if handle().is_none() {
+        return next.run(request).await;
+    }
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    if handle().is_some() {
+    {
         let labels = [("route", route), ("method", method)];
         metrics::histogram!("rewards_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
         let [route, method] = labels;

@@ -145,6 +145,12 @@ impl AmzDate {
         format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z", seconds / 3600, (seconds % 3600) / 60, seconds % 60)
     }
 
+    /// `yyyy-MM-dd HH:mm:ss` (UTC), for people.
+    pub fn readable(&self) -> String {
+        let f = self.format();
+        format!("{}-{}-{} {}:{}:{}", &f[0..4], &f[4..6], &f[6..8], &f[9..11], &f[11..13], &f[13..15])
+    }
+
     /// `yyyyMMdd`.
     pub fn day(&self) -> String {
         self.format()[..8].to_owned()

@@ -68,6 +68,15 @@ pub struct CompetitionsState {
     pub server_token: Option<Arc<[u8; 32]>>,
 }
 
+impl CompetitionsState {
+    /// The routes' state over `pool` with `config`'s server credential.
+    pub fn new(pool: AnyPool, config: &CompetitionsConfig) -> Self {
+        let server_token =
+            config.server_token.as_ref().map(|t| Arc::new(<[u8; 32]>::from(Sha256::digest(t.as_bytes()))));
+        Self { pool, server_token }
+    }
+}
+
 impl FromRef<CompetitionsState> for PlayerAuth {
     fn from_ref(state: &CompetitionsState) -> Self {
         PlayerAuth { pool: state.pool.clone() }
@@ -163,10 +172,7 @@ async fn server_score_route(
     let presented =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let allowed = match (&state.server_token, presented) {
-        (Some(expected), Some(presented)) => {
-            let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-            digest.iter().zip(expected.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        }
+        (Some(expected), Some(presented)) => crate::operator::same_digest(expected, presented),
         _ => false,
     };
     if !allowed {

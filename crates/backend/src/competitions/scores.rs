@@ -144,6 +144,28 @@ fn now_micros() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
+/// Marks a client submission of `user_id` at `now` if the competition's minimum interval has passed since their
+/// last accepted one; whether it had.
+async fn waited_long_enough(
+    connection: &mut AnyConnection,
+    competition: &StoredCompetition,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(client) = &competition.definition.client_scores else { return Ok(true) };
+    let waited = sqlx::query(
+        "UPDATE competition_scores SET last_client_at = $1 WHERE competition_id = $2 AND user_id = $3
+         AND (last_client_at IS NULL OR last_client_at <= $4)",
+    )
+    .bind(now)
+    .bind(&competition.definition.id)
+    .bind(user_id)
+    .bind(now - client.min_interval_secs.min(i64::MAX as u64) as i64)
+    .execute(connection)
+    .await?;
+    Ok(waited.rows_affected() == 1)
+}
+
 /// The player's score row, inside the caller's transaction.
 async fn record_score(
     connection: &mut AnyConnection,
@@ -170,20 +192,8 @@ async fn record_score(
     if first.rows_affected() == 1 {
         return Ok(Ok(ScoreAccepted { best: score, improved: true }));
     }
-    if let (Submitter::Client, Some(client)) = (submitter, &competition.definition.client_scores) {
-        let waited = sqlx::query(
-            "UPDATE competition_scores SET last_client_at = $1 WHERE competition_id = $2 AND user_id = $3
-             AND (last_client_at IS NULL OR last_client_at <= $4)",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(user_id)
-        .bind(now - client.min_interval_secs.min(i64::MAX as u64) as i64)
-        .execute(&mut *connection)
-        .await?;
-        if waited.rows_affected() == 0 {
-            return Ok(Err(refusal::TOO_SOON));
-        }
+    if submitter == Submitter::Client && !waited_long_enough(connection, competition, user_id, now).await? {
+        return Ok(Err(refusal::TOO_SOON));
     }
     let better = match competition.definition.scoring {
         Scoring::Highest => {
