@@ -40,3 +40,10 @@ fn the_subscriptions_example_activates_a_key_through_the_backend() {
 fn the_moments_example_earns_a_reward() {
     assert!(run_example("moments").contains("rewarded: 500 bonus gems"));
 }
+
+#[test]
+fn the_probe_example_compares_every_answer_with_its_golden_shape() {
+    let out = run_example("probe");
+    assert!(out.contains("GET /api/entitlements: 200 as expected; the shape matches"), "{out}");
+    assert!(out.contains("every answer has the shape the code expects"), "{out}");
+}

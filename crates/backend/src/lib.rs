@@ -35,6 +35,7 @@ pub mod operator;
 pub mod operator_page;
 pub mod player;
 pub mod prime_relay;
+pub mod probe;
 pub mod sealed;
 pub mod signup;
 pub mod telemetry;

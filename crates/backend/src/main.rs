@@ -29,6 +29,37 @@ enum Command {
     /// Sign (and optionally send) an Instant Access request, to poke an endpoint by hand.
     #[command(name = "instant-access", subcommand)]
     InstantAccess(InstantAccessCommand),
+    /// One real round with Amazon from this machine: code pairing with your security profile, one entitlements
+    /// call and, if you name a test entitlement, its fulfilment; writes a redacted transcript and says in words
+    /// where Amazon's answers differ from the shapes this code expects. Exit status 1 when any does.
+    Probe(ProbeArgs),
+}
+
+/// The `probe` command's settings.
+#[derive(Debug, clap::Args)]
+struct ProbeArgs {
+    /// The security profile's client id (LWA for Devices).
+    #[arg(long, env = "REWARDS_PROBE_CLIENT_ID")]
+    client_id: String,
+    /// Base of LWA's code-pair, token and profile endpoints.
+    #[arg(long, default_value = amazon_rewards_protocol::lwa::PRODUCTION_API_URL)]
+    lwa_api_url: String,
+    /// Base of Prime Gaming's API.
+    #[arg(long, default_value = amazon_rewards_protocol::prime_gaming::PRODUCTION_BASE_URL)]
+    prime_gaming_url: String,
+    /// The id of a test entitlement you allow the probe to report fulfilled (it must be in the answer).
+    /// Without it nothing is fulfilled.
+    #[arg(long)]
+    fulfil: Option<String>,
+    /// Where the redacted transcript goes (owner-only).
+    #[arg(long, default_value = "probe-transcript.json")]
+    transcript: PathBuf,
+    /// Longest wait for the code to be entered, in seconds.
+    #[arg(long, default_value_t = 600)]
+    code_wait_seconds: u64,
+    /// Allow sandbox URLs (not https, or loopback), e.g. the local sandbox.
+    #[arg(long)]
+    sandbox: bool,
 }
 
 /// The `serve` command's settings.
@@ -164,6 +195,7 @@ async fn main() -> std::process::ExitCode {
     let done = match cli.command {
         Command::Serve(args) => serve_until_stopped(*args).await,
         Command::InstantAccess(command) => instant_access_call(command).await,
+        Command::Probe(args) => probe(args).await,
     };
     match done {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -323,6 +355,40 @@ fn moment_campaigns(
         parsed.insert(name.to_owned(), campaign);
     }
     Ok(parsed)
+}
+
+/// Runs the probe, prints the code to enter and then the report, and writes the transcript, also when the
+/// probe stopped early.
+async fn probe(args: ProbeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use amazon_rewards_backend::probe::{ProbeSettings, run};
+    use std::io::Write;
+    let mut settings = ProbeSettings::production(&args.client_id);
+    settings.lwa_api_url = args.lwa_api_url;
+    settings.prime_gaming_url = args.prime_gaming_url;
+    settings.fulfil = args.fulfil;
+    settings.sandbox = args.sandbox;
+    settings.code_wait = std::time::Duration::from_secs(args.code_wait_seconds);
+    let outcome = run(&settings, |code| {
+        println!("Sign in at {} and enter the code {}", code.verification_uri, code.user_code);
+        let _ = std::io::stdout().flush();
+    })
+    .await;
+    let (report, stopped) = match &outcome {
+        Ok(report) => (Some(report), None),
+        Err(error) => (error.report(), Some(error.to_string())),
+    };
+    if let Some(report) = report {
+        print!("{}", report.in_words());
+        report.write_transcript(&args.transcript)?;
+        println!("transcript: {}", args.transcript.display());
+    }
+    if let Some(stopped) = stopped {
+        return Err(stopped.into());
+    }
+    match report.is_some_and(|report| report.all_match()) {
+        true => Ok(()),
+        false => Err("Amazon's answers differ from the shapes this code expects".into()),
+    }
 }
 
 /// Signs an Instant Access call as Amazon would, and prints the headers or sends it.

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod competitions;
 pub mod devpay;
 pub mod dta1;
+pub mod golden;
 pub mod http;
 pub mod instant_access;
 pub mod inventory;

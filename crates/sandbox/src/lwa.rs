@@ -532,7 +532,9 @@ async fn issue_tokens(
         token_type: "bearer".into(),
         expires_in: lifetime.max(0) as u64,
         refresh_token: Some(refresh_token),
-        scope: Some(scope.to_owned()),
+        // LWA's documented token answers carry no `scope` (golden `lwa_token.json`): sending one would let a
+        // client come to depend on a field production may not send.
+        scope: None,
     })
 }
 
