@@ -42,13 +42,17 @@ const ACCESS_MARGIN: Duration = Duration::from_secs(300);
 
 /// The outcome of asking for a player's refresh lease.
 enum Lease {
-    /// Ours, with the refresh token stored under it.
-    Taken(String),
+    /// Ours, with the refresh token stored under it and the access token stored with it (sealed, and its
+    /// expiry), which a sibling's refresh may have just written.
+    Taken(String, StoredAccess),
     /// Another request holds it.
     Busy,
     /// The player has no stored link.
     NoLink,
 }
+
+/// A stored access token, sealed, and when it expires.
+type StoredAccess = (Option<String>, Option<i64>);
 
 /// Takes the lease on the player's row, unless someone else holds a live one.
 async fn take_lease(pool: &AnyPool, user_id: &str) -> Result<Lease, String> {
@@ -63,14 +67,15 @@ async fn take_lease(pool: &AnyPool, user_id: &str) -> Result<Lease, String> {
     .execute(pool)
     .await
     .map_err(|e| e.to_string())?;
-    let stored: Option<String> = sqlx::query_scalar("SELECT refresh_token FROM lwa_tokens WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stored: Option<(String, Option<String>, Option<i64>)> =
+        sqlx::query_as("SELECT refresh_token, access_token, access_expires_at FROM lwa_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| e.to_string())?;
     Ok(match (taken.rows_affected(), stored) {
         (_, None) => Lease::NoLink,
-        (1, Some(stored)) => Lease::Taken(stored),
+        (1, Some((refresh, access, expires_at))) => Lease::Taken(refresh, (access, expires_at)),
         _ => Lease::Busy,
     })
 }
@@ -196,7 +201,15 @@ impl PrimeRelay {
                 return Ok(Some(token));
             }
             match take_lease(pool, user_id).await? {
-                Lease::Taken(stored) => {
+                Lease::Taken(stored, access) => {
+                    // A sibling may have finished its refresh between our look at the row and the lease:
+                    // its access token is then in the row we now hold, and refreshing again would present a
+                    // refresh token a rotating server just retired.
+                    if let Some(token) = self.usable(user_id, access, refused.as_deref()).await {
+                        release_lease(pool, user_id, &stored).await?;
+                        crate::telemetry::lwa_access_token("shared");
+                        return Ok(Some(token));
+                    }
                     crate::telemetry::lwa_access_token("refreshed");
                     return self.refresh(pool, user_id, stored).await;
                 }
@@ -216,26 +229,29 @@ impl PrimeRelay {
 
     /// The access token another process stored for the player, if it is still good and not the refused one.
     async fn shared(&self, pool: &AnyPool, user_id: &str, refused: Option<&str>) -> Result<Option<String>, String> {
-        let row: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+        let row: Option<StoredAccess> = sqlx::query_as(
             "SELECT access_token, access_expires_at FROM lwa_tokens WHERE user_id = $1 AND refreshing_until IS NULL",
         )
         .bind(user_id)
         .fetch_optional(pool)
         .await
         .map_err(|e| e.to_string())?;
-        let Some((Some(sealed), Some(expires_at))) = row else {
-            return Ok(None);
-        };
+        let Some(access) = row else { return Ok(None) };
+        Ok(self.usable(user_id, access, refused).await)
+    }
+
+    /// The stored access token, opened and cached, if it is good for more than the margin and not the one
+    /// just refused.
+    async fn usable(&self, user_id: &str, (sealed, expires_at): StoredAccess, refused: Option<&str>) -> Option<String> {
+        let (sealed, expires_at) = (sealed?, expires_at?);
         let left = expires_at - crate::now_secs() - ACCESS_MARGIN.as_secs() as i64;
-        let Ok(token) = crate::sealed::open(self.token_key.as_deref(), user_id, &sealed) else {
-            return Ok(None);
-        };
+        let token = crate::sealed::open(self.token_key.as_deref(), user_id, &sealed).ok()?;
         if left <= 0 || Some(token.as_str()) == refused {
-            return Ok(None);
+            return None;
         }
         let until = Instant::now() + Duration::from_secs(left as u64);
         self.access.lock().await.insert(user_id.to_owned(), (token.clone(), until));
-        Ok(Some(token))
+        Some(token)
     }
 
     /// Refreshes with the refresh token `stored` (the lease on the row is held), stores what LWA answers and
