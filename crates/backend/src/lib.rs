@@ -331,25 +331,9 @@ fn app_state(
         .build()
         .map_err(std::io::Error::other)?;
     let own_url = || format!("http://{addr}");
-    let lwa = config.lwa_client.map(|mut client| {
-        if client.public_url.is_empty() {
-            client.public_url = own_url();
-        }
-        Arc::new(client)
-    });
     let token_key = config.token_key.map(Arc::new);
-    if token_key.is_none() && lwa.is_some() {
-        tracing::warn!("no token key: players' refresh tokens are stored unsealed (set --token-key)");
-    }
-    let prime = match (&config.prime_gaming_url, &lwa) {
-        (Some(url), Some(lwa)) => Some(Arc::new(prime_relay::PrimeRelay::new(
-            url.clone(),
-            lwa.clone(),
-            oauth_http.clone(),
-            token_key.clone(),
-        ))),
-        _ => None,
-    };
+    let (lwa, prime) =
+        lwa_and_relay(config.lwa_client, config.prime_gaming_url.as_deref(), &oauth_http, &token_key, &own_url());
     let devpay = config.devpay.map(|mut devpay| {
         if devpay.public_url.is_empty() {
             devpay.public_url = own_url();
@@ -379,6 +363,33 @@ fn app_state(
         inventory: config.inventory,
     };
     Ok((state, workers))
+}
+
+/// The backend's LWA client (its public URL defaulting to `own_url`) and, with a Prime Gaming URL, the relay
+/// that uses it.
+fn lwa_and_relay(
+    lwa_client: Option<signup::LwaClient>,
+    prime_gaming_url: Option<&str>,
+    http: &reqwest::Client,
+    token_key: &Option<Arc<sealed::TokenKey>>,
+    own_url: &str,
+) -> (Option<Arc<signup::LwaClient>>, Option<Arc<prime_relay::PrimeRelay>>) {
+    let lwa = lwa_client.map(|mut client| {
+        if client.public_url.is_empty() {
+            client.public_url = own_url.to_owned();
+        }
+        Arc::new(client)
+    });
+    if token_key.is_none() && lwa.is_some() {
+        tracing::warn!("no token key: players' refresh tokens are stored unsealed (set --token-key)");
+    }
+    let prime = match (prime_gaming_url, &lwa) {
+        (Some(url), Some(lwa)) => {
+            Some(Arc::new(prime_relay::PrimeRelay::new(url.to_owned(), lwa.clone(), http.clone(), token_key.clone())))
+        }
+        _ => None,
+    };
+    (lwa, prime)
 }
 
 /// The background workers of the services configured: the DevPay verifier, the Prime Gaming re-reporter.

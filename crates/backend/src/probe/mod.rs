@@ -230,7 +230,7 @@ fn check(settings: &ProbeSettings) -> Result<(), ProbeError> {
     Ok(())
 }
 
-/// An answer as read: status, headers and body.
+/// An answer as read: its status and body (the headers go only into the transcript).
 struct Answer {
     status: u16,
     body: Vec<u8>,
