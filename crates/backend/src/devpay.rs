@@ -17,9 +17,10 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde::Deserialize;
 use sqlx::AnyPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::BackendError;
 use crate::player::{AuthenticatedPlayer, PlayerAuth};
@@ -83,11 +84,12 @@ impl axum::extract::FromRef<DevPayState> for PlayerAuth {
 }
 
 /// Routes for the game, with their state.
-pub fn router(state: DevPayState) -> axum::Router {
-    axum::Router::new()
-        .route(amazon_rewards_protocol::devpay::ACTIVATE_PATH, post(activate))
-        .route(amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, get(subscriptions))
-        .route(amazon_rewards_protocol::devpay::SIGNUP_PATH, post(signup_link))
+pub fn router(state: DevPayState) -> OpenApiRouter {
+    // The sign-up return is the player's browser arriving from Amazon's pages: served, not described.
+    OpenApiRouter::new()
+        .routes(routes!(activate))
+        .routes(routes!(subscriptions))
+        .routes(routes!(signup_link))
         .route(RETURN_PATH, get(signup_return))
         .with_state(state)
 }
@@ -97,6 +99,11 @@ pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Response 
     BackendError::refused(status, code, message).into_response()
 }
 
+/// Activates the player's subscription with the key from Amazon's sign-up confirmation.
+#[utoipa::path(post, path = amazon_rewards_protocol::devpay::ACTIVATE_PATH, tag = "devpay", security(("session" = [])),
+    request_body = amazon_rewards_protocol::devpay::ActivateRequest,
+    responses((status = 200, body = SubscriptionStatus),
+        (status = 502, description = "The license service did not answer", body = crate::openapi::ErrorBody)))]
 async fn activate(
     State(state): State<DevPayState>,
     player: AuthenticatedPlayer,
@@ -199,6 +206,8 @@ async fn admit_signup_link(pool: &AnyPool, user_id: &str) -> Result<(), BackendE
 
 /// A sign-up link whose return lands on this backend, bound to the player who asked: for a game whose
 /// player signs up on another device (no loopback listener reachable there).
+#[utoipa::path(post, path = amazon_rewards_protocol::devpay::SIGNUP_PATH, tag = "devpay", security(("session" = [])),
+    request_body = SignUpRequest, responses((status = 200, body = amazon_rewards_protocol::devpay::SignUpLink)))]
 async fn signup_link(
     State(state): State<DevPayState>,
     player: AuthenticatedPlayer,
@@ -414,6 +423,10 @@ async fn verify_all(
 }
 
 /// On demand: the player's subscriptions, verified now.
+/// How each of the player's subscriptions stands (checked with the license service).
+#[utoipa::path(get, path = amazon_rewards_protocol::devpay::SUBSCRIPTIONS_PATH, tag = "devpay",
+    security(("session" = [])), responses((status = 200, body = Vec<SubscriptionStatus>),
+        (status = 502, description = "The license service did not answer", body = crate::openapi::ErrorBody)))]
 async fn subscriptions(State(state): State<DevPayState>, player: AuthenticatedPlayer) -> Response {
     let devpay = &*state.devpay;
     let Some(user_id) = player.account else {

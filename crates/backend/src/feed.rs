@@ -11,11 +11,11 @@ use amazon_rewards_protocol::prime_gaming::{
     ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
     FulfillmentStatusUpdateResult, LastInstruction, NextInstruction,
 };
+use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use sqlx::AnyPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 use crate::error::BackendError;
@@ -30,10 +30,13 @@ pub const SOURCE_INSTANT_ACCESS: &str = "INSTANT_ACCESS";
 pub const SOURCE_SUBSCRIPTION: &str = "SUBSCRIPTION";
 
 /// Routes of the feed.
-pub fn router() -> Router<AppState> {
-    Router::new().route(ENTITLEMENTS_PATH, get(entitlements)).route(FULFILL_PATH, post(fulfill))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(entitlements)).routes(routes!(fulfill))
 }
 
+/// What the player's game should grant or take back now (Prime Gaming's shape).
+#[utoipa::path(get, path = ENTITLEMENTS_PATH, tag = "feed", security(("session" = [])),
+    responses((status = 200, body = EntitlementsPage)))]
 async fn entitlements(
     State(state): State<AppState>,
     player: AuthenticatedPlayer,
@@ -108,6 +111,9 @@ pub async fn feed(pool: &AnyPool, user_id: &str) -> Result<Vec<Entitlement>, sql
     Ok(entitlements)
 }
 
+/// The game reports what it granted or took back (Prime Gaming's shape).
+#[utoipa::path(post, path = FULFILL_PATH, tag = "feed", security(("session" = [])),
+    request_body = FulfillRequest, responses((status = 200, body = FulfillResponse)))]
 async fn fulfill(
     State(state): State<AppState>,
     player: AuthenticatedPlayer,

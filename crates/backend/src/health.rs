@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
 use sqlx::AnyPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// How often the Amazon services are checked.
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -39,13 +39,19 @@ impl Readiness {
 }
 
 /// The probe routes.
-pub fn router(readiness: Readiness) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "up"})) }))
-        .route("/readyz", get(readyz))
-        .with_state(readiness)
+pub fn router(readiness: Readiness) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).with_state(readiness)
 }
 
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = r#"{"status": "up"}"#)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "up"}))
+}
+
+/// Whether the backend can serve, and how each Amazon service looked when last checked.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready (or degraded)"), (status = 503, description = "Not ready")))]
 async fn readyz(State(readiness): State<Readiness>) -> Response {
     let applied: Result<Option<i64>, _> =
         sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations").fetch_one(&readiness.pool).await;

@@ -10,28 +10,28 @@ use amazon_rewards_protocol::instant_access::{
     FULFILLMENT_PATH, InstantAccessRequest, InstantAccessResponse, LINKING_PATH, ResponseCode,
 };
 use amazon_rewards_protocol::prime_gaming::is_valid_sku;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use sqlx::AnyPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use amazon_rewards_protocol::prime_gaming::LastInstruction;
 
 use crate::AppState;
 use crate::error::BackendError;
 
-/// Routes of the two Instant Access endpoints.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(LINKING_PATH, post(linking))
-        .route(FULFILLMENT_PATH, post(fulfillment))
-        .route(amazon_rewards_protocol::instant_access::PLAYER_SUBSCRIPTIONS_PATH, axum::routing::get(player_route))
+/// Routes of the two Instant Access endpoints, and the player's view of their subscriptions.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(linking)).routes(routes!(fulfillment)).routes(routes!(player_route))
 }
 
 /// `GET /api/instant-access/subscriptions`: the player's subscriptions, and how each that ended did.
+#[utoipa::path(get, path = amazon_rewards_protocol::instant_access::PLAYER_SUBSCRIPTIONS_PATH, tag = "instant_access",
+    security(("session" = [])),
+    responses((status = 200, body = Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>)))]
 async fn player_route(
     State(state): State<AppState>,
     player: crate::player::AuthenticatedPlayer,
@@ -89,6 +89,10 @@ fn authenticate(
     InstantAccessRequest::from_json(body).map_err(|e| BackendError::BadRequest(e.to_string()))
 }
 
+/// Amazon's account-linking call (`GetUserId`).
+#[utoipa::path(post, path = LINKING_PATH, tag = "instant_access", security(("dta1" = [])),
+    request_body = InstantAccessRequest,
+    responses((status = 200, description = "Every outcome, FAIL_* included", body = InstantAccessResponse)))]
 async fn linking(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("{}{LINKING_PATH}", state.public_path_prefix);
     let request = match authenticate(&state.keys, &method, &path, &headers, &body) {
@@ -98,6 +102,10 @@ async fn linking(State(state): State<AppState>, method: Method, headers: HeaderM
     answer(&state, request, true).await
 }
 
+/// Amazon's fulfilment calls (`Purchase`, `Revoke`, `Subscription*`).
+#[utoipa::path(post, path = FULFILLMENT_PATH, tag = "instant_access", security(("dta1" = [])),
+    request_body = InstantAccessRequest,
+    responses((status = 200, description = "Every outcome, FAIL_* included", body = InstantAccessResponse)))]
 async fn fulfillment(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("{}{FULFILLMENT_PATH}", state.public_path_prefix);
     let request = match authenticate(&state.keys, &method, &path, &headers, &body) {

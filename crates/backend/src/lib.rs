@@ -31,6 +31,7 @@ pub mod instant_access;
 pub mod inventory;
 pub mod link;
 pub mod moments;
+pub mod openapi;
 pub mod operator;
 pub mod operator_page;
 pub mod player;
@@ -51,6 +52,7 @@ use axum::extract::FromRef;
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -170,7 +172,7 @@ pub enum StartError {
 /// The full router: each service's routes, those of an optional service only when it is configured.
 pub fn router(state: AppState) -> Router {
     let auth = player::PlayerAuth::from_ref(&state);
-    let mut routes = Router::new().merge(instant_access::router());
+    let mut routes = OpenApiRouter::new().merge(instant_access::router());
     // The backend owns the inventory, or serves the feed a game's own ledger pulls: never both, which would
     // grant a purchase twice.
     if state.inventory.is_none() {
@@ -213,9 +215,9 @@ pub fn router(state: AppState) -> Router {
         let (pool, oauth_http) = (state.pool.clone(), state.oauth_http.clone());
         routes = routes.merge(moments::router(moments::MomentsState { moments, pool, oauth_http, auth }));
     }
-    routes = routes
-        .merge(health::router(state.readiness.clone()))
-        .layer(axum::middleware::from_fn(telemetry::track_requests));
+    let (routes, doc) = routes.merge(health::router(state.readiness.clone())).split_for_parts();
+    let mut routes =
+        routes.merge(openapi::router(openapi::finish(doc))).layer(axum::middleware::from_fn(telemetry::track_requests));
     if state.sandbox {
         routes = routes.layer(axum::middleware::map_response(mark_sandbox));
     }

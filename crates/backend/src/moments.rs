@@ -20,9 +20,8 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::json;
 use sqlx::{AnyPool, Row};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::devpay::refuse;
 use crate::player::{AuthenticatedPlayer, PlayerAuth};
@@ -134,12 +133,21 @@ impl axum::extract::FromRef<MomentsState> for PlayerAuth {
 }
 
 /// The game's Moments routes, with their state.
-pub fn router(state: MomentsState) -> axum::Router {
-    axum::Router::new()
-        .route(MOMENT_PATH, post(report_moment))
-        .route(CHALLENGES_PATH, get(challenges))
-        .route(REWARDS_PATH, get(rewards))
+pub fn router(state: MomentsState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(report_moment))
+        .routes(routes!(challenges))
+        .routes(routes!(rewards))
         .with_state(state)
+}
+
+/// One reward the player earned, and whether it was claimed on Amazon's page (`GET /api/moments/rewards`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct EarnedReward {
+    reward: Reward,
+    redeemed: bool,
+    /// When (unix seconds).
+    redeemed_at: Option<i64>,
 }
 
 fn retry_later(after: Duration, code: &str, message: &str) -> Response {
@@ -269,6 +277,10 @@ async fn decline(pool: &AnyPool, user: &str, moment: &str, reason: &str) -> Resu
         .unwrap_or(MomentAnswer::NotRewarded { moment: moment.to_owned(), reason: reason.to_owned() }))
 }
 
+/// The game reached a moment: the reward it earns, or why none.
+#[utoipa::path(post, path = MOMENT_PATH, tag = "moments", security(("session" = [])), request_body = MomentRequest,
+    responses((status = 200, body = MomentAnswer),
+        (status = 503, description = "Amazon asked to wait (Retry-After)", body = crate::openapi::ErrorBody)))]
 async fn report_moment(
     State(state): State<MomentsState>,
     player: AuthenticatedPlayer,
@@ -541,6 +553,9 @@ async fn ask_amazon(
 /// Challenges worth announcing: every configured moment whose campaign hands out rewards now, with its
 /// notification content, less the moments this player was already rewarded for. Campaign availability is cached
 /// for a minute (it is the same for every player) so announcements stay far below the per-key rate limit.
+/// The moments the game may announce, those the player was rewarded for left out.
+#[utoipa::path(get, path = CHALLENGES_PATH, tag = "moments", security(("session" = [])),
+    responses((status = 200, body = Vec<Challenge>)))]
 async fn challenges(State(state): State<MomentsState>, player: AuthenticatedPlayer) -> Response {
     let moments = state.moments.clone();
     let user = player.amazon_user_id;
@@ -584,6 +599,9 @@ async fn challenges(State(state): State<MomentsState>, player: AuthenticatedPlay
 }
 
 /// The player's rewards, with redemption status refreshed from Amazon for those not yet redeemed.
+/// The rewards the player earned.
+#[utoipa::path(get, path = REWARDS_PATH, tag = "moments", security(("session" = [])),
+    responses((status = 200, body = Vec<EarnedReward>)))]
 async fn rewards(State(state): State<MomentsState>, player: AuthenticatedPlayer) -> Response {
     let moments = state.moments.clone();
     let user = player.amazon_user_id;
@@ -606,8 +624,8 @@ async fn rewards(State(state): State<MomentsState>, player: AuthenticatedPlayer)
         if redeemed_at.is_none() && test == 0 {
             redeemed_at = redemption(&state, &moments, &user, &reward_id).await;
         }
-        out.push(json!({
-            "reward": Reward {
+        out.push(EarnedReward {
+            reward: Reward {
                 reward_id,
                 moment: row.get("moment"),
                 reward_url: row.get("reward_url"),
@@ -615,9 +633,9 @@ async fn rewards(State(state): State<MomentsState>, player: AuthenticatedPlayer)
                 description: row.get("description"),
                 image_url: row.get("image_url"),
             },
-            "redeemed": redeemed_at.is_some(),
-            "redeemed_at": redeemed_at,
-        }));
+            redeemed: redeemed_at.is_some(),
+            redeemed_at,
+        });
     }
     Json(out).into_response()
 }

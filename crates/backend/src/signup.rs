@@ -18,6 +18,7 @@ use oauth2::{
     Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The backend's Login with Amazon security profile, for the new-account page.
 #[derive(Clone)]
@@ -103,11 +104,13 @@ pub struct SignupState {
 }
 
 /// The new-account pages, with their state.
-pub fn router(state: SignupState) -> Router {
+pub fn router(state: SignupState) -> OpenApiRouter {
+    // The player's browser pages: served, not described in `/openapi.json`.
     Router::new()
         .route("/accounts/new", get(new_account).post(start_signup))
         .route("/accounts/callback", get(callback))
         .with_state(state)
+        .into()
 }
 
 pub(crate) fn escape(text: &str) -> String {

@@ -18,6 +18,7 @@ use crate::prime_gaming::is_valid_sku;
 
 /// A quantity of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemStack {
     /// Item id, a key of the catalog's `items`.
     pub item: String,
@@ -27,6 +28,7 @@ pub struct ItemStack {
 
 /// How an item is shown to the player.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemDefinition {
     /// Display name.
     pub name: String,
@@ -55,6 +57,7 @@ pub enum CatalogError {
 
 /// The item catalog file: which items exist and what each offer (SKU) grants.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemCatalogFile {
     /// Items by id.
     #[serde(default)]
@@ -107,6 +110,7 @@ pub fn validate_offers(
 
 /// How an achievement is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ProgressRule {
     /// Reached when the count gets to `threshold` (`{"counter": {"threshold": 5}}`).
@@ -120,6 +124,7 @@ pub enum ProgressRule {
 
 /// One achievement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AchievementDefinition {
     /// Stable id the game reports progress with.
     pub id: String,
@@ -137,6 +142,7 @@ pub struct AchievementDefinition {
 
 /// The achievement catalog file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AchievementCatalogFile {
     /// Every achievement.
     pub achievements: Vec<AchievementDefinition>,

@@ -23,6 +23,7 @@ pub const MAX_STANDINGS: usize = 10;
 
 /// How scores rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Scoring {
     /// The highest score wins (most coins).
@@ -43,6 +44,7 @@ impl Scoring {
 
 /// What pays one place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prize {
     /// The place, from 1.
     pub place: u32,
@@ -52,6 +54,7 @@ pub struct Prize {
 
 /// Whether, and within what bounds, the game client may submit scores itself (untrusted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientScores {
     /// Largest score accepted from a client.
     pub max_score: i64,
@@ -61,6 +64,7 @@ pub struct ClientScores {
 
 /// A competition as the studio defines it (`POST /admin/competitions` on the operator listener).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompetitionDefinition {
     /// 1–64 of `A-Za-z0-9._-`.
     pub id: String,
@@ -117,6 +121,7 @@ impl CompetitionDefinition {
 
 /// A score the game client submits (untrusted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientScore {
     /// 1–128 printable characters naming this submission once: a retry answers the first answer.
     pub key: String,
@@ -126,6 +131,7 @@ pub struct ClientScore {
 
 /// A score the studio's game server submits (trusted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServerScore {
     /// The player's game account (`user_id` of the backend's accounts).
     pub user_id: String,
@@ -155,6 +161,7 @@ pub mod refusal {
 
 /// Where a competition is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CompetitionState {
     /// Not started.
@@ -169,6 +176,7 @@ pub enum CompetitionState {
 
 /// One line of the standings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Standing {
     /// The place, from 1 (by score, then by who reached it first).
     pub place: u32,
@@ -182,6 +190,7 @@ pub struct Standing {
 
 /// What a winning place earned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Winner {
     /// The place.
     pub place: u32,
@@ -198,6 +207,7 @@ pub struct Winner {
 
 /// A competition's standings, as a player sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Standings {
     /// The competition.
     pub id: String,
@@ -230,6 +240,7 @@ pub struct Standings {
 
 /// `GET /api/competitions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompetitionList {
     /// Running and upcoming competitions, and those closed in the last day.
     pub competitions: Vec<Standings>,
@@ -237,6 +248,7 @@ pub struct CompetitionList {
 
 /// The answer to an accepted score.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoreAccepted {
     /// The player's best score now.
     pub best: i64,

@@ -61,6 +61,7 @@ pub fn read_signup_return(
 
 /// Body of a sign-up link request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct SignUpRequest {
     /// The product to subscribe to.
@@ -69,6 +70,7 @@ pub struct SignUpRequest {
 
 /// A sign-up link bound to the player who asked for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct SignUpLink {
     /// Where the player signs up, on any device.
@@ -79,6 +81,7 @@ pub struct SignUpLink {
 
 /// Body of an activation call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct ActivateRequest {
     /// The key from the sign-up confirmation.
@@ -89,6 +92,7 @@ pub struct ActivateRequest {
 
 /// How a subscription stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscriptionStatus {
     /// Product code.
     pub product_code: String,
@@ -148,6 +152,7 @@ pub mod license {
 
     /// `ActivateHostedProduct` and `ActivateDesktopProduct`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct ActivateProduct {
         /// The key from the sign-up confirmation.
@@ -162,6 +167,7 @@ pub mod license {
 
     /// Answer of `ActivateHostedProduct`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct HostedActivation {
         /// Identifies the customer's subscription to the product from now on.
@@ -174,6 +180,7 @@ pub mod license {
 
     /// Answer of `ActivateDesktopProduct`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct DesktopActivation {
         /// The customer's user token.
@@ -189,6 +196,7 @@ pub mod license {
 
     /// `VerifyProductSubscriptionByPid`: the persistent identifier and the product code.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct VerifyByPid {
         /// From `ActivateHostedProduct`.
@@ -199,6 +207,7 @@ pub mod license {
 
     /// `VerifyProductSubscriptionByTokens`: the user token and the product token.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct VerifyByTokens {
         /// From an activation.
@@ -209,6 +218,7 @@ pub mod license {
 
     /// `GetActiveSubscriptionsByPid`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct ActiveSubscriptionsQuery {
         /// From `ActivateHostedProduct`.
@@ -217,6 +227,7 @@ pub mod license {
 
     /// Answer of `GetActiveSubscriptionsByPid`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct ActiveSubscriptions {
         /// Product codes in force now.
@@ -226,6 +237,7 @@ pub mod license {
 
     /// `RefreshUserToken`, and its answer.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct UserToken {
         /// The user token.
@@ -235,6 +247,7 @@ pub mod license {
     /// A subscription's standing, answering both verify actions (fields beyond `Subscribed` are
     /// sandbox-defined: they carry what the seed's billing page shows).
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct SubscriptionStanding {
         /// The customer the subscription belongs to (lets the vendor check whose it is).
@@ -259,6 +272,7 @@ pub mod license {
 
     /// An error answer: `{"Error":{"Code":"InvalidActivationKey","Message":"…"}}`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct LicenseError {
         /// What went wrong.
@@ -267,6 +281,7 @@ pub mod license {
 
     /// The code and message of a [`LicenseError`].
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     #[serde(rename_all = "PascalCase")]
     pub struct LicenseErrorDetail {
         /// e.g. `InvalidActivationKey`, `ActivationKeyAlreadyUsed`, `InvalidProductCode`.

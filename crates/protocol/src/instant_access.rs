@@ -42,6 +42,20 @@ macro_rules! wire_enum {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                // Read case-insensitively; written as listed.
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(deserializer)?;
@@ -361,6 +375,73 @@ impl InstantAccessRequest {
     }
 }
 
+/// The schema of a request: one object per `operation`, with the fields [`InstantAccessRequest::from_json`]
+/// requires and reads (names as the SDKs send them; enum values read case-insensitively, unknown fields ignored).
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for InstantAccessRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use serde_json::json;
+        let text = json!({"type": "string"});
+        let licenses = json!({"type": "integer", "minimum": 0, "maximum": MAX_LICENSES});
+        let call = |operation: &str, required: &[&str], fields: Value| {
+            let mut properties = json!({"operation": {"type": "string", "enum": [operation]}});
+            properties.as_object_mut().map(|p| p.extend(fields.as_object().cloned().unwrap_or_default()));
+            let mut required = required.to_vec();
+            required.insert(0, "operation");
+            json!({"type": "object", "title": operation, "required": required, "properties": properties})
+        };
+        let purchase_fields =
+            |reasons: Value| json!({"reason": reasons, "productId": text, "userId": text, "purchaseToken": text});
+        let calls = [
+            call("GetUserId", &[], json!({"infoField1": text, "infoField2": text, "infoField3": text})),
+            call(
+                "Purchase",
+                &["reason", "productId", "userId", "purchaseToken"],
+                purchase_fields(wire_values::<PurchaseReason>()),
+            ),
+            call(
+                "Revoke",
+                &["reason", "productId", "userId", "purchaseToken"],
+                purchase_fields(wire_values::<RevokeReason>()),
+            ),
+            call(
+                "SubscriptionActivate",
+                &["subscriptionId", "productId", "userId"],
+                json!({"subscriptionId": text, "productId": text, "userId": text, "numberOfLicenses": licenses}),
+            ),
+            call(
+                "SubscriptionGet",
+                &["subscriptionId"],
+                json!({"subscriptionId": text, "productId": text, "userId": text}),
+            ),
+            call(
+                "SubscriptionUpdate",
+                &["subscriptionId"],
+                json!({"subscriptionId": text, "productId": text, "userId": text, "numberOfLicenses": licenses,
+                       "removeAllUnassignedLicenses": {"type": "boolean"}}),
+            ),
+            call(
+                "SubscriptionDeactivate",
+                &["subscriptionId", "reason", "period"],
+                json!({"subscriptionId": text, "reason": wire_values::<DeactivateReason>(),
+                       "period": wire_values::<SubscriptionPeriod>()}),
+            ),
+        ];
+        let schema = json!({"oneOf": calls});
+        // The value above is a schema by construction; utoipa reads it back into its own type.
+        serde_json::from_value(schema).unwrap_or_default()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for InstantAccessRequest {}
+
+/// A wire enum's schema as JSON.
+#[cfg(feature = "openapi")]
+fn wire_values<T: utoipa::PartialSchema>() -> Value {
+    serde_json::to_value(T::schema()).unwrap_or(Value::Null)
+}
+
 /// The JSON object without its `null` fields (the SDK leaves unset fields out).
 fn without_nulls(mut value: Value) -> Value {
     if let Some(object) = value.as_object_mut() {
@@ -371,6 +452,7 @@ fn without_nulls(mut value: Value) -> Value {
 
 /// An answer to Amazon.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InstantAccessResponse {
     /// The outcome.
@@ -409,6 +491,7 @@ pub const PLAYER_SUBSCRIPTIONS_PATH: &str = "/api/instant-access/subscriptions";
 /// One Instant Access subscription of the player. Amazon's `SubscriptionActivate` carries no period (SDK v3), so
 /// only how one ended can be told: its `SubscriptionDeactivate` reason and period.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlayerSubscription {
     /// Amazon's subscription id.
     pub subscription_id: String,

@@ -24,6 +24,7 @@ pub const MAX_SPEND_KEY_LEN: usize = 128;
 
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
     /// Items added (a purchase, a claimed Prime Gaming offer, a subscription's perks).
@@ -61,6 +62,7 @@ impl ChangeKind {
 
 /// One line of the history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeRecord {
     /// The inventory version it made.
     pub version: i64,
@@ -84,6 +86,7 @@ pub struct ChangeRecord {
 
 /// One line of the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemCount {
     /// The item id.
     pub item: String,
@@ -96,6 +99,7 @@ pub struct ItemCount {
 
 /// The player's items at a version (what a spend answers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// The inventory version these items are at.
     pub version: i64,
@@ -105,6 +109,7 @@ pub struct Snapshot {
 
 /// `GET /api/inventory` and `POST /api/inventory/sync`: the snapshot and the changes since the version asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncAnswer {
     /// The inventory version.
     pub version: i64,
@@ -123,6 +128,7 @@ pub struct SyncAnswer {
 
 /// The game's spend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpendRequest {
     /// 1–128 printable characters the game chose and saved before sending (a UUID, say): a retry with the same
     /// key gets the first answer and spends nothing more.
@@ -133,6 +139,7 @@ pub struct SpendRequest {
 
 /// `409` to a spend the player cannot afford (nothing was spent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpendRefused {
     /// `insufficient`.
     pub error: String,
@@ -149,6 +156,7 @@ pub struct SpendRefused {
 
 /// `GET /api/inventory/history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     /// Newest first.
     pub changes: Vec<ChangeRecord>,

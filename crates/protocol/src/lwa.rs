@@ -32,6 +32,7 @@ pub const MAX_TOKEN_BYTES: usize = 2048;
 
 /// Successful token endpoint answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// `Atza|…`.
     pub access_token: String,
@@ -49,6 +50,7 @@ pub struct TokenResponse {
 
 /// RFC 6749 §5.2 error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
     /// `invalid_grant`, `invalid_client`, `invalid_request`, `unsupported_grant_type`, `authorization_pending`,
     /// `slow_down`, `expired_token`, `access_denied`, …
@@ -60,6 +62,7 @@ pub struct OAuthErrorBody {
 
 /// Answer of the code-pair endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceCodeResponse {
     /// Secret the device polls with.
     pub device_code: String,
@@ -75,6 +78,7 @@ pub struct DeviceCodeResponse {
 
 /// Answer of the profile endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     /// `amzn1.account.…`: stable and unique per customer.
     pub user_id: String,
@@ -90,6 +94,7 @@ pub struct Profile {
 /// that accepts players' access tokens must check `aud`: an access token is a bearer token any app holding it
 /// can present ("the access token does not belong to us", in Amazon's samples).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     /// The client id the token was issued to.
     pub aud: String,

@@ -24,6 +24,7 @@ pub const CHALLENGES_PATH: &str = "/api/moments/challenges";
 
 /// Where a campaign stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CampaignState {
     /// Being written; not callable.
     Draft,
@@ -97,6 +98,7 @@ impl CampaignState {
 
 /// Physical items ship to an address; digital ones hand out a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RewardKind {
     /// A redemption code shown on the reward page.
@@ -107,6 +109,7 @@ pub enum RewardKind {
 
 /// What the customer is told about a reward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     /// Headline, e.g. "Make 5 deposits, get a $5 credit".
@@ -119,6 +122,7 @@ pub struct Notification {
 
 /// Body of getRewardInfo and getReward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RewardRequest {
     /// The campaign.
@@ -129,6 +133,7 @@ pub struct RewardRequest {
 
 /// Answer of getRewardInfo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RewardInfo {
     /// The campaign.
@@ -143,6 +148,7 @@ pub struct RewardInfo {
 
 /// Answer of getReward.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RewardGrant {
     /// The reward handed out.
@@ -157,6 +163,7 @@ pub struct RewardGrant {
 
 /// Answer of the reward status call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RewardStatus {
     /// The reward.
@@ -185,6 +192,7 @@ pub mod error_code {
 
 /// What the game sends when a moment is reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MomentRequest {
     /// The moment (e.g. `five-deposits`); the backend maps it to a campaign.
     pub moment: String,
@@ -195,6 +203,7 @@ pub struct MomentRequest {
 
 /// A reward the player can claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reward {
     /// The reward's id.
     pub reward_id: String,
@@ -212,6 +221,7 @@ pub struct Reward {
 
 /// The backend's answer to a [`MomentRequest`]. Delivered either way: the game drops it from its outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum MomentAnswer {
     /// A reward was handed out (or had been, for a repeated report: the same reward again).
@@ -230,6 +240,7 @@ pub enum MomentAnswer {
 
 /// A challenge the game may announce before the moment is reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Challenge {
     /// The moment that earns it.
     pub moment: String,
@@ -249,6 +260,7 @@ pub mod admin {
 
     /// `POST /admin/moments/api-keys` answer: a new key for an app.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ApiKey {
         /// The key (shown once).
         pub api_key: String,
@@ -256,6 +268,7 @@ pub mod admin {
 
     /// `POST /admin/moments/campaigns` body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct NewCampaign {
         /// The API key that may call this campaign.
         pub api_key: String,
@@ -279,6 +292,7 @@ pub mod admin {
 
     /// A campaign as the admin API and console show it.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Campaign {
         /// Id.
         pub campaign_id: String,
@@ -298,6 +312,7 @@ pub mod admin {
 
     /// `POST /admin/moments/campaigns/{id}/state` body.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct Transition {
         /// The state to move to.
         pub state: CampaignState,
@@ -305,6 +320,7 @@ pub mod admin {
 
     /// One reward in a redemption report.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct ReportedReward {
         /// Reward id.
         pub reward_id: String,
@@ -318,6 +334,7 @@ pub mod admin {
 
     /// `GET /admin/moments/campaigns/{id}/report`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
     pub struct RedemptionReport {
         /// The campaign.
         pub campaign: Campaign,

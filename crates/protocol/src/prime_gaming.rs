@@ -29,6 +29,7 @@ pub const MAX_SKU_LEN: usize = 128;
 
 /// What the game should do with an entitlement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NextInstruction {
     /// Grant the item, then report it fulfilled.
@@ -47,6 +48,7 @@ pub enum NextInstruction {
 
 /// One entitlement: proof that a customer is owed a digital good.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct Entitlement {
     /// Unique, stable identifier of this entitlement; the unit of exactly-once fulfilment.
@@ -68,6 +70,7 @@ pub struct Entitlement {
 
 /// A page of the Entitlements API response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct EntitlementsPage {
     /// Entitlements on this page.
@@ -80,6 +83,7 @@ pub struct EntitlementsPage {
 
 /// What the game did with an entitlement, as reported in `LastInstruction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LastInstruction {
     /// The good was delivered to the player (the shipped client's only value).
@@ -92,6 +96,7 @@ pub enum LastInstruction {
 /// One line of a Fulfill API request:
 /// `{"EntitlementId":"…","LastInstruction":"FULFILL","FulfillmentAddress":"Player"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillmentStatusUpdate {
     /// The entitlement being reported.
@@ -104,6 +109,7 @@ pub struct FulfillmentStatusUpdate {
 
 /// Body of a Fulfill API request (`POST`, `application/json`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillRequest {
     /// One update per entitlement.
@@ -112,6 +118,7 @@ pub struct FulfillRequest {
 
 /// Per-entitlement outcome of a Fulfill API call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FulfillResult {
     /// Recorded. Reporting an already-fulfilled entitlement again also answers `SUCCESS`.
@@ -125,6 +132,7 @@ pub enum FulfillResult {
 
 /// One line of a Fulfill API response: `{"EntitlementId":"…","Result":"SUCCESS"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillmentStatusUpdateResult {
     /// The entitlement this line answers.
@@ -139,6 +147,7 @@ pub struct FulfillmentStatusUpdateResult {
 /// Body of a Fulfill API response. The shipped client reads the per-entitlement results under the key
 /// `FulfillmentStatusUpdates`, the same key as the request's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct FulfillResponse {
     /// One line per requested update. An id left out was not recorded.

@@ -18,6 +18,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::SqlitePool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 use crate::auth::random_token;
@@ -38,18 +39,18 @@ impl Default for DevPaySettings {
     }
 }
 
-/// Public routes: sign-up and billing pages, license service.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// Public routes: sign-up and billing pages (served, not described), license service.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/devpay/signup/{code}", get(signup_page).post(signup_review))
         .route("/devpay/signup/{code}/confirm", post(signup_confirm))
         .route("/devpay/billing", get(billing_sign_in).post(billing))
-        .route(&license::path(license::ACTIVATE_HOSTED_PRODUCT), post(activate_hosted))
-        .route(&license::path(license::ACTIVATE_DESKTOP_PRODUCT), post(activate_desktop))
-        .route(&license::path(license::VERIFY_BY_PID), post(verify_by_pid))
-        .route(&license::path(license::VERIFY_BY_TOKENS), post(verify_by_tokens))
-        .route(&license::path(license::GET_ACTIVE_SUBSCRIPTIONS_BY_PID), post(active_subscriptions_by_pid))
-        .route(&license::path(license::REFRESH_USER_TOKEN), post(refresh_user_token))
+        .routes(routes!(activate_hosted))
+        .routes(routes!(activate_desktop))
+        .routes(routes!(verify_by_pid))
+        .routes(routes!(verify_by_tokens))
+        .routes(routes!(active_subscriptions_by_pid))
+        .routes(routes!(refresh_user_token))
 }
 
 /// Admin routes, nested under `/admin`.
@@ -730,6 +731,12 @@ fn license_error(code: &str, message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"Error": {"Code": code, "Message": message}}))).into_response()
 }
 
+/// A body the license service cannot read, refused in its own error shape.
+fn unreadable(rejection: JsonRejection) -> Response {
+    let body = json!({"Error": {"Code": "InvalidRequest", "Message": rejection.body_text()}});
+    (rejection.status(), Json(body)).into_response()
+}
+
 /// An activated key: the persistent identifier, the user token, and whose subscription it is.
 struct Activation {
     persistent_id: String,
@@ -782,11 +789,18 @@ async fn activate(
     Ok(Ok(Activation { persistent_id: pid, user_token, customer_id }))
 }
 
+/// Activates a key for a hosted product (the paths are `license::path(action)`, checked by a test).
+#[utoipa::path(post, path = "/devpay/license/ActivateHostedProduct", tag = "devpay_license",
+    request_body = license::ActivateProduct, responses((status = 200, body = license::HostedActivation),
+        (status = "4XX", body = license::LicenseError)))]
 async fn activate_hosted(
     State(state): State<AppState>,
     body: Result<Json<license::ActivateProduct>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     Ok(match activate(&state.pool, &request).await? {
         Ok(activation) => Json(license::HostedActivation {
             persistent_identifier: activation.persistent_id,
@@ -798,11 +812,17 @@ async fn activate_hosted(
     })
 }
 
+#[utoipa::path(post, path = "/devpay/license/ActivateDesktopProduct", tag = "devpay_license",
+    request_body = license::ActivateProduct, responses((status = 200, body = license::DesktopActivation),
+        (status = "4XX", body = license::LicenseError)))]
 async fn activate_desktop(
     State(state): State<AppState>,
     body: Result<Json<license::ActivateProduct>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     Ok(match activate(&state.pool, &request).await? {
         Ok(activation) => Json(license::DesktopActivation {
             user_token: activation.user_token,
@@ -864,20 +884,32 @@ async fn standing(pool: &SqlitePool, named: Named<'_>) -> Result<Result<Subscrip
     }))
 }
 
+#[utoipa::path(post, path = "/devpay/license/VerifyProductSubscriptionByPid", tag = "devpay_license",
+    request_body = license::VerifyByPid, responses((status = 200, body = license::SubscriptionStanding),
+        (status = "4XX", body = license::LicenseError)))]
 async fn verify_by_pid(
     State(state): State<AppState>,
     body: Result<Json<license::VerifyByPid>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     let named = Named::Pid { pid: &request.persistent_identifier, product_code: &request.product_code };
     answer(&state.pool, named).await
 }
 
+#[utoipa::path(post, path = "/devpay/license/VerifyProductSubscriptionByTokens", tag = "devpay_license",
+    request_body = license::VerifyByTokens, responses((status = 200, body = license::SubscriptionStanding),
+        (status = "4XX", body = license::LicenseError)))]
 async fn verify_by_tokens(
     State(state): State<AppState>,
     body: Result<Json<license::VerifyByTokens>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     answer(&state.pool, Named::Tokens { user_token: &request.user_token, product_token: &request.product_token }).await
 }
 
@@ -890,11 +922,17 @@ async fn answer(pool: &SqlitePool, named: Named<'_>) -> SandboxResult<Response> 
 }
 
 /// `GetActiveSubscriptionsByPid`: the product codes the customer behind a persistent identifier may use now.
+#[utoipa::path(post, path = "/devpay/license/GetActiveSubscriptionsByPid", tag = "devpay_license",
+    request_body = license::ActiveSubscriptionsQuery, responses((status = 200, body = license::ActiveSubscriptions),
+        (status = "4XX", body = license::LicenseError)))]
 async fn active_subscriptions_by_pid(
     State(state): State<AppState>,
     body: Result<Json<license::ActiveSubscriptionsQuery>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     let customer: Option<String> =
         sqlx::query_scalar("SELECT customer_id FROM devpay_subscriptions WHERE persistent_id = ?")
             .bind(&request.persistent_identifier)
@@ -916,11 +954,17 @@ async fn active_subscriptions_by_pid(
 }
 
 /// `RefreshUserToken`: a new user token replaces the old one, which stops working.
+#[utoipa::path(post, path = "/devpay/license/RefreshUserToken", tag = "devpay_license",
+    request_body = license::UserToken, responses((status = 200, body = license::UserToken),
+        (status = "4XX", body = license::LicenseError)))]
 async fn refresh_user_token(
     State(state): State<AppState>,
     body: Result<Json<license::UserToken>, JsonRejection>,
 ) -> SandboxResult<Response> {
-    let Json(request) = body?;
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return Ok(unreadable(rejection)),
+    };
     let fresh = random_token("{UserToken}", 24);
     let updated = sqlx::query("UPDATE devpay_subscriptions SET user_token = ? WHERE user_token = ?")
         .bind(&fresh)

@@ -42,6 +42,7 @@ pub mod instant_access;
 pub mod lwa;
 pub mod mailbox;
 pub mod moments;
+pub mod openapi;
 pub mod pages;
 pub mod prime_gaming;
 mod trace;
@@ -152,17 +153,20 @@ pub enum StartError {
 
 /// The full router over a database: public APIs plus `/admin`.
 pub fn router(state: AppState) -> Router {
-    let public = prime_gaming::router()
+    let (public, doc) = utoipa_axum::router::OpenApiRouter::new()
+        .merge(prime_gaming::router())
         .merge(lwa::router())
-        .merge(instant_access::router())
+        .merge(instant_access::router().into())
         .merge(devpay::router())
         .merge(moments::router())
-        .merge(mailbox::router())
-        .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults));
+        .merge(mailbox::router().into())
+        .layer(axum::middleware::from_fn_with_state(state.faults.clone(), faults::apply_faults))
+        .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(readyz))
+        .split_for_parts();
     let routes = Router::new()
-        .route("/healthz", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "up"})) }))
-        .route("/readyz", axum::routing::get(readyz))
         .merge(public)
+        .merge(openapi::router(openapi::finish(doc)))
         .nest(
             amazon_rewards_protocol::sandbox_admin::ADMIN_PREFIX,
             admin::router()
@@ -178,7 +182,15 @@ pub fn router(state: AppState) -> Router {
     trace::traced(routes.with_state(state))
 }
 
+/// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = r#"{"status": "up"}"#)))]
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"status": "up"}))
+}
+
 /// `GET /readyz`: the database answers and every migration is applied (`503` otherwise).
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let applied: Result<Option<i64>, _> =

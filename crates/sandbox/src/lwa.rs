@@ -14,7 +14,7 @@ use amazon_rewards_protocol::lwa::{
     PROFILE_PATH, Profile, TOKEN_PATH, TOKENINFO_PATH, TokenResponse, is_valid_pkce_verifier,
 };
 use amazon_rewards_protocol::sandbox_admin::RegisterClient;
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +25,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 use crate::auth::{authenticated_customer, hash_secret, random_token};
@@ -70,16 +71,17 @@ type DeviceCodeRow = (String, String, i64, i64, Option<i64>, Option<String>, i64
 const TICKET_LIFETIME: i64 = 600;
 
 /// Public routes of the authorization server.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    // The customer's pages (sign-in, consent, code entry) are served, not described.
+    OpenApiRouter::new()
         .route(AUTHORIZE_PATH, get(authorize_page))
         .route("/ap/signin", post(sign_in))
         .route("/ap/consent", post(consent))
-        .route(TOKEN_PATH, post(token))
-        .route(CODEPAIR_PATH, post(codepair))
+        .routes(routes!(token))
+        .routes(routes!(codepair))
         .route("/code", get(code_page).post(code_submit))
-        .route(PROFILE_PATH, get(profile))
-        .route(TOKENINFO_PATH, get(tokeninfo))
+        .routes(routes!(profile))
+        .routes(routes!(tokeninfo))
 }
 
 /// Admin routes, nested under `/admin`.
@@ -548,6 +550,10 @@ fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// LWA's token endpoint: an authorization code, a refresh token, or a code pair's poll.
+#[utoipa::path(post, path = TOKEN_PATH, tag = "lwa",
+    request_body(content = crate::openapi::TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = amazon_rewards_protocol::lwa::TokenResponse)))]
 async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -729,6 +735,10 @@ fn user_code() -> String {
     (0..6).map(|_| USER_CODE_ALPHABET[rng.random_range(0..USER_CODE_ALPHABET.len())] as char).collect()
 }
 
+/// LWA for devices: a code pair.
+#[utoipa::path(post, path = CODEPAIR_PATH, tag = "lwa",
+    request_body(content = crate::openapi::CodePairForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = amazon_rewards_protocol::lwa::DeviceCodeResponse)))]
 async fn codepair(
     State(state): State<AppState>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
@@ -850,7 +860,8 @@ async fn code_submit(State(state): State<AppState>, form: Result<Form<CodeSubmis
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenInfoQuery {
     #[serde(default)]
     access_token: String,
@@ -858,10 +869,13 @@ struct TokenInfoQuery {
 
 /// Whom an access token was issued to: its client (`aud`), customer, lifetime left and issue time. Unknown,
 /// expired or revoked tokens get HTTP 400 `invalid_token`, as LWA answers.
+#[utoipa::path(get, path = TOKENINFO_PATH, tag = "lwa", params(TokenInfoQuery),
+    responses((status = 200, body = amazon_rewards_protocol::lwa::TokenInfo)))]
 async fn tokeninfo(
     State(state): State<AppState>,
-    Query(query): Query<TokenInfoQuery>,
+    query: Result<Query<TokenInfoQuery>, QueryRejection>,
 ) -> SandboxResult<Json<amazon_rewards_protocol::lwa::TokenInfo>> {
+    let Query(query) = query.map_err(|e| SandboxError::BadRequest(e.body_text()))?;
     if query.access_token.is_empty() || query.access_token.len() > MAX_TOKEN_BYTES {
         return Err(SandboxError::InvalidToken);
     }
@@ -890,6 +904,9 @@ async fn tokeninfo(
 /// The `aud` of tokens minted through the admin API, which no client asked for (sandbox-defined).
 pub const MINTED_TOKEN_CLIENT: &str = "amzn1.application-oa2-client.sandbox-admin";
 
+/// The customer's profile (`profile` scope).
+#[utoipa::path(get, path = PROFILE_PATH, tag = "lwa", security(("lwa_token" = [])),
+    responses((status = 200, body = Profile)))]
 async fn profile(State(state): State<AppState>, headers: HeaderMap) -> SandboxResult<Json<Profile>> {
     let user_id = authenticated_customer(&state.pool, &headers).await?;
     let (name, email): (String, String) = sqlx::query_as("SELECT name, email FROM customers WHERE user_id = ?")

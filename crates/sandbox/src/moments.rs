@@ -13,10 +13,10 @@ use amazon_rewards_protocol::moments::admin::{
     ApiKey, Campaign, NewCampaign, RedemptionReport, ReportedReward, Transition,
 };
 use amazon_rewards_protocol::moments::{
-    API_KEY_HEADER, CALLS_PER_SECOND, CampaignState, GET_REWARD_INFO_PATH, GET_REWARD_PATH, Notification,
-    REWARD_STATUS_PATH, RewardGrant, RewardInfo, RewardKind, RewardRequest, RewardStatus, error_code,
+    API_KEY_HEADER, CALLS_PER_SECOND, CampaignState, GET_REWARD_INFO_PATH, GET_REWARD_PATH, Notification, RewardGrant,
+    RewardInfo, RewardKind, RewardRequest, RewardStatus, error_code,
 };
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,6 +25,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::{Row, SqlitePool};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 use crate::auth::{hash_secret, random_token};
@@ -32,11 +33,12 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::pages::{escape, page};
 
 /// Public routes: the Rewards API, reward pages and the campaign console.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(GET_REWARD_INFO_PATH, post(get_reward_info))
-        .route(GET_REWARD_PATH, post(get_reward))
-        .route(&format!("{REWARD_STATUS_PATH}/{{reward_id}}"), get(reward_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    // The reward pages and the campaign console are people's: served, not described.
+    OpenApiRouter::new()
+        .routes(routes!(get_reward_info))
+        .routes(routes!(get_reward))
+        .routes(routes!(reward_status))
         .route("/moments/r/{token}", get(reward_page).post(claim_reward))
         .route("/moments/console", get(console))
         .route("/moments/console/{id}/state", post(console_transition))
@@ -311,6 +313,10 @@ fn read_request(body: Result<Json<RewardRequest>, JsonRejection>) -> Result<Rewa
     }
 }
 
+/// What a moment would reward (no reward is handed out).
+#[utoipa::path(post, path = GET_REWARD_INFO_PATH, tag = "moments", security(("moments_api_key" = [])),
+    request_body = RewardRequest, responses((status = 200, body = amazon_rewards_protocol::moments::RewardInfo),
+        (status = "4XX", body = crate::openapi::MomentsError)))]
 async fn get_reward_info(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -332,6 +338,10 @@ async fn get_reward_info(
     }
 }
 
+/// Hands out a reward for a moment.
+#[utoipa::path(post, path = GET_REWARD_PATH, tag = "moments", security(("moments_api_key" = [])),
+    request_body = RewardRequest, responses((status = 200, body = amazon_rewards_protocol::moments::RewardGrant),
+        (status = "4XX", body = crate::openapi::MomentsError)))]
 async fn get_reward(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -451,7 +461,18 @@ async fn charge_and_issue(state: &AppState, found: &CampaignRow, customer_id: &s
     Ok(Issued::New((reward_id, token)))
 }
 
-async fn reward_status(State(state): State<AppState>, headers: HeaderMap, Path(reward_id): Path<String>) -> Response {
+/// Whether a reward was redeemed.
+#[utoipa::path(get, path = "/moments/v1/rewards/{reward_id}", tag = "moments", security(("moments_api_key" = [])),
+    params(("reward_id" = String, Path)), responses((status = 200, body = amazon_rewards_protocol::moments::RewardStatus),
+        (status = "4XX", body = crate::openapi::MomentsError)))]
+async fn reward_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    reward_id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(reward_id)) = reward_id else {
+        return api_error(StatusCode::BAD_REQUEST, "InvalidRequest", "unreadable reward id");
+    };
     let campaign_id: Option<String> =
         match sqlx::query_scalar("SELECT campaign_id FROM moments_rewards WHERE reward_id = ?")
             .bind(&reward_id)

@@ -10,12 +10,13 @@ use amazon_rewards_protocol::prime_gaming::{
     ENTITLEMENTS_PATH, Entitlement, EntitlementsPage, FULFILL_PATH, FulfillRequest, FulfillResponse, FulfillResult,
     FulfillmentStatusUpdateResult, LastInstruction, NextInstruction,
 };
-use axum::extract::rejection::JsonRejection;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 use crate::auth::authenticated_customer;
@@ -29,10 +30,11 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const MAX_UPDATES_PER_CALL: usize = 1000;
 
 /// Routes of this service.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(ENTITLEMENTS_PATH, get(list_entitlements))
-        .route(FULFILL_PATH, post(fulfill))
+pub fn router() -> OpenApiRouter<AppState> {
+    // The claim page is the customer's: served, not described.
+    OpenApiRouter::new()
+        .routes(routes!(list_entitlements))
+        .routes(routes!(fulfill))
         .route("/prime-gaming/claim/{sku}", get(claim_page).post(claim))
 }
 
@@ -104,7 +106,8 @@ async fn claim(
     Ok(crate::pages::page("Claim with Prime Gaming", &body).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     #[serde(rename = "nextToken")]
     next_token: Option<String>,
@@ -123,12 +126,16 @@ fn parse_next_token(token: Option<&str>) -> SandboxResult<i64> {
     }
 }
 
+/// The customer's unfulfilled entitlements, a page at a time.
+#[utoipa::path(get, path = ENTITLEMENTS_PATH, tag = "prime_gaming", security(("amazon_access_token" = [])),
+    params(ListQuery), responses((status = 200, body = EntitlementsPage)))]
 async fn list_entitlements(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> SandboxResult<Json<EntitlementsPage>> {
     let user_id = authenticated_customer(&state.pool, &headers).await?;
+    let Query(query) = query.map_err(|e| SandboxError::BadRequest(e.body_text()))?;
     let after = parse_next_token(query.next_token.as_deref())?;
     let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
@@ -157,6 +164,9 @@ async fn list_entitlements(
     Ok(Json(EntitlementsPage { entitlements, next_token }))
 }
 
+/// The game reports what it granted.
+#[utoipa::path(post, path = FULFILL_PATH, tag = "prime_gaming", security(("amazon_access_token" = [])),
+    request_body = FulfillRequest, responses((status = 200, body = FulfillResponse)))]
 async fn fulfill(
     State(state): State<AppState>,
     headers: HeaderMap,

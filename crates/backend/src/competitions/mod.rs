@@ -20,7 +20,7 @@ use std::time::Duration;
 use amazon_rewards_protocol::competitions::{
     COMPETITIONS_PATH, ClientScore, CompetitionDefinition, CompetitionList, ServerScore, refusal,
 };
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use self::scores::Submitter;
 use crate::error::BackendError;
@@ -84,15 +85,23 @@ impl FromRef<CompetitionsState> for PlayerAuth {
 }
 
 /// The game's and the game server's competition routes.
-pub fn router(state: CompetitionsState) -> Router {
-    Router::new()
-        .route(COMPETITIONS_PATH, get(list_route))
-        .route("/api/competitions/{id}", get(standings_route))
-        .route("/api/competitions/{id}/scores", post(client_score_route))
-        .route("/server/competitions/{id}/scores", post(server_score_route))
+pub fn router(state: CompetitionsState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list_route))
+        .routes(routes!(standings_route))
+        .routes(routes!(client_score_route))
+        .routes(routes!(server_score_route))
         .with_state(state)
 }
 
+/// The `{id}` of a competition route, or the typed refusal of an unreadable one.
+fn competition_id(path: Result<Path<String>, PathRejection>) -> Result<String, BackendError> {
+    path.map(|Path(id)| id).map_err(|e| BackendError::BadRequest(e.body_text()))
+}
+
+/// Every running (or just closed) competition, with the player's place.
+#[utoipa::path(get, path = COMPETITIONS_PATH, tag = "competitions", security(("session" = [])),
+    responses((status = 200, body = CompetitionList)))]
 async fn list_route(
     State(state): State<CompetitionsState>,
     player: AuthenticatedPlayer,
@@ -105,11 +114,16 @@ async fn list_route(
     Ok(Json(CompetitionList { competitions }))
 }
 
+/// One competition's standings, with the player's place.
+#[utoipa::path(get, path = "/api/competitions/{id}", tag = "competitions", security(("session" = [])),
+    params(("id" = String, Path, description = "The competition")),
+    responses((status = 200, body = amazon_rewards_protocol::competitions::Standings)))]
 async fn standings_route(
     State(state): State<CompetitionsState>,
     player: AuthenticatedPlayer,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, BackendError> {
+    let id = competition_id(id)?;
     let competition = known(&state.pool, &id).await?;
     let standings = standings::standings_for(&state.pool, &competition, player.account()?, crate::now_secs()).await?;
     Ok(Json(standings).into_response())
@@ -152,20 +166,28 @@ fn refused(reason: &str) -> BackendError {
 }
 
 /// `POST /api/competitions/{id}/scores`: the game client's score (untrusted).
+#[utoipa::path(post, path = "/api/competitions/{id}/scores", tag = "competitions", security(("session" = [])),
+    params(("id" = String, Path, description = "The competition")), request_body = ClientScore,
+    responses((status = 200, body = amazon_rewards_protocol::competitions::ScoreAccepted)))]
 async fn client_score_route(
     State(state): State<CompetitionsState>,
     player: AuthenticatedPlayer,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     body: Result<Json<ClientScore>, JsonRejection>,
 ) -> Result<Response, BackendError> {
+    let id = competition_id(id)?;
     let Json(score) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     submit(&state.pool, &id, player.account()?, Submitter::Client, &score.key, score.score).await
 }
 
 /// `POST /server/competitions/{id}/scores`: the studio's game server's score (trusted), with its credential.
+#[utoipa::path(post, path = "/server/competitions/{id}/scores", tag = "competitions",
+    security(("game_server" = [])), params(("id" = String, Path, description = "The competition")),
+    request_body = ServerScore,
+    responses((status = 200, body = amazon_rewards_protocol::competitions::ScoreAccepted)))]
 async fn server_score_route(
     State(state): State<CompetitionsState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Json<ServerScore>, JsonRejection>,
 ) -> Result<Response, BackendError> {
@@ -182,6 +204,7 @@ async fn server_score_route(
             "server credential missing or wrong",
         ));
     }
+    let id = competition_id(id)?;
     let Json(score) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let exists: Option<String> = sqlx::query_scalar("SELECT user_id FROM accounts WHERE user_id = $1")
         .bind(&score.user_id)

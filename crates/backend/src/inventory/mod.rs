@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amazon_rewards_protocol::instant_access::{InstantAccessRequest, InstantAccessResponse, ResponseCode};
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRef, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,7 +30,8 @@ use crate::error::BackendError;
 use crate::player::{AuthenticatedPlayer, PlayerAuth};
 
 pub use amazon_rewards_protocol::inventory::{HISTORY_PATH, INVENTORY_PATH, SPEND_PATH, SYNC_PATH};
-use amazon_rewards_protocol::inventory::{HistoryPage, MAX_CHANGES_PER_ANSWER, SyncAnswer};
+use amazon_rewards_protocol::inventory::{HistoryPage, MAX_CHANGES_PER_ANSWER, Snapshot, SpendRefused, SyncAnswer};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A step of a Prime Gaming sync, for crash tests (the same boundaries as the game's ledger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,17 +98,18 @@ impl FromRef<InventoryState> for PlayerAuth {
 }
 
 /// The game's inventory routes, with their state.
-pub fn router(state: InventoryState) -> Router {
-    Router::new()
-        .route(INVENTORY_PATH, get(sync_route))
-        .route(SPEND_PATH, post(spend_route))
-        .route(SYNC_PATH, post(pull_route))
-        .route(HISTORY_PATH, get(history_route))
+pub fn router(state: InventoryState) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(sync_route))
+        .routes(routes!(spend_route))
+        .routes(routes!(pull_route))
+        .routes(routes!(history_route))
         .with_state(state)
 }
 
 /// `?since=N`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SinceQuery {
     /// The version the game last saw.
     pub since: Option<i64>,
@@ -134,13 +136,18 @@ async fn changes_for(
 
 /// `GET /api/inventory[?since=N]`: the snapshot (and the changes after version `N`), or `304` when the
 /// game's `If-None-Match` names the stored version.
+#[utoipa::path(get, path = INVENTORY_PATH, tag = "inventory", security(("session" = [])), params(SinceQuery,
+    ("If-None-Match" = Option<String>, Header, description = "The ETag of the version the game holds")),
+    responses((status = 200, body = SyncAnswer, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the version named", headers(("ETag" = String)))))]
 pub async fn sync_route(
     State(state): State<InventoryState>,
-    Query(query): Query<SinceQuery>,
+    query: Result<Query<SinceQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, BackendError> {
     // The session and the stored version in one read: an unchanged player costs one query.
     let (player, version) = crate::player::with_inventory_version(&state.pool, &headers).await?;
+    let Query(query) = query.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let user_id = player.account()?;
     if headers.get(header::IF_NONE_MATCH).is_some_and(|tag| *tag == etag(version)) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag(version))]).into_response());
@@ -154,6 +161,10 @@ pub async fn sync_route(
 
 /// `POST /api/inventory/spend`: the session and the key's stored answer are read together (one query for a
 /// retry; the first spend of a key goes on to its transaction).
+#[utoipa::path(post, path = SPEND_PATH, tag = "inventory", security(("session" = [])),
+    request_body = amazon_rewards_protocol::inventory::SpendRequest,
+    responses((status = 200, description = "Spent (or this key's first answer)", body = Snapshot),
+        (status = 409, description = "The player cannot afford it; nothing was spent", body = SpendRefused)))]
 async fn spend_route(
     State(state): State<InventoryState>,
     headers: HeaderMap,
@@ -175,13 +186,18 @@ async fn spend_route(
 /// `POST /api/inventory/sync[?since=N]`: pulls Prime Gaming for the player (at most once per `sync_interval`,
 /// whichever process is asked), then answers the snapshot and the changes after `N` (`pulled` says whether this
 /// call pulled), or `304` when the game's `If-None-Match` names the version and the pull, if any, went well.
+#[utoipa::path(post, path = SYNC_PATH, tag = "inventory", security(("session" = [])), params(SinceQuery,
+    ("If-None-Match" = Option<String>, Header, description = "The ETag of the version the game holds")),
+    responses((status = 200, body = SyncAnswer, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the version named", headers(("ETag" = String)))))]
 async fn pull_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
-    Query(query): Query<SinceQuery>,
+    query: Result<Query<SinceQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, BackendError> {
     let user_id = player.account()?;
+    let Query(query) = query.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let mut pulled = false;
     let mut relay_error = None;
     if let Some(prime) = &state.prime
@@ -224,18 +240,24 @@ async fn claim_sync(pool: &AnyPool, user_id: &str, interval: Duration) -> Result
     Ok(claimed.rows_affected() == 1)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Changes older than this version (from the last page's `next_before`).
     before: Option<i64>,
+    /// Page size, 1–200 (default 50).
     limit: Option<i64>,
 }
 
 /// `GET /api/inventory/history[?before=V&limit=N]`: newest first; `next_before` pages on.
+#[utoipa::path(get, path = HISTORY_PATH, tag = "inventory", security(("session" = [])), params(HistoryQuery),
+    responses((status = 200, body = HistoryPage)))]
 async fn history_route(
     State(state): State<InventoryState>,
     player: AuthenticatedPlayer,
-    Query(query): Query<HistoryQuery>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<HistoryPage>, BackendError> {
+    let Query(query) = query.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let before = query.before.unwrap_or(i64::MAX);
     let changes = ledger::history(&state.pool, player.account()?, before, limit).await?;

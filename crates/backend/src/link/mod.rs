@@ -14,7 +14,7 @@ mod token;
 
 use std::sync::Arc;
 
-use amazon_rewards_protocol::lwa::{CODEPAIR_PATH, PROFILE_PATH, Profile, TOKEN_PATH};
+use amazon_rewards_protocol::lwa::{PROFILE_PATH, Profile};
 use amazon_rewards_protocol::studio::{
     LINK_API_PREFIX, LINK_AUTHORIZE_PATH, LINK_CALLBACK_PATH, LINK_REVOKE_PATH, LINK_UNLINK_PATH,
 };
@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::BackendError;
 use crate::player::{AuthenticatedPlayer, PlayerAuth};
@@ -53,15 +54,16 @@ impl LinkState {
 }
 
 /// The linking routes, with their state.
-pub fn router(state: LinkState) -> Router {
-    Router::new()
+pub fn router(state: LinkState) -> OpenApiRouter {
+    // The browser's two pages are served, not described (the player's browser calls them, not the game).
+    OpenApiRouter::new()
         .route(LINK_AUTHORIZE_PATH, get(browser::authorize))
         .route(LINK_CALLBACK_PATH, get(browser::callback))
-        .route(&format!("{LINK_API_PREFIX}{TOKEN_PATH}"), post(token::token))
-        .route(&format!("{LINK_API_PREFIX}{CODEPAIR_PATH}"), post(pairing::codepair))
-        .route(&format!("{LINK_API_PREFIX}{PROFILE_PATH}"), get(profile))
-        .route(LINK_REVOKE_PATH, post(sign_out))
-        .route(LINK_UNLINK_PATH, post(unlink))
+        .routes(routes!(token::token))
+        .routes(routes!(pairing::codepair))
+        .routes(routes!(profile))
+        .routes(routes!(sign_out))
+        .routes(routes!(unlink))
         .with_state(state)
 }
 
@@ -99,19 +101,24 @@ pub(crate) async fn lwa_profile(
 
 /// The linked player's profile, as the game's flows read it from LWA: the Amazon `user_id` and the display
 /// name (never the e-mail: the game has no use for it).
+#[utoipa::path(get, context_path = LINK_API_PREFIX, path = PROFILE_PATH, tag = "link", security(("session" = [])),
+    responses((status = 200, body = Profile)))]
 async fn profile(State(state): State<LinkState>, player: AuthenticatedPlayer) -> Result<Json<Profile>, BackendError> {
     let account = player.account()?.to_owned();
     let name = identity::profile_name(&state.pool, &account).await?.unwrap_or_default();
     Ok(Json(Profile { user_id: player.amazon_user_id, name, email: None }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct RevokeForm {
     #[serde(default)]
     token: String,
 }
 
 /// Sign-out (RFC 7009): ends the session the token belongs to; `200` whatever the token.
+#[utoipa::path(post, path = LINK_REVOKE_PATH, tag = "link",
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Signed out (whatever the token)")))]
 async fn sign_out(State(state): State<LinkState>, form: Result<Form<RevokeForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "malformed form") };
     if form.token.is_empty() || form.token.len() > 256 {
@@ -124,6 +131,8 @@ async fn sign_out(State(state): State<LinkState>, form: Result<Form<RevokeForm>,
 }
 
 /// Unlink: the Amazon link, its tokens and profile go; the game account and its purchases stay.
+#[utoipa::path(post, path = LINK_UNLINK_PATH, tag = "link", security(("session" = [])),
+    responses((status = 200, description = r#"{"unlinked": true}"#)))]
 async fn unlink(
     State(state): State<LinkState>,
     player: AuthenticatedPlayer,

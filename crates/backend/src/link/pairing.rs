@@ -25,7 +25,7 @@ const MAX_LIFETIME: i64 = 3600;
 /// Most pairings started per minute across every backend process (an unauthenticated route).
 const MAX_PAIRINGS_PER_MINUTE: i64 = 600;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CodePairForm {
     #[serde(default)]
     response_type: String,
@@ -34,6 +34,9 @@ pub(super) struct CodePairForm {
 }
 
 /// Starts a pairing: LWA's code pair, the backend's own device code.
+#[utoipa::path(post, context_path = amazon_rewards_protocol::studio::LINK_API_PREFIX, path = CODEPAIR_PATH, tag = "link",
+    request_body(content = CodePairForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = DeviceCodeResponse)))]
 pub(super) async fn codepair(
     State(state): State<LinkState>,
     form: Result<Form<CodePairForm>, FormRejection>,

@@ -16,7 +16,7 @@ use super::{LinkState, browser, oauth_error, pairing};
 use crate::error::BackendError;
 
 /// The token request's fields (unknown ones are ignored, as RFC 6749 §3.2 asks).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct TokenForm {
     #[serde(default)]
     grant_type: String,
@@ -34,6 +34,11 @@ pub(super) struct TokenForm {
     device_code: String,
 }
 
+/// The game's token requests: a browser link's code, a refresh, a code pairing's poll.
+#[utoipa::path(post, context_path = amazon_rewards_protocol::studio::LINK_API_PREFIX,
+    path = amazon_rewards_protocol::lwa::TOKEN_PATH, tag = "link",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "A studio session", body = TokenResponse)))]
 pub(super) async fn token(State(state): State<LinkState>, form: Result<Form<TokenForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else { return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "malformed form") };
     // LWA's device-code poll carries no client id (the pairing knows whose it is); every other grant does.

@@ -1,0 +1,74 @@
+//! The backend's OpenAPI description, `GET /openapi.json`: generated from the handlers' `#[utoipa::path]`
+//! attributes while each service's router is built (`utoipa-axum`'s `routes!` registers a handler and describes
+//! it in one step, so a described route is a served one and the description lists exactly the services this
+//! backend was started with). It covers every route a game or Amazon calls; the player's browser pages
+//! (account linking and the DevPay sign-up return) and the operator listener are not in it.
+//!
+//! Every game route answers its refusals with [`ErrorBody`] (`4XX`, added to each operation here rather than
+//! repeated on every handler); the Instant Access routes take Amazon's DTA1 signature ([`DTA1`]).
+
+use axum::Json;
+use axum::routing::get;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, ResponseBuilder};
+
+/// Where the description is served.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+/// Security scheme of the game routes: the studio session a linked game holds (`Authorization: Bearer rs_at.…`).
+pub const SESSION: &str = "session";
+/// Security scheme of the Instant Access routes: Amazon's `Authorization: DTA1-HMAC-SHA256 …` over the exact
+/// body, with `x-amz-date` (see `amazon_rewards_protocol::dta1`).
+pub const DTA1: &str = "dta1";
+/// Security scheme of server-reported competition scores: the game server's own bearer token.
+pub const GAME_SERVER: &str = "game_server";
+
+/// A refusal: `{"error": code, "error_description": words}` (RFC 6749 §5.2's shape, used by every route).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A code the game can act on (`invalid_token`, `no_game_account`, `insufficient`, …).
+    pub error: String,
+    /// What went wrong, in words.
+    pub error_description: String,
+}
+
+/// The service routes' description, finished: title, security schemes, the shared error answer.
+pub fn finish(mut doc: OpenApi) -> OpenApi {
+    doc.info.title = "bevy_amazon_rewards studio backend".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description =
+        Some("Routes a game or Amazon calls. Sandbox-defined where Amazon's record is silent.".into());
+    let components = doc.components.get_or_insert_with(Default::default);
+    let session = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("rs_at.…").build();
+    components.add_security_scheme(SESSION, SecurityScheme::Http(session));
+    let server = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+    components.add_security_scheme(GAME_SERVER, SecurityScheme::Http(server));
+    let dta1 = ApiKeyValue::with_description("Authorization", "DTA1-HMAC-SHA256 over the body, with x-amz-date");
+    components.add_security_scheme(DTA1, SecurityScheme::ApiKey(ApiKey::Header(dta1)));
+    components.schemas.insert("ErrorBody".into(), <ErrorBody as utoipa::PartialSchema>::schema());
+    with_error_answers(doc)
+}
+
+/// Adds the shared `4XX` answer to every operation that does not describe its own.
+fn with_error_answers(mut doc: OpenApi) -> OpenApi {
+    let refusal = ResponseBuilder::new()
+        .description("Refused: the request, its credential or the player's state")
+        .content("application/json", ContentBuilder::new().schema(Some(RefOr::Ref(schema_ref("ErrorBody")))).build())
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            operation.responses.responses.entry("4XX".into()).or_insert_with(|| refusal.clone().into());
+        }
+    }
+    doc
+}
+
+fn schema_ref(name: &str) -> utoipa::openapi::Ref {
+    utoipa::openapi::Ref::from_schema_name(name)
+}
+
+/// The route serving `doc`.
+pub fn router(doc: OpenApi) -> axum::Router {
+    let doc = std::sync::Arc::new(doc);
+    axum::Router::new().route(OPENAPI_PATH, get(move || async move { Json(doc.as_ref().clone()) }))
+}
