@@ -221,7 +221,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptions() {
     let campaign = rewards.campaign(100, 100_000, CampaignState::Live);
 
     let sandbox_doc = describe(&fixture.url());
-    let env = [("ST_LWA_TOKEN", lwa_token), ("ST_MOMENTS_KEY", rewards.api_key.clone())];
+    let env = [
+        ("ST_LWA_TOKEN", lwa_token),
+        ("ST_MOMENTS_KEY", rewards.api_key.clone()),
+        ("ST_CLIENT_ID", CLIENT_ID.to_owned()),
+    ];
     let counts = schemathesis("sandbox", &fixture.url(), &env);
     assert_reached("sandbox", &sandbox_doc, &counts, &["GET /api/entitlements", "GET /auth/o2/tokeninfo"]);
 
@@ -237,6 +241,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_descriptions() {
             ("ST_SERVER_TOKEN", SERVER_TOKEN.to_owned()),
             ("ST_DTA1_KEY", "AMAZONKEY".to_owned()),
             ("ST_DTA1_SECRET", "AMAZONSECRET".to_owned()),
+            ("ST_CLIENT_ID", CLIENT_ID.to_owned()),
         ];
         let doc = describe(&url);
         let counts = schemathesis(name, &url, &env);

@@ -72,3 +72,22 @@ pub fn router(doc: OpenApi) -> axum::Router {
     let doc = std::sync::Arc::new(doc);
     axum::Router::new().route(OPENAPI_PATH, get(move || async move { Json(doc.as_ref().clone()) }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_gets_the_shared_refusal_unless_it_describes_its_own() {
+        let doc = serde_json::to_value(finish(crate::instant_access::router().into_openapi())).unwrap();
+        let linking = &doc["paths"]["/instant-access/linking"]["post"];
+        assert_eq!(
+            linking["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorBody"
+        );
+        assert_eq!(linking["security"][0][DTA1], serde_json::json!([]));
+        for scheme in [SESSION, DTA1, GAME_SERVER] {
+            assert!(doc["components"]["securitySchemes"][scheme].is_object(), "{scheme}");
+        }
+    }
+}

@@ -385,7 +385,9 @@ impl utoipa::PartialSchema for InstantAccessRequest {
         let licenses = json!({"type": "integer", "minimum": 0, "maximum": MAX_LICENSES});
         let call = |operation: &str, required: &[&str], fields: Value| {
             let mut properties = json!({"operation": {"type": "string", "enum": [operation]}});
-            properties.as_object_mut().map(|p| p.extend(fields.as_object().cloned().unwrap_or_default()));
+            if let (Some(properties), Some(fields)) = (properties.as_object_mut(), fields.as_object()) {
+                properties.extend(fields.clone());
+            }
             let mut required = required.to_vec();
             required.insert(0, "operation");
             json!({"type": "object", "title": operation, "required": required, "properties": properties})

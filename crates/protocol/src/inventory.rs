@@ -129,6 +129,9 @@ pub struct SyncAnswer {
 /// The game's spend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!(
+    {"key": "2f1c5e0a-spend-1", "items": [{"item": "gold", "quantity": 10}]}
+)))]
 pub struct SpendRequest {
     /// 1–128 printable characters the game chose and saved before sending (a UUID, say): a retry with the same
     /// key gets the first answer and spends nothing more.
