@@ -71,6 +71,7 @@ def _live_values(case):
     token" / "unknown client" into the rest of the handler (the other half tests the refusals)."""
     for part, name, env in (
         ("query", "access_token", "ST_LWA_TOKEN"),
+        ("query", "client_id", "ST_CLIENT_ID"),
         ("body", "client_id", "ST_CLIENT_ID"),
     ):
         values = getattr(case, part)

@@ -109,6 +109,17 @@ fn the_descriptions_list_every_route_a_game_or_amazon_calls_and_nothing_else() {
     for route in ["GET /healthz", "GET /readyz"] {
         expected.insert(route.into(), BTreeSet::new());
     }
+    // The pages a player's browser reaches (sent there by the game or by Amazon), described too.
+    for route in [
+        "GET /link/authorize",
+        "GET /link/callback",
+        "GET /accounts/new",
+        "POST /accounts/new",
+        "GET /accounts/callback",
+        "GET /devpay/return",
+    ] {
+        expected.insert(route.into(), BTreeSet::new());
+    }
     assert_eq!(backend, expected, "the backend owning the inventory");
 
     // Serving the feed instead of the inventory, the description follows.

@@ -17,7 +17,6 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use sqlx::AnyPool;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -85,12 +84,11 @@ impl axum::extract::FromRef<DevPayState> for PlayerAuth {
 
 /// Routes for the game, with their state.
 pub fn router(state: DevPayState) -> OpenApiRouter {
-    // The sign-up return is the player's browser arriving from Amazon's pages: served, not described.
     OpenApiRouter::new()
         .routes(routes!(activate))
         .routes(routes!(subscriptions))
         .routes(routes!(signup_link))
-        .route(RETURN_PATH, get(signup_return))
+        .routes(routes!(signup_return))
         .with_state(state)
 }
 
@@ -253,7 +251,8 @@ async fn signup_link(
     Json(SignUpLink { sign_up_url: url.into(), expires_in: SIGNUP_LINK_LIFETIME as u64 }).into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReturnQuery {
     #[serde(default, rename = "ActivationKey")]
     activation_key: String,
@@ -264,6 +263,10 @@ struct ReturnQuery {
 }
 
 /// Where a sign-up made from a backend link returns: the link's player gets the subscription, once.
+/// Where Amazon's sign-up pages send the player's browser back with the activation key.
+#[utoipa::path(get, path = RETURN_PATH, tag = "devpay_pages", params(ReturnQuery),
+    responses((status = 200, description = "Subscribed (or why not)", body = String, content_type = "text/html"),
+        (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
 async fn signup_return(
     State(state): State<DevPayState>,
     query: Result<Query<ReturnQuery>, QueryRejection>,

@@ -1,8 +1,8 @@
 //! The backend's OpenAPI description, `GET /openapi.json`: generated from the handlers' `#[utoipa::path]`
 //! attributes while each service's router is built (`utoipa-axum`'s `routes!` registers a handler and describes
 //! it in one step, so a described route is a served one and the description lists exactly the services this
-//! backend was started with). It covers every route a game or Amazon calls; the player's browser pages
-//! (account linking and the DevPay sign-up return) and the operator listener are not in it.
+//! backend was started with). It covers every route a game or Amazon calls, and the pages a player's browser
+//! is sent to (linking, the new-account page, the DevPay sign-up return); the operator listener is not in it.
 //!
 //! Every game route answers its refusals with [`ErrorBody`] (`4XX`, added to each operation here rather than
 //! repeated on every handler); the Instant Access routes take Amazon's DTA1 signature ([`DTA1`]).

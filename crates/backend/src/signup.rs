@@ -6,19 +6,18 @@
 use amazon_rewards_protocol::lwa::{Profile, TOKEN_PATH};
 use std::sync::Arc;
 
-use axum::extract::rejection::FormRejection;
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Form, Router};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
     Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The backend's Login with Amazon security profile, for the new-account page.
 #[derive(Clone)]
@@ -105,12 +104,7 @@ pub struct SignupState {
 
 /// The new-account pages, with their state.
 pub fn router(state: SignupState) -> OpenApiRouter {
-    // The player's browser pages: served, not described in `/openapi.json`.
-    Router::new()
-        .route("/accounts/new", get(new_account).post(start_signup))
-        .route("/accounts/callback", get(callback))
-        .with_state(state)
-        .into()
+    OpenApiRouter::new().routes(routes!(new_account, start_signup)).routes(routes!(callback)).with_state(state)
 }
 
 pub(crate) fn escape(text: &str) -> String {
@@ -146,7 +140,8 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, page("Account problem", &format!(r#"<p class="error">{}</p>"#, escape(message)))).into_response()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NewAccountQuery {
     #[serde(default)]
     return_url: String,
@@ -160,7 +155,14 @@ fn return_url_allowed(client: &LwaClient, url: &str) -> bool {
     client.return_origins.iter().any(|allowed| allowed.trim_end_matches('/') == origin)
 }
 
-async fn new_account(State(state): State<SignupState>, Query(query): Query<NewAccountQuery>) -> Response {
+/// The new-account page Amazon's Instant Access linking sends a customer without a game account to.
+#[utoipa::path(get, path = "/accounts/new", tag = "account_pages", params(NewAccountQuery),
+    responses((status = 200, description = "The form", body = String, content_type = "text/html"), (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
+async fn new_account(
+    State(state): State<SignupState>,
+    query: Result<Query<NewAccountQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else { return problem(StatusCode::BAD_REQUEST, "This link is unreadable.") };
     let client = &*state.lwa;
     if !return_url_allowed(client, &query.return_url) {
         return problem(StatusCode::BAD_REQUEST, "This link did not come from Amazon.");
@@ -168,7 +170,7 @@ async fn new_account(State(state): State<SignupState>, Query(query): Query<NewAc
     form(&query.return_url, None).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct SignupForm {
     #[serde(default)]
     username: String,
@@ -193,6 +195,11 @@ pub(crate) fn oauth_client_returning_to(client: &LwaClient, path: &str) -> Resul
         ))
 }
 
+/// The form posted: the name is kept and the browser sent to Login with Amazon.
+#[utoipa::path(post, path = "/accounts/new", tag = "account_pages",
+    request_body(content = SignupForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "To Login with Amazon", headers(("Location" = String))),
+        (status = 302, description = "To Login with Amazon", headers(("Location" = String))), (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
 async fn start_signup(
     State(state): State<SignupState>,
     form_data: Result<Form<SignupForm>, FormRejection>,
@@ -289,7 +296,8 @@ async fn admit_signup(state: &SignupState) -> Result<(), Response> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
     #[serde(default)]
     code: Option<String>,
@@ -299,11 +307,16 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
+/// Login with Amazon's answer: the account is made and linked, and the browser sent back to Amazon.
+#[utoipa::path(get, path = "/accounts/callback", tag = "account_pages", params(CallbackQuery),
+    responses((status = 302, description = "Back to Amazon", headers(("Location" = String))),
+        (status = 303, description = "Back to Amazon", headers(("Location" = String))), (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
 async fn callback(
     State(state): State<SignupState>,
     headers: axum::http::HeaderMap,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(query)) = query else { return problem(StatusCode::BAD_REQUEST, "The answer is unreadable.") };
     finish_signup(&state, &headers, query).await.unwrap_or_else(|Problem(status, message)| problem(status, &message))
 }
 

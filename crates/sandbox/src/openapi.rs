@@ -37,6 +37,7 @@ pub struct MomentsError {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// `authorization_code`, `refresh_token` or `device_code`.
+    #[schema(example = "refresh_token")]
     pub grant_type: String,
     /// Every grant but the device-code poll.
     pub client_id: Option<String>,
@@ -60,6 +61,7 @@ pub struct TokenForm {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 pub struct CodePairForm {
     /// `device_code`.
+    #[schema(example = "device_code")]
     pub response_type: Option<String>,
     /// The security profile's client id.
     pub client_id: String,

@@ -4,6 +4,8 @@
 //! identity, and sends the browser back to the game's loopback listener with a one-time code of its own, which
 //! only the game holding the verifier can redeem (RFC 7636 between game and backend; RFC 8252 §7.3 loopback).
 
+use amazon_rewards_protocol::studio::{LINK_AUTHORIZE_PATH, LINK_CALLBACK_PATH};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +23,8 @@ const CODE_LIFETIME: i64 = 5 * 60;
 const MAX_REQUESTS_PER_MINUTE: i64 = 600;
 
 /// What the game puts in the authorization URL.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuthorizeQuery {
     #[serde(default)]
     response_type: String,
@@ -55,7 +58,13 @@ pub(crate) fn loopback_redirect(uri: &str) -> bool {
 }
 
 /// Checks the game's request, keeps it, and sends the browser to Login with Amazon.
-pub(super) async fn authorize(State(state): State<LinkState>, Query(query): Query<AuthorizeQuery>) -> Response {
+#[utoipa::path(get, path = LINK_AUTHORIZE_PATH, tag = "link_pages", params(AuthorizeQuery),
+    responses((status = 302, description = "To Login with Amazon", headers(("Location" = String))), (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
+pub(super) async fn authorize(
+    State(state): State<LinkState>,
+    query: Result<Query<AuthorizeQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else { return problem(StatusCode::BAD_REQUEST, "The link is unreadable.") };
     if !state.game_client_ids.iter().any(|id| *id == query.client_id) {
         return problem(StatusCode::BAD_REQUEST, "This game is not known to the studio backend.");
     }
@@ -118,7 +127,8 @@ async fn begin(state: &LinkState, query: &AuthorizeQuery) -> Result<String, Resp
 }
 
 /// What Login with Amazon sends the browser back with.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct CallbackQuery {
     #[serde(default)]
     code: Option<String>,
@@ -133,7 +143,14 @@ type RequestRow = (String, String, String, String, String, i64);
 
 /// LWA's answer: the identity is linked and the browser goes back to the game with a one-time code (or with
 /// LWA's refusal, as RFC 6749 §4.1.2.1 says).
-pub(super) async fn callback(State(state): State<LinkState>, Query(query): Query<CallbackQuery>) -> Response {
+#[utoipa::path(get, path = LINK_CALLBACK_PATH, tag = "link_pages", params(CallbackQuery),
+    responses((status = 302, description = "Back to the game's loopback address", headers(("Location" = String))),
+        (status = "4XX", description = "A page saying what is wrong", body = String, content_type = "text/html")))]
+pub(super) async fn callback(
+    State(state): State<LinkState>,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else { return problem(StatusCode::BAD_REQUEST, "The answer is unreadable.") };
     let Ok(Some(request)) = take_request(&state, &query.state).await else {
         return problem(
             StatusCode::BAD_REQUEST,

@@ -15,14 +15,12 @@ mod token;
 use std::sync::Arc;
 
 use amazon_rewards_protocol::lwa::{PROFILE_PATH, Profile};
-use amazon_rewards_protocol::studio::{
-    LINK_API_PREFIX, LINK_AUTHORIZE_PATH, LINK_CALLBACK_PATH, LINK_REVOKE_PATH, LINK_UNLINK_PATH,
-};
+use amazon_rewards_protocol::studio::{LINK_API_PREFIX, LINK_CALLBACK_PATH, LINK_REVOKE_PATH, LINK_UNLINK_PATH};
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -55,10 +53,9 @@ impl LinkState {
 
 /// The linking routes, with their state.
 pub fn router(state: LinkState) -> OpenApiRouter {
-    // The browser's two pages are served, not described (the player's browser calls them, not the game).
     OpenApiRouter::new()
-        .route(LINK_AUTHORIZE_PATH, get(browser::authorize))
-        .route(LINK_CALLBACK_PATH, get(browser::callback))
+        .routes(routes!(browser::authorize))
+        .routes(routes!(browser::callback))
         .routes(routes!(token::token))
         .routes(routes!(pairing::codepair))
         .routes(routes!(profile))

@@ -27,8 +27,11 @@ const MAX_PAIRINGS_PER_MINUTE: i64 = 600;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(super) struct CodePairForm {
+    /// `device_code`.
     #[serde(default)]
+    #[schema(example = "device_code")]
     response_type: String,
+    /// The game's client id at the backend.
     #[serde(default)]
     client_id: String,
 }

@@ -18,7 +18,9 @@ use crate::error::BackendError;
 /// The token request's fields (unknown ones are ignored, as RFC 6749 §3.2 asks).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub(super) struct TokenForm {
+    /// `authorization_code`, `refresh_token` or `device_code`.
     #[serde(default)]
+    #[schema(example = "refresh_token")]
     grant_type: String,
     #[serde(default)]
     client_id: String,
