@@ -9,8 +9,8 @@
 
 use axum::Json;
 use axum::routing::get;
+use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, ResponseBuilder};
 
 /// Where the description is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -45,26 +45,8 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     let dta1 = ApiKeyValue::with_description("Authorization", "DTA1-HMAC-SHA256 over the body, with x-amz-date");
     components.add_security_scheme(DTA1, SecurityScheme::ApiKey(ApiKey::Header(dta1)));
     components.schemas.insert("ErrorBody".into(), <ErrorBody as utoipa::PartialSchema>::schema());
-    with_error_answers(doc)
-}
-
-/// Adds the shared `4XX` answer to every operation that does not describe its own.
-fn with_error_answers(mut doc: OpenApi) -> OpenApi {
-    let refusal = ResponseBuilder::new()
-        .description("Refused: the request, its credential or the player's state")
-        .content("application/json", ContentBuilder::new().schema(Some(RefOr::Ref(schema_ref("ErrorBody")))).build())
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            operation.responses.responses.entry("4XX".into()).or_insert_with(|| refusal.clone().into());
-        }
-    }
-    doc
-}
-
-fn schema_ref(name: &str) -> utoipa::openapi::Ref {
-    utoipa::openapi::Ref::from_schema_name(name)
+    let refused = "Refused: the request, its credential or the player's state";
+    amazon_rewards_protocol::openapi::with_refusals(doc, "ErrorBody", refused)
 }
 
 /// The route serving `doc`.

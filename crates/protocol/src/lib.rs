@@ -23,6 +23,8 @@ pub mod instant_access;
 pub mod inventory;
 pub mod lwa;
 pub mod moments;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod prime_gaming;
 pub mod sandbox_admin;
 pub mod studio;

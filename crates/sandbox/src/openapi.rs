@@ -9,8 +9,8 @@
 
 use axum::Json;
 use axum::routing::get;
+use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 /// Where the description is served.
 pub const OPENAPI_PATH: &str = "/openapi.json";
@@ -81,20 +81,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     components.add_security_scheme("amazon_access_token", header("x-amz-access-token"));
     components.add_security_scheme("moments_api_key", header(amazon_rewards_protocol::moments::API_KEY_HEADER));
     components.schemas.insert("ErrorBody".into(), <ErrorBody as utoipa::PartialSchema>::schema());
-    let refusal = ResponseBuilder::new()
-        .description("Refused")
-        .content(
-            "application/json",
-            ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))).build(),
-        )
-        .build();
-    for item in doc.paths.paths.values_mut() {
-        let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten() {
-            operation.responses.responses.entry("4XX".into()).or_insert_with(|| refusal.clone().into());
-        }
-    }
-    doc
+    amazon_rewards_protocol::openapi::with_refusals(doc, "ErrorBody", "Refused")
 }
 
 /// The route serving `doc`.
