@@ -216,8 +216,9 @@ pub fn router(state: AppState) -> Router {
         routes = routes.merge(moments::router(moments::MomentsState { moments, pool, oauth_http, auth }));
     }
     let (routes, doc) = routes.merge(health::router(state.readiness.clone())).split_for_parts();
-    let mut routes =
-        routes.merge(openapi::router(openapi::finish(doc))).layer(axum::middleware::from_fn(telemetry::track_requests));
+    let mut routes = routes
+        .merge(openapi::router(openapi::finish(doc, &state.public_path_prefix)))
+        .layer(axum::middleware::from_fn(telemetry::track_requests));
     if state.sandbox {
         routes = routes.layer(axum::middleware::map_response(mark_sandbox));
     }

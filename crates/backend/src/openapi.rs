@@ -31,8 +31,12 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
-/// The service routes' description, finished: title, security schemes, the shared error answer.
-pub fn finish(mut doc: OpenApi) -> OpenApi {
+/// The service routes' description, finished: title, security schemes, the shared error answer, and the path
+/// prefix a proxy in front of the backend strips (`--public-path-prefix`) as its server URL.
+pub fn finish(mut doc: OpenApi, public_path_prefix: &str) -> OpenApi {
+    if !public_path_prefix.is_empty() {
+        doc.servers = Some(vec![utoipa::openapi::Server::new(public_path_prefix)]);
+    }
     doc.info.title = "bevy_amazon_rewards studio backend".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description =
@@ -61,7 +65,8 @@ mod tests {
 
     #[test]
     fn every_operation_gets_the_shared_refusal_unless_it_describes_its_own() {
-        let doc = serde_json::to_value(finish(crate::instant_access::router().into_openapi())).unwrap();
+        let doc = serde_json::to_value(finish(crate::instant_access::router().into_openapi(), "/game")).unwrap();
+        assert_eq!(doc["servers"][0]["url"], "/game");
         let linking = &doc["paths"]["/instant-access/linking"]["post"];
         assert_eq!(
             linking["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"],
