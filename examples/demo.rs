@@ -23,6 +23,8 @@ use bevy::prelude::*;
 use bevy::window::WindowResolution;
 use bevy_amazon_rewards::prelude::*;
 
+#[path = "demo/panels.rs"]
+mod panels;
 #[path = "demo/script.rs"]
 mod script;
 #[path = "demo/services.rs"]

@@ -2,25 +2,27 @@
 //! inventory, achievements and reward cards on the right, toasts in the corner. Panels are rebuilt when what
 //! they show changes; the coin field is drawn with sprites every frame.
 
+use bevy::ecs::system::SystemParam;
 use bevy::input::ButtonState;
 use bevy::input::keyboard::{Key, KeyboardInput};
 use bevy::prelude::*;
 use bevy_amazon_rewards::prelude::*;
 
-use super::services::{COIN_SHOWER, EMAIL, INSTANT_ACCESS_PRODUCTS, PASSWORD, PRIME_OFFERS, SEASON_PASS};
+use super::panels;
+use super::services::SEASON_PASS;
 use super::story::{
     Arrivals, BANK, DemoAction, DeviceCode, FIELD, Field, GemShop, KeyEntry, Links, SPEED, Screen, Toasts, Tone,
     shown_race,
 };
 
 const BACKGROUND: Color = Color::srgb(0.09, 0.11, 0.15);
-const PANEL: Color = Color::srgb(0.14, 0.17, 0.22);
-const CARD: Color = Color::srgb(0.19, 0.23, 0.30);
-const TEXT: Color = Color::srgb(0.92, 0.93, 0.95);
-const MUTED: Color = Color::srgb(0.62, 0.66, 0.72);
-const ACCENT: Color = Color::srgb(1.0, 0.60, 0.0);
-const GOOD: Color = Color::srgb(0.35, 0.80, 0.45);
-const BAD: Color = Color::srgb(0.95, 0.40, 0.35);
+pub(super) const PANEL: Color = Color::srgb(0.14, 0.17, 0.22);
+pub(super) const CARD: Color = Color::srgb(0.19, 0.23, 0.30);
+pub(super) const TEXT: Color = Color::srgb(0.92, 0.93, 0.95);
+pub(super) const MUTED: Color = Color::srgb(0.62, 0.66, 0.72);
+pub(super) const ACCENT: Color = Color::srgb(1.0, 0.60, 0.0);
+pub(super) const GOOD: Color = Color::srgb(0.35, 0.80, 0.45);
+pub(super) const BAD: Color = Color::srgb(0.95, 0.40, 0.35);
 const SIDE_WIDTH: f32 = 340.0;
 const TOP_HEIGHT: f32 = 44.0;
 
@@ -33,7 +35,15 @@ impl Plugin for DemoUiPlugin {
             .init_resource::<Shown>()
             .add_systems(Startup, setup)
             .add_systems(OnEnter(Screen::Field), spawn_field)
-            .add_systems(Update, (press_buttons, keyboard, rebuild, draw_field.run_if(in_state(Screen::Field))));
+            .add_systems(
+                Update,
+                (
+                    press_buttons,
+                    keyboard,
+                    (rebuild_main, rebuild_side, update_status_line, rebuild_toasts),
+                    draw_field.run_if(in_state(Screen::Field)),
+                ),
+            );
     }
 }
 
@@ -61,11 +71,11 @@ struct Shown {
     toasts: String,
 }
 
-fn text(value: impl Into<String>, size: f32, color: Color) -> impl Bundle {
+pub(super) fn text(value: impl Into<String>, size: f32, color: Color) -> impl Bundle {
     (Text::new(value), TextFont::from_font_size(size), TextColor(color))
 }
 
-fn button(label: &str, action: DemoAction, primary: bool) -> impl Bundle {
+pub(super) fn button(label: &str, action: DemoAction, primary: bool) -> impl Bundle {
     (
         Button,
         ButtonAction(action),
@@ -82,7 +92,7 @@ fn button(label: &str, action: DemoAction, primary: bool) -> impl Bundle {
     )
 }
 
-fn card() -> Node {
+pub(super) fn card() -> Node {
     Node {
         flex_direction: FlexDirection::Column,
         padding: UiRect::all(px(12)),
@@ -202,273 +212,91 @@ fn keyboard(
     }
 }
 
-fn money(cents: i64) -> String {
+pub(super) fn money(cents: i64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn rebuild(
+/// What the main panel is built from.
+#[derive(SystemParam)]
+pub(super) struct MainView<'w> {
+    pub screen: Res<'w, State<Screen>>,
+    pub login: Res<'w, State<LoginState>>,
+    pub account: Option<Res<'w, AmazonAccount>>,
+    pub device: Res<'w, DeviceCode>,
+    pub field: Res<'w, Field>,
+    pub key: Res<'w, KeyEntry>,
+    pub links: Res<'w, Links>,
+    pub history: Res<'w, InventoryHistory>,
+    pub shop: Res<'w, GemShop>,
+    pub race: Res<'w, CompetitionStandings>,
+    pub status: Res<'w, RewardsStatus>,
+    pub subscriptions: Res<'w, Subscriptions>,
+    pub catalogs: Res<'w, Assets<ItemCatalog>>,
+}
+
+impl MainView<'_> {
+    pub fn name(&self) -> Option<String> {
+        self.account.as_ref().map(|a| a.name.clone())
+    }
+
+    pub fn pass(&self) -> Option<SubscriptionStatus> {
+        self.subscriptions.get(SEASON_PASS).cloned()
+    }
+
+    /// Everything the main panel shows, to rebuild it only when that changes.
+    fn key(&self) -> String {
+        let (field, history) = (&self.field, &self.history);
+        format!(
+            "{:?}{:?}{:?}{:?}{}{}{}{:?}{}{}{}{}{}{}",
+            self.screen.get(),
+            self.login.get(),
+            self.name(),
+            self.device.0,
+            field.carried,
+            field.deposits,
+            field.banked,
+            self.pass(),
+            self.key.0,
+            self.status.pulling,
+            self.shop.waiting.len(),
+            history.changes.len(),
+            history.loading,
+            history.more
+        ) + &race_key(&self.race)
+    }
+}
+
+/// The main panel: the screen the player is on.
+fn rebuild_main(
     mut commands: Commands,
     mut shown: ResMut<Shown>,
-    (screen, login, account, device): (
-        Res<State<Screen>>,
-        Res<State<LoginState>>,
-        Option<Res<AmazonAccount>>,
-        Res<DeviceCode>,
-    ),
-    (field, key, toasts, arrivals, links): (Res<Field>, Res<KeyEntry>, Res<Toasts>, Res<Arrivals>, Res<Links>),
-    (history, shop, race): (Res<InventoryHistory>, Res<GemShop>, Res<CompetitionStandings>),
-    (status, moments, achievements, subscriptions): (
-        Res<RewardsStatus>,
-        Res<MomentsStatus>,
-        Res<Achievements>,
-        Res<Subscriptions>,
-    ),
-    inventory: Query<&Inventory, With<RewardsRecipient>>,
-    catalogs: Res<Assets<ItemCatalog>>,
-    assets: Res<AssetServer>,
-    (main, side, status_line, toast_stack): (
-        Single<Entity, With<MainPanel>>,
-        Single<Entity, With<SidePanel>>,
-        Single<Entity, With<StatusLine>>,
-        Single<Entity, With<ToastStack>>,
-    ),
+    view: MainView,
+    main: Single<Entity, With<MainPanel>>,
 ) {
-    let name = account.as_ref().map(|a| a.name.clone());
-    let pass = subscriptions.get(SEASON_PASS).cloned();
-    // Main panel.
-    let main_key = format!(
-        "{:?}{:?}{name:?}{:?}{}{}{}{pass:?}{}{}{}{}{}{}",
-        screen.get(),
-        login.get(),
-        device.0,
-        field.carried,
-        field.deposits,
-        field.banked,
-        key.0,
-        status.pulling,
-        shop.waiting.len(),
-        history.changes.len(),
-        history.loading,
-        history.more
-    ) + &race_key(&race);
-    if shown.main != main_key {
-        shown.main = main_key;
-        commands.entity(*main).despawn_children();
-        let linked = *login.get() == LoginState::LoggedIn;
-        commands.entity(*main).with_children(|panel| match screen.get() {
-            Screen::Title => {
-                panel.spawn(text("Coin Bank", 44.0, TEXT));
-                panel.spawn(text("Collect coins, bank them, and earn real rewards through Amazon.", 18.0, MUTED));
-                let mut account_card = panel.spawn((card(), BackgroundColor(PANEL)));
-                account_card.with_children(|c| match (&name, login.get()) {
-                    (Some(name), LoginState::LoggedIn) => {
-                        c.spawn(text(format!("Linked Amazon account: {name}"), 20.0, GOOD));
-                        c.spawn(text(
-                            "Your items live with your account at the studio: any PC shows them.",
-                            14.0,
-                            MUTED,
-                        ));
-                        c.spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
-                            .with_children(|row| {
-                                row.spawn(button("Log out", DemoAction::SignOut, false));
-                                if !links.second_pc {
-                                    row.spawn(button("Continue on another PC", DemoAction::ContinueOnAnotherPc, false));
-                                }
-                            });
-                    }
-                    (_, LoginState::SigningIn) => {
-                        c.spawn(text("Signing in... finish in your browser.", 20.0, TEXT));
-                        if let Some((code, uri)) = &device.0 {
-                            c.spawn(text(format!("On any device, open {uri}"), 16.0, MUTED));
-                            c.spawn(text(format!("and enter the code  {code}"), 26.0, ACCENT));
-                        }
-                        c.spawn(button("Cancel", DemoAction::CancelLink, false));
-                    }
-                    _ => {
-                        c.spawn(text(
-                            "Link your Amazon account to receive Prime Gaming loot, purchases and rewards.",
-                            16.0,
-                            TEXT,
-                        ));
-                        c.spawn(button("Link Amazon account", DemoAction::LinkAmazon, true));
-                        c.spawn(button("No browser here? Use a code", DemoAction::LinkWithCode, false));
-                    }
-                });
-                panel.spawn((card(), BackgroundColor(PANEL))).with_children(|c| {
-                    c.spawn(text("Sandbox test customer", 16.0, ACCENT));
-                    c.spawn(text(format!("email {EMAIL}    password {PASSWORD}"), 16.0, TEXT));
-                    c.spawn(text(
-                        format!("Amazon sandbox {}  |  studio backend {}", links.sandbox, links.backend),
-                        13.0,
-                        MUTED,
-                    ));
-                    c.spawn(button("Amazon Payments mailbox", DemoAction::OpenMailbox, false));
-                });
-                panel
-                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
-                    .with_children(|row| {
-                        row.spawn(button("Play", DemoAction::Show(Screen::Field), true));
-                        row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
-                        row.spawn(button("History", DemoAction::Show(Screen::History), false));
-                    });
-            }
-            Screen::History => history_panel(panel, &history, catalogs.iter().next().map(|(_, c)| c)),
-            Screen::Field => {
-                panel.spawn(text(
-                    format!(
-                        "Carrying {}  |  Deposits {}  |  Banked {}  |  Level {}",
-                        field.carried,
-                        field.deposits,
-                        field.banked,
-                        field.level()
-                    ),
-                    18.0,
-                    TEXT,
-                ));
-                panel.spawn(text(
-                    "Arrows/WASD: move | touch coins to pick up | walk into the bank to deposit",
-                    14.0,
-                    MUTED,
-                ));
-                race_panel(panel, &race);
-                panel
-                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
-                    .with_children(|row| {
-                        row.spawn(button("Title", DemoAction::Show(Screen::Title), false));
-                        row.spawn(button("Store", DemoAction::Show(Screen::Store), false));
-                    });
-            }
-            Screen::Store => {
-                panel
-                    .spawn(Node {
-                        flex_direction: FlexDirection::Row,
-                        align_items: AlignItems::Center,
-                        column_gap: px(16),
-                        ..default()
-                    })
-                    .with_children(|row| {
-                        row.spawn(text("Store", 32.0, TEXT));
-                        if status.pulling {
-                            row.spawn(text("checking for rewards...", 16.0, ACCENT));
-                        }
-                    });
-                if !linked {
-                    panel.spawn(text("Link your Amazon account on the title screen to claim and buy.", 16.0, BAD));
-                }
-                panel
-                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(12), ..default() })
-                    .with_children(|row| {
-                        row.spawn((BackgroundColor(PANEL), Node { width: px(300), ..card() })).with_children(|c| {
-                            c.spawn(text("Prime Gaming", 18.0, ACCENT));
-                            c.spawn(text("Free with Prime: claim on Amazon, it arrives here.", 13.0, MUTED));
-                            for (sku, title) in PRIME_OFFERS {
-                                c.spawn(text(title, 15.0, TEXT));
-                                c.spawn(button("Claim on Amazon", DemoAction::ClaimPrimeOffer(sku), false));
-                            }
-                        });
-                        row.spawn((BackgroundColor(PANEL), Node { width: px(280), ..card() })).with_children(|c| {
-                            c.spawn(text("Instant Access", 18.0, ACCENT));
-                            c.spawn(text("Bought on Amazon, delivered to your account.", 13.0, MUTED));
-                            for (_, title, cents) in INSTANT_ACCESS_PRODUCTS {
-                                c.spawn(text(format!("{title} - {}", money(cents)), 15.0, TEXT));
-                                c.spawn(button("Buy on Amazon", DemoAction::BuyInstantAccess, false));
-                            }
-                        });
-                        row.spawn((BackgroundColor(PANEL), Node { width: px(260), ..card() })).with_children(|c| {
-                            c.spawn(text("Gem shop", 18.0, ACCENT));
-                            c.spawn(text("Spent at the studio: the backend checks you hold the gems.", 13.0, MUTED));
-                            let (title, gems, _) = COIN_SHOWER;
-                            c.spawn(text(format!("{title} - {gems} gems"), 15.0, TEXT));
-                            let label = if shop.waiting.is_empty() { "Buy with gems" } else { "Buying..." };
-                            c.spawn(button(label, DemoAction::BuyCoinShower, false));
-                        });
-                    });
-                panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
-                    c.spawn(text("Season pass", 18.0, ACCENT));
-                    match &pass {
-                        Some(p) => {
-                            let until = p.paid_until.as_deref().unwrap_or("the end of the month");
-                            let state = match (p.cancel_at_period_end, p.status.as_str()) {
-                                (true, _) => format!("cancelled: ends {until}"),
-                                (false, "active") => format!("renews {until}"),
-                                (false, "suspended") => {
-                                    "payment problem: perks are off until a payment goes through".to_owned()
-                                }
-                                (false, other) => other.to_owned(),
-                            };
-                            c.spawn(text(
-                                format!(
-                                    "{} | {}/month | {state}",
-                                    if p.active { "Active" } else { "Inactive" },
-                                    money(p.monthly_fee_cents)
-                                ),
-                                16.0,
-                                if p.active { GOOD } else { BAD },
-                            ));
-                            if p.next_monthly_fee_cents != p.monthly_fee_cents {
-                                c.spawn(text(
-                                    format!("From next month: {}/month", money(p.next_monthly_fee_cents)),
-                                    14.0,
-                                    MUTED,
-                                ));
-                            }
-                        }
-                        None => {
-                            c.spawn(text(
-                                "$4.99/month: a badge, and every coin counts twice. Subscribe here or on a phone.",
-                                15.0,
-                                TEXT,
-                            ));
-                        }
-                    }
-                    c.spawn(Node {
-                        flex_direction: FlexDirection::Row,
-                        column_gap: px(10),
-                        align_items: AlignItems::Center,
-                        ..default()
-                    })
-                    .with_children(|row| {
-                        if pass.as_ref().is_some_and(|p| p.payment_problem()) {
-                            row.spawn(button("Fix payment", DemoAction::OpenBilling, true));
-                            return;
-                        }
-                        // One running subscription at a time: the sign-up and key entry only when there is none.
-                        if pass.as_ref().is_some_and(|p| p.active) {
-                            row.spawn(button("Billing page", DemoAction::OpenBilling, true));
-                            return;
-                        }
-                        row.spawn(button("Subscribe", DemoAction::SignUpSeasonPass, false));
-                        row.spawn(button("On a phone", DemoAction::SignUpSeasonPassElsewhere, false));
-                        row.spawn((
-                            Node {
-                                padding: UiRect::axes(px(10), px(6)),
-                                margin: UiRect::top(px(8)),
-                                min_width: px(220),
-                                border: UiRect::all(px(1)),
-                                ..default()
-                            },
-                            BorderColor::all(MUTED),
-                            children![text(
-                                if key.0.is_empty() { "or type the key...".to_owned() } else { key.0.clone() },
-                                15.0,
-                                if key.0.is_empty() { MUTED } else { TEXT }
-                            )],
-                        ));
-                        row.spawn(button("Activate", DemoAction::ActivateKey, true));
-                        row.spawn(button("Billing page", DemoAction::OpenBilling, false));
-                    });
-                });
-                panel
-                    .spawn(Node { flex_direction: FlexDirection::Row, column_gap: px(10), ..default() })
-                    .with_children(|row| {
-                        row.spawn(button("Back", DemoAction::Show(Screen::Title), false));
-                        row.spawn(button("History", DemoAction::Show(Screen::History), false));
-                    });
-            }
-        });
+    let key = view.key();
+    if shown.main == key {
+        return;
     }
-    // Side panel: inventory, achievements, rewards.
+    shown.main = key;
+    commands.entity(*main).despawn_children();
+    commands.entity(*main).with_children(|panel| match view.screen.get() {
+        Screen::Title => panels::title(panel, &view),
+        Screen::History => history_panel(panel, &view.history, view.catalogs.iter().next().map(|(_, c)| c)),
+        Screen::Field => panels::field(panel, &view),
+        Screen::Store => panels::store(panel, &view),
+    });
+}
+
+/// The side panel: inventory, achievements, rewards.
+fn rebuild_side(
+    mut commands: Commands,
+    mut shown: ResMut<Shown>,
+    (achievements, moments, arrivals): (Res<Achievements>, Res<MomentsStatus>, Res<Arrivals>),
+    inventory: Query<&Inventory, With<RewardsRecipient>>,
+    (catalogs, assets): (Res<Assets<ItemCatalog>>, Res<AssetServer>),
+    side: Single<Entity, With<SidePanel>>,
+) {
     let items: Vec<(String, u64)> =
         inventory.iter().next().map(|i| i.iter().map(|(k, v)| (k.to_owned(), v)).collect()).unwrap_or_default();
     let progress: Vec<(String, u32, u32, bool)> = achievements
@@ -480,66 +308,26 @@ fn rebuild(
         moments.rewards,
         arrivals.0.iter().map(|(i, _)| i).collect::<Vec<_>>()
     );
-    if shown.side != side_key {
-        shown.side = side_key;
-        let catalog = catalogs.iter().next().map(|(_, c)| c.clone());
-        commands.entity(*side).despawn_children();
-        commands.entity(*side).with_children(|panel| {
-            panel.spawn(text("Inventory", 20.0, ACCENT));
-            if items.is_empty() {
-                panel.spawn(text("Nothing yet. Link Amazon and visit the store.", 14.0, MUTED));
-            }
-            for (item, n) in &items {
-                let definition = catalog.as_ref().and_then(|c| c.items.get(item));
-                let label = definition.map(|d| d.name.clone()).unwrap_or_else(|| item.clone());
-                let new = arrivals.0.iter().any(|(i, _)| i == item);
-                let mut row = panel.spawn((
-                    Node {
-                        flex_direction: FlexDirection::Row,
-                        align_items: AlignItems::Center,
-                        column_gap: px(10),
-                        padding: UiRect::all(px(4)),
-                        border_radius: BorderRadius::all(px(6)),
-                        ..default()
-                    },
-                    BackgroundColor(if new { GOOD.with_alpha(0.35) } else { Color::NONE }),
-                ));
-                row.with_children(|r| {
-                    if let Some(icon) = definition.and_then(|d| d.icon.clone()) {
-                        r.spawn((
-                            ImageNode::new(assets.load(icon)),
-                            Node { width: px(32), height: px(32), ..default() },
-                        ));
-                    }
-                    // A flag (a perk) is on or off; anything else is counted.
-                    let amount =
-                        if definition.is_some_and(|d| d.flag) { "  (on)".to_owned() } else { format!("  x {n}") };
-                    r.spawn(text(format!("{label}{amount}"), 16.0, TEXT));
-                });
-            }
-            panel.spawn((text("Achievements", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
-            for (title, count, threshold, unlocked) in &progress {
-                let line = if *unlocked { format!("[done] {title}") } else { format!("{title}  {count}/{threshold}") };
-                panel.spawn(text(line, 15.0, if *unlocked { GOOD } else { TEXT }));
-            }
-            if !moments.rewards.is_empty() {
-                panel.spawn((text("Rewards", 20.0, ACCENT), Node { margin: UiRect::top(px(16)), ..default() }));
-            }
-            for earned in &moments.rewards {
-                panel.spawn((BackgroundColor(CARD), card())).with_children(|c| {
-                    c.spawn(text(earned.reward.title.clone(), 16.0, TEXT));
-                    c.spawn(text(earned.reward.description.clone(), 13.0, MUTED));
-                    let label = if earned.claim_opened { "Open reward page again" } else { "Claim your reward" };
-                    c.spawn(button(
-                        label,
-                        DemoAction::ClaimReward(earned.reward.reward_id.clone()),
-                        !earned.claim_opened,
-                    ));
-                });
-            }
-        });
+    if shown.side == side_key {
+        return;
     }
-    // Status line.
+    shown.side = side_key;
+    let catalog = catalogs.iter().next().map(|(_, c)| c.clone());
+    commands.entity(*side).despawn_children();
+    commands.entity(*side).with_children(|panel| {
+        panels::inventory(panel, &items, catalog.as_ref(), &arrivals, &assets);
+        panels::achievements(panel, &progress);
+        panels::rewards(panel, &moments);
+    });
+}
+
+/// The status line: online or not, the last sync, the outbox, SANDBOX when the services say so.
+fn update_status_line(
+    mut commands: Commands,
+    mut shown: ResMut<Shown>,
+    (status, moments, login): (Res<RewardsStatus>, Res<MomentsStatus>, Res<State<LoginState>>),
+    status_line: Single<Entity, With<StatusLine>>,
+) {
     let online = match (&status.last_error, login.get()) {
         (_, LoginState::LoggedOut) => "not linked".to_owned(),
         (Some(error), _) => format!("offline ({error})"),
@@ -564,33 +352,42 @@ fn rebuild(
         shown.status = line.clone();
         commands.entity(*status_line).insert(Text::new(line));
     }
-    // Toasts.
+}
+
+/// The toasts in the corner.
+fn rebuild_toasts(
+    mut commands: Commands,
+    mut shown: ResMut<Shown>,
+    toasts: Res<Toasts>,
+    toast_stack: Single<Entity, With<ToastStack>>,
+) {
     let toast_key: String = toasts.0.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|");
-    if shown.toasts != toast_key {
-        shown.toasts = toast_key;
-        commands.entity(*toast_stack).despawn_children();
-        commands.entity(*toast_stack).with_children(|stack| {
-            for toast in &toasts.0 {
-                let color = match toast.tone {
-                    Tone::Good => GOOD,
-                    Tone::Info => TEXT,
-                    Tone::Bad => BAD,
-                };
-                stack.spawn((
-                    Node {
-                        padding: UiRect::axes(px(12), px(8)),
-                        margin: UiRect::top(px(6)),
-                        border_radius: BorderRadius::all(px(6)),
-                        border: UiRect::left(px(4)),
-                        ..default()
-                    },
-                    BackgroundColor(Color::srgba(0.05, 0.06, 0.08, 0.92)),
-                    BorderColor::all(color),
-                    children![text(toast.text.clone(), 15.0, color)],
-                ));
-            }
-        });
+    if shown.toasts == toast_key {
+        return;
     }
+    shown.toasts = toast_key;
+    commands.entity(*toast_stack).despawn_children();
+    commands.entity(*toast_stack).with_children(|stack| {
+        for toast in &toasts.0 {
+            let color = match toast.tone {
+                Tone::Good => GOOD,
+                Tone::Info => TEXT,
+                Tone::Bad => BAD,
+            };
+            stack.spawn((
+                Node {
+                    padding: UiRect::axes(px(12), px(8)),
+                    margin: UiRect::top(px(6)),
+                    border_radius: BorderRadius::all(px(6)),
+                    border: UiRect::left(px(4)),
+                    ..default()
+                },
+                BackgroundColor(Color::srgba(0.05, 0.06, 0.08, 0.92)),
+                BorderColor::all(color),
+                children![text(toast.text.clone(), 15.0, color)],
+            ));
+        }
+    });
 }
 
 /// What the race panel shows, to rebuild it only when that changes (and each second while a race runs).
@@ -600,7 +397,7 @@ fn race_key(standings: &CompetitionStandings) -> String {
 }
 
 /// The coin race: time left, the top places, the player's own, and once it ended the winner and the prize.
-fn race_panel(panel: &mut ChildSpawnerCommands, standings: &CompetitionStandings) {
+pub(super) fn race_panel(panel: &mut ChildSpawnerCommands, standings: &CompetitionStandings) {
     let Some(race) = shown_race(standings) else { return };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     panel.spawn((BackgroundColor(PANEL), card())).with_children(|c| {
