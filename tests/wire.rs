@@ -211,6 +211,34 @@ fn a_400_that_a_refresh_does_not_cure_is_a_request_error_never_a_sign_out() {
     assert!(all_fulfilled(&fixture, &player.user_id));
 }
 
+#[test]
+fn a_token_refused_again_after_a_good_answer_is_refreshed_again() {
+    let fixture = Fixture::start();
+    fixture.catalog_offers();
+    fixture.register_client();
+    let player = fixture.customer("twice@example.com");
+    fixture.grant(&player.user_id, GOLD, 1);
+    let tokens = fixture.tokens_over_http("twice@example.com", "pw");
+    let data = tempfile::tempdir().unwrap();
+    let refresh = tokens.refresh_token.as_deref().unwrap();
+    save_session(data.path(), &player.user_id, "Test Player", &tokens.access_token, 3600, refresh);
+    // The first pull is refused as an expired token is: one refresh, then the pull goes through.
+    fixture.fault("/api/entitlements", 1, FaultKind::Status { status: 400, retry_after: None });
+    let recorder = Recorder::start(&fixture.url());
+    let mut app = app_with(login_config(recorder.url(), data.path()));
+    run_until(&mut app, WAIT, "granted after one refresh", |app| fulfilled(app) == 1);
+    assert_eq!(recorder.calls("POST", "/auth/o2/token").len(), 1);
+
+    // Later the refreshed token is refused too (revoked, say): that is a new episode, refreshed again, not an
+    // ordinary request error retried with the dead token.
+    fixture.grant(&player.user_id, GEMS, 1);
+    fixture.fault("/api/entitlements", 1, FaultKind::Status { status: 400, retry_after: None });
+    app.world_mut().write_message(PullEntitlements);
+    run_until(&mut app, WAIT, "the second grant", |app| fulfilled(app) == 2);
+    assert_eq!(recorder.calls("POST", "/auth/o2/token").len(), 2, "a second refresh for the second refusal");
+    assert!(!relogin_asked(&app), "{:?}", collected::<LoginEvent>(&app));
+}
+
 /// Seconds the test's wall clock is ahead of the real one.
 static WALL_CLOCK_AHEAD: AtomicU64 = AtomicU64::new(0);
 

@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub(crate) mod instance;
 pub(crate) mod loopback;
 pub(crate) mod storage;
+pub(crate) mod token_gate;
 pub(crate) mod wake;
 
 use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};

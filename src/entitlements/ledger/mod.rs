@@ -32,6 +32,7 @@ use crate::auth::PlayerSession;
 use crate::config::{PullPacing, RewardsConfig};
 use crate::core::TokenRefused;
 use crate::core::bridge::{BusyFlag, Outbox};
+use crate::core::token_gate::TokenGate;
 use crate::error::{ApiError, RewardsError};
 use file::{EntryState, LedgerChange, ledger_path};
 
@@ -74,12 +75,8 @@ pub(crate) struct LedgerSource {
     report_in_flight: bool,
     report_not_before: Option<Instant>,
     report_failures: u32,
-    /// The token was refused: no pull or report until the login has refreshed it.
-    token_refused: bool,
-    /// The current token came from a refresh after a refusal: if it is refused too, that is a request
-    /// error retried with backoff, not a reason for another refresh or a sign-out. One refresh per token:
-    /// only a token that arrives some other way (the scheduled refresh before expiry, a new sign-in) clears it.
-    refreshed_after_refusal: bool,
+    /// Whether pulls and reports wait for a refreshed token (see [`TokenGate`]).
+    token: TokenGate,
     /// Entitlements already complained about this session (one error each, not one per frame or pull).
     complained: HashSet<String>,
     waiting_for_recipient: bool,
@@ -113,8 +110,7 @@ impl LedgerSource {
             report_in_flight: false,
             report_not_before: None,
             report_failures: 0,
-            token_refused: false,
-            refreshed_after_refusal: false,
+            token: TokenGate::default(),
             complained: HashSet::new(),
             waiting_for_recipient: false,
             catalog_failure_reported: false,
@@ -145,8 +141,7 @@ impl LedgerSource {
         self.report_in_flight = false;
         self.report_not_before = None;
         self.report_failures = 0;
-        self.token_refused = false;
-        self.refreshed_after_refusal = false;
+        self.token = TokenGate::default();
         self.complained.clear();
         *pacer = PullPacer::new(config.entitlements.pacing.clone());
         if let Some(player_id) = &self.player_id {
@@ -165,17 +160,18 @@ impl LedgerSource {
         self.complained.insert(entitlement_id.to_owned())
     }
 
-    /// Amazon's error process (retry, refresh, relink): an HTTP 400/401 may mean an expired token, so the
-    /// first refusal stops requests until the login has refreshed the token once (`TokenRefused`); a refusal
-    /// of the refreshed token is an ordinary request error, retried with backoff, never a sign-out. Returns
-    /// whether requests now wait for a refresh.
-    fn token_was_refused(&mut self, error: &ApiError, refusals: &mut MessageWriter<TokenRefused>) -> bool {
-        if !error.needs_new_token() || self.refreshed_after_refusal {
-            return false;
+    /// Amazon's error process ([`TokenGate`]): whether requests now wait for a refresh, asked for here.
+    fn token_was_refused(
+        &mut self,
+        error: &ApiError,
+        call: &'static str,
+        refusals: &mut MessageWriter<TokenRefused>,
+    ) -> bool {
+        let refused = self.token.refused(error, call);
+        if refused {
+            refusals.write(TokenRefused);
         }
-        self.token_refused = true;
-        refusals.write(TokenRefused);
-        true
+        refused
     }
 
     /// The next report waits: backoff after one more failure, at least the server's `Retry-After`.

@@ -58,6 +58,7 @@ impl LedgerReceiver<'_, '_> {
         match result {
             Ok(entitlements) => {
                 self.pacer.succeeded();
+                self.source.token.succeeded("pull");
                 self.pulled.write(PullCompleted { reason, entitlements: entitlements.len() });
                 // The newest pull is the service's whole current view: it replaces what waited.
                 self.source.grant_queue = entitlements.into();
@@ -66,7 +67,7 @@ impl LedgerReceiver<'_, '_> {
                 self.status.last_error = None;
             }
             Err(error) => {
-                let refused = self.source.token_was_refused(&error, &mut self.refusals);
+                let refused = self.source.token_was_refused(&error, "pull", &mut self.refusals);
                 let delay = self.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
                 warn!("entitlement pull failed ({error}); next attempt in {delay:?} at the earliest");
                 self.status.last_error = Some(RewardsError::Pull(error.clone()));
@@ -84,12 +85,15 @@ impl LedgerReceiver<'_, '_> {
         source.report_in_flight = false;
         let pacing = &self.config.entitlements.pacing;
         match result {
-            Ok(response) => source.apply_report_answer(entitlement_ids, response, pacing, &mut self.errors),
+            Ok(response) => {
+                source.token.succeeded("report");
+                source.apply_report_answer(entitlement_ids, response, pacing, &mut self.errors);
+            }
             Err(error) => {
                 for entry in entitlement_ids.into_iter().rev() {
                     source.report_queue.push_front(entry);
                 }
-                source.token_was_refused(&error, &mut self.refusals);
+                source.token_was_refused(&error, "report", &mut self.refusals);
                 let delay = source.back_off_reports(error.retry_after(), pacing);
                 warn!("fulfilment report failed ({error}); retrying in {delay:?}");
                 self.status.last_error = Some(RewardsError::Report(error.clone()));

@@ -38,7 +38,7 @@ pub(crate) fn ledger_next_work(world: &World) -> Option<Instant> {
     if session.map(|s| (Some(s.player_id()), Some(s.access_token().secret()))).unwrap_or((None, None)) != followed {
         return Some(Instant::now());
     }
-    if !source.ledger_ready || source.token_refused {
+    if !source.ledger_ready || source.token.waiting() {
         return None;
     }
     let report = (!source.report_in_flight && !source.report_queue.is_empty())
@@ -61,7 +61,7 @@ pub(crate) fn send_ledger_requests(
     if source.session_changed(session.as_ref()) {
         follow_session(source, &mut pacer, &mut status, &config, session.as_deref(), &mut errors);
     }
-    if !source.ledger_ready || source.token_refused {
+    if !source.ledger_ready || source.token.waiting() {
         return;
     }
     let Some(token) = source.access_token.clone() else {
@@ -91,7 +91,7 @@ fn follow_session(
     if same_player && session.is_some() {
         // E.g. after a refresh.
         source.access_token = session.map(|s| s.access_token().secret().to_owned());
-        source.refreshed_after_refusal = std::mem::take(&mut source.token_refused);
+        source.token.new_token();
         source.report_not_before = None;
         pacer.request(PullReason::LoggedIn);
         return;

@@ -99,7 +99,7 @@ impl MirrorReceiver<'_, '_> {
         let relay_error = synced.answer.as_ref().and_then(|a| a.relay_error.clone());
         self.mirror.view = synced.cache;
         self.mirror.spends_wait_for_sync = false;
-        self.mirror.refreshed_after_refusal = false;
+        self.mirror.token.succeeded("sync");
         self.show();
         self.messages.pulled.write(PullCompleted { reason, entitlements: synced.announce.len() });
         self.announce(synced.announce);
@@ -112,21 +112,21 @@ impl MirrorReceiver<'_, '_> {
     }
 
     fn sync_failed(&mut self, error: ApiError) {
-        let refused = self.token_was_refused(&error);
+        let refused = self.token_was_refused(&error, "sync");
         let delay = self.pacer.failed(Instant::now(), error.retry_after(), !refused, random_jitter());
         warn!("inventory sync failed ({error}); next attempt in {delay:?} at the earliest");
         self.status.last_error = Some(RewardsError::Pull(error.clone()));
         self.messages.errors.write(RewardsError::Pull(error));
     }
 
-    /// As the ledger source does: a first refusal waits for one refresh of the token.
-    fn token_was_refused(&mut self, error: &ApiError) -> bool {
-        if !error.needs_new_token() || self.mirror.refreshed_after_refusal {
-            return false;
+    /// Amazon's error process ([`TokenGate`](crate::core::token_gate::TokenGate)): whether requests now wait for
+    /// a refresh, asked for here.
+    fn token_was_refused(&mut self, error: &ApiError, call: &'static str) -> bool {
+        let refused = self.mirror.token.refused(error, call);
+        if refused {
+            self.messages.refusals.write(TokenRefused);
         }
-        self.mirror.token_refused = true;
-        self.messages.refusals.write(TokenRefused);
-        true
+        refused
     }
 
     /// Each change as the game's messages: grants and revocations (for toasts), then one [`InventoryChanged`].
@@ -176,6 +176,7 @@ impl MirrorReceiver<'_, '_> {
             SpendAttempt::NotSaved(error) => SpendOutcome::Refused(RewardsError::Storage(error)),
             SpendAttempt::Answered { answer, cache } => {
                 self.mirror.view = cache;
+                self.mirror.token.succeeded("spend");
                 match answer {
                     Ok(snapshot) => SpendOutcome::Spent { version: snapshot.version },
                     Err(short) => SpendOutcome::Insufficient { item: short.item, have: short.have, want: short.want },
@@ -188,7 +189,7 @@ impl MirrorReceiver<'_, '_> {
             SpendAttempt::Unsettled(error) => {
                 // Saved; sent again (first in line) once a sync reaches the backend or the token is refreshed.
                 self.mirror.spends.push_front(spend);
-                if !self.token_was_refused(&error) {
+                if !self.token_was_refused(&error, "spend") {
                     self.mirror.spends_wait_for_sync = true;
                 }
                 if !self.mirror.reported_offline.insert(key.clone()) {

@@ -40,7 +40,7 @@ pub(crate) fn mirror_next_work(world: &World) -> Option<Instant> {
     });
     let catalog = mirror.shown_without_catalog.then(|| Instant::now() + CATALOG_WAIT);
     let spend = mirror.spend_due().then(Instant::now);
-    let sync = (!mirror.token_refused).then(|| pacer.next_start()).flatten();
+    let sync = (!mirror.token.waiting()).then(|| pacer.next_start()).flatten();
     [shown, catalog, spend, sync].into_iter().flatten().min()
 }
 
@@ -91,7 +91,7 @@ pub(crate) fn send_mirror_requests(mut sender: MirrorSender) {
         let catalog = sender.catalog.get();
         mirror.show(sender.recipients.single_mut().ok(), catalog);
     }
-    if mirror.token_refused {
+    if mirror.token.waiting() {
         return;
     }
     if !mirror.sync_in_flight
@@ -120,7 +120,7 @@ impl MirrorSender<'_, '_> {
         let session = self.session.as_deref();
         if session.is_some() && session.map(PlayerSession::player_id) == mirror.player_id.as_deref() {
             mirror.access_token = session.map(|s| s.access_token().secret().to_owned());
-            mirror.refreshed_after_refusal = std::mem::take(&mut mirror.token_refused);
+            mirror.token.new_token();
             self.pacer.request(PullReason::LoggedIn);
             return;
         }
@@ -210,7 +210,7 @@ impl Mirror {
         self.loaded
             && !self.spend_in_flight
             && !self.spends_wait_for_sync
-            && !self.token_refused
+            && !self.token.waiting()
             && !self.spends.is_empty()
     }
 

@@ -11,6 +11,7 @@ use bevy::prelude::*;
 use super::cache::{CacheFile, CachedInventory, shown_items};
 use super::client::MirrorClient;
 use crate::core::bridge::Outbox;
+use crate::core::token_gate::TokenGate;
 use crate::entitlements::PullReason;
 use crate::error::ApiError;
 use crate::inventory::{Inventory, ItemCatalog};
@@ -70,9 +71,8 @@ pub(crate) struct Mirror {
     pub(super) reported_offline: HashSet<String>,
     pub(super) sync_in_flight: bool,
     pub(super) history_in_flight: bool,
-    /// The token was refused: nothing is sent until the login has refreshed it (see the ledger source).
-    pub(super) token_refused: bool,
-    pub(super) refreshed_after_refusal: bool,
+    /// Whether anything is sent before the login has refreshed the token (see [`TokenGate`]).
+    pub(super) token: TokenGate,
     /// When what the game shows next changes (a perk's end or its grace), unix seconds.
     pub(super) shown_changes_at: Option<u64>,
     /// What is shown was computed without the item catalog (flags unknown): compute again once it loads.
@@ -105,8 +105,7 @@ impl Mirror {
             reported_offline: HashSet::new(),
             sync_in_flight: false,
             history_in_flight: false,
-            token_refused: false,
-            refreshed_after_refusal: false,
+            token: TokenGate::default(),
             shown_changes_at: None,
             shown_without_catalog: false,
             read_only: false,
