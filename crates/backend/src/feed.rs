@@ -58,6 +58,9 @@ async fn entitlements(
     Ok(Json(EntitlementsPage { entitlements, next_token: None }))
 }
 
+/// `ia_subscriptions` as the player sees it: id, product, active, deactivation reason and period.
+pub(crate) type SubscriptionRow = (String, String, i64, Option<String>, Option<String>);
+
 /// Key, product, revoked/active flag, fulfilled at, revocation reported at.
 pub(crate) type FeedRow = (String, String, i64, Option<i64>, Option<i64>);
 

@@ -44,7 +44,7 @@ pub async fn player_subscriptions(
     pool: &AnyPool,
     user_id: &str,
 ) -> Result<Vec<amazon_rewards_protocol::instant_access::PlayerSubscription>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<crate::feed::SubscriptionRow> = sqlx::query_as(
         "SELECT subscription_id, product_id, active, deactivate_reason, period FROM ia_subscriptions
          WHERE user_id = $1 ORDER BY activated_at DESC LIMIT 100",
     )

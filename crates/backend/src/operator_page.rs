@@ -208,9 +208,16 @@ async fn prime_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) ->
     Ok(())
 }
 
+/// `ia_purchases`: token, product, created, revoked, reason, revoked at.
+type PurchaseRow = (String, String, i64, i64, Option<String>, Option<i64>);
+/// `ia_subscriptions`: id, product, activated, reason, period, deactivated at.
+type SubscriptionRow = (String, String, i64, Option<String>, Option<String>, Option<i64>);
+/// `moment_rewards`: created, moment, status, reason, reward URL.
+type MomentRow = (i64, String, String, Option<String>, Option<String>);
+
 /// Amazon's Instant Access calls: purchases, revocations, subscriptions.
 async fn instant_access_events(pool: &AnyPool, user_id: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
-    let purchases: Vec<(String, String, i64, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+    let purchases: Vec<PurchaseRow> = sqlx::query_as(
         "SELECT purchase_token, product_id, created_at, revoked, revoke_reason, revoked_at FROM ia_purchases WHERE user_id = $1",
     )
     .bind(user_id)
@@ -227,7 +234,7 @@ async fn instant_access_events(pool: &AnyPool, user_id: &str, events: &mut Vec<E
             ));
         }
     }
-    let subscriptions: Vec<(String, String, i64, Option<String>, Option<String>, Option<i64>)> = sqlx::query_as(
+    let subscriptions: Vec<SubscriptionRow> = sqlx::query_as(
         "SELECT subscription_id, product_id, activated_at, deactivate_reason, period, deactivated_at
          FROM ia_subscriptions WHERE user_id = $1",
     )
@@ -250,7 +257,7 @@ async fn instant_access_events(pool: &AnyPool, user_id: &str, events: &mut Vec<E
 
 /// Moments rewards of the Amazon customer.
 async fn moment_events(pool: &AnyPool, amazon: &str, events: &mut Vec<Event>) -> Result<(), sqlx::Error> {
-    let rewards: Vec<(i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+    let rewards: Vec<MomentRow> = sqlx::query_as(
         "SELECT created_at, moment, status, reason, reward_url FROM moment_rewards WHERE amazon_user_id = $1",
     )
     .bind(amazon)

@@ -86,8 +86,11 @@ async fn readiness_names_the_database_the_migrations_and_each_amazon_service() {
     assert!(body.contains(r#""status":"not_ready""#), "{body}");
 }
 
+/// One Prometheus sample: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
 /// A Prometheus text exposition, parsed: (name, labels) → value, and the `# TYPE` of each family.
-fn parse(text: &str) -> (Vec<(String, Vec<(String, String)>, f64)>, Vec<(String, String)>) {
+fn parse(text: &str) -> (Vec<Sample>, Vec<(String, String)>) {
     let mut samples = Vec::new();
     let mut types = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {

@@ -487,7 +487,8 @@ mod tests {
         let at = AmzDate::parse("20110909T233600Z").unwrap();
         let credential = Credential::new("KEYID", "SECRETKEY");
         let json = [("Content-Type", "application/json")];
-        let cases: [(&[(&str, &str)], &[u8], &str, &str); 3] = [
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], &'a str, &'a str);
+        let cases: [Case; 3] = [
             (&json, b"body", "content-type;x-amz-date", VECTOR),
             (&json, b"", "content-type;x-amz-date", "d3042ffc41e6456535558faa130655a1c957263467e78d4485e70884b49ea52b"),
             (

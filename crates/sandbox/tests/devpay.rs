@@ -458,7 +458,7 @@ async fn a_verification_racing_the_billing_clock_sees_one_consistent_month() {
 async fn twenty_verifications(devpay: &DevPay, verify: &Value) -> Vec<Value> {
     let calls = (0..20).map(|_| async { devpay.license("VerifyProductSubscriptionByPid", verify.clone()).await.1 });
     let mut standings = Vec::new();
-    for handle in calls.map(|call| Box::pin(call)).collect::<Vec<_>>() {
+    for handle in calls.map(Box::pin).collect::<Vec<_>>() {
         standings.push(handle.await);
     }
     standings

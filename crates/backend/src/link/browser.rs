@@ -65,7 +65,7 @@ pub(super) async fn authorize(
     query: Result<Query<AuthorizeQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else { return problem(StatusCode::BAD_REQUEST, "The link is unreadable.") };
-    if !state.game_client_ids.iter().any(|id| *id == query.client_id) {
+    if !state.knows_game(&query.client_id) {
         return problem(StatusCode::BAD_REQUEST, "This game is not known to the studio backend.");
     }
     if !loopback_redirect(&query.redirect_uri) {

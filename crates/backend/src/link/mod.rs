@@ -45,6 +45,11 @@ pub struct LinkState {
 }
 
 impl LinkState {
+    /// Whether `client_id` is one of the game's client ids at the backend (only they may link).
+    pub(crate) fn knows_game(&self, client_id: &str) -> bool {
+        self.game_client_ids.iter().any(|id| id == client_id)
+    }
+
     fn oauth(&self) -> Result<ConfidentialClient, String> {
         crate::signup::oauth_client_returning_to(&self.lwa, LINK_CALLBACK_PATH)
             .map_err(|error| format!("Login with Amazon is misconfigured: {error}"))

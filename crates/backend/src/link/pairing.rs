@@ -48,7 +48,7 @@ pub(super) async fn codepair(
     if form.response_type != "device_code" {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_response_type", "response_type must be device_code");
     }
-    if !state.game_client_ids.iter().any(|id| *id == form.client_id) {
+    if !state.knows_game(&form.client_id) {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "this game is not known to the studio backend");
     }
     match start(&state, &form.client_id).await {

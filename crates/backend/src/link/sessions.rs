@@ -154,12 +154,17 @@ pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<
     Ok(holder_and_version(pool, access_token).await?.map(|(holder, _)| holder))
 }
 
+/// A session's holder columns (user id, Amazon user id, link broken at) and the inventory version.
+type HolderVersionRow = (String, Option<String>, Option<i64>, Option<i64>);
+/// The holder columns and the spend's stored status and answer.
+type HolderSpendRow = (String, Option<String>, Option<i64>, Option<i64>, Option<String>);
+
 /// [`holder`] and the holder's inventory version (0 before any change), in one query.
 pub(crate) async fn holder_and_version(
     pool: &AnyPool,
     access_token: &str,
 ) -> Result<Option<(SessionHolder, i64)>, sqlx::Error> {
-    let row: Option<(String, Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let row: Option<HolderVersionRow> = sqlx::query_as(
         "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, v.version
          FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
          JOIN accounts a ON a.user_id = s.user_id LEFT JOIN inventory_versions v ON v.user_id = a.user_id
@@ -184,7 +189,7 @@ pub(crate) async fn holder_and_spend(
     access_token: &str,
     key: &str,
 ) -> Result<Option<(SessionHolder, Option<StoredSpend>)>, sqlx::Error> {
-    let row: Option<(String, Option<String>, Option<i64>, Option<i64>, Option<String>)> = sqlx::query_as(
+    let row: Option<HolderSpendRow> = sqlx::query_as(
         "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, p.status, p.answer
          FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
          JOIN accounts a ON a.user_id = s.user_id

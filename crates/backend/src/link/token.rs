@@ -48,7 +48,7 @@ pub(super) async fn token(State(state): State<LinkState>, form: Result<Form<Toke
         form.grant_type.as_str(),
         amazon_rewards_protocol::lwa::DEVICE_CODE_GRANT | amazon_rewards_protocol::lwa::DEVICE_CODE_GRANT_URN
     );
-    if !(device_poll && form.client_id.is_empty()) && !state.game_client_ids.iter().any(|id| *id == form.client_id) {
+    if !(device_poll && form.client_id.is_empty() || state.knows_game(&form.client_id)) {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "this game is not known to the studio backend");
     }
     let answer = match form.grant_type.as_str() {
