@@ -312,13 +312,7 @@ fn a_login_with_amazon_token_opens_no_game_facing_route() {
     let sandbox = fixture.url();
     let studio = Studio::start_with(&sandbox, |config| {
         config.moments = Some(amazon_rewards_backend::moments::MomentsConfig::new(&sandbox, api_key));
-        config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
-            license_url: sandbox.clone(),
-            products: Default::default(),
-            verify_every: Duration::from_secs(60),
-            signup_url: Some(format!("{sandbox}/devpay/signup")),
-            public_url: String::new(),
-        });
+        config.devpay = Some(sandbox_devpay(&sandbox));
     });
     let session = studio.session(&fixture, "raw@example.com");
     let routes = [

@@ -29,7 +29,7 @@ fn describe(url: &str) -> Value {
 }
 
 /// `METHOD path` of every operation, and the security schemes each names.
-fn operations(doc: &Value) -> BTreeMap<String, BTreeSet<String>> {
+fn operations(doc: &Value) -> Described {
     let mut out = BTreeMap::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -56,18 +56,100 @@ fn full_studio(fixture: &Fixture, rewards: &Rewards, campaign: &str, feed: bool)
             config.inventory = Some(amazon_rewards_backend::inventory::InventoryConfig::new(catalog));
         }
         config.moments = Some(rewards.config(&[("five-deposits", campaign, 100, 100_000)]));
-        config.devpay = Some(amazon_rewards_backend::devpay::DevPayConfig {
-            license_url: sandbox.clone(),
-            products: Default::default(),
-            verify_every: Duration::from_secs(60),
-            signup_url: Some(format!("{sandbox}/devpay/signup")),
-            public_url: String::new(),
-        });
+        config.devpay = Some(sandbox_devpay(&sandbox));
         config.competitions = Some(amazon_rewards_backend::competitions::CompetitionsConfig {
             server_token: Some(SERVER_TOKEN.into()),
             close_every: Duration::from_secs(60),
         });
     })
+}
+
+/// Operations → security schemes, each route with the one scheme given (or none).
+type Described = BTreeMap<String, BTreeSet<String>>;
+
+fn with_scheme<'a>(routes: impl IntoIterator<Item = &'a str>, scheme: Option<&str>) -> Described {
+    routes.into_iter().map(|route| (route.to_owned(), scheme.into_iter().map(str::to_owned).collect())).collect()
+}
+
+/// What a backend owning the inventory, with every service on, must describe.
+fn expected_backend() -> Described {
+    let mut expected = with_scheme(
+        [
+            "GET /api/inventory",
+            "POST /api/inventory/spend",
+            "POST /api/inventory/sync",
+            "GET /api/inventory/history",
+            "GET /api/instant-access/subscriptions",
+            "POST /api/moments",
+            "GET /api/moments/challenges",
+            "GET /api/moments/rewards",
+            "POST /api/devpay/activate",
+            "GET /api/devpay/subscriptions",
+            "POST /api/devpay/signup",
+            "GET /api/competitions",
+            "GET /api/competitions/{id}",
+            "POST /api/competitions/{id}/scores",
+            "GET /link/user/profile",
+            "POST /link/unlink",
+        ],
+        Some("session"),
+    );
+    expected.extend(with_scheme(["POST /instant-access/linking", "POST /instant-access/fulfillment"], Some("dta1")));
+    expected.extend(with_scheme(["POST /server/competitions/{id}/scores"], Some("game_server")));
+    expected.extend(with_scheme(
+        [
+            "POST /link/auth/o2/token",
+            "POST /link/auth/o2/create/codepair",
+            "POST /link/revoke",
+            "GET /healthz",
+            "GET /readyz",
+        ],
+        None,
+    ));
+    // The pages a player's browser reaches (sent there by the game or by Amazon), described too.
+    let pages = [
+        "GET /link/authorize",
+        "GET /link/callback",
+        "GET /accounts/new",
+        "POST /accounts/new",
+        "GET /accounts/callback",
+        "GET /devpay/return",
+    ];
+    expected.extend(with_scheme(pages, None));
+    expected
+}
+
+/// What the sandbox must describe: the routes a game or a studio backend calls as it would call Amazon.
+fn expected_sandbox() -> Described {
+    use amazon_rewards_protocol::moments::{GET_REWARD_INFO_PATH, GET_REWARD_PATH, REWARD_STATUS_PATH};
+    let mut expected = with_scheme(["GET /api/entitlements", "POST /api/fulfill"], Some("amazon_access_token"));
+    expected.extend(with_scheme(["GET /user/profile"], Some("lwa_token")));
+    let moments = [
+        format!("POST {GET_REWARD_INFO_PATH}"),
+        format!("POST {GET_REWARD_PATH}"),
+        format!("GET {REWARD_STATUS_PATH}/{{reward_id}}"),
+    ];
+    expected.extend(with_scheme(moments.iter().map(String::as_str), Some("moments_api_key")));
+    let license_actions = [
+        license::ACTIVATE_HOSTED_PRODUCT,
+        license::ACTIVATE_DESKTOP_PRODUCT,
+        license::VERIFY_BY_PID,
+        license::VERIFY_BY_TOKENS,
+        license::GET_ACTIVE_SUBSCRIPTIONS_BY_PID,
+        license::REFRESH_USER_TOKEN,
+    ];
+    let license_routes: Vec<String> =
+        license_actions.iter().map(|action| format!("POST {}", license::path(action))).collect();
+    expected.extend(with_scheme(license_routes.iter().map(String::as_str), None));
+    let lwa_and_health = [
+        "POST /auth/o2/token",
+        "POST /auth/o2/create/codepair",
+        "GET /auth/o2/tokeninfo",
+        "GET /healthz",
+        "GET /readyz",
+    ];
+    expected.extend(with_scheme(lwa_and_health, None));
+    expected
 }
 
 #[test]
@@ -78,86 +160,15 @@ fn the_descriptions_list_every_route_a_game_or_amazon_calls_and_nothing_else() {
     let owner = full_studio(&fixture, &rewards, &campaign, false);
     let feed = full_studio(&fixture, &rewards, &campaign, true);
 
-    let backend = operations(&describe(&owner.backend.url()));
-    let game_routes = [
-        "GET /api/inventory",
-        "POST /api/inventory/spend",
-        "POST /api/inventory/sync",
-        "GET /api/inventory/history",
-        "GET /api/instant-access/subscriptions",
-        "POST /api/moments",
-        "GET /api/moments/challenges",
-        "GET /api/moments/rewards",
-        "POST /api/devpay/activate",
-        "GET /api/devpay/subscriptions",
-        "POST /api/devpay/signup",
-        "GET /api/competitions",
-        "GET /api/competitions/{id}",
-        "POST /api/competitions/{id}/scores",
-        "GET /link/user/profile",
-        "POST /link/unlink",
-    ];
-    let mut expected: BTreeMap<String, BTreeSet<String>> =
-        game_routes.iter().map(|route| (route.to_string(), BTreeSet::from(["session".to_owned()]))).collect();
-    for route in ["POST /instant-access/linking", "POST /instant-access/fulfillment"] {
-        expected.insert(route.into(), BTreeSet::from(["dta1".to_owned()]));
-    }
-    expected.insert("POST /server/competitions/{id}/scores".into(), BTreeSet::from(["game_server".to_owned()]));
-    for route in ["POST /link/auth/o2/token", "POST /link/auth/o2/create/codepair", "POST /link/revoke"] {
-        expected.insert(route.into(), BTreeSet::new());
-    }
-    for route in ["GET /healthz", "GET /readyz"] {
-        expected.insert(route.into(), BTreeSet::new());
-    }
-    // The pages a player's browser reaches (sent there by the game or by Amazon), described too.
-    for route in [
-        "GET /link/authorize",
-        "GET /link/callback",
-        "GET /accounts/new",
-        "POST /accounts/new",
-        "GET /accounts/callback",
-        "GET /devpay/return",
-    ] {
-        expected.insert(route.into(), BTreeSet::new());
-    }
-    assert_eq!(backend, expected, "the backend owning the inventory");
-
+    let expected = expected_backend();
+    assert_eq!(operations(&describe(&owner.backend.url())), expected, "the backend owning the inventory");
     // Serving the feed instead of the inventory, the description follows.
-    let described = operations(&describe(&feed.backend.url()));
     let mut expected_feed = expected.clone();
     expected_feed.retain(|route, _| !route.contains("/api/inventory"));
-    for route in ["GET /api/entitlements", "POST /api/fulfill"] {
-        expected_feed.insert(route.into(), BTreeSet::from(["session".to_owned()]));
-    }
-    assert_eq!(described, expected_feed, "the backend serving the feed");
+    expected_feed.extend(with_scheme(["GET /api/entitlements", "POST /api/fulfill"], Some("session")));
+    assert_eq!(operations(&describe(&feed.backend.url())), expected_feed, "the backend serving the feed");
 
-    let sandbox = operations(&describe(&fixture.url()));
-    let mut expected = BTreeMap::new();
-    let mut add = |route: String, scheme: Option<&str>| {
-        expected.insert(route, scheme.into_iter().map(str::to_owned).collect::<BTreeSet<_>>());
-    };
-    add("GET /api/entitlements".into(), Some("amazon_access_token"));
-    add("POST /api/fulfill".into(), Some("amazon_access_token"));
-    add("POST /auth/o2/token".into(), None);
-    add("POST /auth/o2/create/codepair".into(), None);
-    add("GET /auth/o2/tokeninfo".into(), None);
-    add("GET /user/profile".into(), Some("lwa_token"));
-    add(format!("POST {}", amazon_rewards_protocol::moments::GET_REWARD_INFO_PATH), Some("moments_api_key"));
-    add(format!("POST {}", amazon_rewards_protocol::moments::GET_REWARD_PATH), Some("moments_api_key"));
-    add(format!("GET {}/{{reward_id}}", amazon_rewards_protocol::moments::REWARD_STATUS_PATH), Some("moments_api_key"));
-    for action in [
-        license::ACTIVATE_HOSTED_PRODUCT,
-        license::ACTIVATE_DESKTOP_PRODUCT,
-        license::VERIFY_BY_PID,
-        license::VERIFY_BY_TOKENS,
-        license::GET_ACTIVE_SUBSCRIPTIONS_BY_PID,
-        license::REFRESH_USER_TOKEN,
-    ] {
-        add(format!("POST {}", license::path(action)), None);
-    }
-    add("GET /healthz".into(), None);
-    add("GET /readyz".into(), None);
-    assert_eq!(sandbox, expected, "the sandbox");
+    assert_eq!(operations(&describe(&fixture.url())), expected_sandbox(), "the sandbox");
 }
 
 /// What a Schemathesis run reached: answers per operation and status.

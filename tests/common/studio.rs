@@ -55,6 +55,17 @@ pub fn backend_config(sandbox_url: &str, database_url: &str) -> BackendConfig {
     config
 }
 
+/// DevPay through the sandbox's license service and sign-up pages, no products configured.
+pub fn sandbox_devpay(sandbox_url: &str) -> amazon_rewards_backend::devpay::DevPayConfig {
+    amazon_rewards_backend::devpay::DevPayConfig {
+        license_url: sandbox_url.to_owned(),
+        products: Default::default(),
+        verify_every: std::time::Duration::from_secs(60),
+        signup_url: Some(format!("{sandbox_url}/devpay/signup")),
+        public_url: String::new(),
+    }
+}
+
 /// A backend on its own runtime, with an HTTP client playing Amazon.
 pub struct Studio {
     pub runtime: tokio::runtime::Runtime,
