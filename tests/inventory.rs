@@ -191,6 +191,86 @@ fn fifty_concurrent_spends_of_the_last_gem_across_three_processes_on_postgresql_
     });
 }
 
+/// Player `p` with a session: `p % 3 + 1` grants of 20 gems (so that many versions). Their access token.
+fn seeded_player(studio: &Studio, p: usize) -> String {
+    use amazon_rewards_backend::inventory::ledger::{self, Change, ChangeKind};
+    let pool = &studio.backend.pool;
+    let amazon_user_id = format!("amzn1.account.SYNC{p}");
+    studio.runtime.block_on(async {
+        let session =
+            amazon_rewards_backend::link::session_without_link(pool, &amazon_user_id, CLIENT_ID).await.unwrap();
+        let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
+            .bind(&amazon_user_id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let gems = [amazon_rewards_protocol::catalog::ItemStack { item: "gem".into(), quantity: 20 }];
+        for grant in 0..=p % 3 {
+            let key = format!("seed-{grant}");
+            let change = Change {
+                kind: ChangeKind::Grant,
+                source: "TEST",
+                key: &key,
+                sku: None,
+                items: &gems,
+                active_until: None,
+            };
+            ledger::apply(pool, &account, change).await.unwrap();
+        }
+        session.access_token
+    })
+}
+
+#[test]
+fn concurrent_unchanged_syncs_across_three_processes_on_postgresql_answer_each_player_and_see_every_write() {
+    sqlx::any::install_default_drivers();
+    let server = test_postgres::TestPostgres::start();
+    let database = server.fresh_database();
+    let fixture = Fixture::start();
+    let studio = Studio::start_with(&fixture.url(), |config| {
+        with_inventory(config);
+        config.database_url = database.clone();
+    });
+    let (second, third) = (studio.sibling(), studio.sibling());
+    let bases = [studio.backend.url(), second.url(), third.url()];
+    let tokens: Vec<String> = (0..30).map(|p| seeded_player(&studio, p)).collect();
+    // Coalesced reads mix players in one query: each answer must be its own player's.
+    std::thread::scope(|scope| {
+        for (p, token) in tokens.iter().enumerate() {
+            let (studio, bases) = (&studio, &bases);
+            scope.spawn(move || {
+                let versions = p % 3 + 1;
+                let own = format!("\"v{versions}\"");
+                for round in 0..12 {
+                    let url = format!("{}/api/inventory", bases[(p + round) % 3]);
+                    let (status, answer, tag) = call(studio, &url, token, None, Some(&own));
+                    assert_eq!((status, tag.as_str()), (304, own.as_str()), "player {p}, round {round}");
+                    let (status, answer_then, _) = call(studio, &url, token, None, Some("\"v0\""));
+                    assert_eq!(status, 200, "player {p}: {answer}");
+                    let held = (count(&answer_then, "gem"), answer_then["version"].as_i64());
+                    assert_eq!(held, (20 * versions as u64, Some(versions as i64)), "player {p}");
+                }
+            });
+        }
+    });
+    // A spend on one process is seen by the very next sync on another: nothing answers from a stale memory.
+    let (mut tag, mut gems) = ("\"v1\"".to_owned(), 20);
+    for round in 0..10 {
+        let (status, spent) = spend(&studio, &bases[round % 3], &tokens[0], &format!("fresh-{round}"), 1);
+        assert_eq!(status, 200, "{spent}");
+        gems -= 1;
+        let url = format!("{}/api/inventory", bases[(round + 1) % 3]);
+        let (status, answer, new_tag) = call(&studio, &url, &tokens[0], None, Some(&tag));
+        assert_eq!((status, count(&answer, "gem")), (200, gems), "round {round}: {answer}");
+        assert_eq!(new_tag, format!("\"v{}\"", round + 2));
+        tag = new_tag;
+    }
+    studio.runtime.block_on(async {
+        second.shutdown().await;
+        third.shutdown().await;
+    });
+}
+
 #[test]
 fn a_prime_gaming_sync_grants_on_the_server_reports_once_and_holds_an_unknown_sku() {
     let fixture = Fixture::start();

@@ -182,7 +182,9 @@ pub fn router(state: AppState) -> Router {
     if let Some(config) = state.inventory.clone() {
         let prime =
             state.prime.clone().map(|relay| inventory::prime::PrimeSync::new(state.pool.clone(), relay, &config));
-        routes = routes.merge(inventory::router(inventory::InventoryState { pool: state.pool.clone(), config, prime }));
+        let reads = inventory::unchanged::UnchangedReads::new(state.pool.clone());
+        let inventory = inventory::InventoryState { pool: state.pool.clone(), config, prime, reads };
+        routes = routes.merge(inventory::router(inventory));
     }
     if let Some(lwa) = state.lwa.clone() {
         let (pool, oauth_http, token_key) = (state.pool.clone(), state.oauth_http.clone(), state.token_key.clone());

@@ -84,14 +84,15 @@ fn player_of(holder: crate::link::sessions::SessionHolder) -> Result<Authenticat
     Ok(AuthenticatedPlayer { amazon_user_id, account: Some(holder.user_id) })
 }
 
-/// The player behind `headers` and their inventory version, in one read: the unchanged sync's whole cost.
+/// The player behind `headers` and their inventory version, in one read (coalesced with other requests'):
+/// the unchanged sync's whole cost.
 pub(crate) async fn with_inventory_version(
-    pool: &AnyPool,
+    reads: &crate::inventory::unchanged::UnchangedReads,
     headers: &HeaderMap,
 ) -> Result<(AuthenticatedPlayer, i64), BackendError> {
     let token = presented_token(headers)?;
-    let (holder, version) =
-        crate::link::sessions::holder_and_version(pool, token).await?.ok_or(BackendError::InvalidToken)?;
+    let token_hash = crate::link::sessions::token_hash(token);
+    let (holder, version) = reads.holder_and_version(token_hash).await?.ok_or(BackendError::InvalidToken)?;
     Ok((player_of(holder)?, version))
 }
 

@@ -10,10 +10,10 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Every metric the backend exports, for the README and tests.
-pub const METRICS: [&str; 7] = [
+pub const METRICS: [&str; 8] = [
     "rewards_http_requests_total",
     "rewards_http_request_duration_seconds",
     "rewards_inventory_changes_total",
@@ -21,6 +21,7 @@ pub const METRICS: [&str; 7] = [
     "rewards_moments_spent_cents_total",
     "rewards_lwa_access_tokens_total",
     "rewards_relay_errors_total",
+    "rewards_inventory_sync_read_batch_size",
 ];
 
 /// The process's recorder, installed on first use (one per process, shared by every backend in it).
@@ -29,7 +30,12 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-            let builder = PrometheusBuilder::new().set_buckets(&buckets).ok()?;
+            let batches = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full("rewards_inventory_sync_read_batch_size".into()), &batches)
+                .ok()?;
             match builder.install_recorder() {
                 Ok(handle) => Some(handle),
                 Err(error) => {
@@ -72,6 +78,13 @@ pub fn inventory_change(kind: &'static str, source: &str) {
     if handle().is_some() {
         metrics::counter!("rewards_inventory_changes_total", "kind" => kind, "source" => source.to_owned())
             .increment(1);
+    }
+}
+
+/// A batch of unchanged-sync reads sent as one query, of `size` requests.
+pub fn unchanged_read_batch(size: usize) {
+    if handle().is_some() {
+        metrics::histogram!("rewards_inventory_sync_read_batch_size").record(size as f64);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod held;
 pub mod ledger;
 pub mod prime;
 pub mod spend;
+pub mod unchanged;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,8 @@ pub struct InventoryState {
     pub config: InventoryConfig,
     /// The Prime Gaming sync, when the relay is configured.
     pub prime: Option<prime::PrimeSync>,
+    /// The unchanged sync's coalesced read of `pool`.
+    pub reads: unchanged::UnchangedReads,
 }
 
 impl FromRef<InventoryState> for PlayerAuth {
@@ -145,8 +148,9 @@ pub async fn sync_route(
     query: Result<Query<SinceQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, BackendError> {
-    // The session and the stored version in one read: an unchanged player costs one query.
-    let (player, version) = crate::player::with_inventory_version(&state.pool, &headers).await?;
+    // The session and the stored version in one read, shared with concurrent syncs: an unchanged player
+    // costs a share of one query.
+    let (player, version) = crate::player::with_inventory_version(&state.reads, &headers).await?;
     let Query(query) = query.map_err(|e| BackendError::BadRequest(e.body_text()))?;
     let user_id = player.account()?;
     if headers.get(header::IF_NONE_MATCH).is_some_and(|tag| *tag == etag(version)) {
@@ -174,7 +178,7 @@ async fn spend_route(
         Ok(Json(request)) => request,
         Err(rejection) => {
             // Who asks is answered before what is wrong with the request, as on every other route.
-            crate::player::with_inventory_version(&state.pool, &headers).await?;
+            crate::player::with_inventory_version(&state.reads, &headers).await?;
             return Err(BackendError::BadRequest(rejection.body_text()));
         }
     };

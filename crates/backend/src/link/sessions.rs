@@ -156,6 +156,8 @@ pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<
 
 /// A session's holder columns (user id, Amazon user id, link broken at) and the inventory version.
 type HolderVersionRow = (String, Option<String>, Option<i64>, Option<i64>);
+/// The token hash, then [`HolderVersionRow`].
+type HashHolderVersionRow = (String, String, Option<String>, Option<i64>, Option<i64>);
 /// The holder columns and the spend's stored status and answer.
 type HolderSpendRow = (String, Option<String>, Option<i64>, Option<i64>, Option<String>);
 
@@ -177,6 +179,55 @@ pub(crate) async fn holder_and_version(
     Ok(row.map(|(user_id, amazon_user_id, broken, version)| {
         (SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() }, version.unwrap_or(0))
     }))
+}
+
+/// How many tokens one [`holders_and_versions`] query carries: a batch is padded up to the next size, so four
+/// statement texts, each prepared once per connection, serve every batch.
+pub(crate) const HOLDER_BATCH_SIZES: [usize; 4] = [1, 4, 16, 64];
+
+/// The statement for each of [`HOLDER_BATCH_SIZES`]: `$1` is the time, `$2…` the token hashes.
+static HOLDERS_AND_VERSIONS: std::sync::LazyLock<Vec<std::sync::Arc<str>>> = std::sync::LazyLock::new(|| {
+    HOLDER_BATCH_SIZES
+        .iter()
+        .map(|&size| {
+            let placeholders: Vec<String> = (2..size + 2).map(|n| format!("${n}")).collect();
+            format!(
+                "SELECT t.token_hash, a.user_id, a.amazon_user_id, a.link_broken_at, v.version
+                 FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+                 JOIN accounts a ON a.user_id = s.user_id LEFT JOIN inventory_versions v ON v.user_id = a.user_id
+                 WHERE t.token_hash IN ({}) AND t.kind = 'access' AND t.expires_at > $1 AND s.revoked_at IS NULL",
+                placeholders.join(", ")
+            )
+            .into()
+        })
+        .collect()
+});
+
+/// [`holder_and_version`] for several token hashes in one query (at most the largest of
+/// [`HOLDER_BATCH_SIZES`]): each live one's holder and version, by hash.
+pub(crate) async fn holders_and_versions(
+    pool: &AnyPool,
+    hashes: &[String],
+) -> Result<std::collections::HashMap<String, (SessionHolder, i64)>, sqlx::Error> {
+    if hashes.is_empty() {
+        return Ok(Default::default());
+    }
+    let Some(size) = HOLDER_BATCH_SIZES.iter().position(|&size| size >= hashes.len()) else {
+        return Err(sqlx::Error::Protocol(format!("{} tokens in one batch", hashes.len())));
+    };
+    let statement = HOLDERS_AND_VERSIONS[size].clone();
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(crate::now_secs());
+    // Padding repeats the first hash: the same row, found once.
+    for n in 0..HOLDER_BATCH_SIZES[size] {
+        query = query.bind(hashes.get(n).unwrap_or(&hashes[0]).clone());
+    }
+    let rows: Vec<HashHolderVersionRow> = query.fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(hash, user_id, amazon_user_id, broken, version)| {
+            (hash, (SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() }, version.unwrap_or(0)))
+        })
+        .collect())
 }
 
 /// A spend's stored first answer: its status and body.

@@ -1,0 +1,187 @@
+//! The unchanged sync's one read, coalesced: concurrent `GET /api/inventory` requests of one process wait for
+//! the next batch, and each batch is one query for every session in it (the session's holder and the stored
+//! inventory version, [`crate::link::sessions::holders_and_versions`]). Under load one database round trip
+//! answers dozens of players; alone, a request is its own batch and waits for nothing.
+//!
+//! Correct across processes: a request joins only a batch whose query has not been sent, so its answer is
+//! read after it arrived, from the database — never from a memory another process's write could make stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sqlx::AnyPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::link::sessions::{self, HOLDER_BATCH_SIZES, SessionHolder};
+
+/// How many batches of one process may be in the database at once.
+const BATCHES_IN_FLIGHT: usize = 1;
+/// Requests waiting for a batch, at most (more wait to be queued).
+const QUEUE: usize = 1024;
+
+/// What a read answers: the session's holder and version, `None` for no live session.
+type Answer = Result<Option<(SessionHolder, i64)>, Arc<sqlx::Error>>;
+
+/// What the batching task needs, until the first read starts it.
+type NotStarted = Option<(AnyPool, mpsc::Receiver<Pending>)>;
+
+struct Pending {
+    token_hash: String,
+    answer: oneshot::Sender<Answer>,
+}
+
+/// The process's coalescing reader (cheap to clone; the batching task starts at the first read, inside the
+/// server's runtime, and ends with the last clone).
+#[derive(Clone)]
+pub struct UnchangedReads {
+    sender: mpsc::Sender<Pending>,
+    idle: Arc<Mutex<NotStarted>>,
+}
+
+impl UnchangedReads {
+    /// A reader of `pool`.
+    pub fn new(pool: AnyPool) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        Self { sender, idle: Arc::new(Mutex::new(Some((pool, receiver)))) }
+    }
+
+    /// The holder of the session whose token hashes to `token_hash`, and their inventory version.
+    pub(crate) async fn holder_and_version(
+        &self,
+        token_hash: String,
+    ) -> Result<Option<(SessionHolder, i64)>, sqlx::Error> {
+        if let Some((pool, receiver)) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            tokio::spawn(batches(pool, receiver));
+        }
+        let (answer, answered) = oneshot::channel();
+        let closed = || sqlx::Error::PoolClosed;
+        self.sender.send(Pending { token_hash, answer }).await.map_err(|_| closed())?;
+        match answered.await.map_err(|_| closed())? {
+            Ok(found) => Ok(found),
+            Err(error) => Err(sqlx::Error::Protocol(format!("batched session read failed: {error}"))),
+        }
+    }
+}
+
+/// Takes what is waiting (up to the largest batch) whenever a batch may start, and reads it.
+async fn batches(pool: AnyPool, mut receiver: mpsc::Receiver<Pending>) {
+    let permits = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let largest = HOLDER_BATCH_SIZES[HOLDER_BATCH_SIZES.len() - 1];
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Some(first) = receiver.recv().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < largest
+            && let Ok(next) = receiver.try_recv()
+        {
+            batch.push(next);
+        }
+        crate::telemetry::unchanged_read_batch(batch.len());
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            read(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn read(pool: &AnyPool, batch: Vec<Pending>) {
+    let hashes: Vec<String> = batch.iter().map(|p| p.token_hash.clone()).collect();
+    match sessions::holders_and_versions(pool, &hashes).await {
+        Ok(mut found) => answer_each(batch, &mut found),
+        Err(error) => {
+            let error = Arc::new(error);
+            for pending in batch {
+                // A request that gave up has no one to answer.
+                let _ = pending.answer.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
+fn answer_each(batch: Vec<Pending>, found: &mut HashMap<String, (SessionHolder, i64)>) {
+    for pending in batch {
+        let _ = pending.answer.send(Ok(found.get(&pending.token_hash).cloned()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use amazon_rewards_protocol::catalog::ItemStack;
+
+    use super::*;
+    use crate::inventory::ledger::{self, Change, ChangeKind};
+    use crate::link::sessions::token_hash;
+
+    /// `count` players with live sessions, player `p` at inventory version `p % 4`: their token hashes.
+    async fn players(pool: &AnyPool, count: usize) -> Vec<String> {
+        let mut hashes = Vec::new();
+        for p in 0..count {
+            let amazon_user_id = format!("amzn1.account.READ{p}");
+            let session = crate::link::session_without_link(pool, &amazon_user_id, "game").await.unwrap();
+            let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
+                .bind(&amazon_user_id)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let gems = [ItemStack { item: "gem".into(), quantity: 1 }];
+            for grant in 0..p % 4 {
+                let key = format!("grant-{grant}");
+                let change = Change {
+                    kind: ChangeKind::Grant,
+                    source: "TEST",
+                    key: &key,
+                    sku: None,
+                    items: &gems,
+                    active_until: None,
+                };
+                ledger::apply(pool, &account, change).await.unwrap();
+            }
+            hashes.push(token_hash(&session.access_token));
+        }
+        hashes
+    }
+
+    async fn database() -> (tempfile::TempDir, AnyPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&format!("sqlite://{}", dir.path().join("reads.db").display())).await.unwrap();
+        (dir, pool)
+    }
+
+    #[tokio::test]
+    async fn one_query_answers_each_hash_of_a_padded_batch_and_refuses_an_oversized_one() {
+        let (_dir, pool) = database().await;
+        let hashes = players(&pool, 65).await;
+        for size in [3, 4, 5, 16, 17, 64] {
+            // `size - 2` players, a hash of no session, and the first player again.
+            let mut batch = hashes[..size - 2].to_vec();
+            batch.extend([token_hash("rws_at_not-a-session"), hashes[0].clone()]);
+            let found = sessions::holders_and_versions(&pool, &batch).await.unwrap();
+            assert_eq!(found.len(), size - 2, "a batch of {size}");
+            for (p, hash) in hashes[..size - 2].iter().enumerate() {
+                assert_eq!(found[hash].1, (p % 4) as i64, "player {p} in a batch of {size}");
+            }
+        }
+        let alone = sessions::holders_and_versions(&pool, &hashes[7..8]).await.unwrap();
+        assert_eq!(alone[&hashes[7]].1, 3);
+        assert!(sessions::holders_and_versions(&pool, &[]).await.unwrap().is_empty());
+        assert!(sessions::holders_and_versions(&pool, &hashes).await.is_err(), "65 hashes: more than one batch");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_reads_each_get_their_own_player_and_version() {
+        let (_dir, pool) = database().await;
+        let hashes = players(&pool, 150).await;
+        let reads = UnchangedReads::new(pool.clone());
+        let mut asked: Vec<String> = hashes.iter().chain(hashes.iter().rev()).cloned().collect();
+        asked.push(token_hash("rws_at_not-a-session"));
+        let answers = futures::future::join_all(asked.iter().map(|hash| reads.holder_and_version(hash.clone()))).await;
+        for (hash, answer) in asked.iter().zip(answers) {
+            let answer = answer.unwrap();
+            match hashes.iter().position(|h| h == hash) {
+                Some(p) => assert_eq!(answer.map(|(_, version)| version), Some((p % 4) as i64), "player {p}"),
+                None => assert!(answer.is_none(), "no session, no holder"),
+            }
+        }
+    }
+}
