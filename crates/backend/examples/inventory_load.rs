@@ -168,8 +168,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{players} players, {processes} backend processes on one PostgreSQL, {concurrency} requests in flight");
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
 
+    let spends = measure_spends(&http, &urls, &tokens, concurrency, seconds).await;
+    report("spend", concurrency, &spends);
+
+    // Every player's current tag, then the unchanged sync against the bare route.
+    let unchanged = measure_unchanged(&http, &urls, &tokens, concurrency, seconds).await?;
+    report("unchanged sync (304)", concurrency, &unchanged);
+    let bare = measure_bare(&http, &urls, concurrency, seconds).await;
+    report("bare 404 route", concurrency, &bare);
+    println!("unchanged sync / bare route: {:.2}x", unchanged.0 / bare.0);
+    for (mut server, _) in servers {
+        server.kill()?;
+        server.wait()?;
+    }
+    Ok(())
+}
+
+type Urls = Arc<Vec<String>>;
+type Tokens = Arc<Vec<String>>;
+
+/// Spends of one gem each, a new idempotency key per request, round-robin over the processes.
+async fn measure_spends(
+    http: &reqwest::Client,
+    urls: &Urls,
+    tokens: &Tokens,
+    concurrency: usize,
+    seconds: u64,
+) -> (f64, Vec<Duration>) {
     let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
-    let spends = measure(concurrency, seconds, move |w, i| {
+    measure(concurrency, seconds, move |w, i| {
         let (http, urls, tokens) = (h.clone(), u.clone(), t.clone());
         async move {
             let player = (w * 7919 + i * 104_729) % tokens.len();
@@ -188,10 +215,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     })
-    .await;
-    report("spend", concurrency, &spends);
+    .await
+}
 
-    // Every player's current tag, then the unchanged sync against the bare route.
+/// Syncs naming each player's current `ETag`, every one answered `304`.
+async fn measure_unchanged(
+    http: &reqwest::Client,
+    urls: &Urls,
+    tokens: &Tokens,
+    concurrency: usize,
+    seconds: u64,
+) -> Result<(f64, Vec<Duration>), Box<dyn std::error::Error>> {
     let tags: Vec<String> = futures::stream::iter(tokens.iter())
         .map(|token| current_tag(&http, &urls[0], token))
         .buffered(16)
@@ -201,7 +235,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let tags = Arc::new(tags);
     let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
-    let unchanged = measure(concurrency, seconds, move |w, i| {
+    Ok(measure(concurrency, seconds, move |w, i| {
         let (http, urls, tokens, tags) = (h.clone(), u.clone(), t.clone(), tags.clone());
         async move {
             let player = (w * 7919 + i * 104_729) % tokens.len();
@@ -220,22 +254,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     })
-    .await;
-    report("unchanged sync (304)", concurrency, &unchanged);
+    .await)
+}
+
+/// The same servers' 404 route: the HTTP work alone.
+async fn measure_bare(http: &reqwest::Client, urls: &Urls, concurrency: usize, seconds: u64) -> (f64, Vec<Duration>) {
     let (h, u) = (http.clone(), urls.clone());
-    let bare = measure(concurrency, seconds, move |w, i| {
+    measure(concurrency, seconds, move |w, i| {
         let (http, urls) = (h.clone(), u.clone());
         async move {
             let url = format!("{}/no-such-route", urls[(w + i) % urls.len()]);
             http.get(url).send().await.is_ok_and(|r| r.status().as_u16() == 404)
         }
     })
-    .await;
-    report("bare 404 route", concurrency, &bare);
-    println!("unchanged sync / bare route: {:.2}x", unchanged.0 / bare.0);
-    for (mut server, _) in servers {
-        server.kill()?;
-        server.wait()?;
-    }
-    Ok(())
+    .await
 }
