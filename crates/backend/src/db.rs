@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_server_inventory.sql")),
     (12, include_str!("../migrations/0012_inventory_change_sku.sql")),
     (13, include_str!("../migrations/0013_competitions.sql")),
+    (14, include_str!("../migrations/0014_spend_answer_in_history.sql")),
 ];
 
 /// The newest migration's number: a database at it is up to date.

@@ -96,12 +96,13 @@ pub(crate) async fn with_inventory_version(
     Ok((player_of(holder)?, version))
 }
 
-/// The player presenting `headers`' session, and the first answer stored for their spend `key`, in one read.
+/// The player presenting `headers`' session, the first answer stored for their spend `key` and their holdings,
+/// in one read.
 pub(crate) async fn with_stored_spend(
     pool: &AnyPool,
     headers: &HeaderMap,
     key: &str,
-) -> Result<(AuthenticatedPlayer, Option<crate::link::sessions::StoredSpend>), BackendError> {
+) -> Result<(AuthenticatedPlayer, crate::inventory::spend::Prior), BackendError> {
     let token = presented_token(headers)?;
     let (holder, stored) =
         crate::link::sessions::holder_and_spend(pool, token, key).await?.ok_or(BackendError::InvalidToken)?;

@@ -74,19 +74,71 @@ async fn next_version(connection: &mut AnyConnection, user_id: &str) -> Result<i
     .await
 }
 
-/// A spend: each line taken only if the player holds enough (one conditional update per line). Its key is
-/// not checked here: the spend's stored answer guards retries, and the history's unique key turns a concurrent
-/// duplicate into an error that rolls it back. On [`Applied::Insufficient`] the caller must roll back (earlier
-/// lines were taken).
-async fn spend_in(
+/// What a spend came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spent {
+    /// Spent: the snapshot it made, also stored as the answer in its history row.
+    Done(Snapshot),
+    /// The player cannot afford it; the caller must roll back (earlier lines were taken).
+    Insufficient {
+        /// The first item short.
+        item: String,
+        /// How many the player holds.
+        have: i64,
+        /// How many the spend wanted.
+        want: i64,
+    },
+}
+
+/// The player's stored item rows (before the zero and `active_until` filters) and the version they are at,
+/// read in one statement before a spend's transaction. The spend reuses them for its answer when its own
+/// version is the next one, since every write to `inventory_items` bumps the version in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holdings {
+    /// The version the rows are at (0 before any change).
+    pub version: i64,
+    /// Item, quantity, active until.
+    pub items: Vec<(String, i64, Option<i64>)>,
+}
+
+impl Holdings {
+    /// These rows after `taken` (item, quantity left), as a snapshot at `version`.
+    fn after(&self, taken: &BTreeMap<String, i64>, version: i64) -> Snapshot {
+        let now = crate::now_secs();
+        let mut items: Vec<ItemCount> = self
+            .items
+            .iter()
+            .map(|(item, quantity, until)| (item, taken.get(item).copied().unwrap_or(*quantity), *until))
+            .filter(|(_, quantity, until)| *quantity > 0 && until.is_none_or(|until| until > now))
+            .map(|(item, quantity, active_until)| ItemCount {
+                item: item.clone(),
+                quantity: quantity as u64,
+                active_until,
+            })
+            .collect();
+        items.sort_by(|a, b| a.item.cmp(&b.item));
+        Snapshot { version, items }
+    }
+}
+
+/// A spend, inside the caller's transaction: each line taken only if the player holds enough (one
+/// conditional update per line), then the history row with the snapshot as its answer. Its key is not checked
+/// here: the spend's stored answer guards retries, and the history's unique key turns a concurrent duplicate
+/// into an error that rolls it back. `before`, read just ahead of the transaction, spares the snapshot's read
+/// when no other change came in between.
+pub async fn spend_in(
     connection: &mut AnyConnection,
     user_id: &str,
-    version: i64,
     change: &Change<'_>,
-) -> Result<Applied, sqlx::Error> {
+    before: Option<&Holdings>,
+) -> Result<Spent, sqlx::Error> {
+    let merged = merged(change.items);
+    let change = &Change { items: &merged, ..change.clone() };
+    let version = next_version(connection, user_id).await?;
+    let mut taken = BTreeMap::new();
     for stack in change.items {
         let want = stack.quantity.min(i64::MAX as u64) as i64;
-        let taken: Option<i64> = sqlx::query_scalar(
+        let left: Option<i64> = sqlx::query_scalar(
             "UPDATE inventory_items SET quantity = quantity - $1 WHERE user_id = $2 AND item = $3 AND quantity >= $1
              RETURNING quantity",
         )
@@ -95,14 +147,38 @@ async fn spend_in(
         .bind(&stack.item)
         .fetch_optional(&mut *connection)
         .await?;
-        if taken.is_none() {
+        let Some(left) = left else {
             let have = holdings(connection, user_id, std::slice::from_ref(stack)).await?[&stack.item];
-            return Ok(Applied::Insufficient { item: stack.item.clone(), have, want });
-        }
+            return Ok(Spent::Insufficient { item: stack.item.clone(), have, want });
+        };
+        taken.insert(stack.item.clone(), left);
     }
-    record(connection, user_id, version, change, &[]).await?;
+    let snapshot = match before {
+        Some(before) if before.version + 1 == version => before.after(&taken, version),
+        _ => items_at(connection, user_id, version).await?,
+    };
+    let answer = serde_json::to_string(&snapshot).expect("a snapshot serializes");
+    record(connection, user_id, version, change, &[], Some(&answer)).await?;
     crate::telemetry::inventory_change(change.kind.as_str(), change.source);
-    Ok(Applied::Done { version })
+    Ok(Spent::Done(snapshot))
+}
+
+/// The first answer stored for the player's spend `key`: `200` and the snapshot from its history row, or the
+/// refusal kept in `inventory_spends`.
+pub async fn spend_answer(
+    connection: &mut AnyConnection,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT CAST(200 AS BIGINT), answer FROM inventory_changes
+         WHERE user_id = $1 AND kind = 'spend' AND change_key = $2 AND answer IS NOT NULL
+         UNION ALL SELECT status, answer FROM inventory_spends WHERE user_id = $1 AND spend_key = $2 ORDER BY 1",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(connection)
+    .await
 }
 
 /// Gives back the version [`next_version`] took (the row stays locked): the caller's transaction can go on.
@@ -150,12 +226,15 @@ pub async fn apply_in(
     user_id: &str,
     change: &Change<'_>,
 ) -> Result<Applied, sqlx::Error> {
+    if change.kind == ChangeKind::Spend {
+        return Ok(match spend_in(connection, user_id, change, None).await? {
+            Spent::Done(snapshot) => Applied::Done { version: snapshot.version },
+            Spent::Insufficient { item, have, want } => Applied::Insufficient { item, have, want },
+        });
+    }
     let merged = merged(change.items);
     let change = &Change { items: &merged, ..change.clone() };
     let version = next_version(connection, user_id).await?;
-    if change.kind == ChangeKind::Spend {
-        return spend_in(connection, user_id, version, change).await;
-    }
     let before: Option<i64> = sqlx::query_scalar(
         "SELECT version FROM inventory_changes WHERE user_id = $1 AND kind = $2 AND change_key = $3",
     )
@@ -187,7 +266,7 @@ pub async fn apply_in(
         };
         set_quantity(connection, user_id, &stack.item, after, change).await?;
     }
-    record(connection, user_id, version, change, &debt).await?;
+    record(connection, user_id, version, change, &debt, None).await?;
     crate::telemetry::inventory_change(change.kind.as_str(), change.source);
     Ok(Applied::Done { version })
 }
@@ -219,11 +298,12 @@ async fn record(
     version: i64,
     change: &Change<'_>,
     debt: &[ItemStack],
+    answer: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let debt = (!debt.is_empty()).then(|| serde_json::to_string(debt).expect("stacks serialize"));
     sqlx::query(
-        "INSERT INTO inventory_changes (user_id, version, kind, source, change_key, sku, items, debt, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO inventory_changes (user_id, version, kind, source, change_key, sku, items, debt, answer,
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(user_id)
     .bind(version)
@@ -233,6 +313,7 @@ async fn record(
     .bind(change.sku)
     .bind(serde_json::to_string(change.items).expect("stacks serialize"))
     .bind(debt)
+    .bind(answer)
     .bind(crate::now_secs())
     .execute(connection)
     .await?;

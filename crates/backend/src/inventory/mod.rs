@@ -182,8 +182,8 @@ async fn spend_route(
             return Err(BackendError::BadRequest(rejection.body_text()));
         }
     };
-    let (player, first) = crate::player::with_stored_spend(&state.pool, &headers, &request.key).await?;
-    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request, first).await?;
+    let (player, prior) = crate::player::with_stored_spend(&state.pool, &headers, &request.key).await?;
+    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request, prior).await?;
     Ok((status, Json(answer)).into_response())
 }
 

@@ -4,6 +4,8 @@
 //! both; a refresh token presented twice (stolen, or replayed) ends the whole family, as OAuth 2.0 Security
 //! BCP §4.14 recommends; sign-out, unlink and the operator end families too.
 
+use crate::inventory::ledger::Holdings;
+use crate::inventory::spend::Prior;
 use amazon_rewards_protocol::lwa::TokenResponse;
 use amazon_rewards_protocol::studio::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use sqlx::{AnyConnection, AnyPool};
@@ -158,8 +160,20 @@ pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<
 type HolderVersionRow = (String, Option<String>, Option<i64>, Option<i64>);
 /// The token hash, then [`HolderVersionRow`].
 type HashHolderVersionRow = (String, String, Option<String>, Option<i64>, Option<i64>);
-/// The holder columns and the spend's stored status and answer.
-type HolderSpendRow = (String, Option<String>, Option<i64>, Option<i64>, Option<String>);
+/// The holder columns, the spend's stored answers (history row's; status and refusal), the version, and one
+/// item row (item, quantity, active until).
+type HolderSpendRow = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// [`holder`] and the holder's inventory version (0 before any change), in one query.
 pub(crate) async fn holder_and_version(
@@ -230,32 +244,36 @@ pub(crate) async fn holders_and_versions(
         .collect())
 }
 
-/// A spend's stored first answer: its status and body.
-pub(crate) type StoredSpend = (i64, String);
-
-/// [`holder`] and the first answer stored for the holder's spend `key`, if any, in one query (a spend then
-/// costs no separate read for the retry check).
+/// [`holder`], the first answer stored for the holder's spend `key` (a `200` in the spend's history row, a `409`
+/// in `inventory_spends`), and the holder's item rows and version, in one query: a spend then costs no separate
+/// read for the retry check, nor, when nothing changes in between, for its answer.
 pub(crate) async fn holder_and_spend(
     pool: &AnyPool,
     access_token: &str,
     key: &str,
-) -> Result<Option<(SessionHolder, Option<StoredSpend>)>, sqlx::Error> {
-    let row: Option<HolderSpendRow> = sqlx::query_as(
-        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, p.status, p.answer
+) -> Result<Option<(SessionHolder, Prior)>, sqlx::Error> {
+    let rows: Vec<HolderSpendRow> = sqlx::query_as(
+        "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, c.answer, p.status, p.answer, v.version,
+                i.item, i.quantity, i.active_until
          FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
          JOIN accounts a ON a.user_id = s.user_id
+         LEFT JOIN inventory_changes c ON c.user_id = a.user_id AND c.kind = 'spend' AND c.change_key = $3
          LEFT JOIN inventory_spends p ON p.user_id = a.user_id AND p.spend_key = $3
+         LEFT JOIN inventory_versions v ON v.user_id = a.user_id
+         LEFT JOIN inventory_items i ON i.user_id = a.user_id
          WHERE t.token_hash = $1 AND t.kind = 'access' AND t.expires_at > $2 AND s.revoked_at IS NULL",
     )
     .bind(token_hash(access_token))
     .bind(crate::now_secs())
     .bind(key)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(row.map(|(user_id, amazon_user_id, broken, status, answer)| {
-        let stored = status.zip(answer);
-        (SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() }, stored)
-    }))
+    let Some(first) = rows.first() else { return Ok(None) };
+    let (user_id, amazon_user_id, broken, spent, status, refused, version, ..) = first.clone();
+    let holder = SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() };
+    let first = spent.map(|answer| (200, answer)).or(status.zip(refused));
+    let items = rows.into_iter().filter_map(|row| Some((row.7?, row.8?, row.9))).collect();
+    Ok(Some((holder, Prior { first, before: Holdings { version: version.unwrap_or(0), items } })))
 }
 
 /// Sign-out: ends the family `token` (access or refresh) belongs to. Unknown tokens are no error (RFC 7009).
