@@ -135,3 +135,11 @@ async fn apply_migrations(connection: &mut sqlx::AnyConnection) -> Result<(), sq
     }
     Ok(())
 }
+
+/// A fresh SQLite database in a directory of its own, for unit tests (the directory goes with the guard).
+#[cfg(test)]
+pub(crate) async fn test_database() -> (tempfile::TempDir, AnyPool) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let pool = open(&format!("sqlite://{}", dir.path().join("test.db").display())).await.expect("a SQLite database");
+    (dir, pool)
+}

@@ -104,21 +104,25 @@ pub struct Holdings {
 impl Holdings {
     /// These rows after `taken` (item, quantity left), as a snapshot at `version`.
     fn after(&self, taken: &BTreeMap<String, i64>, version: i64) -> Snapshot {
-        let now = crate::now_secs();
-        let mut items: Vec<ItemCount> = self
+        let rows = self
             .items
             .iter()
-            .map(|(item, quantity, until)| (item, taken.get(item).copied().unwrap_or(*quantity), *until))
-            .filter(|(_, quantity, until)| *quantity > 0 && until.is_none_or(|until| until > now))
-            .map(|(item, quantity, active_until)| ItemCount {
-                item: item.clone(),
-                quantity: quantity as u64,
-                active_until,
-            })
-            .collect();
-        items.sort_by(|a, b| a.item.cmp(&b.item));
-        Snapshot { version, items }
+            .map(|(item, quantity, until)| (item.clone(), taken.get(item).copied().unwrap_or(*quantity), *until));
+        snapshot_of(rows, version)
     }
+}
+
+/// What a snapshot shows of a player's item rows: those held (quantity above 0) and, for flags, not yet run out
+/// (`active_until` in the future), by item.
+fn snapshot_of(rows: impl IntoIterator<Item = (String, i64, Option<i64>)>, version: i64) -> Snapshot {
+    let now = crate::now_secs();
+    let mut items: Vec<ItemCount> = rows
+        .into_iter()
+        .filter(|(_, quantity, until)| *quantity > 0 && until.is_none_or(|until| until > now))
+        .map(|(item, quantity, active_until)| ItemCount { item, quantity: quantity as u64, active_until })
+        .collect();
+    items.sort_by(|a, b| a.item.cmp(&b.item));
+    Snapshot { version, items }
 }
 
 /// A spend, inside the caller's transaction: each line taken only if the player holds enough (one
@@ -349,19 +353,12 @@ pub async fn snapshot_in(connection: &mut AnyConnection, user_id: &str) -> Resul
 
 /// The player's items, known to be at `version` (inside the transaction that made it).
 pub async fn items_at(connection: &mut AnyConnection, user_id: &str, version: i64) -> Result<Snapshot, sqlx::Error> {
-    let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT item, quantity, active_until FROM inventory_items WHERE user_id = $1 AND quantity > 0
-         AND (active_until IS NULL OR active_until > $2) ORDER BY item",
-    )
-    .bind(user_id)
-    .bind(crate::now_secs())
-    .fetch_all(connection)
-    .await?;
-    let items = rows
-        .into_iter()
-        .map(|(item, quantity, active_until)| ItemCount { item, quantity: quantity.max(0) as u64, active_until })
-        .collect();
-    Ok(Snapshot { version, items })
+    let rows: Vec<(String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT item, quantity, active_until FROM inventory_items WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(connection)
+            .await?;
+    Ok(snapshot_of(rows, version))
 }
 
 type ChangeRow = (i64, String, String, String, Option<String>, String, Option<String>, i64);

@@ -152,12 +152,6 @@ mod tests {
         (user_id, session.access_token)
     }
 
-    async fn database() -> (tempfile::TempDir, AnyPool) {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&format!("sqlite://{}", dir.path().join("spend.db").display())).await.unwrap();
-        (dir, pool)
-    }
-
     async fn prior(pool: &AnyPool, token: &str, key: &str) -> Prior {
         sessions::holder_and_spend(pool, token, key).await.unwrap().unwrap().1
     }
@@ -168,7 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_made_from_the_rows_read_with_the_session_matches_the_stored_inventory() {
-        let (_dir, pool) = database().await;
+        let (_dir, pool) = crate::db::test_database().await;
         let (user_id, token) = player(&pool).await;
         let fresh = prior(&pool, &token, "all-the-outfits").await;
         assert_eq!((fresh.first.as_ref(), fresh.before.version, fresh.before.items.len()), (None, 3, 5));
@@ -194,7 +188,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_spent_again_before_its_answer_was_read_answers_the_first_and_spends_once() {
-        let (_dir, pool) = database().await;
+        let (_dir, pool) = crate::db::test_database().await;
         let (user_id, token) = player(&pool).await;
         let twice = request("twice", &[("gem", 4)]);
         let first = spend(&pool, &catalog(), &user_id, &twice, Prior::default()).await.unwrap();

@@ -142,15 +142,9 @@ mod tests {
         hashes
     }
 
-    async fn database() -> (tempfile::TempDir, AnyPool) {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&format!("sqlite://{}", dir.path().join("reads.db").display())).await.unwrap();
-        (dir, pool)
-    }
-
     #[tokio::test]
     async fn one_query_answers_each_hash_of_a_padded_batch_and_refuses_an_oversized_one() {
-        let (_dir, pool) = database().await;
+        let (_dir, pool) = crate::db::test_database().await;
         let hashes = players(&pool, 65).await;
         for size in [3, 4, 5, 16, 17, 64] {
             // `size - 2` players, a hash of no session, and the first player again.
@@ -170,7 +164,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_reads_each_get_their_own_player_and_version() {
-        let (_dir, pool) = database().await;
+        let (_dir, pool) = crate::db::test_database().await;
         let hashes = players(&pool, 150).await;
         let reads = UnchangedReads::new(pool.clone());
         let mut asked: Vec<String> = hashes.iter().chain(hashes.iter().rev()).cloned().collect();
