@@ -54,7 +54,7 @@ pub enum Applied {
 }
 
 /// `items` with each item once, quantities added up.
-fn merged(items: &[ItemStack]) -> Vec<ItemStack> {
+pub(crate) fn merged(items: &[ItemStack]) -> Vec<ItemStack> {
     let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
     for stack in items {
         let sum = sums.entry(&stack.item).or_default();
@@ -103,7 +103,7 @@ pub struct Holdings {
 
 impl Holdings {
     /// These rows after `taken` (item, quantity left), as a snapshot at `version`.
-    fn after(&self, taken: &BTreeMap<String, i64>, version: i64) -> Snapshot {
+    pub(crate) fn after(&self, taken: &BTreeMap<String, i64>, version: i64) -> Snapshot {
         let rows = self
             .items
             .iter()

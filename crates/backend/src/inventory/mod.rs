@@ -9,6 +9,7 @@ pub mod held;
 pub mod ledger;
 pub mod prime;
 pub mod spend;
+pub mod spend_statement;
 pub mod unchanged;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, AnyPool};
 
 use super::catalog::ServerCatalog;
 use super::ledger::{self, Change, ChangeKind, Holdings, Spent};
+use super::spend_statement::spend_if_current;
 use crate::error::BackendError;
 
 pub use amazon_rewards_protocol::inventory::SpendRequest;
@@ -63,6 +64,22 @@ pub struct Prior {
     pub before: Holdings,
 }
 
+/// A stored answer (status, body) as the route answers it.
+fn answer((status, body): (i64, String)) -> (StatusCode, Value) {
+    let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
+    (status.unwrap_or(StatusCode::OK), serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The first answer of the key, spent at the same time by another request, which committed first.
+async fn first_answer(
+    pool: &AnyPool,
+    user_id: &str,
+    request: &SpendRequest,
+) -> Result<(StatusCode, Value), BackendError> {
+    let first = ledger::spend_answer(&mut *pool.acquire().await?, user_id, &request.key).await?;
+    Ok(first.map(answer).unwrap_or((StatusCode::OK, Value::Null)))
+}
+
 /// Spends `request` from `user_id`'s inventory, once per key: `(200, snapshot)` or `(409, what was short)`.
 /// `prior` is what the caller read with the session.
 pub async fn spend(
@@ -73,21 +90,28 @@ pub async fn spend(
     prior: Prior,
 ) -> Result<(StatusCode, Value), BackendError> {
     well_formed(catalog, request)?;
-    let answer = |(status, body): (i64, String)| {
-        let status = u16::try_from(status).ok().and_then(|s| StatusCode::from_u16(s).ok());
-        (status.unwrap_or(StatusCode::OK), serde_json::from_str(&body).unwrap_or(Value::Null))
-    };
     if let Some(first) = prior.first {
         return Ok(answer(first));
     }
+    let items = ledger::merged(&request.items);
     let change = Change {
         kind: ChangeKind::Spend,
         source: "GAME",
         key: &request.key,
         sku: None,
-        items: &request.items,
+        items: &items,
         active_until: None,
     };
+    let at_once = spend_if_current(&mut *pool.acquire().await?, user_id, &change, &prior.before).await;
+    match at_once {
+        Ok(Some(snapshot)) => {
+            return Ok((StatusCode::OK, serde_json::to_value(snapshot).expect("a snapshot serializes")));
+        }
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            return first_answer(pool, user_id, request).await;
+        }
+        other => drop(other?),
+    }
     let mut tx = pool.begin().await?;
     let spent = match ledger::spend_in(&mut tx, user_id, &change, Some(&prior.before)).await {
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => None,
@@ -101,8 +125,7 @@ pub async fn spend(
         // The same key, spent at the same time by another request, which committed first.
         None => {
             drop(tx);
-            let first = ledger::spend_answer(&mut *pool.acquire().await?, user_id, &request.key).await?;
-            Ok(first.map(answer).unwrap_or((StatusCode::OK, Value::Null)))
+            first_answer(pool, user_id, request).await
         }
         Some(Spent::Insufficient { item, have, want }) => {
             drop(tx);
