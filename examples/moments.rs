@@ -52,7 +52,7 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
         &customer.user_id,
         amazon_rewards_sandbox::lwa::MINTED_TOKEN_CLIENT,
     );
-    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.access_token));
+    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.tokens.access_token));
 
     let mut config = RewardsConfig { entitlements_url: backend.url(), data_dir: Some(data.clone()), ..default() };
     config.moments.achievements_path = Some("rewards.achievements.json".into());

@@ -49,7 +49,7 @@ fn main() -> Result<AppExit, Box<dyn std::error::Error>> {
     // What linking through the backend gives the game: a studio session (here started directly, no link flow).
     let link =
         amazon_rewards_backend::link::session_without_link(&backend.pool, &customer.user_id, MINTED_TOKEN_CLIENT);
-    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.access_token));
+    let session = PlayerSession::new(&customer.user_id, AccessToken::new(runtime.block_on(link)?.tokens.access_token));
     let activation_key = runtime.block_on(sign_up(sandbox.url()))?;
     println!("signed up on the sandbox's pages; activation key {activation_key}");
 

@@ -199,11 +199,7 @@ fn seeded_player(studio: &Studio, p: usize) -> String {
     studio.runtime.block_on(async {
         let session =
             amazon_rewards_backend::link::session_without_link(pool, &amazon_user_id, CLIENT_ID).await.unwrap();
-        let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
-            .bind(&amazon_user_id)
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let account = session.user_id.clone();
         let gems = [amazon_rewards_protocol::catalog::ItemStack { item: "gem".into(), quantity: 20 }];
         for grant in 0..=p % 3 {
             let key = format!("seed-{grant}");
@@ -217,7 +213,7 @@ fn seeded_player(studio: &Studio, p: usize) -> String {
             };
             ledger::apply(pool, &account, change).await.unwrap();
         }
-        session.access_token
+        session.tokens.access_token
     })
 }
 

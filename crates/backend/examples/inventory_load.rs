@@ -71,15 +71,11 @@ fn start_backend(
 async fn seed_player(pool: &sqlx::AnyPool, p: usize) -> Result<String, sqlx::Error> {
     let amazon_user_id = format!("amzn1.account.INV{p}");
     let session = amazon_rewards_backend::link::session_without_link(pool, &amazon_user_id, LOAD_CLIENT).await?;
-    let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
-        .bind(&amazon_user_id)
-        .fetch_one(pool)
-        .await?;
     let gems = [ItemStack { item: "gem".into(), quantity: 1_000_000 }];
     let change =
         Change { kind: ChangeKind::Grant, source: "LOAD", key: "seed", sku: None, items: &gems, active_until: None };
-    ledger::apply(pool, &account, change).await?;
-    Ok(session.access_token)
+    ledger::apply(pool, &session.user_id, change).await?;
+    Ok(session.tokens.access_token)
 }
 
 /// The `ETag` of the player's current inventory.

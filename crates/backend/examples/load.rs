@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in 0..players {
         let account = format!("amzn1.account.LOAD{p}");
         let session = amazon_rewards_backend::link::session_without_link(&pool, &account, LOAD_CLIENT).await?;
-        tokens.push(session.access_token);
+        tokens.push(session.tokens.access_token);
     }
     let tokens = Arc::new(tokens);
     pool.close().await;

@@ -216,7 +216,7 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_and_json_logs_name_ea
         async move {
             let answer = reqwest::Client::new()
                 .post(format!("{url}/api/moments"))
-                .bearer_auth(&session.access_token)
+                .bearer_auth(&session.tokens.access_token)
                 .json(&json!({"moment": "race", "achievement": "won"}))
                 .send()
                 .await

@@ -164,15 +164,11 @@ mod tests {
     /// A player with a session holding gold, gems, an expired flag and a live one: their user id and token.
     async fn player(pool: &AnyPool) -> (String, String) {
         let session = crate::link::session_without_link(pool, "amzn1.account.SPENDER", "game").await.unwrap();
-        let user_id: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
-            .bind("amzn1.account.SPENDER")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let user_id = session.user_id;
         grant(pool, &user_id, "coins", &[("gold", 5), ("gem", 10), ("outfit", 1)], None).await;
         grant(pool, &user_id, "old-pass", &[("season_badge", 1)], Some(crate::now_secs() - 60)).await;
         grant(pool, &user_id, "pass", &[("double_coins", 1)], Some(crate::now_secs() + 3600)).await;
-        (user_id, session.access_token)
+        (user_id, session.tokens.access_token)
     }
 
     async fn prior(pool: &AnyPool, token: &str, key: &str) -> Prior {

@@ -129,12 +129,7 @@ mod tests {
     async fn one_statement_spends_from_current_holdings_and_applies_nothing_from_stale_or_short_ones() {
         let server = test_postgres::TestPostgres::start();
         let pool = crate::db::open(&server.fresh_database()).await.unwrap();
-        crate::link::session_without_link(&pool, "amzn1.account.ONCE", "game").await.unwrap();
-        let user_id: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
-            .bind("amzn1.account.ONCE")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let user_id = crate::link::session_without_link(&pool, "amzn1.account.ONCE", "game").await.unwrap().user_id;
         let coins = stacks(&[("gold", 5), ("gem", 10)]);
         ledger::apply(&pool, &user_id, change(ChangeKind::Grant, "coins", &coins)).await.unwrap();
 

@@ -119,11 +119,7 @@ mod tests {
         for p in 0..count {
             let amazon_user_id = format!("amzn1.account.READ{p}");
             let session = crate::link::session_without_link(pool, &amazon_user_id, "game").await.unwrap();
-            let account: String = sqlx::query_scalar("SELECT user_id FROM accounts WHERE amazon_user_id = $1")
-                .bind(&amazon_user_id)
-                .fetch_one(pool)
-                .await
-                .unwrap();
+            let account = session.user_id;
             let gems = [ItemStack { item: "gem".into(), quantity: 1 }];
             for grant in 0..p % 4 {
                 let key = format!("grant-{grant}");
@@ -137,7 +133,7 @@ mod tests {
                 };
                 ledger::apply(pool, &account, change).await.unwrap();
             }
-            hashes.push(token_hash(&session.access_token));
+            hashes.push(token_hash(&session.tokens.access_token));
         }
         hashes
     }

@@ -173,17 +173,33 @@ impl FromRef<LinkState> for PlayerAuth {
     }
 }
 
+/// A studio session started without a link flow ([`session_without_link`]).
+#[derive(Debug, Clone)]
+pub struct UnlinkedSession {
+    /// The game account's user id (the inventory's owner).
+    pub user_id: String,
+    /// The session's tokens, as a game receives them.
+    pub tokens: amazon_rewards_protocol::lwa::TokenResponse,
+}
+
 /// Starts a studio session for the Amazon identity `amazon_user_id` without a link flow: its game account is
 /// found or created, and no Amazon token is stored (so nothing is relayed from Prime Gaming for it). For
 /// examples, tests and support tools that hold the database; players get their sessions by linking.
+///
+/// ```no_run
+/// # async fn seed(pool: &sqlx::AnyPool) -> Result<(), sqlx::Error> {
+/// let session = amazon_rewards_backend::link::session_without_link(pool, "amzn1.account.TEST", "game").await?;
+/// println!("{} holds {}", session.user_id, session.tokens.access_token);
+/// # Ok(()) }
+/// ```
 pub async fn session_without_link(
     pool: &sqlx::AnyPool,
     amazon_user_id: &str,
     client_id: &str,
-) -> Result<amazon_rewards_protocol::lwa::TokenResponse, sqlx::Error> {
+) -> Result<UnlinkedSession, sqlx::Error> {
     let user_id = crate::accounts::claim_for_amazon_user(pool, amazon_user_id, "player").await?;
     let mut tx = pool.begin().await?;
     let issued = sessions::start(&mut tx, &user_id, client_id).await?;
     tx.commit().await?;
-    Ok(issued.answer())
+    Ok(UnlinkedSession { user_id, tokens: issued.answer() })
 }
