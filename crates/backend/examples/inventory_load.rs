@@ -9,62 +9,35 @@
 //! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES env vars adjust it
 //! ```
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Child;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use amazon_rewards_backend::inventory::ledger::{self, Change, ChangeKind};
 use amazon_rewards_protocol::catalog::ItemStack;
 use futures::StreamExt;
+use support::{env, measure, report};
 
 const LOAD_CLIENT: &str = "inventory-load";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted.get(((sorted.len().max(1) as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default()
-}
 
 fn start_backend(
     database: &str,
     keys: &std::path::Path,
     catalog: &std::path::Path,
 ) -> Result<(Child, String), Box<dyn std::error::Error>> {
-    let binary = std::env::current_exe()?
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("rewards-backend"))
-        .ok_or("no binary dir")?;
-    let mut child = Command::new(&binary)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--operator-listen",
-            "127.0.0.1:0",
-            "--database",
-            database,
-            "--keys",
-        ])
-        .arg(keys)
-        .arg("--catalog")
-        .arg(catalog)
-        .args(["--game-client-id", LOAD_CLIENT])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e} (build it with --bin rewards-backend)", binary.display()))?;
-    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    let line = lines.next().ok_or("no address line")??;
-    let url = line.trim().strip_prefix("rewards-backend listening on ").ok_or("no address line")?.to_owned();
-    // The rest is drained, so the server never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Ok((child, url))
+    let args: [&std::ffi::OsStr; 8] = [
+        "--database".as_ref(),
+        database.as_ref(),
+        "--keys".as_ref(),
+        keys.as_os_str(),
+        "--catalog".as_ref(),
+        catalog.as_os_str(),
+        "--game-client-id".as_ref(),
+        LOAD_CLIENT.as_ref(),
+    ];
+    support::start_backend(&args, "error")
 }
 
 /// A player holding a studio session and a million gems; their access token.
@@ -82,51 +55,6 @@ async fn seed_player(pool: &sqlx::AnyPool, p: usize) -> Result<String, sqlx::Err
 async fn current_tag(http: &reqwest::Client, url: &str, token: &str) -> Result<String, Box<dyn std::error::Error>> {
     let answer = http.get(format!("{url}/api/inventory")).bearer_auth(token).send().await?;
     Ok(answer.headers().get("etag").ok_or("no etag")?.to_str()?.to_owned())
-}
-
-/// Runs `request` from `concurrency` workers for `seconds`; requests per second and sorted latencies.
-async fn measure<F, Fut>(concurrency: usize, seconds: u64, request: F) -> (f64, Vec<Duration>)
-where
-    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let stop = Arc::new(AtomicBool::new(false));
-    let request = Arc::new(request);
-    let workers: Vec<_> = (0..concurrency)
-        .map(|w| {
-            let (stop, request) = (stop.clone(), request.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    assert!(request(w, i).await, "a request failed");
-                    latencies.push(started.elapsed());
-                    i += 1;
-                }
-                latencies
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.expect("a worker panicked"));
-    }
-    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
-    latencies.sort();
-    (rate, latencies)
-}
-
-fn report(name: &str, concurrency: usize, (rate, latencies): &(f64, Vec<Duration>)) {
-    println!(
-        "{name}: {rate:.0}/s with {concurrency} in flight; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
-        percentile(latencies, 0.50),
-        percentile(latencies, 0.99),
-        latencies.last().copied().unwrap_or_default()
-    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

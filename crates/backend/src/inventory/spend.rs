@@ -93,16 +93,15 @@ pub async fn spend(
     if let Some(first) = prior.first {
         return Ok(answer(first));
     }
-    let items = ledger::merged(&request.items);
     let change = Change {
         kind: ChangeKind::Spend,
         source: "GAME",
         key: &request.key,
         sku: None,
-        items: &items,
+        items: &request.items,
         active_until: None,
     };
-    let at_once = spend_if_current(&mut *pool.acquire().await?, user_id, &change, &prior.before).await;
+    let at_once = spend_if_current(pool, user_id, &change, &prior.before).await;
     match at_once {
         Ok(Some(snapshot)) => {
             return Ok((StatusCode::OK, serde_json::to_value(snapshot).expect("a snapshot serializes")));

@@ -6,16 +6,16 @@
 //!
 //! The statement applies nothing unless the version is still the one read: the version upsert is conditional
 //! on it, and every other part runs from the upsert's returned row. A version that moved means some change came
-//! in between; the statement then changes nothing and answers `false`, and the caller spends through the
+//! in between; the statement then changes nothing, `None` is answered, and the caller spends through the
 //! transaction of [`super::ledger::spend_in`], which reads afresh. The statement also fails (division by zero,
 //! which rolls it back) if any line was not taken or the version is not the next one, which the condition rules
 //! out; the caller falls back then too. SQLite has no data-modifying `WITH`, so it always takes the transaction.
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyConnection;
+use sqlx::AnyPool;
 
-use super::ledger::{Change, Holdings, Snapshot};
+use super::ledger::{Change, Holdings, Snapshot, merged};
 
 /// PostgreSQL's name for a division by zero, the statement's own refusal.
 const REFUSED: &str = "22012";
@@ -51,18 +51,21 @@ fn left_after(before: &Holdings, change: &Change<'_>) -> Option<BTreeMap<String,
     Some(left)
 }
 
-/// Spends `change` (a spend, items merged) from `user_id` in one statement if `before` is current and covers
-/// it: the snapshot it made, or `None` when nothing was applied and the caller must spend through the
-/// transaction. A unique violation (the key spent meanwhile) is returned as the error it is.
+/// Spends `change` (a spend) from `user_id` in one statement if `before` is current and covers it: the
+/// snapshot it made, or `None` when nothing was applied (always on SQLite, without touching the database) and
+/// the caller must spend through the transaction. A unique violation (the key spent meanwhile) is returned as
+/// the error it is.
 pub async fn spend_if_current(
-    connection: &mut AnyConnection,
+    pool: &AnyPool,
     user_id: &str,
     change: &Change<'_>,
     before: &Holdings,
 ) -> Result<Option<Snapshot>, sqlx::Error> {
-    if connection.backend_name() != "PostgreSQL" {
+    if crate::db::is_sqlite(pool.connect_options().database_url.as_str()) {
         return Ok(None);
     }
+    let items = merged(change.items);
+    let change = &Change { items: &items, ..change.clone() };
     let Some(left) = left_after(before, change) else { return Ok(None) };
     let snapshot = before.after(&left, before.version + 1);
     let answer = serde_json::to_string(&snapshot).expect("a snapshot serializes");
@@ -76,7 +79,7 @@ pub async fn spend_if_current(
         .bind(answer)
         .bind(crate::now_secs())
         .bind(change.items.len() as i64)
-        .fetch_one(connection)
+        .fetch_one(pool)
         .await;
     match applied {
         Ok((1, _)) => {
@@ -122,7 +125,7 @@ mod tests {
         before: &Holdings,
     ) -> Option<Snapshot> {
         let spend = change(ChangeKind::Spend, key, items);
-        spend_if_current(&mut *pool.acquire().await.unwrap(), user_id, &spend, before).await.unwrap()
+        spend_if_current(pool, user_id, &spend, before).await.unwrap()
     }
 
     #[tokio::test]
@@ -157,7 +160,7 @@ mod tests {
         // The key again, from current holdings: the history's unique key refuses it, as the caller expects.
         let one_gem = stacks(&[("gem", 1)]);
         let again = change(ChangeKind::Spend, "a", &one_gem);
-        let refused = spend_if_current(&mut *pool.acquire().await.unwrap(), &user_id, &again, &current).await;
+        let refused = spend_if_current(&pool, &user_id, &again, &current).await;
         assert!(matches!(refused, Err(sqlx::Error::Database(e)) if e.is_unique_violation()));
         assert_eq!(holdings(&pool, &user_id).await, current, "rolled back");
     }
