@@ -2,11 +2,11 @@
 //! processes on one PostgreSQL server (started here, `test_postgres`), players holding studio sessions and
 //! gems (10,000 by default). Measures (1) spends per second and their latency, each a new idempotency key; (2) the unchanged sync
 //! (`GET /api/inventory` with `If-None-Match`, answered `304` from the stored version) against the same
-//! servers' bare 404 route, side by side.
+//! servers' bare 404 route, side by side in alternating slices (`ROUNDS` of them, 5 by default).
 //!
 //! ```sh
 //! cargo build --release -p amazon_rewards_backend --bin rewards-backend --example inventory_load
-//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES env vars adjust it
+//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES, ROUNDS adjust it
 //! ```
 
 mod support;
@@ -61,6 +61,7 @@ async fn current_tag(http: &reqwest::Client, url: &str, token: &str) -> Result<S
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (players, seconds, concurrency, processes) =
         (env("PLAYERS", 10_000), env("SECONDS", 10) as u64, env("CONCURRENCY", 32), env("PROCESSES", 3));
+    let rounds = env("ROUNDS", 5).max(1);
     sqlx::any::install_default_drivers();
     let postgres = test_postgres::TestPostgres::start();
     let database = postgres.fresh_database();
@@ -95,12 +96,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spends = measure_spends(&http, &urls, &tokens, concurrency, seconds).await;
     report("spend", concurrency, &spends);
 
-    // Every player's current tag, then the unchanged sync against the bare route.
-    let unchanged = measure_unchanged(&http, &urls, &tokens, concurrency, seconds).await?;
+    // Every player's current tag, then the unchanged sync and the bare route in alternating slices: both
+    // meet the same machine (whose speed drifts over seconds), and the ratio compares like with like.
+    let tags = current_tags(&http, &urls, &tokens).await?;
+    let slice = Duration::from_secs(seconds) / rounds as u32;
+    let (mut unchanged, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        unchanged.push(measure_unchanged(&http, &urls, &tokens, &tags, concurrency, slice).await);
+        bare.push(measure_bare(&http, &urls, concurrency, slice).await);
+    }
+    let (unchanged, bare) = (support::combine(unchanged), support::combine(bare));
     report("unchanged sync (304)", concurrency, &unchanged);
-    let bare = measure_bare(&http, &urls, concurrency, seconds).await;
     report("bare 404 route", concurrency, &bare);
-    println!("unchanged sync / bare route: {:.2}x", unchanged.0 / bare.0);
+    println!("unchanged sync / bare route: {:.2}x ({rounds} alternating slices of {slice:.1?} each)", unchanged.0 / bare.0);
     for (mut server, _) in servers {
         server.kill()?;
         server.wait()?;
@@ -110,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 type Urls = Arc<Vec<String>>;
 type Tokens = Arc<Vec<String>>;
+type Tags = Arc<Vec<String>>;
 
 /// Spends of one gem each, a new idempotency key per request, round-robin over the processes.
 async fn measure_spends(
@@ -120,7 +129,7 @@ async fn measure_spends(
     seconds: u64,
 ) -> (f64, Vec<Duration>) {
     let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
-    measure(concurrency, seconds, move |w, i| {
+    measure(concurrency, Duration::from_secs(seconds), move |w, i| {
         let (http, urls, tokens) = (h.clone(), u.clone(), t.clone());
         async move {
             let player = (w * 7919 + i * 104_729) % tokens.len();
@@ -142,25 +151,30 @@ async fn measure_spends(
     .await
 }
 
-/// Syncs naming each player's current `ETag`, every one answered `304`.
-async fn measure_unchanged(
-    http: &reqwest::Client,
-    urls: &Urls,
-    tokens: &Tokens,
-    concurrency: usize,
-    seconds: u64,
-) -> Result<(f64, Vec<Duration>), Box<dyn std::error::Error>> {
+/// Every player's current `ETag`.
+async fn current_tags(http: &reqwest::Client, urls: &Urls, tokens: &Tokens) -> Result<Tags, Box<dyn std::error::Error>> {
     let tags: Vec<String> = futures::stream::iter(tokens.iter())
-        .map(|token| current_tag(&http, &urls[0], token))
+        .map(|token| current_tag(http, &urls[0], token))
         .buffered(16)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let tags = Arc::new(tags);
-    let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
-    Ok(measure(concurrency, seconds, move |w, i| {
-        let (http, urls, tokens, tags) = (h.clone(), u.clone(), t.clone(), tags.clone());
+    Ok(Arc::new(tags))
+}
+
+/// Syncs naming each player's current `ETag`, every one answered `304`.
+async fn measure_unchanged(
+    http: &reqwest::Client,
+    urls: &Urls,
+    tokens: &Tokens,
+    tags: &Tags,
+    concurrency: usize,
+    duration: Duration,
+) -> (f64, Vec<Duration>) {
+    let (h, u, t, g) = (http.clone(), urls.clone(), tokens.clone(), tags.clone());
+    measure(concurrency, duration, move |w, i| {
+        let (http, urls, tokens, tags) = (h.clone(), u.clone(), t.clone(), g.clone());
         async move {
             let player = (w * 7919 + i * 104_729) % tokens.len();
             let url = format!("{}/api/inventory", urls[(w + i) % urls.len()]);
@@ -178,13 +192,13 @@ async fn measure_unchanged(
             }
         }
     })
-    .await)
+    .await
 }
 
 /// The same servers' 404 route: the HTTP work alone.
-async fn measure_bare(http: &reqwest::Client, urls: &Urls, concurrency: usize, seconds: u64) -> (f64, Vec<Duration>) {
+async fn measure_bare(http: &reqwest::Client, urls: &Urls, concurrency: usize, duration: Duration) -> (f64, Vec<Duration>) {
     let (h, u) = (http.clone(), urls.clone());
-    measure(concurrency, seconds, move |w, i| {
+    measure(concurrency, duration, move |w, i| {
         let (http, urls) = (h.clone(), u.clone());
         async move {
             let url = format!("{}/no-such-route", urls[(w + i) % urls.len()]);

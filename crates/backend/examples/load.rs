@@ -13,7 +13,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amazon_rewards_protocol::dta1::{AmzDate, Credential, sign};
 use support::{env, measure, report, start_backend};
@@ -120,14 +120,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("first poll of all {players} players in {:.1?}", warm.elapsed());
 
     let (h, u, t) = (http.clone(), url.clone(), tokens.clone());
-    let feed = measure(concurrency, seconds, move |w, i| {
+    let feed = measure(concurrency, Duration::from_secs(seconds), move |w, i| {
         let (http, url, tokens) = (h.clone(), u.clone(), t.clone());
         async move { poll(&http, &url, &tokens[(w + i * concurrency) * 7919 % tokens.len()]).await }
     })
     .await;
     report("feed", concurrency, &feed);
     let (h, u) = (http.clone(), url.clone());
-    let purchases = measure(concurrency, seconds, move |w, i| {
+    let purchases = measure(concurrency, Duration::from_secs(seconds), move |w, i| {
         let (http, url) = (h.clone(), u.clone());
         async move { purchase(&http, &url, (w + i * concurrency) * 7919 % players, format!("load-{w}-{i}")).await }
     })

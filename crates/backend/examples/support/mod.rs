@@ -41,7 +41,7 @@ pub fn start_backend(args: &[&std::ffi::OsStr], log: &str) -> Result<(Child, Str
 
 /// Runs `request(worker, i)` from `concurrency` workers for `seconds` (each must answer `true`): requests per
 /// second and the sorted latencies.
-pub async fn measure<F, Fut>(concurrency: usize, seconds: u64, request: F) -> (f64, Vec<Duration>)
+pub async fn measure<F, Fut>(concurrency: usize, duration: Duration, request: F) -> (f64, Vec<Duration>)
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -65,7 +65,7 @@ where
         })
         .collect();
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    tokio::time::sleep(duration).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
     for worker in workers {
@@ -74,6 +74,15 @@ where
     let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
     latencies.sort();
     (rate, latencies)
+}
+
+/// Several [`measure`]ments of one kind as one: every request's latency, and the rate over their whole time.
+pub fn combine(slices: Vec<(f64, Vec<Duration>)>) -> (f64, Vec<Duration>) {
+    let requests: usize = slices.iter().map(|(_, latencies)| latencies.len()).sum();
+    let seconds: f64 = slices.iter().map(|(rate, latencies)| latencies.len() as f64 / rate.max(f64::MIN_POSITIVE)).sum();
+    let mut latencies: Vec<Duration> = slices.into_iter().flat_map(|(_, latencies)| latencies).collect();
+    latencies.sort();
+    (requests as f64 / seconds.max(f64::MIN_POSITIVE), latencies)
 }
 
 /// Prints one [`measure`]ment.
