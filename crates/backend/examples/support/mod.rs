@@ -77,6 +77,7 @@ where
 }
 
 /// Several [`measure`]ments of one kind as one: every request's latency, and the rate over their whole time.
+#[allow(dead_code, reason = "each example compiles this module; only inventory_load alternates slices")]
 pub fn combine(slices: Vec<(f64, Vec<Duration>)>) -> (f64, Vec<Duration>) {
     let requests: usize = slices.iter().map(|(_, latencies)| latencies.len()).sum();
     let seconds: f64 = slices.iter().map(|(rate, latencies)| latencies.len() as f64 / rate.max(f64::MIN_POSITIVE)).sum();
