@@ -213,6 +213,7 @@ async fn begin_signup(
     state: &SignupState,
     form_data: Result<Form<SignupForm>, FormRejection>,
 ) -> Result<Response, Response> {
+    #[allow(clippy::result_large_err, reason = "the error is the page answered instead, made once per refusal")]
     let page = |status, message: &str| Err(problem(status, message));
     let client = &*state.lwa;
     let Ok(Form(signup)) = form_data else {

@@ -114,7 +114,8 @@ wire_enum!(
     }
 );
 wire_enum!(
-    /// The `response` code of an answer.
+    /// The `response` code of an answer (by default `FailOther`).
+    #[derive(Default)]
     ResponseCode {
         /// Done.
         Ok = "OK",
@@ -129,6 +130,7 @@ wire_enum!(
         /// Subscription: the subscription id is unknown.
         FailInvalidSubscription = "FAIL_INVALID_SUBSCRIPTION",
         /// Anything else.
+        #[default]
         FailOther = "FAIL_OTHER",
     }
 );
@@ -471,12 +473,6 @@ pub struct InstantAccessResponse {
     /// Where the customer manages the subscription's licenses on the vendor's site (SDK v3).
     #[serde(rename = "managementURL", default, skip_serializing_if = "Option::is_none")]
     pub management_url: Option<String>,
-}
-
-impl Default for ResponseCode {
-    fn default() -> Self {
-        ResponseCode::FailOther
-    }
 }
 
 impl InstantAccessResponse {

@@ -305,6 +305,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap, campaign_id: &str) -> 
     }
 }
 
+#[allow(clippy::result_large_err, reason = "the error is the answer itself, made once per refused request")]
 fn read_request(body: Result<Json<RewardRequest>, JsonRejection>) -> Result<RewardRequest, Response> {
     match body {
         Ok(Json(request)) if !request.customer_id.is_empty() && request.customer_id.len() <= 256 => Ok(request),

@@ -141,7 +141,7 @@ mod tests {
         let spent = spend(&pool, &user_id, "a", &stacks(&[("gem", 3), ("gold", 5)]), &read).await.unwrap();
         assert_eq!(spent, ledger::snapshot(&pool, &user_id).await.unwrap());
         assert_eq!((spent.version, spent.items.len(), spent.items[0].quantity), (2, 1, 7), "{spent:?}");
-        let stored = ledger::spend_answer(&mut *pool.acquire().await.unwrap(), &user_id, "a").await.unwrap();
+        let stored = ledger::spend_answer(&mut pool.acquire().await.unwrap(), &user_id, "a").await.unwrap();
         assert_eq!(stored, Some((200, serde_json::to_string(&spent).unwrap())));
 
         // Stale (a grant came in between), short, or claiming rows the player does not hold: nothing applied.
