@@ -46,6 +46,7 @@ pub(crate) fn moments_next_work(world: &World) -> Option<Instant> {
 }
 
 /// Runs in [`RewardsSend`](crate::RewardsSend), woken when [`moments_next_work`] says or the Moments messages.
+#[allow(clippy::too_many_arguments, reason = "a Bevy system's parameters are what it reads and writes")]
 pub(crate) fn send_moments(
     mut commands: Commands,
     mut outbox: ResMut<MomentsOutbox>,
