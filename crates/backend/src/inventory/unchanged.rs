@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlx::AnyPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool};
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::link::sessions::{self, HOLDER_BATCH_SIZES, SessionHolder};
 
-/// How many batches of one process may be in the database at once.
-const BATCHES_IN_FLIGHT: usize = 1;
 /// Requests waiting for a batch, at most (more wait to be queued).
 const QUEUE: usize = 1024;
 
@@ -63,13 +63,22 @@ impl UnchangedReads {
     }
 }
 
-/// Takes what is waiting (up to the largest batch) whenever a batch may start, and reads it.
+/// Takes what is waiting (up to the largest batch) and reads it, one batch at a time. While batches follow one
+/// another the connection is kept: sqlx tests a connection given back to the pool with a round trip of its
+/// own (a `Sync`), which per batch cost as much as the read. It goes back when the queue runs dry.
 async fn batches(pool: AnyPool, mut receiver: mpsc::Receiver<Pending>) {
-    let permits = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let largest = HOLDER_BATCH_SIZES[HOLDER_BATCH_SIZES.len() - 1];
+    let mut held: Option<PoolConnection<Any>> = None;
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let Some(first) = receiver.recv().await else { return };
+        let first = match receiver.try_recv() {
+            Ok(first) => first,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                held = None;
+                let Some(first) = receiver.recv().await else { return };
+                first
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < largest
             && let Ok(next) = receiver.try_recv()
@@ -77,19 +86,24 @@ async fn batches(pool: AnyPool, mut receiver: mpsc::Receiver<Pending>) {
             batch.push(next);
         }
         crate::telemetry::unchanged_read_batch(batch.len());
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            read(&pool, batch).await;
-            drop(permit);
-        });
+        read(&pool, &mut held, batch).await;
     }
 }
 
-async fn read(pool: &AnyPool, batch: Vec<Pending>) {
+async fn read(pool: &AnyPool, held: &mut Option<PoolConnection<Any>>, batch: Vec<Pending>) {
     let hashes: Vec<String> = batch.iter().map(|p| p.token_hash.clone()).collect();
-    match sessions::holders_and_versions(pool, &hashes).await {
+    let found = async {
+        let connection = match held {
+            Some(connection) => connection,
+            None => held.insert(pool.acquire().await?),
+        };
+        sessions::holders_and_versions(&mut **connection, &hashes).await
+    };
+    match found.await {
         Ok(mut found) => answer_each(batch, &mut found),
         Err(error) => {
+            // The next batch starts on a fresh connection.
+            *held = None;
             let error = Arc::new(error);
             for pending in batch {
                 // A request that gave up has no one to answer.

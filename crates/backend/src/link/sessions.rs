@@ -219,8 +219,8 @@ static HOLDERS_AND_VERSIONS: std::sync::LazyLock<Vec<std::sync::Arc<str>>> = std
 
 /// [`holder_and_version`] for several token hashes in one query (at most the largest of
 /// [`HOLDER_BATCH_SIZES`]): each live one's holder and version, by hash.
-pub(crate) async fn holders_and_versions(
-    pool: &AnyPool,
+pub(crate) async fn holders_and_versions<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     hashes: &[String],
 ) -> Result<std::collections::HashMap<String, (SessionHolder, i64)>, sqlx::Error> {
     if hashes.is_empty() {
@@ -235,7 +235,7 @@ pub(crate) async fn holders_and_versions(
     for n in 0..HOLDER_BATCH_SIZES[size] {
         query = query.bind(hashes.get(n).unwrap_or(&hashes[0]).clone());
     }
-    let rows: Vec<HashHolderVersionRow> = query.fetch_all(pool).await?;
+    let rows: Vec<HashHolderVersionRow> = query.fetch_all(executor).await?;
     Ok(rows
         .into_iter()
         .map(|(hash, user_id, amazon_user_id, broken, version)| {
