@@ -108,7 +108,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (unchanged, bare) = (support::combine(unchanged), support::combine(bare));
     report("unchanged sync (304)", concurrency, &unchanged);
     report("bare 404 route", concurrency, &bare);
-    println!("unchanged sync / bare route: {:.2}x ({rounds} alternating slices of {slice:.1?} each)", unchanged.0 / bare.0);
+    println!(
+        "unchanged sync / bare route: {:.2}x ({rounds} alternating slices of {slice:.1?} each)",
+        unchanged.0 / bare.0
+    );
     for (mut server, _) in servers {
         server.kill()?;
         server.wait()?;
@@ -152,7 +155,11 @@ async fn measure_spends(
 }
 
 /// Every player's current `ETag`.
-async fn current_tags(http: &reqwest::Client, urls: &Urls, tokens: &Tokens) -> Result<Tags, Box<dyn std::error::Error>> {
+async fn current_tags(
+    http: &reqwest::Client,
+    urls: &Urls,
+    tokens: &Tokens,
+) -> Result<Tags, Box<dyn std::error::Error>> {
     let tags: Vec<String> = futures::stream::iter(tokens.iter())
         .map(|token| current_tag(http, &urls[0], token))
         .buffered(16)
@@ -196,7 +203,12 @@ async fn measure_unchanged(
 }
 
 /// The same servers' 404 route: the HTTP work alone.
-async fn measure_bare(http: &reqwest::Client, urls: &Urls, concurrency: usize, duration: Duration) -> (f64, Vec<Duration>) {
+async fn measure_bare(
+    http: &reqwest::Client,
+    urls: &Urls,
+    concurrency: usize,
+    duration: Duration,
+) -> (f64, Vec<Duration>) {
     let (h, u) = (http.clone(), urls.clone());
     measure(concurrency, duration, move |w, i| {
         let (http, urls) = (h.clone(), u.clone());

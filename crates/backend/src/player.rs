@@ -99,12 +99,12 @@ pub(crate) async fn with_inventory_version(
 /// The player presenting `headers`' session, the first answer stored for their spend `key` and their holdings,
 /// in one read.
 pub(crate) async fn with_stored_spend(
-    pool: &AnyPool,
+    connection: &mut sqlx::AnyConnection,
     headers: &HeaderMap,
     key: &str,
 ) -> Result<(AuthenticatedPlayer, crate::inventory::spend::Prior), BackendError> {
     let token = presented_token(headers)?;
     let (holder, stored) =
-        crate::link::sessions::holder_and_spend(pool, token, key).await?.ok_or(BackendError::InvalidToken)?;
+        crate::link::sessions::holder_and_spend(connection, token, key).await?.ok_or(BackendError::InvalidToken)?;
     Ok((player_of(holder)?, stored))
 }

@@ -80,7 +80,8 @@ where
 #[allow(dead_code, reason = "each example compiles this module; only inventory_load alternates slices")]
 pub fn combine(slices: Vec<(f64, Vec<Duration>)>) -> (f64, Vec<Duration>) {
     let requests: usize = slices.iter().map(|(_, latencies)| latencies.len()).sum();
-    let seconds: f64 = slices.iter().map(|(rate, latencies)| latencies.len() as f64 / rate.max(f64::MIN_POSITIVE)).sum();
+    let seconds: f64 =
+        slices.iter().map(|(rate, latencies)| latencies.len() as f64 / rate.max(f64::MIN_POSITIVE)).sum();
     let mut latencies: Vec<Duration> = slices.into_iter().flat_map(|(_, latencies)| latencies).collect();
     latencies.sort();
     (requests as f64 / seconds.max(f64::MIN_POSITIVE), latencies)

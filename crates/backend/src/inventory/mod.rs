@@ -183,8 +183,11 @@ async fn spend_route(
             return Err(BackendError::BadRequest(rejection.body_text()));
         }
     };
-    let (player, prior) = crate::player::with_stored_spend(&state.pool, &headers, &request.key).await?;
-    let (status, answer) = spend::spend(&state.pool, &state.config.catalog, player.account()?, &request, prior).await?;
+    // One connection for the request: sqlx tests each connection given back to the pool with a round trip.
+    let mut connection = state.pool.acquire().await?;
+    let (player, prior) = crate::player::with_stored_spend(&mut connection, &headers, &request.key).await?;
+    let catalog = &state.config.catalog;
+    let (status, answer) = spend::spend(&mut connection, catalog, player.account()?, &request, prior).await?;
     Ok((status, Json(answer)).into_response())
 }
 

@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::AnyConnection;
 
 use super::catalog::ServerCatalog;
 use super::ledger::{self, Change, ChangeKind, Holdings, Spent};
@@ -72,18 +72,19 @@ fn answer((status, body): (i64, String)) -> (StatusCode, Value) {
 
 /// The first answer of the key, spent at the same time by another request, which committed first.
 async fn first_answer(
-    pool: &AnyPool,
+    connection: &mut AnyConnection,
     user_id: &str,
     request: &SpendRequest,
 ) -> Result<(StatusCode, Value), BackendError> {
-    let first = ledger::spend_answer(&mut *pool.acquire().await?, user_id, &request.key).await?;
+    let first = ledger::spend_answer(connection, user_id, &request.key).await?;
     Ok(first.map(answer).unwrap_or((StatusCode::OK, Value::Null)))
 }
 
 /// Spends `request` from `user_id`'s inventory, once per key: `(200, snapshot)` or `(409, what was short)`.
-/// `prior` is what the caller read with the session.
+/// `prior` is what the caller read with the session, on the same `connection`: one connection for the whole
+/// request, since sqlx tests each connection given back to the pool with a round trip of its own.
 pub async fn spend(
-    pool: &AnyPool,
+    connection: &mut AnyConnection,
     catalog: &ServerCatalog,
     user_id: &str,
     request: &SpendRequest,
@@ -101,17 +102,17 @@ pub async fn spend(
         items: &request.items,
         active_until: None,
     };
-    let at_once = spend_if_current(pool, user_id, &change, &prior.before).await;
+    let at_once = spend_if_current(connection, user_id, &change, &prior.before).await;
     match at_once {
         Ok(Some(snapshot)) => {
             return Ok((StatusCode::OK, serde_json::to_value(snapshot).expect("a snapshot serializes")));
         }
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-            return first_answer(pool, user_id, request).await;
+            return first_answer(connection, user_id, request).await;
         }
         other => drop(other?),
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = sqlx::Connection::begin(&mut *connection).await?;
     let spent = match ledger::spend_in(&mut tx, user_id, &change, Some(&prior.before)).await {
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => None,
         other => Some(other?),
@@ -124,16 +125,15 @@ pub async fn spend(
         // The same key, spent at the same time by another request, which committed first.
         None => {
             drop(tx);
-            first_answer(pool, user_id, request).await
+            first_answer(connection, user_id, request).await
         }
         Some(Spent::Insufficient { item, have, want }) => {
             drop(tx);
             let error_description = format!("{have} {item} held, {want} to spend");
             let refused = SpendRefused { error: "insufficient".into(), error_description, item, have, want };
             let body = serde_json::to_value(refused).expect("a refusal serializes");
-            let mut connection = pool.acquire().await?;
-            store(&mut connection, user_id, &request.key, 409, &body).await?;
-            let first = ledger::spend_answer(&mut connection, user_id, &request.key).await?;
+            store(connection, user_id, &request.key, 409, &body).await?;
+            let first = ledger::spend_answer(connection, user_id, &request.key).await?;
             Ok(first.map(answer).unwrap_or((StatusCode::CONFLICT, body)))
         }
     }
@@ -142,6 +142,8 @@ pub async fn spend(
 #[cfg(test)]
 mod tests {
     use amazon_rewards_protocol::catalog::ItemStack;
+
+    use sqlx::AnyPool;
 
     use super::*;
     use crate::link::sessions;
@@ -185,7 +187,14 @@ mod tests {
         let fresh = prior(&pool, &token, "all-the-outfits").await;
         assert_eq!((fresh.first.as_ref(), fresh.before.version, fresh.before.items.len()), (None, 3, 5));
         // The outfit goes to 0 and the expired pass is out: the answer leaves both out, as a read would.
-        let spent = spend(&pool, &catalog(), &user_id, &request("all-the-outfits", &[("outfit", 1)]), fresh).await;
+        let spent = spend(
+            &mut pool.acquire().await.unwrap(),
+            &catalog(),
+            &user_id,
+            &request("all-the-outfits", &[("outfit", 1)]),
+            fresh,
+        )
+        .await;
         let stored = serde_json::to_value(ledger::snapshot(&pool, &user_id).await.unwrap()).unwrap();
         assert_eq!(spent.unwrap(), (StatusCode::OK, stored.clone()));
         assert_eq!(stored["items"].as_array().unwrap().len(), 3, "double_coins, gem, gold: {stored}");
@@ -194,7 +203,9 @@ mod tests {
         let stale = prior(&pool, &token, "a-gem").await;
         grant(&pool, &user_id, "more-gold", &[("gold", 7)], None).await;
         let (status, answer) =
-            spend(&pool, &catalog(), &user_id, &request("a-gem", &[("gem", 1)]), stale).await.unwrap();
+            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &request("a-gem", &[("gem", 1)]), stale)
+                .await
+                .unwrap();
         let stored = serde_json::to_value(ledger::snapshot(&pool, &user_id).await.unwrap()).unwrap();
         assert_eq!((status, &answer), (StatusCode::OK, &stored));
         assert_eq!((answer["version"].as_i64(), answer["items"][2]["quantity"].as_u64()), (Some(6), Some(12)));
@@ -209,16 +220,27 @@ mod tests {
         let (_dir, pool) = crate::db::test_database().await;
         let (user_id, token) = player(&pool).await;
         let twice = request("twice", &[("gem", 4)]);
-        let first = spend(&pool, &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
+        let first =
+            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
         // As a concurrent request of the same key does: no stored answer seen, so the history's key refuses it.
-        let second = spend(&pool, &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
+        let second =
+            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
         assert_eq!(first, second);
         assert_eq!(first.1["version"].as_i64(), Some(4), "{first:?}");
         let short = request("short", &[("gem", 7)]);
-        let refused = spend(&pool, &catalog(), &user_id, &short, Prior::default()).await.unwrap();
+        let refused =
+            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &short, Prior::default()).await.unwrap();
         assert_eq!((refused.0, refused.1["have"].as_i64()), (StatusCode::CONFLICT, Some(6)));
         grant(&pool, &user_id, "rich", &[("gem", 100)], None).await;
-        let later = spend(&pool, &catalog(), &user_id, &short, prior(&pool, &token, "short").await).await.unwrap();
+        let later = spend(
+            &mut pool.acquire().await.unwrap(),
+            &catalog(),
+            &user_id,
+            &short,
+            prior(&pool, &token, "short").await,
+        )
+        .await
+        .unwrap();
         assert_eq!(later, refused, "a refused key stays refused");
         assert_eq!(ledger::snapshot(&pool, &user_id).await.unwrap().version, 5);
     }

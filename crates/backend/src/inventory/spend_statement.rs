@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyPool;
+use sqlx::AnyConnection;
 
 use super::ledger::{Change, Holdings, Snapshot, merged};
 
@@ -56,12 +56,12 @@ fn left_after(before: &Holdings, change: &Change<'_>) -> Option<BTreeMap<String,
 /// the caller must spend through the transaction. A unique violation (the key spent meanwhile) is returned as
 /// the error it is.
 pub async fn spend_if_current(
-    pool: &AnyPool,
+    connection: &mut AnyConnection,
     user_id: &str,
     change: &Change<'_>,
     before: &Holdings,
 ) -> Result<Option<Snapshot>, sqlx::Error> {
-    if crate::db::is_sqlite(pool.connect_options().database_url.as_str()) {
+    if !connection.backend_name().eq_ignore_ascii_case("postgresql") {
         return Ok(None);
     }
     let items = merged(change.items);
@@ -79,7 +79,7 @@ pub async fn spend_if_current(
         .bind(answer)
         .bind(crate::now_secs())
         .bind(change.items.len() as i64)
-        .fetch_one(pool)
+        .fetch_one(connection)
         .await;
     match applied {
         Ok((1, _)) => {
@@ -125,7 +125,7 @@ mod tests {
         before: &Holdings,
     ) -> Option<Snapshot> {
         let spend = change(ChangeKind::Spend, key, items);
-        spend_if_current(pool, user_id, &spend, before).await.unwrap()
+        spend_if_current(&mut pool.acquire().await.unwrap(), user_id, &spend, before).await.unwrap()
     }
 
     #[tokio::test]
@@ -160,7 +160,7 @@ mod tests {
         // The key again, from current holdings: the history's unique key refuses it, as the caller expects.
         let one_gem = stacks(&[("gem", 1)]);
         let again = change(ChangeKind::Spend, "a", &one_gem);
-        let refused = spend_if_current(&pool, &user_id, &again, &current).await;
+        let refused = spend_if_current(&mut pool.acquire().await.unwrap(), &user_id, &again, &current).await;
         assert!(matches!(refused, Err(sqlx::Error::Database(e)) if e.is_unique_violation()));
         assert_eq!(holdings(&pool, &user_id).await, current, "rolled back");
     }

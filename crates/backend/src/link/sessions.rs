@@ -247,8 +247,8 @@ pub(crate) async fn holders_and_versions<'e>(
 /// [`holder`], the first answer stored for the holder's spend `key` (a `200` in the spend's history row, a `409`
 /// in `inventory_spends`), and the holder's item rows and version, in one query: a spend then costs no separate
 /// read for the retry check, nor, when nothing changes in between, for its answer.
-pub(crate) async fn holder_and_spend(
-    pool: &AnyPool,
+pub(crate) async fn holder_and_spend<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     access_token: &str,
     key: &str,
 ) -> Result<Option<(SessionHolder, Prior)>, sqlx::Error> {
@@ -266,7 +266,7 @@ pub(crate) async fn holder_and_spend(
     .bind(token_hash(access_token))
     .bind(crate::now_secs())
     .bind(key)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     let Some(first) = rows.first() else { return Ok(None) };
     let (user_id, amazon_user_id, broken, spent, status, refused, version, ..) = first.clone();
