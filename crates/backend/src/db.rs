@@ -36,6 +36,11 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// Whether `connection` is to PostgreSQL (the other backend being SQLite).
+pub(crate) fn is_postgres(connection: &sqlx::AnyConnection) -> bool {
+    connection.backend_name().eq_ignore_ascii_case("postgresql")
+}
+
 /// Connects (creating a SQLite file if needed) and brings the schema up to date.
 pub async fn open(url: &str) -> Result<AnyPool, sqlx::Error> {
     install_default_drivers();
@@ -88,7 +93,7 @@ const MIGRATION_LOCK: i64 = 7_212_001;
 
 async fn migrate(pool: &AnyPool) -> Result<(), sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    let postgres = connection.backend_name().eq_ignore_ascii_case("postgresql");
+    let postgres = is_postgres(&connection);
     if postgres {
         // `CREATE TABLE IF NOT EXISTS` races between processes on PostgreSQL: migrate one process at a time.
         // (The subquery gives the `void` result a type the Any driver can carry.)

@@ -579,7 +579,7 @@ mod tests {
         }
     }
 
-    /// The shapes of the Java SDK's v3 messages.
+    /// The shapes of the Java SDK's v3 requests.
     #[test]
     fn v3_subscription_get_update_licenses_and_reassign() {
         let get = InstantAccessRequest::from_json(
@@ -624,6 +624,11 @@ mod tests {
         for request in [get, update, activate, reassign] {
             assert_eq!(InstantAccessRequest::from_json(request.to_json().to_string().as_bytes()).unwrap(), request);
         }
+    }
+
+    /// A license count that is not a non-negative 32-bit integer is a typed refusal.
+    #[test]
+    fn v3_license_counts_out_of_range_are_refused() {
         for bad in [r#"-1"#, r#"2147483648"#, r#""5""#, "1.5"] {
             let body = format!(r#"{{"operation":"SubscriptionUpdate","subscriptionId":"s","numberOfLicenses":{bad}}}"#);
             assert!(
@@ -631,6 +636,11 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// The v3 answer's license fields and management URL, as the Java SDK names them.
+    #[test]
+    fn v3_answer_carries_licenses_and_the_management_url() {
         let answer = InstantAccessResponse {
             number_of_unused_licenses: Some(2),
             number_of_used_licenses: Some(1),

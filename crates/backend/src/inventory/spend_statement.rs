@@ -61,7 +61,7 @@ pub async fn spend_if_current(
     change: &Change<'_>,
     before: &Holdings,
 ) -> Result<Option<Snapshot>, sqlx::Error> {
-    if !connection.backend_name().eq_ignore_ascii_case("postgresql") {
+    if !crate::db::is_postgres(connection) {
         return Ok(None);
     }
     let items = merged(change.items);
