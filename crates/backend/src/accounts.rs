@@ -180,13 +180,16 @@ pub(crate) async fn clear_link_broken(connection: &mut sqlx::AnyConnection, user
 }
 
 /// LWA refused the backend's refresh token for `user_id`: the link is broken until the player links again.
+/// Read leases on the account are revoked first ([`crate::inventory::leases`]).
 pub(crate) async fn mark_link_broken(pool: &AnyPool, user_id: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    crate::inventory::leases::lock_for_change(&mut tx, pool, user_id).await?;
     sqlx::query("UPDATE accounts SET link_broken_at = $1 WHERE user_id = $2 AND link_broken_at IS NULL")
         .bind(crate::now_secs())
         .bind(user_id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Forgets the Amazon identity of `user_id` (keeping a hash to find the account on a later link).

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_inventory_change_sku.sql")),
     (13, include_str!("../migrations/0013_competitions.sql")),
     (14, include_str!("../migrations/0014_spend_answer_in_history.sql")),
+    (15, include_str!("../migrations/0015_read_leases.sql")),
 ];
 
 /// The newest migration's number: a database at it is up to date.

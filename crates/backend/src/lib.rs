@@ -182,7 +182,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(config) = state.inventory.clone() {
         let prime =
             state.prime.clone().map(|relay| inventory::prime::PrimeSync::new(state.pool.clone(), relay, &config));
-        let reads = inventory::unchanged::UnchangedReads::new(state.pool.clone());
+        let reads = inventory::unchanged::UnchangedReads::new(state.pool.clone(), config.read_lease);
         let inventory = inventory::InventoryState { pool: state.pool.clone(), config, prime, reads };
         routes = routes.merge(inventory::router(inventory));
     }

@@ -147,6 +147,12 @@ struct ServeArgs {
     /// Least seconds between two Prime Gaming pulls of one player (with `--catalog`).
     #[arg(long, env = "REWARDS_BACKEND_SYNC_SECONDS", default_value_t = 10)]
     sync_seconds: u64,
+    /// Seconds a process may answer a player's unchanged sync from its memory under a read lease (PostgreSQL,
+    /// with `--catalog`; at most 60). Every write revokes the player's leases before it commits; a process
+    /// that cannot be told delays such a write by up to this long. 0: every sync reads the database.
+    #[arg(long, env = "REWARDS_BACKEND_READ_LEASE_SECONDS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=60))]
+    read_lease_seconds: u64,
     /// Serve competitions (`/api/competitions…`; define them on the operator listener) and close them when
     /// they end, paying prizes through Moments.
     #[arg(long, env = "REWARDS_BACKEND_COMPETITIONS")]
@@ -264,6 +270,7 @@ fn backend_config(args: ServeArgs) -> Result<BackendConfig, Box<dyn std::error::
     if let Some(path) = &args.catalog {
         let mut inventory = InventoryConfig::new(ServerCatalog::load(path)?);
         inventory.sync_interval = std::time::Duration::from_secs(args.sync_seconds);
+        inventory.read_lease = std::time::Duration::from_secs(args.read_lease_seconds);
         config.inventory = Some(inventory);
     }
     if args.competitions {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Every metric the backend exports, for the README and tests.
-pub const METRICS: [&str; 8] = [
+pub const METRICS: [&str; 10] = [
     "rewards_http_requests_total",
     "rewards_http_request_duration_seconds",
     "rewards_inventory_changes_total",
@@ -22,6 +22,8 @@ pub const METRICS: [&str; 8] = [
     "rewards_lwa_access_tokens_total",
     "rewards_relay_errors_total",
     "rewards_inventory_sync_read_batch_size",
+    "rewards_inventory_sync_lease_answers_total",
+    "rewards_inventory_read_lease_revoke_seconds",
 ];
 
 /// The process's recorder, installed on first use (one per process, shared by every backend in it).
@@ -85,6 +87,20 @@ pub fn inventory_change(kind: &'static str, source: &str) {
 pub fn unchanged_read_batch(size: usize) {
     if handle().is_some() {
         metrics::histogram!("rewards_inventory_sync_read_batch_size").record(size as f64);
+    }
+}
+
+/// An unchanged sync answered from a read lease's memory, without the database.
+pub fn unchanged_read_from_lease() {
+    if handle().is_some() {
+        metrics::counter!("rewards_inventory_sync_lease_answers_total").increment(1);
+    }
+}
+
+/// A writer revoked other processes' read leases on a player, waiting `waited` for them.
+pub fn read_leases_revoked(waited: std::time::Duration) {
+    if handle().is_some() {
+        metrics::histogram!("rewards_inventory_read_lease_revoke_seconds").record(waited.as_secs_f64());
     }
 }
 

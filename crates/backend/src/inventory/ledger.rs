@@ -63,15 +63,22 @@ pub(crate) fn merged(items: &[ItemStack]) -> Vec<ItemStack> {
     sums.into_iter().map(|(item, quantity)| ItemStack { item: item.to_owned(), quantity }).collect()
 }
 
-/// Locks the player's version row (creating it) and answers the version after this change.
-async fn next_version(connection: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+/// Locks the player's version row (creating it) and answers the version after this change; when other
+/// processes hold read leases on the player, revokes them first ([`super::leases::clear`], telling them on
+/// `tell_on`).
+async fn next_version(connection: &mut AnyConnection, tell_on: &AnyPool, user_id: &str) -> Result<i64, sqlx::Error> {
+    let (version, leased): (i64, Option<i64>) = sqlx::query_as(
         "INSERT INTO inventory_versions (user_id, version) VALUES ($1, 1)
-         ON CONFLICT (user_id) DO UPDATE SET version = inventory_versions.version + 1 RETURNING version",
+         ON CONFLICT (user_id) DO UPDATE SET version = inventory_versions.version + 1
+         RETURNING version, leased_until",
     )
     .bind(user_id)
-    .fetch_one(connection)
-    .await
+    .fetch_one(&mut *connection)
+    .await?;
+    if leased.is_some() {
+        super::leases::clear(connection, tell_on, user_id).await?;
+    }
+    Ok(version)
 }
 
 /// What a spend came to.
@@ -129,16 +136,17 @@ fn snapshot_of(rows: impl IntoIterator<Item = (String, i64, Option<i64>)>, versi
 /// conditional update per line), then the history row with the snapshot as its answer. Its key is not checked
 /// here: the spend's stored answer guards retries, and the history's unique key turns a concurrent duplicate
 /// into an error that rolls it back. `before`, read just ahead of the transaction, spares the snapshot's read
-/// when no other change came in between.
+/// when no other change came in between. Read leases are revoked as in [`apply_in`].
 pub async fn spend_in(
     connection: &mut AnyConnection,
+    tell_on: &AnyPool,
     user_id: &str,
     change: &Change<'_>,
     before: Option<&Holdings>,
 ) -> Result<Spent, sqlx::Error> {
     let merged = merged(change.items);
     let change = &Change { items: &merged, ..change.clone() };
-    let version = next_version(connection, user_id).await?;
+    let version = next_version(connection, tell_on, user_id).await?;
     let mut taken = BTreeMap::new();
     for stack in change.items {
         let want = stack.quantity.min(i64::MAX as u64) as i64;
@@ -216,7 +224,7 @@ async fn holdings(
 /// Applies `change` to `user_id`'s inventory in one transaction of its own.
 pub async fn apply(pool: &AnyPool, user_id: &str, change: Change<'_>) -> Result<Applied, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let applied = apply_in(&mut tx, user_id, &change).await?;
+    let applied = apply_in(&mut tx, pool, user_id, &change).await?;
     if matches!(applied, Applied::Done { .. }) {
         tx.commit().await?;
     }
@@ -224,21 +232,23 @@ pub async fn apply(pool: &AnyPool, user_id: &str, change: Change<'_>) -> Result<
 }
 
 /// Applies `change` inside the caller's transaction. [`Applied::Again`] leaves the transaction as it was; after
-/// [`Applied::Insufficient`] the caller rolls back.
+/// [`Applied::Insufficient`] the caller rolls back. Processes holding read leases on the player are told on
+/// `tell_on` ([`super::leases`]).
 pub async fn apply_in(
     connection: &mut AnyConnection,
+    tell_on: &AnyPool,
     user_id: &str,
     change: &Change<'_>,
 ) -> Result<Applied, sqlx::Error> {
     if change.kind == ChangeKind::Spend {
-        return Ok(match spend_in(connection, user_id, change, None).await? {
+        return Ok(match spend_in(connection, tell_on, user_id, change, None).await? {
             Spent::Done(snapshot) => Applied::Done { version: snapshot.version },
             Spent::Insufficient { item, have, want } => Applied::Insufficient { item, have, want },
         });
     }
     let merged = merged(change.items);
     let change = &Change { items: &merged, ..change.clone() };
-    let version = next_version(connection, user_id).await?;
+    let version = next_version(connection, tell_on, user_id).await?;
     let before: Option<i64> = sqlx::query_scalar(
         "SELECT version FROM inventory_changes WHERE user_id = $1 AND kind = $2 AND change_key = $3",
     )

@@ -6,6 +6,8 @@
 
 pub mod catalog;
 pub mod held;
+pub mod leased;
+pub mod leases;
 pub mod ledger;
 pub mod prime;
 pub mod spend;
@@ -60,6 +62,11 @@ pub struct InventoryConfig {
     pub sync_interval: Duration,
     /// How often granted-but-unconfirmed Prime Gaming entitlements are reported again. Default 30 s.
     pub re_report_every: Duration,
+    /// How long a process may answer a player's unchanged sync from its memory under a read lease
+    /// ([`leases`], PostgreSQL only; at most [`leases::MAX_LEASE`]). Every write revokes the player's leases
+    /// before it commits; a process that cannot be told (gone, or its listener down) delays such a write by
+    /// up to this long. Default 10 s; zero: every sync reads the database.
+    pub read_lease: Duration,
     /// Crash tests' hook.
     pub observer: Option<SyncObserver>,
 }
@@ -71,6 +78,7 @@ impl InventoryConfig {
             catalog: Arc::new(catalog),
             sync_interval: Duration::from_secs(10),
             re_report_every: Duration::from_secs(30),
+            read_lease: Duration::from_secs(10),
             observer: None,
         }
     }
@@ -187,7 +195,8 @@ async fn spend_route(
     let mut connection = state.pool.acquire().await?;
     let (player, prior) = crate::player::with_stored_spend(&mut connection, &headers, &request.key).await?;
     let catalog = &state.config.catalog;
-    let (status, answer) = spend::spend(&mut connection, catalog, player.account()?, &request, prior).await?;
+    let (status, answer) =
+        spend::spend(&mut connection, &state.pool, catalog, player.account()?, &request, prior).await?;
     Ok((status, Json(answer)).into_response())
 }
 

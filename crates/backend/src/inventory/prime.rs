@@ -79,7 +79,7 @@ impl PrimeSync {
                 items,
                 active_until: None,
             };
-            ledger::apply_in(&mut tx, user_id, &change).await?;
+            ledger::apply_in(&mut tx, &self.pool, user_id, &change).await?;
             let instruction = if kind == ChangeKind::Grant { "FULFILL" } else { "REVOKE" };
             sqlx::query(
                 "INSERT INTO prime_grants (entitlement_id, user_id, instruction, granted_at) VALUES ($1, $2, $3, $4)

@@ -6,7 +6,7 @@
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, AnyPool};
 
 use super::catalog::ServerCatalog;
 use super::ledger::{self, Change, ChangeKind, Holdings, Spent};
@@ -85,6 +85,7 @@ async fn first_answer(
 /// request, since sqlx tests each connection given back to the pool with a round trip of its own.
 pub async fn spend(
     connection: &mut AnyConnection,
+    tell_on: &AnyPool,
     catalog: &ServerCatalog,
     user_id: &str,
     request: &SpendRequest,
@@ -113,7 +114,7 @@ pub async fn spend(
         other => drop(other?),
     }
     let mut tx = sqlx::Connection::begin(&mut *connection).await?;
-    let spent = match ledger::spend_in(&mut tx, user_id, &change, Some(&prior.before)).await {
+    let spent = match ledger::spend_in(&mut tx, tell_on, user_id, &change, Some(&prior.before)).await {
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => None,
         other => Some(other?),
     };
@@ -189,6 +190,7 @@ mod tests {
         // The outfit goes to 0 and the expired pass is out: the answer leaves both out, as a read would.
         let spent = spend(
             &mut pool.acquire().await.unwrap(),
+            &pool,
             &catalog(),
             &user_id,
             &request("all-the-outfits", &[("outfit", 1)]),
@@ -202,10 +204,16 @@ mod tests {
         // Read, then a grant from elsewhere: those rows are one version behind, so the spend reads its answer.
         let stale = prior(&pool, &token, "a-gem").await;
         grant(&pool, &user_id, "more-gold", &[("gold", 7)], None).await;
-        let (status, answer) =
-            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &request("a-gem", &[("gem", 1)]), stale)
-                .await
-                .unwrap();
+        let (status, answer) = spend(
+            &mut pool.acquire().await.unwrap(),
+            &pool,
+            &catalog(),
+            &user_id,
+            &request("a-gem", &[("gem", 1)]),
+            stale,
+        )
+        .await
+        .unwrap();
         let stored = serde_json::to_value(ledger::snapshot(&pool, &user_id).await.unwrap()).unwrap();
         assert_eq!((status, &answer), (StatusCode::OK, &stored));
         assert_eq!((answer["version"].as_i64(), answer["items"][2]["quantity"].as_u64()), (Some(6), Some(12)));
@@ -220,20 +228,24 @@ mod tests {
         let (_dir, pool) = crate::db::test_database().await;
         let (user_id, token) = player(&pool).await;
         let twice = request("twice", &[("gem", 4)]);
-        let first =
-            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
+        let first = spend(&mut pool.acquire().await.unwrap(), &pool, &catalog(), &user_id, &twice, Prior::default())
+            .await
+            .unwrap();
         // As a concurrent request of the same key does: no stored answer seen, so the history's key refuses it.
-        let second =
-            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &twice, Prior::default()).await.unwrap();
+        let second = spend(&mut pool.acquire().await.unwrap(), &pool, &catalog(), &user_id, &twice, Prior::default())
+            .await
+            .unwrap();
         assert_eq!(first, second);
         assert_eq!(first.1["version"].as_i64(), Some(4), "{first:?}");
         let short = request("short", &[("gem", 7)]);
-        let refused =
-            spend(&mut pool.acquire().await.unwrap(), &catalog(), &user_id, &short, Prior::default()).await.unwrap();
+        let refused = spend(&mut pool.acquire().await.unwrap(), &pool, &catalog(), &user_id, &short, Prior::default())
+            .await
+            .unwrap();
         assert_eq!((refused.0, refused.1["have"].as_i64()), (StatusCode::CONFLICT, Some(6)));
         grant(&pool, &user_id, "rich", &[("gem", 100)], None).await;
         let later = spend(
             &mut pool.acquire().await.unwrap(),
+            &pool,
             &catalog(),
             &user_id,
             &short,

@@ -4,8 +4,9 @@
 //! version, takes each line and records the history row with that answer: two round trips per spend (the
 //! session read and this) instead of six.
 //!
-//! The statement applies nothing unless the version is still the one read: the version upsert is conditional
-//! on it, and every other part runs from the upsert's returned row. A version that moved means some change came
+//! The statement applies nothing unless the version is still the one read and no process holds a read lease
+//! on the player (which only the transaction revokes, [`super::leases`]): the version upsert is conditional
+//! on both, checked on the row it locks, and every other part runs from the upsert's returned row. A version that moved means some change came
 //! in between; the statement then changes nothing, `None` is answered, and the caller spends through the
 //! transaction of [`super::ledger::spend_in`], which reads afresh. The statement also fails (division by zero,
 //! which rolls it back) if any line was not taken or the version is not the next one, which the condition rules
@@ -25,7 +26,8 @@ const SPEND: &str = "WITH want AS (
     ), bumped AS (
         INSERT INTO inventory_versions (user_id, version) VALUES ($1, 1)
         ON CONFLICT (user_id) DO UPDATE SET version = inventory_versions.version + 1
-        WHERE inventory_versions.version = CAST($3 AS BIGINT) RETURNING version
+        WHERE inventory_versions.version = CAST($3 AS BIGINT) AND inventory_versions.leased_until IS NULL
+        RETURNING version
     ), taken AS (
         UPDATE inventory_items i SET quantity = i.quantity - w.quantity FROM want w, bumped
         WHERE i.user_id = $1 AND i.item = w.item AND i.quantity >= w.quantity RETURNING i.item

@@ -4,16 +4,19 @@
 //! answers dozens of players; alone, a request is its own batch and waits for nothing.
 //!
 //! Correct across processes: a request joins only a batch whose query has not been sent, so its answer is
-//! read after it arrived, from the database — never from a memory another process's write could make stale.
+//! read after it arrived, from the database. On PostgreSQL a player read twice within a lease is then
+//! answered from [`super::leased`]'s memory, which every writer revokes before it commits.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::leased::LeasedAnswers;
 use crate::link::sessions::{self, HOLDER_BATCH_SIZES, SessionHolder};
 
 /// Requests waiting for a batch, at most (more wait to be queued).
@@ -36,13 +39,20 @@ struct Pending {
 pub struct UnchangedReads {
     sender: mpsc::Sender<Pending>,
     idle: Arc<Mutex<NotStarted>>,
+    leased: Option<LeasedAnswers>,
 }
 
 impl UnchangedReads {
-    /// A reader of `pool`.
-    pub fn new(pool: AnyPool) -> Self {
+    /// A reader of `pool`, remembering answers under read leases of `lease` (PostgreSQL; zero: never).
+    pub fn new(pool: AnyPool, lease: Duration) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        Self { sender, idle: Arc::new(Mutex::new(Some((pool, receiver)))) }
+        let leased = LeasedAnswers::new(pool.clone(), lease);
+        Self { sender, idle: Arc::new(Mutex::new(Some((pool, receiver)))), leased }
+    }
+
+    /// The memory of leased answers, when there is one.
+    pub fn leased(&self) -> Option<&LeasedAnswers> {
+        self.leased.as_ref()
     }
 
     /// The holder of the session whose token hashes to `token_hash`, and their inventory version.
@@ -52,7 +62,22 @@ impl UnchangedReads {
     ) -> Result<Option<(SessionHolder, i64)>, sqlx::Error> {
         if let Some((pool, receiver)) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).take() {
             tokio::spawn(batches(pool, receiver));
+            self.leased.iter().for_each(LeasedAnswers::start);
         }
+        let Some(leased) = &self.leased else { return self.read(token_hash).await };
+        if let Some(found) = leased.answer(&token_hash) {
+            crate::telemetry::unchanged_read_from_lease();
+            return Ok(Some(found));
+        }
+        let found = self.read(token_hash.clone()).await?;
+        if let Some((holder, _)) = &found {
+            leased.read_from_database(&token_hash, holder);
+        }
+        Ok(found)
+    }
+
+    /// The coalesced read from the database.
+    async fn read(&self, token_hash: String) -> Result<Option<(SessionHolder, i64)>, sqlx::Error> {
         let (answer, answered) = oneshot::channel();
         let closed = || sqlx::Error::PoolClosed;
         self.sender.send(Pending { token_hash, answer }).await.map_err(|_| closed())?;
@@ -176,7 +201,7 @@ mod tests {
     async fn concurrent_reads_each_get_their_own_player_and_version() {
         let (_dir, pool) = crate::db::test_database().await;
         let hashes = players(&pool, 150).await;
-        let reads = UnchangedReads::new(pool.clone());
+        let reads = UnchangedReads::new(pool.clone(), Duration::ZERO);
         let mut asked: Vec<String> = hashes.iter().chain(hashes.iter().rev()).cloned().collect();
         asked.push(token_hash("rws_at_not-a-session"));
         let answers = futures::future::join_all(asked.iter().map(|hash| reads.holder_and_version(hash.clone()))).await;

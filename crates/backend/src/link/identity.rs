@@ -69,7 +69,8 @@ pub(crate) async fn unlink(pool: &AnyPool, user_id: &str, amazon_user_id: &str) 
     let mut tx = pool.begin().await?;
     forget(&mut tx, user_id).await?;
     crate::accounts::forget_amazon_user(&mut tx, user_id, amazon_user_id).await?;
-    sessions::end_all(&mut tx, user_id, "unlinked").await?;
+    // Ending the sessions revokes read leases on the account, which covers the forgotten identity too.
+    sessions::end_all(&mut tx, pool, user_id, "unlinked").await?;
     tx.commit().await
 }
 

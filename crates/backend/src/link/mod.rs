@@ -161,8 +161,9 @@ async fn revoke_account(
     body: Result<Json<RevokeAccount>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, BackendError> {
     let Json(request) = body.map_err(|e| BackendError::BadRequest(e.body_text()))?;
-    let mut connection = state.pool.acquire().await?;
-    let ended = sessions::end_all(&mut connection, &request.user_id, "operator").await?;
+    let mut tx = state.pool.begin().await?;
+    let ended = sessions::end_all(&mut tx, &state.pool, &request.user_id, "operator").await?;
+    tx.commit().await?;
     tracing::info!(user_id = request.user_id, ended, "sessions ended by the operator");
     Ok(Json(serde_json::json!({ "ended": ended })))
 }

@@ -121,7 +121,7 @@ pub(crate) async fn refresh(pool: &AnyPool, refresh_token: &str, client_id: &str
         .execute(&mut *tx)
         .await?;
     if used_at.is_some() || spent.rows_affected() != 1 {
-        end_family(&mut tx, &family, "refresh_token_reused").await?;
+        end_family(&mut tx, pool, &family, "refresh_token_reused").await?;
         tx.commit().await?;
         tracing::warn!(family, "a spent refresh token was presented again: session family ended");
         return Ok(Refreshed::Reused);
@@ -131,7 +131,21 @@ pub(crate) async fn refresh(pool: &AnyPool, refresh_token: &str, client_id: &str
     Ok(Refreshed::Issued(issued))
 }
 
-async fn end_family(connection: &mut AnyConnection, family: &str, reason: &str) -> Result<(), sqlx::Error> {
+/// Ends `family`, inside the caller's transaction; read leases on its holder are revoked first (told on
+/// `tell_on`, [`crate::inventory::leases`]).
+async fn end_family(
+    connection: &mut AnyConnection,
+    tell_on: &AnyPool,
+    family: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    let holder: Option<String> = sqlx::query_scalar("SELECT user_id FROM studio_sessions WHERE family_id = $1")
+        .bind(family)
+        .fetch_optional(&mut *connection)
+        .await?;
+    if let Some(user_id) = holder {
+        crate::inventory::leases::lock_for_change(connection, tell_on, &user_id).await?;
+    }
     sqlx::query(
         "UPDATE studio_sessions SET revoked_at = $1, revoke_reason = $2 WHERE family_id = $3 AND revoked_at IS NULL",
     )
@@ -283,13 +297,22 @@ pub(crate) async fn sign_out(pool: &AnyPool, token: &str) -> Result<(), sqlx::Er
         .fetch_optional(pool)
         .await?;
     if let Some(family) = family {
-        end_family(&mut *pool.acquire().await?, &family, "signed_out").await?;
+        let mut tx = pool.begin().await?;
+        end_family(&mut tx, pool, &family, "signed_out").await?;
+        tx.commit().await?;
     }
     Ok(())
 }
 
-/// Ends every session of `user_id`; how many were live.
-pub(crate) async fn end_all(connection: &mut AnyConnection, user_id: &str, reason: &str) -> Result<u64, sqlx::Error> {
+/// Ends every session of `user_id`, inside the caller's transaction (read leases revoked first, as in
+/// [`end_family`]); how many were live.
+pub(crate) async fn end_all(
+    connection: &mut AnyConnection,
+    tell_on: &AnyPool,
+    user_id: &str,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    crate::inventory::leases::lock_for_change(connection, tell_on, user_id).await?;
     let ended = sqlx::query(
         "UPDATE studio_sessions SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL",
     )

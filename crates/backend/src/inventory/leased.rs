@@ -1,0 +1,384 @@
+//! The process's memory of unchanged syncs' answers, each held under a read lease ([`super::leases`], PostgreSQL
+//! only): while the lease lasts, a player's repeated `GET /api/inventory` is answered here, without the
+//! database. A writer in any process revokes the lease before it commits, so the memory is never stale.
+//!
+//! Two background tasks serve it: the **listener** (its own connection, `LISTEN`ing on [`leases::CHANNEL`])
+//! forgets each player a writer names and releases the lease on that connection; the **leaser** takes leases,
+//! one at a time, for players read twice within a lease's length (a player synced once is not worth a write).
+//! Without a listening connection nothing is remembered: a writer's word could not reach the memory.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sqlx::AnyPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::mpsc;
+
+use super::leases;
+use crate::link::sessions::SessionHolder;
+
+/// Answers remembered at most; past it, players are answered from the database until some expire.
+const MAX_ANSWERS: usize = 100_000;
+
+/// Players waiting for a lease, at most.
+const QUEUE: usize = 256;
+
+/// How often the leaser deletes leases long run out.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+struct Answer {
+    user_id: String,
+    holder: SessionHolder,
+    version: i64,
+    /// The lease's end by this process's clock, started before the lease was taken, less a margin.
+    until: Instant,
+    /// The access token's own end (seconds).
+    token_expires_at: i64,
+}
+
+#[derive(Default)]
+struct Memory {
+    answers: HashMap<String, Answer>,
+    tokens_of: HashMap<String, Vec<String>>,
+    /// Tokens read from the database once, and when: a second read within a lease takes one.
+    seen: HashMap<String, Instant>,
+    queued: HashSet<String>,
+    listening: bool,
+    /// Bumped whenever the listener stops: a lease taken across it is not remembered.
+    epoch: u64,
+    /// The player whose lease is being taken, and whether a writer named them meanwhile.
+    taking: Option<(String, bool)>,
+}
+
+impl Memory {
+    fn forget(&mut self, user_id: &str) {
+        for token in self.tokens_of.remove(user_id).unwrap_or_default() {
+            self.answers.remove(&token);
+        }
+        if let Some((taking, named)) = &mut self.taking
+            && taking == user_id
+        {
+            *named = true;
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.answers.clear();
+        self.tokens_of.clear();
+        self.epoch += 1;
+        if let Some((_, named)) = &mut self.taking {
+            *named = true;
+        }
+    }
+
+    fn remember(&mut self, token_hash: String, answer: Answer) {
+        if self.answers.len() >= MAX_ANSWERS {
+            let now = Instant::now();
+            self.answers.retain(|_, answer| answer.until > now);
+            let answers = &self.answers;
+            self.tokens_of.values_mut().for_each(|tokens| tokens.retain(|token| answers.contains_key(token)));
+            self.tokens_of.retain(|_, tokens| !tokens.is_empty());
+            if self.answers.len() >= MAX_ANSWERS {
+                return;
+            }
+        }
+        self.tokens_of.entry(answer.user_id.clone()).or_default().push(token_hash.clone());
+        self.answers.insert(token_hash, answer);
+    }
+}
+
+struct Shared {
+    pool: AnyPool,
+    holder: String,
+    lease: Duration,
+    memory: Mutex<Memory>,
+}
+
+impl Shared {
+    fn memory(&self) -> MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Ends the background tasks with the last handle.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
+/// The memory of leased answers (cheap to clone). Its tasks start with [`LeasedAnswers::start`].
+#[derive(Clone)]
+pub struct LeasedAnswers {
+    shared: Arc<Shared>,
+    wanted: mpsc::Sender<(String, String)>,
+    receiver: Arc<Mutex<Option<mpsc::Receiver<(String, String)>>>>,
+    tasks: Arc<Mutex<Option<Tasks>>>,
+}
+
+impl LeasedAnswers {
+    /// A memory of answers read from `pool`, each kept for at most `lease` ([`leases::MAX_LEASE`] at most).
+    /// `None` when `pool` is not PostgreSQL or `lease` is zero.
+    pub fn new(pool: AnyPool, lease: Duration) -> Option<Self> {
+        let postgres = pool.connect_options().database_url.scheme().starts_with("postgres");
+        if !postgres || lease.is_zero() {
+            return None;
+        }
+        let holder = format!("{}-{}", std::process::id(), crate::random_hex(8));
+        let lease = lease.min(leases::MAX_LEASE);
+        let shared = Arc::new(Shared { pool, holder, lease, memory: Mutex::default() });
+        let (wanted, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(Mutex::new(Some(receiver)));
+        Some(Self { shared, wanted, receiver, tasks: Arc::new(Mutex::new(None)) })
+    }
+
+    /// Starts the listener and the leaser (once; inside the server's runtime).
+    pub(crate) fn start(&self) {
+        let Some(receiver) = self.receiver.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let listener = tokio::spawn(listen(self.shared.clone()));
+        let leaser = tokio::spawn(take_leases(self.shared.clone(), receiver));
+        *self.tasks.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tasks(vec![listener, leaser]));
+    }
+
+    /// The remembered answer for `token_hash`, while its lease and its token last.
+    pub(crate) fn answer(&self, token_hash: &str) -> Option<(SessionHolder, i64)> {
+        let memory = self.shared.memory();
+        let answer = memory.answers.get(token_hash)?;
+        let live = answer.until > Instant::now() && answer.token_expires_at > crate::now_secs();
+        live.then(|| (answer.holder.clone(), answer.version))
+    }
+
+    /// `token_hash`'s session was just read from the database: a second read within a lease asks for one.
+    pub(crate) fn read_from_database(&self, token_hash: &str, holder: &SessionHolder) {
+        if holder.link_broken || holder.amazon_user_id.is_none() {
+            return;
+        }
+        let mut memory = self.shared.memory();
+        let now = Instant::now();
+        if !memory.listening || memory.queued.contains(token_hash) {
+            return;
+        }
+        let lease = self.shared.lease;
+        match memory.seen.get(token_hash) {
+            Some(at) if now.duration_since(*at) < lease => {
+                memory.seen.remove(token_hash);
+                if self.wanted.try_send((token_hash.to_owned(), holder.user_id.clone())).is_ok() {
+                    memory.queued.insert(token_hash.to_owned());
+                }
+            }
+            _ => {
+                if memory.seen.len() >= MAX_ANSWERS {
+                    memory.seen.retain(|_, at| now.duration_since(*at) < lease);
+                }
+                if memory.seen.len() < MAX_ANSWERS {
+                    memory.seen.insert(token_hash.to_owned(), now);
+                }
+            }
+        }
+    }
+
+    /// Whether a lease-backed answer for `token_hash` is remembered (for tests).
+    #[doc(hidden)]
+    pub fn remembers(&self, token_hash: &str) -> bool {
+        self.answer(token_hash).is_some()
+    }
+}
+
+/// The leaser: takes a lease for each player asked for, and remembers the answer unless a writer named the
+/// player, or the listener stopped, while it was being taken.
+async fn take_leases(shared: Arc<Shared>, mut wanted: mpsc::Receiver<(String, String)>) {
+    let mut swept = Instant::now();
+    loop {
+        if swept.elapsed() >= SWEEP_EVERY {
+            swept = Instant::now();
+            if let Err(error) = leases::sweep(&shared.pool).await {
+                tracing::warn!(%error, "could not delete leases run out");
+            }
+        }
+        let (token_hash, user_id) = match tokio::time::timeout(SWEEP_EVERY, wanted.recv()).await {
+            Ok(Some(wanted)) => wanted,
+            Ok(None) => return,
+            Err(_) => continue,
+        };
+        let epoch = {
+            let mut memory = shared.memory();
+            memory.queued.remove(&token_hash);
+            if !memory.listening {
+                continue;
+            }
+            memory.taking = Some((user_id.clone(), false));
+            memory.epoch
+        };
+        let started = Instant::now();
+        let taken = leases::acquire(&shared.pool, &shared.holder, shared.lease, &user_id, &token_hash).await;
+        let mut memory = shared.memory();
+        let named = memory.taking.take().is_none_or(|(_, named)| named);
+        match taken {
+            Ok(Some((holder, version, token_expires_at)))
+                if !named && memory.epoch == epoch && !holder.link_broken && holder.amazon_user_id.is_some() =>
+            {
+                // The margin covers the two clocks' drift over a lease.
+                let until = started + shared.lease - shared.lease / 10;
+                memory.remember(token_hash, Answer { user_id, holder, version, until, token_expires_at });
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not take a read lease"),
+        }
+    }
+}
+
+/// The listener: while its connection lasts, forgets each player a writer names and releases the lease; when
+/// it is lost, forgets everything and connects again.
+async fn listen(shared: Arc<Shared>) {
+    let url = shared.pool.connect_options().database_url.to_string();
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                // A lost connection is noticed here, and a fresh listener made, rather than reconnected behind
+                // our back: notifications sent meanwhile are lost, so the memory must be forgotten first.
+                listener.eager_reconnect(false);
+                let listening = async {
+                    listener.listen(leases::CHANNEL).await?;
+                    // Leases of an earlier connection are of a memory since forgotten.
+                    leases::release_all(&mut listener, &shared.holder).await?;
+                    shared.memory().listening = true;
+                    serve_notifications(&shared, &mut listener).await
+                };
+                if let Err(error) = listening.await {
+                    tracing::warn!(%error, "read lease listener lost its connection; answering from the database");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "read lease listener cannot connect; answering from the database"),
+        }
+        {
+            let mut memory = shared.memory();
+            memory.listening = false;
+            memory.forget_all();
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn serve_notifications(shared: &Shared, listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    loop {
+        let Some(notification) = listener.try_recv().await? else {
+            return Err(sqlx::Error::Protocol("the listener's connection closed".into()));
+        };
+        let user_id = notification.payload();
+        shared.memory().forget(user_id);
+        leases::release(&mut *listener, &shared.holder, user_id).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use amazon_rewards_protocol::catalog::ItemStack;
+
+    use super::*;
+    use crate::inventory::ledger::{self, Change, ChangeKind};
+    use crate::inventory::unchanged::UnchangedReads;
+    use crate::link::sessions::token_hash;
+
+    async fn grant(pool: &AnyPool, user_id: &str, key: &str) {
+        let gems = [ItemStack { item: "gem".into(), quantity: 1 }];
+        let change =
+            Change { kind: ChangeKind::Grant, source: "TEST", key, sku: None, items: &gems, active_until: None };
+        ledger::apply(pool, user_id, change).await.unwrap();
+    }
+
+    /// Reads `hash` on `reads` until its answer is remembered under a lease (the leaser works in the
+    /// background), and answers the version read.
+    async fn until_leased(reads: &UnchangedReads, hash: &str) -> i64 {
+        let leased = reads.leased().expect("PostgreSQL and a lease");
+        for _ in 0..500 {
+            let (_, version) = reads.holder_and_version(hash.to_owned()).await.unwrap().unwrap();
+            if leased.remembers(hash) {
+                return version;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no lease was taken in 5 s");
+    }
+
+    async fn live_leases(pool: &AnyPool, user_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM inventory_leases WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_write_in_another_process_is_seen_by_the_next_read_of_a_leased_answer() {
+        let server = test_postgres::TestPostgres::start();
+        let url = server.fresh_database();
+        let (pool, other) = (crate::db::open(&url).await.unwrap(), crate::db::open(&url).await.unwrap());
+        let session = crate::link::session_without_link(&pool, "amzn1.account.LEASED", "game").await.unwrap();
+        let (user_id, hash) = (session.user_id.clone(), token_hash(&session.tokens.access_token));
+        let reads = UnchangedReads::new(pool.clone(), Duration::from_secs(10));
+        for round in 1..=15 {
+            assert_eq!(until_leased(&reads, &hash).await, round - 1);
+            assert_eq!(live_leases(&other, &user_id).await, 1);
+            // The other process's write: it returns only once this one has forgotten.
+            grant(&other, &user_id, &format!("round-{round}")).await;
+            assert!(!reads.leased().unwrap().remembers(&hash), "round {round}: forgotten before the commit");
+            let (_, version) = reads.holder_and_version(hash.clone()).await.unwrap().unwrap();
+            assert_eq!(version, round, "round {round}");
+        }
+        // A broken link and a session's end are writes too.
+        until_leased(&reads, &hash).await;
+        crate::accounts::mark_link_broken(&other, &user_id).await.unwrap();
+        let (holder, _) = reads.holder_and_version(hash.clone()).await.unwrap().unwrap();
+        assert!(holder.link_broken);
+        crate::accounts::clear_link_broken(&mut other.acquire().await.unwrap(), &user_id).await.unwrap();
+        until_leased(&reads, &hash).await;
+        crate::link::sessions::sign_out(&other, &session.tokens.access_token).await.unwrap();
+        assert!(reads.holder_and_version(hash.clone()).await.unwrap().is_none(), "signed out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_holder_that_cannot_be_told_delays_a_write_by_its_lease_at_most() {
+        let server = test_postgres::TestPostgres::start();
+        let pool = crate::db::open(&server.fresh_database()).await.unwrap();
+        let user_id = crate::link::session_without_link(&pool, "amzn1.account.GONE", "game").await.unwrap().user_id;
+        grant(&pool, &user_id, "before").await;
+        // A process that took a lease of 1.5 s and is gone: no listener answers.
+        sqlx::query(
+            "WITH lease AS (INSERT INTO inventory_leases (user_id, holder, expires_at)
+                 VALUES ($1, 'gone', CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT) + 1500))
+             UPDATE inventory_versions SET leased_until = 0 WHERE user_id = $1",
+        )
+        .bind(&user_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let started = Instant::now();
+        grant(&pool, &user_id, "after").await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(1300) && waited < Duration::from_secs(5), "{waited:?}");
+        assert_eq!(live_leases(&pool, &user_id).await, 0);
+        let leased: Option<i64> = sqlx::query_scalar("SELECT leased_until FROM inventory_versions WHERE user_id = $1")
+            .bind(&user_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(leased, None, "the next write need not ask");
+        // Without a lease, a write waits for nothing.
+        let started = Instant::now();
+        grant(&pool, &user_id, "later").await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn sqlite_and_a_zero_lease_remember_nothing() {
+        let (_dir, sqlite) = crate::db::test_database().await;
+        assert!(LeasedAnswers::new(sqlite, Duration::from_secs(10)).is_none());
+        let server = test_postgres::TestPostgres::start();
+        let pool = crate::db::open(&server.fresh_database()).await.unwrap();
+        assert!(LeasedAnswers::new(pool.clone(), Duration::ZERO).is_none());
+        assert!(LeasedAnswers::new(pool, Duration::from_secs(1)).is_some());
+    }
+}

@@ -1,0 +1,193 @@
+//! Read leases, the `inventory_leases` table and the `leased_until` column of `inventory_versions` (PostgreSQL
+//! only): the cross-process protocol that lets a backend process answer a player's unchanged sync from its
+//! memory ([`super::leased`]) and still never answer from a memory another process's write made stale.
+//!
+//! - **A reader** takes a lease in one transaction: it locks the player's version row (setting `leased_until`),
+//!   then, after the lock, reads the session and the version and records its lease (holder, end). It keeps
+//!   the answer only until its own clock, started before the transaction, says the lease is over.
+//! - **A writer** locks the same row first (every change to what a sync answers does: the inventory's version,
+//!   a session's end, a broken link), and before it commits, [`clear`]s: it tells every holder through
+//!   `NOTIFY`, waits until each has forgotten the player (deleting its lease row) or its lease has run out,
+//!   then resets `leased_until`. While it holds the lock no new lease can be taken, so once it commits no
+//!   memory anywhere holds what it changed.
+//!
+//! Times are the database's clock (milliseconds), so processes on several machines compare one clock. A holder
+//! that cannot be told (its listener down, the process gone) delays a writer by at most the lease's length.
+
+use std::time::Duration;
+
+use sqlx::{AnyConnection, AnyPool};
+
+use crate::link::sessions::SessionHolder;
+
+/// The `NOTIFY` channel writers tell holders on; the payload is the player's game account.
+pub const CHANNEL: &str = "amazon_rewards_read_leases";
+
+/// Longest lease a process may take (the bound on how long a writer waits for a holder that cannot be told).
+pub const MAX_LEASE: Duration = Duration::from_secs(60);
+
+/// The database's clock in milliseconds.
+const NOW_MS: &str = "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)";
+
+/// How long a writer waits for a connection to tell holders on before it waits their leases out instead.
+const TELL_WITHIN: Duration = Duration::from_millis(200);
+
+/// Whether `connection` takes part (PostgreSQL; SQLite's processes keep no memory of answers).
+fn applies(connection: &AnyConnection) -> bool {
+    crate::db::is_postgres(connection)
+}
+
+/// For a writer about to change what `user_id`'s sync answers (a session's end, the link) outside the
+/// inventory's own changes: locks the player's version row in the caller's transaction and [`clear`]s its
+/// leases. The caller commits its change in the same transaction.
+pub(crate) async fn lock_for_change(
+    connection: &mut AnyConnection,
+    tell_on: &AnyPool,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    if !applies(connection) {
+        return Ok(());
+    }
+    let leased: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO inventory_versions (user_id, version) VALUES ($1, 0)
+         ON CONFLICT (user_id) DO UPDATE SET leased_until = inventory_versions.leased_until RETURNING leased_until",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *connection)
+    .await?;
+    if leased.is_some() { clear(connection, tell_on, user_id).await } else { Ok(()) }
+}
+
+/// Revokes every lease on `user_id`: the caller's transaction holds the player's version row locked (and saw
+/// `leased_until` set on it). Tells the holders, waits until none is left unexpired, and resets `leased_until`
+/// so that the next writer need not ask.
+pub(crate) async fn clear(connection: &mut AnyConnection, tell_on: &AnyPool, user_id: &str) -> Result<(), sqlx::Error> {
+    if !applies(connection) {
+        return Ok(());
+    }
+    if live_leases(connection, user_id).await? > 0 {
+        tell(tell_on, user_id).await;
+        wait_released(connection, user_id).await?;
+    }
+    sqlx::query(
+        "WITH gone AS (DELETE FROM inventory_leases WHERE user_id = $1)
+         UPDATE inventory_versions SET leased_until = NULL WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+async fn live_leases(connection: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
+    let statement = format!("SELECT count(*) FROM inventory_leases WHERE user_id = $1 AND expires_at > {NOW_MS}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(statement)).bind(user_id).fetch_one(&mut *connection).await
+}
+
+/// `NOTIFY` on a connection of its own: a notification sent in the writer's transaction would only go out at
+/// its commit, too late. Best effort: a holder not told is waited out.
+async fn tell(pool: &AnyPool, user_id: &str) {
+    let told = async {
+        let mut connection =
+            tokio::time::timeout(TELL_WITHIN, pool.acquire()).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
+        sqlx::query("SELECT count(*) FROM (SELECT pg_notify($1, $2)) AS told")
+            .bind(CHANNEL)
+            .bind(user_id)
+            .execute(&mut *connection)
+            .await
+    };
+    if let Err(error) = told.await {
+        tracing::debug!(%error, "could not tell the holders of a read lease; waiting their leases out");
+    }
+}
+
+/// Polls until no unexpired lease on `user_id` is left (released by its holder, or run out).
+async fn wait_released(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+    let started = tokio::time::Instant::now();
+    let mut pause = Duration::from_micros(500);
+    while live_leases(connection, user_id).await? > 0 {
+        if started.elapsed() > MAX_LEASE + Duration::from_secs(5) {
+            return Err(sqlx::Error::Protocol("a read lease outlived the longest lease".into()));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    crate::telemetry::read_leases_revoked(started.elapsed());
+    Ok(())
+}
+
+/// What a lease was taken with: the session's holder and version, and when the access token expires (seconds).
+pub(crate) type LeasedRead = (SessionHolder, i64, i64);
+
+/// Takes (or renews) `holder`'s lease of `lease` on `user_id`, and reads after the lock what the lease covers:
+/// the session of `token_hash`, if it is still live and `user_id`'s. See the module's protocol.
+pub(crate) async fn acquire(
+    pool: &AnyPool,
+    holder: &str,
+    lease: Duration,
+    user_id: &str,
+    token_hash: &str,
+) -> Result<Option<LeasedRead>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let lock = format!(
+        "INSERT INTO inventory_versions (user_id, version, leased_until) VALUES ($1, 0, {NOW_MS} + $2)
+         ON CONFLICT (user_id) DO UPDATE
+         SET leased_until = GREATEST(COALESCE(inventory_versions.leased_until, 0), EXCLUDED.leased_until)"
+    );
+    let lease_ms = lease.min(MAX_LEASE).as_millis() as i64;
+    sqlx::query(sqlx::AssertSqlSafe(lock)).bind(user_id).bind(lease_ms).execute(&mut *tx).await?;
+    type Row = (Option<String>, Option<i64>, i64, i64);
+    let row: Option<Row> = sqlx::query_as(
+        "WITH lease AS (
+             INSERT INTO inventory_leases (user_id, holder, expires_at)
+             SELECT user_id, $2, leased_until FROM inventory_versions WHERE user_id = $1
+             ON CONFLICT (user_id, holder) DO UPDATE SET expires_at = EXCLUDED.expires_at
+         )
+         SELECT a.amazon_user_id, a.link_broken_at, v.version, t.expires_at
+         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id JOIN inventory_versions v ON v.user_id = a.user_id
+         WHERE t.token_hash = $3 AND t.kind = 'access' AND t.expires_at > $4 AND s.revoked_at IS NULL
+           AND a.user_id = $1",
+    )
+    .bind(user_id)
+    .bind(holder)
+    .bind(token_hash)
+    .bind(crate::now_secs())
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row.map(|(amazon_user_id, broken, version, expires_at)| {
+        let holder = SessionHolder { user_id: user_id.to_owned(), amazon_user_id, link_broken: broken.is_some() };
+        (holder, version, expires_at)
+    }))
+}
+
+/// The holder's answer to a writer: it forgot `user_id`, so its lease row goes (run on the listener's own
+/// connection, which a pool full of waiting writers cannot starve).
+pub(crate) async fn release<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    holder: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM inventory_leases WHERE user_id = $1 AND holder = $2")
+        .bind(user_id)
+        .bind(holder)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Every lease `holder` holds goes (its memory was lost: the listener reconnected, or the process stops).
+pub(crate) async fn release_all<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM inventory_leases WHERE holder = $1").bind(holder).execute(executor).await?;
+    Ok(())
+}
+
+/// Deletes leases that ran out more than a minute ago (those of processes gone, which no writer came to).
+pub(crate) async fn sweep(pool: &AnyPool) -> Result<u64, sqlx::Error> {
+    let statement = format!("DELETE FROM inventory_leases WHERE expires_at < {NOW_MS} - 60000");
+    Ok(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await?.rows_affected())
+}
