@@ -267,6 +267,91 @@ fn concurrent_unchanged_syncs_across_three_processes_on_postgresql_answer_each_p
     });
 }
 
+/// How many unchanged syncs the backends of this test process answered from a read lease's memory.
+fn lease_answers() -> u64 {
+    let handle = amazon_rewards_backend::telemetry::handle().expect("the recorder");
+    let rendered = handle.render();
+    let line = rendered.lines().find(|line| line.starts_with("rewards_inventory_sync_lease_answers_total"));
+    line.and_then(|line| line.split_whitespace().last()?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn syncs_answered_from_read_leases_across_three_processes_never_miss_a_committed_spend() {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    sqlx::any::install_default_drivers();
+    let server = test_postgres::TestPostgres::start();
+    let database = server.fresh_database();
+    let fixture = Fixture::start();
+    let studio = Studio::start_with(&fixture.url(), |config| {
+        with_inventory(config);
+        config.database_url = database.clone();
+    });
+    let (second, third) = (studio.sibling(), studio.sibling());
+    let bases = [studio.backend.url(), second.url(), third.url()];
+    let token = seeded_player(&studio, 0);
+    let account =
+        studio.texts("SELECT user_id FROM accounts WHERE amazon_user_id = $1", "amzn1.account.SYNC0").remove(0);
+    // Each process reads the player until it holds a lease (the second read within a lease asks for one).
+    for _ in 0..500 {
+        for base in &bases {
+            call(&studio, &format!("{base}/api/inventory"), &token, None, Some("\"v1\""));
+        }
+        let holders = studio.texts("SELECT CAST(count(*) AS TEXT) FROM inventory_leases WHERE user_id = $1", &account);
+        if holders[0] == "3" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let before = lease_answers();
+    // One writer spends on each process in turn; readers on every process check that no answer is older than
+    // the last spend committed before they asked.
+    let committed = AtomicI64::new(1);
+    let done = AtomicBool::new(false);
+    let reads = std::thread::scope(|scope| {
+        let readers: Vec<_> = bases
+            .iter()
+            .map(|base| {
+                let (studio, token, committed, done) = (&studio, &token, &committed, &done);
+                scope.spawn(move || {
+                    let (mut tag, mut reads) = ("\"v1\"".to_owned(), 0);
+                    while !done.load(Ordering::SeqCst) {
+                        let floor = committed.load(Ordering::SeqCst);
+                        let (status, _, new_tag) =
+                            call(studio, &format!("{base}/api/inventory"), token, None, Some(&tag));
+                        assert!(matches!(status, 200 | 304), "{status}");
+                        let version: i64 = new_tag.trim_matches(|c| c == '"' || c == 'v').parse().unwrap();
+                        assert!(version >= floor, "{base} answered v{version} after v{floor} was committed");
+                        (tag, reads) = (new_tag, reads + 1);
+                    }
+                    reads
+                })
+            })
+            .collect();
+        /// Stops the readers however the writer ends (a failed assertion too).
+        struct Stop<'a>(&'a AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let stop = Stop(&done);
+        for round in 0..15 {
+            let (status, spent) = spend(&studio, &bases[round % 3], &token, &format!("leased-{round}"), 1);
+            assert_eq!(status, 200, "{spent}");
+            committed.store(spent["version"].as_i64().unwrap(), Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(stop);
+        readers.into_iter().map(|reader| reader.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(committed.load(Ordering::SeqCst), 16);
+    assert!(lease_answers() > before, "some of the {reads} syncs were answered from a lease");
+    studio.runtime.block_on(async {
+        second.shutdown().await;
+        third.shutdown().await;
+    });
+}
+
 #[test]
 fn a_prime_gaming_sync_grants_on_the_server_reports_once_and_holds_an_unknown_sku() {
     let fixture = Fixture::start();
