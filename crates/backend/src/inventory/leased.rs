@@ -47,8 +47,8 @@ struct Memory {
     listening: bool,
     /// Bumped whenever the listener stops: a lease taken across it is not remembered.
     epoch: u64,
-    /// The player whose lease is being taken, and whether a writer named them meanwhile.
-    taking: Option<(String, bool)>,
+    /// The players whose leases are being taken, and whether a writer named each meanwhile.
+    taking: HashMap<String, bool>,
 }
 
 impl Memory {
@@ -56,9 +56,7 @@ impl Memory {
         for token in self.tokens_of.remove(user_id).unwrap_or_default() {
             self.answers.remove(&token);
         }
-        if let Some((taking, named)) = &mut self.taking
-            && taking == user_id
-        {
+        if let Some(named) = self.taking.get_mut(user_id) {
             *named = true;
         }
     }
@@ -67,9 +65,7 @@ impl Memory {
         self.answers.clear();
         self.tokens_of.clear();
         self.epoch += 1;
-        if let Some((_, named)) = &mut self.taking {
-            *named = true;
-        }
+        self.taking.values_mut().for_each(|named| *named = true);
     }
 
     fn remember(&mut self, token_hash: String, answer: Answer) {
@@ -187,8 +183,8 @@ impl LeasedAnswers {
     }
 }
 
-/// The leaser: takes a lease for each player asked for, and remembers the answer unless a writer named the
-/// player, or the listener stopped, while it was being taken.
+/// The leaser: takes leases for the players asked for (those waiting, in one transaction), and remembers each
+/// answer unless a writer named the player, or the listener stopped, while it was being taken.
 async fn take_leases(shared: Arc<Shared>, mut wanted: mpsc::Receiver<(String, String)>) {
     let mut swept = Instant::now();
     loop {
@@ -198,34 +194,50 @@ async fn take_leases(shared: Arc<Shared>, mut wanted: mpsc::Receiver<(String, St
                 tracing::warn!(%error, "could not delete leases run out");
             }
         }
-        let (token_hash, user_id) = match tokio::time::timeout(SWEEP_EVERY, wanted.recv()).await {
-            Ok(Some(wanted)) => wanted,
+        let first = match tokio::time::timeout(SWEEP_EVERY, wanted.recv()).await {
+            Ok(Some(first)) => first,
             Ok(None) => return,
             Err(_) => continue,
         };
-        let epoch = {
-            let mut memory = shared.memory();
-            memory.queued.remove(&token_hash);
-            if !memory.listening {
-                continue;
-            }
-            memory.taking = Some((user_id.clone(), false));
-            memory.epoch
-        };
-        let started = Instant::now();
-        let taken = leases::acquire(&shared.pool, &shared.holder, shared.lease, &user_id, &token_hash).await;
+        let mut batch = vec![first];
+        while batch.len() < leases::MAX_ACQUIRED
+            && let Ok(next) = wanted.try_recv()
+        {
+            batch.push(next);
+        }
+        take_batch(&shared, batch).await;
+    }
+}
+
+async fn take_batch(shared: &Shared, batch: Vec<(String, String)>) {
+    let epoch = {
         let mut memory = shared.memory();
-        let named = memory.taking.take().is_none_or(|(_, named)| named);
-        match taken {
-            Ok(Some((holder, version, token_expires_at)))
-                if !named && memory.epoch == epoch && !holder.link_broken && holder.amazon_user_id.is_some() =>
-            {
-                // The margin covers the two clocks' drift over a lease.
-                let until = started + shared.lease - shared.lease / 10;
-                memory.remember(token_hash, Answer { user_id, holder, version, until, token_expires_at });
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "could not take a read lease"),
+        for (token_hash, user_id) in &batch {
+            memory.queued.remove(token_hash);
+            memory.taking.insert(user_id.clone(), false);
+        }
+        if !memory.listening {
+            memory.taking.clear();
+            return;
+        }
+        memory.epoch
+    };
+    let started = Instant::now();
+    let wanted: Vec<(String, String)> = batch.into_iter().map(|(token_hash, user_id)| (user_id, token_hash)).collect();
+    let taken = leases::acquire(&shared.pool, &shared.holder, shared.lease, &wanted).await;
+    let mut memory = shared.memory();
+    let named = std::mem::take(&mut memory.taking);
+    let taken = match taken {
+        Ok(taken) if memory.epoch == epoch => taken,
+        Ok(_) => return,
+        Err(error) => return tracing::warn!(%error, "could not take read leases"),
+    };
+    // The margin covers the two clocks' drift over a lease.
+    let until = started + shared.lease - shared.lease / 10;
+    for (token_hash, (holder, version, token_expires_at)) in taken {
+        let user_id = holder.user_id.clone();
+        if named.get(&user_id) == Some(&false) && !holder.link_broken && holder.amazon_user_id.is_some() {
+            memory.remember(token_hash, Answer { user_id, holder, version, until, token_expires_at });
         }
     }
 }

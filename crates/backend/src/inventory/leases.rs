@@ -119,47 +119,67 @@ async fn wait_released(connection: &mut AnyConnection, user_id: &str) -> Result<
 /// What a lease was taken with: the session's holder and version, and when the access token expires (seconds).
 pub(crate) type LeasedRead = (SessionHolder, i64, i64);
 
-/// Takes (or renews) `holder`'s lease of `lease` on `user_id`, and reads after the lock what the lease covers:
-/// the session of `token_hash`, if it is still live and `user_id`'s. See the module's protocol.
+/// Leases one [`acquire`] takes at most.
+pub(crate) const MAX_ACQUIRED: usize = 64;
+
+/// Takes (or renews) `holder`'s leases of `lease` on each `(user_id, token_hash)` of `wanted` (at most
+/// [`MAX_ACQUIRED`]), in one transaction, and reads after the locks what each lease covers: the session of the
+/// token hash, if it is still live and that player's, by token hash. See the module's protocol.
 pub(crate) async fn acquire(
     pool: &AnyPool,
     holder: &str,
     lease: Duration,
-    user_id: &str,
-    token_hash: &str,
-) -> Result<Option<LeasedRead>, sqlx::Error> {
+    wanted: &[(String, String)],
+) -> Result<Vec<(String, LeasedRead)>, sqlx::Error> {
+    if wanted.is_empty() || wanted.len() > MAX_ACQUIRED {
+        return Err(sqlx::Error::Protocol(format!("{} leases in one transaction", wanted.len())));
+    }
+    let rows: Vec<serde_json::Value> = wanted
+        .iter()
+        .map(|(user_id, token_hash)| serde_json::json!({ "user_id": user_id, "token_hash": token_hash }))
+        .collect();
+    let wanted = serde_json::Value::Array(rows).to_string();
     let mut tx = pool.begin().await?;
+    // The rows in one order, so that two processes taking leases at once cannot deadlock.
     let lock = format!(
-        "INSERT INTO inventory_versions (user_id, version, leased_until) VALUES ($1, 0, {NOW_MS} + $2)
+        "INSERT INTO inventory_versions (user_id, version, leased_until)
+         SELECT DISTINCT w.user_id, 0, {NOW_MS} + $2 FROM json_to_recordset(CAST($1 AS json)) AS w(user_id text)
+         ORDER BY 1
          ON CONFLICT (user_id) DO UPDATE
          SET leased_until = GREATEST(COALESCE(inventory_versions.leased_until, 0), EXCLUDED.leased_until)"
     );
     let lease_ms = lease.min(MAX_LEASE).as_millis() as i64;
-    sqlx::query(sqlx::AssertSqlSafe(lock)).bind(user_id).bind(lease_ms).execute(&mut *tx).await?;
-    type Row = (Option<String>, Option<i64>, i64, i64);
-    let row: Option<Row> = sqlx::query_as(
-        "WITH lease AS (
+    sqlx::query(sqlx::AssertSqlSafe(lock)).bind(&wanted).bind(lease_ms).execute(&mut *tx).await?;
+    type Row = (String, String, Option<String>, Option<i64>, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "WITH wanted AS (
+             SELECT * FROM json_to_recordset(CAST($1 AS json)) AS w(user_id text, token_hash text)
+         ), lease AS (
              INSERT INTO inventory_leases (user_id, holder, expires_at)
-             SELECT user_id, $2, leased_until FROM inventory_versions WHERE user_id = $1
+             SELECT user_id, $2, leased_until FROM inventory_versions
+             WHERE user_id IN (SELECT user_id FROM wanted)
              ON CONFLICT (user_id, holder) DO UPDATE SET expires_at = EXCLUDED.expires_at
          )
-         SELECT a.amazon_user_id, a.link_broken_at, v.version, t.expires_at
-         FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
-         JOIN accounts a ON a.user_id = s.user_id JOIN inventory_versions v ON v.user_id = a.user_id
-         WHERE t.token_hash = $3 AND t.kind = 'access' AND t.expires_at > $4 AND s.revoked_at IS NULL
-           AND a.user_id = $1",
+         SELECT t.token_hash, a.user_id, a.amazon_user_id, a.link_broken_at, v.version, t.expires_at
+         FROM wanted w JOIN session_tokens t ON t.token_hash = w.token_hash
+         JOIN studio_sessions s ON s.family_id = t.family_id
+         JOIN accounts a ON a.user_id = s.user_id AND a.user_id = w.user_id
+         JOIN inventory_versions v ON v.user_id = a.user_id
+         WHERE t.kind = 'access' AND t.expires_at > $3 AND s.revoked_at IS NULL",
     )
-    .bind(user_id)
+    .bind(&wanted)
     .bind(holder)
-    .bind(token_hash)
     .bind(crate::now_secs())
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(row.map(|(amazon_user_id, broken, version, expires_at)| {
-        let holder = SessionHolder { user_id: user_id.to_owned(), amazon_user_id, link_broken: broken.is_some() };
-        (holder, version, expires_at)
-    }))
+    Ok(rows
+        .into_iter()
+        .map(|(token_hash, user_id, amazon_user_id, broken, version, expires_at)| {
+            let holder = SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() };
+            (token_hash, (holder, version, expires_at))
+        })
+        .collect())
 }
 
 /// The holder's answer to a writer: it forgot `user_id`, so its lease row goes (run on the listener's own
