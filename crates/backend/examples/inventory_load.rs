@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! cargo build --release -p amazon_rewards_backend --bin rewards-backend --example inventory_load
-//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES, ROUNDS adjust it
+//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES, ROUNDS, BACKEND_LOG adjust it
 //! ```
 
 mod support;
@@ -37,7 +37,8 @@ fn start_backend(
         "--game-client-id".as_ref(),
         LOAD_CLIENT.as_ref(),
     ];
-    support::start_backend(&args, "error")
+    // BACKEND_LOG=warn shows what the backends warn of (a failing lease, say); quiet by default.
+    support::start_backend(&args, &std::env::var("BACKEND_LOG").unwrap_or_else(|_| "error".into()))
 }
 
 /// A player holding a studio session and a million gems; their access token.

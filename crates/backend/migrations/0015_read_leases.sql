@@ -9,3 +9,10 @@ CREATE TABLE inventory_leases (
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (user_id, holder)
 );
+-- Each process's proof that writers' notifications reach it: renewed through its listening connection each
+-- time its own ping comes back there. A lease counts only while its holder is alive, so a process gone or cut
+-- off delays writers by a few seconds, however long its leases.
+CREATE TABLE lease_holders (
+    holder      TEXT PRIMARY KEY,
+    alive_until BIGINT NOT NULL
+);

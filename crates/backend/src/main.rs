@@ -149,8 +149,8 @@ struct ServeArgs {
     sync_seconds: u64,
     /// Seconds a process may answer a player's unchanged sync from its memory under a read lease (PostgreSQL,
     /// with `--catalog`; at most 60). Every write revokes the player's leases before it commits; a process
-    /// that cannot be told delays such a write by up to this long. 0: every sync reads the database.
-    #[arg(long, env = "REWARDS_BACKEND_READ_LEASE_SECONDS", default_value_t = 10,
+    /// that cannot be told delays such a write by 3 s at most. 0: every sync reads the database.
+    #[arg(long, env = "REWARDS_BACKEND_READ_LEASE_SECONDS", default_value_t = 60,
         value_parser = clap::value_parser!(u64).range(0..=60))]
     read_lease_seconds: u64,
     /// Serve competitions (`/api/competitions…`; define them on the operator listener) and close them when

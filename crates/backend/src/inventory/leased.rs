@@ -2,12 +2,14 @@
 //! only): while the lease lasts, a player's repeated `GET /api/inventory` is answered here, without the
 //! database. A writer in any process revokes the lease before it commits, so the memory is never stale.
 //!
-//! Two background tasks serve it: the **listener** (its own connection, `LISTEN`ing on [`leases::CHANNEL`])
-//! forgets each player a writer names and releases the lease on that connection; the **leaser** takes leases,
-//! one at a time, for players read twice within a lease's length (a player synced once is not worth a write).
-//! Without a listening connection nothing is remembered: a writer's word could not reach the memory.
+//! Three background tasks serve it: the **listener** (its own connection, `LISTEN`ing on [`leases::CHANNEL`]
+//! and [`leases::PINGS`]) forgets each player a writer names and releases the lease on that connection, and
+//! renews the process's life when its own ping comes back; the **pinger** sends those pings; the **leaser**
+//! takes leases, in batches, for players read twice within a lease's length (a player synced once is not
+//! worth a write). While the process is not alive (no ping back within [`leases::ALIVE_FOR`]) nothing is
+//! answered from memory: a writer's word might not reach it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,10 @@ struct Memory {
     seen: HashMap<String, Instant>,
     queued: HashSet<String>,
     listening: bool,
+    /// Until when this process's own clock says writers can reach it (its last ping back, renewed).
+    alive_until: Option<Instant>,
+    /// Pings sent and not yet back: number, sent at.
+    pings: VecDeque<(u64, Instant)>,
     /// Bumped whenever the listener stops: a lease taken across it is not remembered.
     epoch: u64,
     /// The players whose leases are being taken, and whether a writer named each meanwhile.
@@ -61,7 +67,13 @@ impl Memory {
         }
     }
 
+    fn alive(&self, now: Instant) -> bool {
+        self.listening && self.alive_until.is_some_and(|until| until > now)
+    }
+
     fn forget_all(&mut self) {
+        self.alive_until = None;
+        self.pings.clear();
         self.answers.clear();
         self.tokens_of.clear();
         self.epoch += 1;
@@ -135,15 +147,17 @@ impl LeasedAnswers {
     pub(crate) fn start(&self) {
         let Some(receiver) = self.receiver.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
         let listener = tokio::spawn(listen(self.shared.clone()));
+        let pinger = tokio::spawn(ping(self.shared.clone()));
         let leaser = tokio::spawn(take_leases(self.shared.clone(), receiver));
-        *self.tasks.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tasks(vec![listener, leaser]));
+        *self.tasks.lock().unwrap_or_else(|e| e.into_inner()) = Some(Tasks(vec![listener, pinger, leaser]));
     }
 
     /// The remembered answer for `token_hash`, while its lease and its token last.
     pub(crate) fn answer(&self, token_hash: &str) -> Option<(SessionHolder, i64)> {
         let memory = self.shared.memory();
         let answer = memory.answers.get(token_hash)?;
-        let live = answer.until > Instant::now() && answer.token_expires_at > crate::now_secs();
+        let now = Instant::now();
+        let live = memory.alive(now) && answer.until > now && answer.token_expires_at > crate::now_secs();
         live.then(|| (answer.holder.clone(), answer.version))
     }
 
@@ -154,7 +168,7 @@ impl LeasedAnswers {
         }
         let mut memory = self.shared.memory();
         let now = Instant::now();
-        if !memory.listening || memory.queued.contains(token_hash) {
+        if !memory.alive(now) || memory.queued.contains(token_hash) {
             return;
         }
         let lease = self.shared.lease;
@@ -216,7 +230,7 @@ async fn take_batch(shared: &Shared, batch: Vec<(String, String)>) {
             memory.queued.remove(token_hash);
             memory.taking.insert(user_id.clone(), false);
         }
-        if !memory.listening {
+        if !memory.alive(Instant::now()) {
             memory.taking.clear();
             return;
         }
@@ -247,13 +261,13 @@ async fn take_batch(shared: &Shared, batch: Vec<(String, String)>) {
 async fn listen(shared: Arc<Shared>) {
     let url = shared.pool.connect_options().database_url.to_string();
     loop {
-        match PgListener::connect(&url).await {
+        match listener_on(&url).await {
             Ok(mut listener) => {
                 // A lost connection is noticed here, and a fresh listener made, rather than reconnected behind
                 // our back: notifications sent meanwhile are lost, so the memory must be forgotten first.
                 listener.eager_reconnect(false);
                 let listening = async {
-                    listener.listen(leases::CHANNEL).await?;
+                    listener.listen_all([leases::CHANNEL, leases::PINGS]).await?;
                     // Leases of an earlier connection are of a memory since forgotten.
                     leases::release_all(&mut listener, &shared.holder).await?;
                     shared.memory().listening = true;
@@ -274,14 +288,75 @@ async fn listen(shared: Arc<Shared>) {
     }
 }
 
+/// The application name the listener's connection shows in `pg_stat_activity`.
+pub const LISTENER_NAME: &str = "rewards-backend read leases";
+
+async fn listener_on(url: &str) -> Result<PgListener, sqlx::Error> {
+    let options = url.parse::<sqlx::postgres::PgConnectOptions>()?.application_name(LISTENER_NAME);
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy_with(options);
+    PgListener::connect_with(&pool).await
+}
+
 async fn serve_notifications(shared: &Shared, listener: &mut PgListener) -> Result<(), sqlx::Error> {
     loop {
         let Some(notification) = listener.try_recv().await? else {
             return Err(sqlx::Error::Protocol("the listener's connection closed".into()));
         };
+        if notification.channel() == leases::PINGS {
+            ping_back(shared, listener, notification.payload()).await?;
+            continue;
+        }
         let user_id = notification.payload();
         shared.memory().forget(user_id);
         leases::release(&mut *listener, &shared.holder, user_id).await?;
+    }
+}
+
+/// A ping came back: if it is this holder's, every notification sent before it has arrived, so the process is
+/// alive — recorded in the database first, then in its own deadline, started when the ping was sent.
+async fn ping_back(shared: &Shared, listener: &mut PgListener, payload: &str) -> Result<(), sqlx::Error> {
+    let Some((holder, number)) = payload.split_once(' ') else { return Ok(()) };
+    let Ok(number) = number.parse::<u64>() else { return Ok(()) };
+    if holder != shared.holder {
+        return Ok(());
+    }
+    let sent = {
+        let mut memory = shared.memory();
+        while memory.pings.front().is_some_and(|(sent, _)| *sent < number) {
+            memory.pings.pop_front();
+        }
+        match memory.pings.front() {
+            Some((sent, at)) if *sent == number => *at,
+            _ => return Ok(()),
+        }
+    };
+    leases::alive(&mut *listener, &shared.holder).await?;
+    let mut memory = shared.memory();
+    if memory.listening {
+        memory.alive_until = Some(sent + leases::ALIVE_FOR - leases::ALIVE_FOR / 10);
+    }
+    Ok(())
+}
+
+/// The pinger: while the listener listens, a ping every [`leases::PING_EVERY`].
+async fn ping(shared: Arc<Shared>) {
+    const KEPT: usize = 16;
+    let mut every = tokio::time::interval(leases::PING_EVERY);
+    for number in 0u64.. {
+        every.tick().await;
+        {
+            let mut memory = shared.memory();
+            if !memory.listening {
+                continue;
+            }
+            if memory.pings.len() >= KEPT {
+                memory.pings.pop_front();
+            }
+            memory.pings.push_back((number, Instant::now()));
+        }
+        if let Err(error) = leases::ping(&shared.pool, &shared.holder, number).await {
+            tracing::warn!(%error, "could not ping the read lease listener");
+        }
     }
 }
 
@@ -352,15 +427,17 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_holder_that_cannot_be_told_delays_a_write_by_its_lease_at_most() {
+    async fn a_holder_that_cannot_be_told_delays_a_write_until_its_life_runs_out_not_its_lease() {
         let server = test_postgres::TestPostgres::start();
         let pool = crate::db::open(&server.fresh_database()).await.unwrap();
         let user_id = crate::link::session_without_link(&pool, "amzn1.account.GONE", "game").await.unwrap().user_id;
         grant(&pool, &user_id, "before").await;
-        // A process that took a lease of 1.5 s and is gone: no listener answers.
+        // A process that took a lease of a minute and is gone (its last ping came back just now, so it counts
+        // as alive for 1.5 s more): no listener answers.
         sqlx::query(
-            "WITH lease AS (INSERT INTO inventory_leases (user_id, holder, expires_at)
-                 VALUES ($1, 'gone', CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT) + 1500))
+            "WITH now AS (SELECT CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT) AS ms),
+             lease AS (INSERT INTO inventory_leases (user_id, holder, expires_at) SELECT $1, 'gone', ms + 60000 FROM now),
+             holder AS (INSERT INTO lease_holders (holder, alive_until) SELECT 'gone', ms + 1500 FROM now)
              UPDATE inventory_versions SET leased_until = 0 WHERE user_id = $1",
         )
         .bind(&user_id)
@@ -382,6 +459,36 @@ mod tests {
         let started = Instant::now();
         grant(&pool, &user_id, "later").await;
         assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_listener_cut_off_forgets_everything_and_remembers_again_once_back() {
+        let server = test_postgres::TestPostgres::start();
+        let pool = crate::db::open(&server.fresh_database()).await.unwrap();
+        let session = crate::link::session_without_link(&pool, "amzn1.account.CUT", "game").await.unwrap();
+        let (user_id, hash) = (session.user_id.clone(), token_hash(&session.tokens.access_token));
+        let reads = UnchangedReads::new(pool.clone(), Duration::from_secs(60));
+        until_leased(&reads, &hash).await;
+        let cut: Vec<i32> = sqlx::query_scalar(
+            "WITH listening AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE application_name = $1)
+             SELECT pid FROM listening WHERE pg_terminate_backend(pid)",
+        )
+        .bind(LISTENER_NAME)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(cut.len(), 1, "one listener");
+        let started = Instant::now();
+        while reads.leased().unwrap().remembers(&hash) {
+            assert!(started.elapsed() < leases::ALIVE_FOR, "still answering from memory");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Its leases went with its memory (or run out with its life): a write does not wait for it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let started = Instant::now();
+        grant(&pool, &user_id, "after the cut").await;
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        assert_eq!(until_leased(&reads, &hash).await, 1, "leased again, with the write");
     }
 
     #[tokio::test]

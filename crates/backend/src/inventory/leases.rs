@@ -11,8 +11,14 @@
 //!   then resets `leased_until`. While it holds the lock no new lease can be taken, so once it commits no
 //!   memory anywhere holds what it changed.
 //!
-//! Times are the database's clock (milliseconds), so processes on several machines compare one clock. A holder
-//! that cannot be told (its listener down, the process gone) delays a writer by at most the lease's length.
+//! - **A holder is alive** while its pings come back: every [`PING_EVERY`] it sends one on [`PINGS`], and when
+//!   its listener receives it (so every notification sent before has arrived too) it renews `lease_holders`
+//!   through that same connection for [`ALIVE_FOR`], and only then extends its own deadline, started when the
+//!   ping was sent. A lease counts only while its holder is alive: a process gone or cut off from its
+//!   notifications delays a writer by [`ALIVE_FOR`] at most, however long its leases.
+//!
+//! Times are the database's clock (milliseconds), so processes on several machines compare one clock; each
+//! holder's own deadlines are taken by its clock before the database's, and end a tenth early.
 
 use std::time::Duration;
 
@@ -23,7 +29,16 @@ use crate::link::sessions::SessionHolder;
 /// The `NOTIFY` channel writers tell holders on; the payload is the player's game account.
 pub const CHANNEL: &str = "amazon_rewards_read_leases";
 
-/// Longest lease a process may take (the bound on how long a writer waits for a holder that cannot be told).
+/// The channel holders ping themselves on; the payload is the holder and the ping's number.
+pub const PINGS: &str = "amazon_rewards_read_lease_pings";
+
+/// How often a holder pings itself.
+pub const PING_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a returned ping keeps a holder alive.
+pub const ALIVE_FOR: Duration = Duration::from_secs(3);
+
+/// Longest lease a process may take.
 pub const MAX_LEASE: Duration = Duration::from_secs(60);
 
 /// The database's clock in milliseconds.
@@ -80,7 +95,10 @@ pub(crate) async fn clear(connection: &mut AnyConnection, tell_on: &AnyPool, use
 }
 
 async fn live_leases(connection: &mut AnyConnection, user_id: &str) -> Result<i64, sqlx::Error> {
-    let statement = format!("SELECT count(*) FROM inventory_leases WHERE user_id = $1 AND expires_at > {NOW_MS}");
+    let statement = format!(
+        "SELECT count(*) FROM inventory_leases l JOIN lease_holders h ON h.holder = l.holder
+         WHERE l.user_id = $1 AND l.expires_at > {NOW_MS} AND h.alive_until > {NOW_MS}"
+    );
     sqlx::query_scalar(sqlx::AssertSqlSafe(statement)).bind(user_id).fetch_one(&mut *connection).await
 }
 
@@ -101,12 +119,12 @@ async fn tell(pool: &AnyPool, user_id: &str) {
     }
 }
 
-/// Polls until no unexpired lease on `user_id` is left (released by its holder, or run out).
+/// Polls until no live lease on `user_id` is left (released by its holder, run out, or its holder dead).
 async fn wait_released(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
     let started = tokio::time::Instant::now();
     let mut pause = Duration::from_micros(500);
     while live_leases(connection, user_id).await? > 0 {
-        if started.elapsed() > MAX_LEASE + Duration::from_secs(5) {
+        if started.elapsed() > ALIVE_FOR + Duration::from_secs(5) {
             return Err(sqlx::Error::Protocol("a read lease outlived the longest lease".into()));
         }
         tokio::time::sleep(pause).await;
@@ -206,8 +224,38 @@ pub(crate) async fn release_all<'e>(
     Ok(())
 }
 
-/// Deletes leases that ran out more than a minute ago (those of processes gone, which no writer came to).
-pub(crate) async fn sweep(pool: &AnyPool) -> Result<u64, sqlx::Error> {
-    let statement = format!("DELETE FROM inventory_leases WHERE expires_at < {NOW_MS} - 60000");
-    Ok(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await?.rows_affected())
+/// Deletes leases and holders that ran out more than a minute ago (of processes gone, which no writer came to).
+pub(crate) async fn sweep(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    for table in ["inventory_leases WHERE expires_at", "lease_holders WHERE alive_until"] {
+        let statement = format!("DELETE FROM {table} < {NOW_MS} - 60000");
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// Sends `holder`'s ping number `number` on [`PINGS`].
+pub(crate) async fn ping(pool: &AnyPool, holder: &str, number: u64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT count(*) FROM (SELECT pg_notify($1, $2)) AS pinged")
+        .bind(PINGS)
+        .bind(format!("{holder} {number}"))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// `holder`'s ping came back: it is alive for [`ALIVE_FOR`] (run on the listener's connection).
+pub(crate) async fn alive<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    let statement = format!(
+        "INSERT INTO lease_holders (holder, alive_until) VALUES ($1, {NOW_MS} + $2)
+         ON CONFLICT (holder) DO UPDATE SET alive_until = EXCLUDED.alive_until"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(holder)
+        .bind(ALIVE_FOR.as_millis() as i64)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -64,8 +64,9 @@ pub struct InventoryConfig {
     pub re_report_every: Duration,
     /// How long a process may answer a player's unchanged sync from its memory under a read lease
     /// ([`leases`], PostgreSQL only; at most [`leases::MAX_LEASE`]). Every write revokes the player's leases
-    /// before it commits; a process that cannot be told (gone, or its listener down) delays such a write by
-    /// up to this long. Default 10 s; zero: every sync reads the database.
+    /// before it commits (a notification and its answer: about a millisecond); a process that cannot be told
+    /// (gone, or cut off from its notifications) delays such a write by [`leases::ALIVE_FOR`] at most.
+    /// Default 60 s; zero: every sync reads the database.
     pub read_lease: Duration,
     /// Crash tests' hook.
     pub observer: Option<SyncObserver>,
@@ -78,7 +79,7 @@ impl InventoryConfig {
             catalog: Arc::new(catalog),
             sync_interval: Duration::from_secs(10),
             re_report_every: Duration::from_secs(30),
-            read_lease: Duration::from_secs(10),
+            read_lease: Duration::from_secs(60),
             observer: None,
         }
     }
