@@ -2,11 +2,15 @@
 //! processes on one PostgreSQL server (started here, `test_postgres`), players holding studio sessions and
 //! gems (10,000 by default). Measures (1) spends per second and their latency, each a new idempotency key; (2) the unchanged sync
 //! (`GET /api/inventory` with `If-None-Match`, answered `304` from the stored version) against the same
-//! servers' bare 404 route, side by side in alternating slices (`ROUNDS` of them, 5 by default).
+//! servers' bare 404 route, side by side in alternating slices (`ROUNDS` of them, 5 by default), after
+//! `WARMUP` seconds of unmeasured syncs (0 by default: the processes' memories start empty, as after a
+//! deploy); (3) spends again, now that every process holds read leases on the players (each spend revokes
+//! them first).
 //!
 //! ```sh
 //! cargo build --release -p amazon_rewards_backend --bin rewards-backend --example inventory_load
-//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES, ROUNDS, BACKEND_LOG adjust it
+//! target/release/examples/inventory_load     # PLAYERS, SECONDS, CONCURRENCY, PROCESSES, ROUNDS, WARMUP,
+//!                                            # BACKEND_LOG adjust it
 //! ```
 
 mod support;
@@ -94,12 +98,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{players} players, {processes} backend processes on one PostgreSQL, {concurrency} requests in flight");
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
 
-    let spends = measure_spends(&http, &urls, &tokens, concurrency, seconds).await;
+    let spends = measure_spends(&http, &urls, &tokens, concurrency, seconds, "first").await;
     report("spend", concurrency, &spends);
 
     // Every player's current tag, then the unchanged sync and the bare route in alternating slices: both
     // meet the same machine (whose speed drifts over seconds), and the ratio compares like with like.
     let tags = current_tags(&http, &urls, &tokens).await?;
+    let warmup = env("WARMUP", 0) as u64;
+    if warmup > 0 {
+        let warm = measure_unchanged(&http, &urls, &tokens, &tags, concurrency, Duration::from_secs(warmup)).await;
+        report(&format!("warm-up, {warmup} s of unchanged syncs"), concurrency, &warm);
+    }
     let slice = Duration::from_secs(seconds) / rounds as u32;
     let (mut unchanged, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -113,6 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "unchanged sync / bare route: {:.2}x ({rounds} alternating slices of {slice:.1?} each)",
         unchanged.0 / bare.0
     );
+    let leased = measure_spends(&http, &urls, &tokens, concurrency, seconds, "leased").await;
+    report("spend, players leased", concurrency, &leased);
     for (mut server, _) in servers {
         server.kill()?;
         server.wait()?;
@@ -131,13 +142,15 @@ async fn measure_spends(
     tokens: &Tokens,
     concurrency: usize,
     seconds: u64,
+    phase: &'static str,
 ) -> (f64, Vec<Duration>) {
     let (h, u, t) = (http.clone(), urls.clone(), tokens.clone());
     measure(concurrency, Duration::from_secs(seconds), move |w, i| {
         let (http, urls, tokens) = (h.clone(), u.clone(), t.clone());
         async move {
             let player = (w * 7919 + i * 104_729) % tokens.len();
-            let body = serde_json::json!({"key": format!("load-{w}-{i}"), "items": [{"item": "gem", "quantity": 1}]});
+            let body =
+                serde_json::json!({"key": format!("{phase}-{w}-{i}"), "items": [{"item": "gem", "quantity": 1}]});
             let url = format!("{}/api/inventory/spend", urls[(w + i) % urls.len()]);
             match http.post(url).bearer_auth(&tokens[player]).json(&body).send().await {
                 Ok(answer) if answer.status().is_success() => true,
