@@ -297,19 +297,44 @@ async fn listener_on(url: &str) -> Result<PgListener, sqlx::Error> {
     PgListener::connect_with(&pool).await
 }
 
+/// Forgets each player named, then releases all their leases in one statement; a ping is answered only after
+/// the releases of the notifications that arrived before it, since its coming back vouches for them.
 async fn serve_notifications(shared: &Shared, listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    let mut named = Vec::new();
     loop {
-        let Some(notification) = listener.try_recv().await? else {
+        let Some(first) = listener.try_recv().await? else {
             return Err(sqlx::Error::Protocol("the listener's connection closed".into()));
         };
-        if notification.channel() == leases::PINGS {
-            ping_back(shared, listener, notification.payload()).await?;
-            continue;
+        let mut arrived = vec![first];
+        while arrived.len() < leases::MAX_RELEASED {
+            let Some(next) = listener.next_buffered() else { break };
+            arrived.push(next);
         }
-        let user_id = notification.payload();
-        shared.memory().forget(user_id);
-        leases::release(&mut *listener, &shared.holder, user_id).await?;
+        for notification in arrived {
+            if notification.channel() == leases::PINGS {
+                release_named(shared, listener, &mut named).await?;
+                ping_back(shared, listener, notification.payload()).await?;
+            } else {
+                named.push(notification.payload().to_owned());
+            }
+        }
+        release_named(shared, listener, &mut named).await?;
     }
+}
+
+async fn release_named(shared: &Shared, listener: &mut PgListener, named: &mut Vec<String>) -> Result<(), sqlx::Error> {
+    if named.is_empty() {
+        return Ok(());
+    }
+    {
+        let mut memory = shared.memory();
+        for user_id in named.iter() {
+            memory.forget(user_id);
+        }
+    }
+    leases::release(&mut *listener, &shared.holder, named).await?;
+    named.clear();
+    Ok(())
 }
 
 /// A ping came back: if it is this holder's, every notification sent before it has arrived, so the process is

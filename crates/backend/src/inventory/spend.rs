@@ -62,6 +62,9 @@ pub struct Prior {
     pub first: Option<(i64, String)>,
     /// The player's items and version when the session was read.
     pub before: Holdings,
+    /// Whether a process held a read lease on the player then: the one-statement spend refuses itself while
+    /// one does, so the spend goes straight to the transaction, which revokes it.
+    pub leased: bool,
 }
 
 /// A stored answer (status, body) as the route answers it.
@@ -103,7 +106,10 @@ pub async fn spend(
         items: &request.items,
         active_until: None,
     };
-    let at_once = spend_if_current(connection, user_id, &change, &prior.before).await;
+    let at_once = match prior.leased {
+        true => Ok(None),
+        false => spend_if_current(connection, user_id, &change, &prior.before).await,
+    };
     match at_once {
         Ok(Some(snapshot)) => {
             return Ok((StatusCode::OK, serde_json::to_value(snapshot).expect("a snapshot serializes")));

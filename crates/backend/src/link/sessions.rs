@@ -174,8 +174,8 @@ pub(crate) async fn holder(pool: &AnyPool, access_token: &str) -> Result<Option<
 type HolderVersionRow = (String, Option<String>, Option<i64>, Option<i64>);
 /// The token hash, then [`HolderVersionRow`].
 type HashHolderVersionRow = (String, String, Option<String>, Option<i64>, Option<i64>);
-/// The holder columns, the spend's stored answers (history row's; status and refusal), the version, and one
-/// item row (item, quantity, active until).
+/// The holder columns, the spend's stored answers (history row's; status and refusal), the version, the read
+/// lease's end, and one item row (item, quantity, active until).
 type HolderSpendRow = (
     String,
     Option<String>,
@@ -183,6 +183,7 @@ type HolderSpendRow = (
     Option<String>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
     Option<i64>,
     Option<String>,
     Option<i64>,
@@ -268,7 +269,7 @@ pub(crate) async fn holder_and_spend<'e>(
 ) -> Result<Option<(SessionHolder, Prior)>, sqlx::Error> {
     let rows: Vec<HolderSpendRow> = sqlx::query_as(
         "SELECT a.user_id, a.amazon_user_id, a.link_broken_at, c.answer, p.status, p.answer, v.version,
-                i.item, i.quantity, i.active_until
+                v.leased_until, i.item, i.quantity, i.active_until
          FROM session_tokens t JOIN studio_sessions s ON s.family_id = t.family_id
          JOIN accounts a ON a.user_id = s.user_id
          LEFT JOIN inventory_changes c ON c.user_id = a.user_id AND c.kind = 'spend' AND c.change_key = $3
@@ -283,11 +284,12 @@ pub(crate) async fn holder_and_spend<'e>(
     .fetch_all(executor)
     .await?;
     let Some(first) = rows.first() else { return Ok(None) };
-    let (user_id, amazon_user_id, broken, spent, status, refused, version, ..) = first.clone();
+    let (user_id, amazon_user_id, broken, spent, status, refused, version, leased_until, ..) = first.clone();
     let holder = SessionHolder { user_id, amazon_user_id, link_broken: broken.is_some() };
     let first = spent.map(|answer| (200, answer)).or(status.zip(refused));
-    let items = rows.into_iter().filter_map(|row| Some((row.7?, row.8?, row.9))).collect();
-    Ok(Some((holder, Prior { first, before: Holdings { version: version.unwrap_or(0), items } })))
+    let items = rows.into_iter().filter_map(|row| Some((row.8?, row.9?, row.10))).collect();
+    let before = Holdings { version: version.unwrap_or(0), items };
+    Ok(Some((holder, Prior { first, before, leased: leased_until.is_some() })))
 }
 
 /// Sign-out: ends the family `token` (access or refresh) belongs to. Unknown tokens are no error (RFC 7009).
