@@ -106,10 +106,8 @@ pub async fn spend(
         items: &request.items,
         active_until: None,
     };
-    let at_once = match prior.leased {
-        true => Ok(None),
-        false => spend_if_current(connection, user_id, &change, &prior.before).await,
-    };
+    let at_once =
+        if prior.leased { Ok(None) } else { spend_if_current(connection, user_id, &change, &prior.before).await };
     match at_once {
         Ok(Some(snapshot)) => {
             return Ok((StatusCode::OK, serde_json::to_value(snapshot).expect("a snapshot serializes")));
