@@ -516,6 +516,61 @@ mod tests {
         assert_eq!(until_leased(&reads, &hash).await, 1, "leased again, with the write");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn more_writers_on_leased_players_than_pooled_connections_all_commit_at_once() {
+        let server = test_postgres::TestPostgres::start();
+        let url = server.fresh_database();
+        let (pool, other) = (crate::db::open(&url).await.unwrap(), crate::db::open(&url).await.unwrap());
+        let reads = UnchangedReads::new(pool.clone(), Duration::from_secs(30));
+        let mut players = Vec::new();
+        for n in 0..24 {
+            let session =
+                crate::link::session_without_link(&pool, &format!("amzn1.account.BUSY{n}"), "game").await.unwrap();
+            let hash = token_hash(&session.tokens.access_token);
+            until_leased(&reads, &hash).await;
+            players.push(session.user_id);
+        }
+        // Every pooled connection of the writers' process is a writer's, waiting for the holder to forget: the
+        // holder must still be told.
+        let started = Instant::now();
+        let writes = players.iter().map(|user_id| {
+            let (other, user_id) = (other.clone(), user_id.clone());
+            tokio::spawn(async move { grant(&other, &user_id, "busy").await })
+        });
+        for write in writes.collect::<Vec<_>>() {
+            write.await.unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_teller_cut_off_connects_again_and_the_holder_is_told_again() {
+        let server = test_postgres::TestPostgres::start();
+        let url = server.fresh_database();
+        let (pool, other) = (crate::db::open(&url).await.unwrap(), crate::db::open(&url).await.unwrap());
+        let session = crate::link::session_without_link(&pool, "amzn1.account.RETOLD", "game").await.unwrap();
+        let (user_id, hash) = (session.user_id.clone(), token_hash(&session.tokens.access_token));
+        let reads = UnchangedReads::new(pool.clone(), Duration::from_secs(60));
+        until_leased(&reads, &hash).await;
+        grant(&other, &user_id, "the teller connects").await;
+        until_leased(&reads, &hash).await;
+        let cut: Vec<i32> = sqlx::query_scalar(
+            "WITH telling AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE application_name = $1)
+             SELECT pid FROM telling WHERE pg_terminate_backend(pid)",
+        )
+        .bind(crate::inventory::teller::TELLER_NAME)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(cut.len(), 1, "one teller");
+        // The first tell fails on the lost connection; the next one, a tenth of a second later, connects again.
+        let started = Instant::now();
+        grant(&other, &user_id, "the teller was cut off").await;
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(!reads.leased().unwrap().remembers(&hash));
+        assert_eq!(until_leased(&reads, &hash).await, 2);
+    }
+
     #[tokio::test]
     async fn sqlite_and_a_zero_lease_remember_nothing() {
         let (_dir, sqlite) = crate::db::test_database().await;

@@ -44,8 +44,8 @@ pub const MAX_LEASE: Duration = Duration::from_secs(60);
 /// The database's clock in milliseconds.
 const NOW_MS: &str = "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)";
 
-/// How long a writer waits for a connection to tell holders on before it waits their leases out instead.
-const TELL_WITHIN: Duration = Duration::from_millis(200);
+/// How often a writer waiting for holders to forget tells them again.
+const TELL_AGAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// Whether `connection` takes part (PostgreSQL; SQLite's processes keep no memory of answers).
 fn applies(connection: &AnyConnection) -> bool {
@@ -82,7 +82,7 @@ pub(crate) async fn clear(connection: &mut AnyConnection, tell_on: &AnyPool, use
     }
     if live_leases(connection, user_id).await? > 0 {
         tell(tell_on, user_id).await;
-        wait_released(connection, user_id).await?;
+        wait_released(connection, tell_on, user_id).await?;
     }
     sqlx::query(
         "WITH gone AS (DELETE FROM inventory_leases WHERE user_id = $1)
@@ -102,31 +102,29 @@ async fn live_leases(connection: &mut AnyConnection, user_id: &str) -> Result<i6
     sqlx::query_scalar(sqlx::AssertSqlSafe(statement)).bind(user_id).fetch_one(&mut *connection).await
 }
 
-/// `NOTIFY` on a connection of its own: a notification sent in the writer's transaction would only go out at
-/// its commit, too late. Best effort: a holder not told is waited out.
-async fn tell(pool: &AnyPool, user_id: &str) {
-    let told = async {
-        let mut connection =
-            tokio::time::timeout(TELL_WITHIN, pool.acquire()).await.map_err(|_| sqlx::Error::PoolTimedOut)??;
-        sqlx::query("SELECT count(*) FROM (SELECT pg_notify($1, $2)) AS told")
-            .bind(CHANNEL)
-            .bind(user_id)
-            .execute(&mut *connection)
-            .await
-    };
-    if let Err(error) = told.await {
-        tracing::debug!(%error, "could not tell the holders of a read lease; waiting their leases out");
+/// `NOTIFY` through the [`super::teller`]'s connection: a notification sent in the writer's transaction would
+/// only go out at its commit, too late, and a second pooled connection may never come while writers hold
+/// them all. Best effort: a holder not told is told again, or waited out.
+async fn tell(tell_on: &AnyPool, user_id: &str) {
+    if !super::teller::tell(tell_on, CHANNEL, user_id).await {
+        tracing::debug!("could not tell the holders of a read lease; telling again or waiting their leases out");
     }
 }
 
-/// Polls until no live lease on `user_id` is left (released by its holder, run out, or its holder dead).
-async fn wait_released(connection: &mut AnyConnection, user_id: &str) -> Result<(), sqlx::Error> {
+/// Polls until no live lease on `user_id` is left (released by its holder, run out, or its holder dead),
+/// telling the holders again every [`TELL_AGAIN_EVERY`] (a notification that could not go out).
+async fn wait_released(connection: &mut AnyConnection, tell_on: &AnyPool, user_id: &str) -> Result<(), sqlx::Error> {
     let started = tokio::time::Instant::now();
+    let mut told = started;
     // A live holder answers within a round trip or two: short pauses first, longer ones for a holder gone.
     let mut pause = Duration::from_micros(250);
     while live_leases(connection, user_id).await? > 0 {
         if started.elapsed() > ALIVE_FOR + Duration::from_secs(5) {
             return Err(sqlx::Error::Protocol("a read lease outlived the longest lease".into()));
+        }
+        if told.elapsed() >= TELL_AGAIN_EVERY {
+            tell(tell_on, user_id).await;
+            told = tokio::time::Instant::now();
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 3 / 2).min(Duration::from_millis(10));

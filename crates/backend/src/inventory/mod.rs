@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod prime;
 pub mod spend;
 pub mod spend_statement;
+pub mod teller;
 pub mod unchanged;
 
 use std::sync::Arc;
